@@ -1,0 +1,1 @@
+"""auth_svc: Accounts, sign-in, tokens, sessions and API keys."""

@@ -1,0 +1,1 @@
+"""The service kit every component uses: app factory, bridge, bus, health, errors."""

@@ -1,0 +1,70 @@
+"""`bind()`: decode and validate a request body or query into a proto type, or raise 4xx."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+
+import msgspec
+from starlette.requests import Request
+
+from chassis.errors import PayloadTooLarge, UnprocessableEntity, UnsupportedMediaType
+
+T = TypeVar("T")
+
+MAX_JSON_BODY = 1024 * 1024
+_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+
+def _decoder(type_: type[T]) -> msgspec.json.Decoder[T]:
+    dec = _decoders.get(type_)
+    if dec is None:
+        dec = _decoders[type_] = msgspec.json.Decoder(type_)
+    return dec
+
+
+def field_of(exc: msgspec.ValidationError) -> tuple[str, str]:
+    """Split msgspec's "Expected `int`, got `str` - at `$.age`" into (message, "age")."""
+    text = str(exc)
+    m = _PATH.search(text)
+    if not m:
+        # Missing fields are reported as "Object missing required field `email`".
+        missing = re.search(r"missing required field `([^`]+)`", text)
+        return text, missing.group(1) if missing else ""
+    path = m.group("path").lstrip(".")
+    return text[: m.start()], path
+
+
+def validation_error(exc: msgspec.ValidationError, prefix: str = "") -> UnprocessableEntity:
+    message, path = field_of(exc)
+    field = f"{prefix}.{path}".strip(".") if path else prefix
+    where = f" ({field})" if field else ""
+    return UnprocessableEntity(f"{message}{where}", field=field or None)
+
+
+async def bind(request: Request, type_: type[T], *, max_size: int = MAX_JSON_BODY) -> T:
+    content_type = request.headers.get("content-type", "application/json")
+    if "json" not in content_type:
+        raise UnsupportedMediaType("request body must be JSON (content-type: application/json)")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_size:
+            raise PayloadTooLarge(f"request body is over {max_size} bytes")
+    if not body:
+        body = bytearray(b"{}")
+    try:
+        return _decoder(type_).decode(body)
+    except msgspec.ValidationError as exc:
+        raise validation_error(exc) from None
+    except msgspec.DecodeError as exc:
+        raise UnprocessableEntity(f"request body is not valid JSON: {exc}", field="body") from None
+
+
+def bind_query(request: Request, type_: type[T]) -> T:
+    """Convert query parameters (strings) into `type_`, coercing numbers and booleans."""
+    try:
+        return msgspec.convert(dict(request.query_params), type_, strict=False)
+    except msgspec.ValidationError as exc:
+        raise validation_error(exc, "query") from None

@@ -1,0 +1,79 @@
+"""NATS connection and idempotent JetStream setup (streams, consumers, buckets)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import nats
+import structlog
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext, api
+from nats.js.errors import BadRequestError
+from nats.js.kv import KeyValue
+from nats.js.object_store import ObjectStore
+
+from chassis.settings import Settings
+
+log = structlog.get_logger("chassis.bus")
+
+# JetStream's error code for "stream name already in use with a different configuration".
+STREAM_CONFIG_MISMATCH = 10058
+
+
+async def connect(settings: Settings, name: str, **options: Any) -> NATS:
+    """Connect with reconnects that never give up: a bus restart must not end a process."""
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("nats error", error=repr(exc))
+
+    async def on_disconnect() -> None:
+        log.warning("nats disconnected")
+
+    async def on_reconnect() -> None:
+        log.info("nats reconnected")
+
+    servers = [s.strip() for s in settings.nats_url.split(",") if s.strip()]
+    return await nats.connect(
+        servers=servers,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=5,
+        error_cb=on_error,
+        disconnected_cb=on_disconnect,
+        reconnected_cb=on_reconnect,
+        **options,
+    )
+
+
+async def ensure_stream(js: JetStreamContext, config: api.StreamConfig) -> api.StreamInfo:
+    try:
+        return await js.add_stream(config)
+    except BadRequestError as exc:
+        if exc.err_code != STREAM_CONFIG_MISMATCH:
+            raise
+        return await js.update_stream(config)
+
+
+async def ensure_kv(js: JetStreamContext, config: api.KeyValueConfig) -> KeyValue:
+    try:
+        return await js.create_key_value(config)
+    except BadRequestError as exc:
+        if exc.err_code != STREAM_CONFIG_MISMATCH:
+            raise
+        return await js.key_value(config.bucket)
+
+
+async def ensure_object_store(js: JetStreamContext, config: api.ObjectStoreConfig) -> ObjectStore:
+    assert config.bucket is not None
+    try:
+        return await js.create_object_store(config.bucket, config)
+    except BadRequestError as exc:
+        if exc.err_code != STREAM_CONFIG_MISMATCH:
+            raise
+        return await js.object_store(config.bucket)
+
+
+async def ensure_consumer(js: JetStreamContext, stream: str, config: api.ConsumerConfig) -> api.ConsumerInfo:
+    """Create or update a durable consumer (add_consumer is create-or-update on the server)."""
+    return await js.add_consumer(stream, config)

@@ -1,0 +1,57 @@
+"""Every component of the mesh: what `make dev` starts and `make discover` lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from proto import subjects as s
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    kind: str
+    module: str
+    path: str
+    health_offset: int  # health port = base + offset (gateway: its own HTTP port)
+    subjects: tuple[str, ...]
+
+
+COMPONENTS: tuple[Component, ...] = (
+    Component(
+        "gateway",
+        "gateway",
+        "gateway",
+        "gateway/",
+        0,
+        (
+            f"{s.http_subject('*')} (requests)",
+            f"{s.LIVE_PREFIX}.{s.EVENTS_ALL} (SSE)",
+            f"$KV.{s.KV_REVOKED}.>",
+        ),
+    ),
+    Component("auth_svc", "service", "auth_svc", "auth_svc/", 1, (s.http_subject("auth"),)),
+    Component(
+        "persona_svc",
+        "service",
+        "persona_svc",
+        "persona_svc/",
+        2,
+        (s.http_subject("persona"), s.RESULTS_CHAT, s.RESULTS_DRAFT),
+    ),
+    Component(
+        "media_svc", "service", "media_svc", "media_svc/", 3, (s.http_subject("media"), s.RESULTS_MEDIA)
+    ),
+    Component(
+        "generation_worker",
+        "worker",
+        "generation_worker",
+        "generation_worker/",
+        4,
+        (*s.JOB_SUBJECTS, f"{s.CONTROL_CANCEL_PREFIX}.*", s.JOBS_DEAD),
+    ),
+)
+
+
+def health_port(component: Component, gateway_port: int, health_base: int) -> int:
+    return gateway_port if component.kind == "gateway" else health_base + component.health_offset - 1

@@ -1,0 +1,82 @@
+"""The SRE endpoints: `/healthz` (alive), `/readyz` (dependencies reachable), `/metrics`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from chassis import metrics
+from chassis.responses import JSONResponse
+
+Check = Callable[[], Awaitable[object]]
+CHECK_TIMEOUT = 2.0
+
+
+class Health:
+    def __init__(self, component: str) -> None:
+        self.component = component
+        self.checks: dict[str, Check] = {}
+
+    def add(self, name: str, check: Check) -> None:
+        self.checks[name] = check
+
+    async def ready(self) -> tuple[bool, dict[str, str]]:
+        async def run(check: Check) -> str:
+            try:
+                await asyncio.wait_for(check(), CHECK_TIMEOUT)
+            except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+                return f"failing: {type(exc).__name__}: {exc}"[:200]
+            return "ok"
+
+        names = list(self.checks)
+        results = await asyncio.gather(*(run(self.checks[n]) for n in names))
+        report = dict(zip(names, results, strict=True))
+        return all(r == "ok" for r in results), report
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "alive", "component": self.component})
+
+    async def readyz(self, request: Request) -> Response:
+        ready, report = await self.ready()
+        body = {"status": "ready" if ready else "not ready", "component": self.component, "checks": report}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    async def metrics(self, request: Request) -> Response:
+        data, content_type = metrics.render()
+        return Response(data, media_type=content_type)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/healthz", self.healthz),
+            Route("/readyz", self.readyz),
+            Route("/metrics", self.metrics),
+        ]
+
+
+class HealthServer:
+    """A small HTTP server on the component's own port (8001+), for probes and scrapers."""
+
+    def __init__(self, health: Health, host: str, port: int) -> None:
+        self.health = health
+        self.config = Config()
+        self.config.bind = [f"{host}:{port}"]
+        self.config.accesslog = None
+        self.config.errorlog = None
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        app = Starlette(routes=self.health.routes())
+        self._task = asyncio.create_task(serve(app, self.config, shutdown_trigger=self._stop.wait))  # type: ignore[arg-type]
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task

@@ -1,0 +1,165 @@
+"""An OpenAPI 3.1 builder whose schemas come from the msgspec proto types."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from proto.common import ErrorEnvelope, Meta
+
+_PARAM = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::[^}]*)?}")
+REF = "#/components/schemas/{name}"
+
+ERROR_STATUSES = {
+    400: "Bad request",
+    401: "Not signed in, or the token is invalid",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict",
+    413: "Body too large",
+    415: "Unsupported media type",
+    422: "Validation failed; `details.field` names the field",
+    429: "Rate limited; see Retry-After",
+    503: "Service or dependency unavailable",
+    504: "Service did not answer in time",
+}
+
+
+@dataclass
+class Operation:
+    method: str
+    path: str
+    summary: str
+    body: Any = None
+    response: Any = None
+    status: int = 200
+    auth: bool = False
+    tags: tuple[str, ...] = ()
+    query: Any = None
+    errors: tuple[int, ...] = ()
+    content_type: str = "application/json"
+    response_type: str = "application/json"
+    description: str = ""
+
+
+@dataclass
+class OpenAPI:
+    title: str
+    version: str = "0.1.0"
+    description: str = ""
+    operations: list[Operation] = field(default_factory=list)
+
+    def add(self, method: str, path: str, summary: str, **kwargs: Any) -> None:
+        self.operations.append(Operation(method.lower(), path, summary, **kwargs))
+
+    def document(self) -> dict[str, Any]:
+        types: list[Any] = [ErrorEnvelope, Meta]
+        for op in self.operations:
+            for t in (op.body, op.response, op.query):
+                if t is not None and t not in types:
+                    types.append(t)
+        schemas, components = msgspec.json.schema_components(types, ref_template=REF)
+        by_type = dict(zip(types, schemas, strict=True))
+        paths: dict[str, dict[str, Any]] = {}
+        for op in self.operations:
+            paths.setdefault(op.path, {})[op.method] = self._operation(op, by_type, components)
+        doc: dict[str, Any] = {
+            "openapi": "3.1.0",
+            "info": {"title": self.title, "version": self.version, "description": self.description},
+            "paths": paths,
+            "components": {
+                "schemas": components,
+                "securitySchemes": {
+                    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                },
+            },
+        }
+        return doc
+
+    def _operation(
+        self, op: Operation, by_type: dict[Any, Any], components: dict[str, Any]
+    ) -> dict[str, Any]:
+        params: list[dict[str, Any]] = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in _PARAM.findall(op.path)
+        ]
+        if op.query is not None:
+            schema = by_type[op.query]
+            name = schema.get("$ref", "").rsplit("/", 1)[-1]
+            props = components.get(name, schema).get("properties", {})
+            required = set(components.get(name, schema).get("required", []))
+            params += [
+                {"name": key, "in": "query", "required": key in required, "schema": value}
+                for key, value in props.items()
+            ]
+        out: dict[str, Any] = {"summary": op.summary, "operationId": _operation_id(op)}
+        if op.description:
+            out["description"] = op.description
+        if op.tags:
+            out["tags"] = list(op.tags)
+        if params:
+            out["parameters"] = params
+        if op.body is not None:
+            out["requestBody"] = {
+                "required": True,
+                "content": {op.content_type: {"schema": by_type[op.body]}},
+            }
+        if op.auth:
+            out["security"] = [{"bearer": []}, {"apiKey": []}]
+        responses: dict[str, Any] = {}
+        if op.status == 204:
+            responses["204"] = {"description": "No content"}
+        elif op.response_type != "application/json":
+            responses[str(op.status)] = {"description": "OK", "content": {op.response_type: {}}}
+        else:
+            data = by_type[op.response] if op.response is not None else {}
+            responses[str(op.status)] = {
+                "description": "OK",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"data": data, "meta": {"$ref": REF.format(name="Meta")}},
+                            "required": ["data", "meta"],
+                        }
+                    }
+                },
+            }
+        statuses = set(op.errors) | {422} if op.body is not None else set(op.errors)
+        if op.auth:
+            statuses.add(401)
+        for status in sorted(statuses):
+            responses[str(status)] = {
+                "description": ERROR_STATUSES.get(status, "Error"),
+                "content": {"application/json": {"schema": {"$ref": REF.format(name="ErrorEnvelope")}}},
+            }
+        out["responses"] = responses
+        return out
+
+
+def _operation_id(op: Operation) -> str:
+    words = re.sub(r"[{}]", "", op.path).strip("/").replace("/", "_").replace("-", "_").replace(".", "_")
+    return f"{op.method}_{words or 'root'}"
+
+
+def merge(documents: list[dict[str, Any]], *, title: str, version: str) -> dict[str, Any]:
+    """Merge service documents into one (the gateway's `/openapi.json`)."""
+    paths: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
+    schemes: dict[str, Any] = {}
+    for doc in documents:
+        for path, ops in doc.get("paths", {}).items():
+            paths.setdefault(path, {}).update(ops)
+        comps = doc.get("components", {})
+        schemas.update(comps.get("schemas", {}))
+        schemes.update(comps.get("securitySchemes", {}))
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": dict(sorted(paths.items())),
+        "components": {"schemas": dict(sorted(schemas.items())), "securitySchemes": schemes},
+    }

@@ -1,0 +1,78 @@
+"""The streams and buckets of the mesh, created idempotently by every component at start."""
+
+from __future__ import annotations
+
+from nats.js import JetStreamContext, api
+
+from chassis.bus import ensure_kv, ensure_object_store, ensure_stream
+from chassis.settings import Settings
+from proto import subjects
+
+DAY = 24 * 3600.0
+
+
+def stream_configs(settings: Settings) -> list[api.StreamConfig]:
+    replicas = settings.js_replicas
+    return [
+        api.StreamConfig(
+            name=subjects.STREAM_JOBS,
+            subjects=list(subjects.JOB_SUBJECTS),
+            retention=api.RetentionPolicy.WORK_QUEUE,
+            storage=api.StorageType.FILE,
+            num_replicas=replicas,
+            max_age=7 * DAY,
+            duplicate_window=120.0,
+        ),
+        api.StreamConfig(
+            name=subjects.STREAM_DEAD,
+            subjects=[subjects.JOBS_DEAD],
+            retention=api.RetentionPolicy.LIMITS,
+            storage=api.StorageType.FILE,
+            num_replicas=replicas,
+            max_age=14 * DAY,
+        ),
+        api.StreamConfig(
+            name=subjects.STREAM_RESULTS,
+            subjects=list(subjects.RESULT_SUBJECTS),
+            retention=api.RetentionPolicy.LIMITS,
+            storage=api.StorageType.FILE,
+            num_replicas=replicas,
+            max_age=7 * DAY,
+            duplicate_window=120.0,
+        ),
+        api.StreamConfig(
+            name=subjects.STREAM_EVENTS,
+            subjects=[subjects.EVENTS_ALL],
+            retention=api.RetentionPolicy.LIMITS,
+            storage=api.StorageType.FILE,
+            num_replicas=replicas,
+            max_age=settings.events_max_age,
+            max_bytes=settings.events_max_bytes,
+            republish=api.RePublish(
+                src=subjects.EVENTS_ALL, dest=f"{subjects.LIVE_PREFIX}.{subjects.EVENTS_ALL}"
+            ),
+        ),
+    ]
+
+
+async def ensure_all(js: JetStreamContext, settings: Settings) -> None:
+    for config in stream_configs(settings):
+        await ensure_stream(js, config)
+    await ensure_kv(
+        js,
+        api.KeyValueConfig(
+            bucket=subjects.KV_REVOKED,
+            ttl=settings.access_token_ttl + 60.0,
+            replicas=settings.js_replicas,
+            storage=api.StorageType.FILE,
+        ),
+    )
+    await ensure_object_store(
+        js,
+        api.ObjectStoreConfig(
+            bucket=subjects.OBJ_BODIES,
+            ttl=3600.0,
+            replicas=settings.js_replicas,
+            storage=api.StorageType.FILE,
+        ),
+    )

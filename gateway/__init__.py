@@ -1,0 +1,1 @@
+"""The Hypercorn HTTP/2 entry of the mesh: routing, identity, SSE, docs, web UI."""

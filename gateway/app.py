@@ -1,0 +1,210 @@
+"""The gateway: a pure ASGI app that routes by path prefix to services over the bus."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import structlog
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from chassis import bus as chassis_bus
+from chassis import metrics, streams
+from chassis.app import nats_check
+from chassis.bridge import BusClient
+from chassis.context import new_request_id, request_id_var, valid_request_id
+from chassis.errors import HTTPError, NotFound
+from chassis.health import Health
+from chassis.openapi import OpenAPI
+from chassis.responses import JSONResponse
+from chassis.settings import Settings
+from gateway import proxy
+from gateway.asgi import ClientDisconnected, Message, Receive, Scope, Send, header, send_error
+from gateway.identity import Anonymous, Authenticator
+from gateway.openapi import MergedSpec, docs_page
+from gateway.routes import ROUTES, RouteTable
+from gateway.static import StaticFiles
+
+log = structlog.get_logger("gateway")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Uploads of videos up to 500 MiB plus multipart framing.
+MAX_BODY = 520 * 1024 * 1024
+
+
+def web_root(settings: Settings) -> Path:
+    path = Path(settings.web_dir)
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+def gateway_spec() -> OpenAPI:
+    spec = OpenAPI("gateway")
+    spec.add("get", "/healthz", "Gateway liveness", tags=("operations",), response_type="application/json")
+    spec.add(
+        "get",
+        "/readyz",
+        "Gateway readiness: NATS and every service reachable",
+        tags=("operations",),
+        response_type="application/json",
+    )
+    spec.add("get", "/metrics", "Prometheus metrics", tags=("operations",), response_type="text/plain")
+    return spec
+
+
+class Gateway:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        routes: Iterable[tuple[str, str]] = ROUTES,
+        authenticator: Authenticator | None = None,
+    ) -> None:
+        self.settings = settings
+        self.table = RouteTable(routes)
+        self.static = StaticFiles(web_root(settings))
+        self.health = Health("gateway")
+        self.spec = gateway_spec()
+        self.auth: Authenticator = authenticator or Anonymous()
+        self.max_body = MAX_BODY
+        self._nc: NATS | None = None
+        self._js: JetStreamContext | None = None
+        self._bus: BusClient | None = None
+        self._merged: MergedSpec | None = None
+        self.local = Starlette(
+            routes=[
+                *self.health.routes(),
+                Route("/openapi.json", self._openapi),
+                Route("/docs", self._docs),
+            ]
+        )
+        self.local_paths = {r.path for r in self.local.routes if isinstance(r, Route)}
+
+    @property
+    def nc(self) -> NATS:
+        assert self._nc is not None, "gateway not started"
+        return self._nc
+
+    @property
+    def js(self) -> JetStreamContext:
+        assert self._js is not None, "gateway not started"
+        return self._js
+
+    @property
+    def bus(self) -> BusClient:
+        assert self._bus is not None, "gateway not started"
+        return self._bus
+
+    async def startup(self) -> None:
+        self._nc = await chassis_bus.connect(self.settings, "gateway")
+        self._js = self._nc.jetstream()
+        await streams.ensure_all(self._js, self.settings)
+        self._bus = BusClient(self._nc, self._js, self.settings)
+        self._merged = MergedSpec(self._bus, self.table.services(), self.spec)
+        self.health.add("nats", lambda: nats_check(self.nc))
+        for service in self.table.services():
+            self.health.add(f"service:{service}", self._pinger(service))
+        await self.auth.start()
+
+    async def shutdown(self) -> None:
+        await self.auth.stop()
+        if self._nc is not None:
+            await self._nc.close()
+
+    def _pinger(self, service: str) -> Any:
+        async def ping() -> None:
+            await self.nc.request(f"$SRV.PING.{service}", b"", timeout=1.0)
+
+        return ping
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        else:  # No WebSockets: server → user is SSE, user → server is POST.
+            await send({"type": "websocket.close", "code": 1003})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("gateway startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        incoming = header(scope, b"x-request-id")
+        rid = incoming if incoming and valid_request_id(incoming) else new_request_id()
+        request_id_var.set(rid)
+        started = time.perf_counter()
+        state = {"started": False, "status": 500}
+
+        async def tracked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state["started"] = True
+                state["status"] = message["status"]
+            await send(message)
+
+        path: str = scope["path"]
+        route = "unmatched"
+        try:
+            service = self.table.resolve(path)
+            if service is not None:
+                route = service
+                identity = await self.auth.identify(scope)
+                await proxy.forward(
+                    self.bus,
+                    service,
+                    scope,
+                    receive,
+                    tracked,
+                    identity=identity,
+                    request_id=rid,
+                    max_body=self.max_body,
+                )
+            elif path in self.local_paths:
+                route = path
+                await self.local(scope, receive, tracked)
+            elif scope["method"] in ("GET", "HEAD") and (file := self.static.find(path)) is not None:
+                route = "static"
+                await self.static.serve(scope, tracked, file)
+            else:
+                raise NotFound(f"no route for {scope['method']} {path}")
+        except HTTPError as exc:
+            if not state["started"]:
+                await send_error(tracked, exc, rid)
+        except ClientDisconnected:
+            state["status"] = 499
+        except Exception:
+            log.exception("gateway error", path=path, request_id=rid)
+            if not state["started"]:
+                await send_error(
+                    tracked, HTTPError("internal error; the request id identifies it in the logs"), rid
+                )
+        metrics.http_requests.labels("gateway", scope["method"], route, str(state["status"])).inc()
+        metrics.http_latency.labels("gateway", scope["method"], route).observe(time.perf_counter() - started)
+
+    async def _openapi(self, request: Request) -> Response:
+        assert self._merged is not None
+        return JSONResponse(await self._merged.document())
+
+    async def _docs(self, request: Request) -> Response:
+        return Response(docs_page(), media_type="text/html; charset=utf-8")
+
+
+def create_app(settings: Settings, **kwargs: Any) -> Gateway:
+    return Gateway(settings, **kwargs)

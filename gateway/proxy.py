@@ -1,0 +1,44 @@
+"""Forward one HTTP request over the bus and relay the reply, streaming large bodies."""
+
+from __future__ import annotations
+
+from chassis.bridge import BusClient, forwardable
+from chassis.errors import PayloadTooLarge
+from gateway.asgi import Receive, Scope, Send, body_chunks, header
+from proto.bridge import BridgeRequest
+from proto.identity import Identity
+
+
+async def forward(
+    bus: BusClient,
+    service: str,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    identity: Identity | None,
+    request_id: str,
+    max_body: int,
+) -> int:
+    length = header(scope, b"content-length")
+    if length is not None and length.isdigit() and int(length) > max_body:
+        raise PayloadTooLarge(f"request body is over {max_body} bytes")
+    client = scope.get("client")
+    request = BridgeRequest(
+        method=scope["method"],
+        path=scope["path"],
+        query=scope.get("query_string", b""),
+        headers=forwardable((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]),
+        identity=identity,
+        request_id=request_id,
+        client=client[0] if client else "",
+    )
+    has_body = scope["method"] not in ("GET", "HEAD", "DELETE", "OPTIONS") or length not in (None, "0")
+    reply = await bus.send(service, request, body_chunks(receive, max_body) if has_body else None)
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
+    headers.append((b"x-request-id", request_id.encode()))
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    async for chunk in reply.iter_body():
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+    return reply.status

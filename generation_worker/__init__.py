@@ -1,0 +1,1 @@
+"""generation_worker: JetStream consumers doing the AI and media work."""

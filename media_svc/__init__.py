@@ -1,0 +1,1 @@
+"""media_svc: Uploads, variants, image and video generation."""

@@ -1,0 +1,1 @@
+"""persona_svc: Personas, community, conversations and character cards."""

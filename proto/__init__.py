@@ -1,0 +1,1 @@
+"""Every message on the bus and every API body, as msgspec Structs."""

@@ -1,0 +1,90 @@
+"""Subject, stream, bucket and channel names: the single place the bus is named."""
+
+from __future__ import annotations
+
+import re
+
+# Request/reply: the gateway (and internal clients) call `http.<service>`; replicas
+# share queue group `<service>`.
+SERVICES = ("auth", "persona", "media")
+
+
+def http_subject(service: str) -> str:
+    return f"http.{service}"
+
+
+# JetStream streams.
+STREAM_JOBS = "JOBS"
+JOBS_CHAT = "jobs.chat"
+JOBS_PERSONA_DRAFT = "jobs.persona.draft"
+JOBS_MEDIA_PROCESS = "jobs.media.process"
+JOBS_MEDIA_IMAGE = "jobs.media.image"
+JOBS_MEDIA_VIDEO = "jobs.media.video"
+JOB_SUBJECTS = (JOBS_CHAT, JOBS_PERSONA_DRAFT, JOBS_MEDIA_PROCESS, JOBS_MEDIA_IMAGE, JOBS_MEDIA_VIDEO)
+
+STREAM_DEAD = "DEAD"
+JOBS_DEAD = "jobs.dead"
+
+STREAM_RESULTS = "RESULTS"
+RESULTS_CHAT = "results.chat"
+RESULTS_DRAFT = "results.draft"
+RESULTS_MEDIA = "results.media"
+RESULT_SUBJECTS = (RESULTS_CHAT, RESULTS_DRAFT, RESULTS_MEDIA)
+
+STREAM_EVENTS = "EVENTS"
+EVENTS_ALL = "events.>"
+# EVENTS republishes every stored event on `live.…` with its stream sequence in the
+# `Nats-Sequence` header; gateways subscribe there so each SSE frame carries its id.
+LIVE_PREFIX = "live"
+
+# Core request/reply control subjects.
+CONTROL_CANCEL_PREFIX = "control.cancel"
+
+
+def cancel_subject(job_id: str) -> str:
+    return f"{CONTROL_CANCEL_PREFIX}.{job_id}"
+
+
+# Key-value and object-store buckets.
+KV_REVOKED = "revoked"
+OBJ_BODIES = "bodies"
+
+# Channels: `user:<id>` is `events.user.<id>`, `channel:<id>` is `events.channel.<id>`.
+CHANNEL_KINDS = ("user", "channel")
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+class BadChannel(ValueError):
+    pass
+
+
+def parse_channel(channel: str) -> tuple[str, str]:
+    kind, sep, ident = channel.partition(":")
+    if not sep or kind not in CHANNEL_KINDS or not _TOKEN.match(ident):
+        raise BadChannel(channel)
+    return kind, ident
+
+
+def channel_subject(channel: str) -> str:
+    kind, ident = parse_channel(channel)
+    return f"events.{kind}.{ident}"
+
+
+def live_subject(channel: str) -> str:
+    return f"{LIVE_PREFIX}.{channel_subject(channel)}"
+
+
+def subject_channel(subject: str) -> str:
+    """`events.user.x` or `live.events.user.x` → `user:x`."""
+    parts = subject.split(".")
+    if parts[0] == LIVE_PREFIX:
+        parts = parts[1:]
+    return f"{parts[1]}:{parts[2]}"
+
+
+def user_channel(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def conversation_channel(conversation_id: str) -> str:
+    return f"channel:{conversation_id}"

@@ -1,0 +1,159 @@
+"""`make dev`'s launcher as a user runs it: a real process tree on free ports."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from chassis.discover import table
+from tests.support.ports import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_range(count: int) -> int:
+    for base in range(20000, 60000, 97):
+        if all(_free(base + i) for i in range(count)):
+            return base
+    raise RuntimeError("no free port range")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+class Output:
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        assert process.stdout is not None
+        self._stream = process.stdout
+        self._thread = threading.Thread(target=self._read, args=(process.stdout,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: object) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            with self._lock:
+                self.lines.append(line)
+
+    def close(self) -> None:
+        self._thread.join(timeout=5)
+        assert self._stream is not None
+        self._stream.close()
+
+    def wait_for(self, pattern: str, timeout: float = 90.0, after: int = 0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        rx = re.compile(pattern)
+        while time.monotonic() < deadline:
+            with self._lock:
+                for line in self.lines[after:]:
+                    if m := rx.search(line):
+                        return m
+            time.sleep(0.1)
+        raise AssertionError(f"no line matching {pattern!r}; output:\n{''.join(self.lines[-60:])}")
+
+
+def status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_launcher_starts_supervises_and_stops_the_stack(tmp_path: Path) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    nats_port = taken.getsockname()[1]
+    port = free_port()
+    base = free_range(4)
+    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
+    env.update(
+        NATS_PORT=str(nats_port), PORT=str(port), HEALTH_PORT_BASE=str(base), DATA_DIR=str(tmp_path / "data")
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chassis.devstack"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    out = Output(process)
+    try:
+        out.wait_for(rf"port {nats_port} is taken; the embedded nats-server uses \d+")
+        out.wait_for(rf"ready: open http://localhost:{port}")
+        assert status(f"http://127.0.0.1:{port}/readyz") == 200
+        for offset in range(4):
+            assert status(f"http://127.0.0.1:{base + offset}/healthz") == 200
+        assert (tmp_path / "data" / "nats").is_dir()
+
+        pids = {m[0]: int(m[1]) for m in re.findall(r"started (\S+) pid=(\d+)", "".join(out.lines))}
+        assert set(pids) >= {"nats", "gateway", "auth_svc", "persona_svc", "media_svc", "generation_worker"}
+        mark = len(out.lines)
+        os.kill(pids["auth_svc"], signal.SIGKILL)
+        out.wait_for(r"auth_svc exited with code -9; restarting", after=mark)
+        restarted = int(out.wait_for(r"started auth_svc pid=(\d+)", after=mark).group(1))
+        assert restarted != pids["auth_svc"]
+        deadline = time.monotonic() + 30
+        while status(f"http://127.0.0.1:{port}/readyz") != 200:
+            assert time.monotonic() < deadline, "stack not ready again after the restart"
+            time.sleep(0.2)
+
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        out.wait_for(r"devstack \| stopped")
+        for name, pid in pids.items():
+            if name != "auth_svc":
+                assert not _alive(pid), f"{name} still running"
+        assert not _alive(restarted)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        out.close()
+        taken.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie waiting for its parent's reap counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_discover_lists_every_component() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "chassis.discover"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    assert out == table() + "\n"
+    for name, port in [
+        ("gateway", 8000),
+        ("auth_svc", 8001),
+        ("persona_svc", 8002),
+        ("media_svc", 8003),
+        ("generation_worker", 8004),
+    ]:
+        row = next(line for line in out.splitlines() if line.startswith(name + " "))
+        assert f" {port} " in row
+    assert "http.auth" in out and "jobs.chat" in out and "results.media" in out

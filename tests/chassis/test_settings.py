@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import pytest
+
+from chassis.settings import Settings
+
+
+def test_settings_come_from_upper_case_environment_variables() -> None:
+    s = Settings.from_env(
+        {"NATS_URL": "nats://bus:4222", "PORT": "9000", "REQUEST_TIMEOUT": "2.5", "LOG_JSON": "false"}
+    )
+    assert (s.nats_url, s.port, s.request_timeout, s.log_json) == ("nats://bus:4222", 9000, 2.5, False)
+
+
+def test_settings_are_frozen() -> None:
+    s = Settings.from_env({})
+    with pytest.raises(AttributeError):
+        s.port = 1  # type: ignore[misc]
+
+
+def test_invalid_setting_stops_start_with_its_name() -> None:
+    with pytest.raises(SystemExit, match="port"):
+        Settings.from_env({"PORT": "eighty"})
+
+
+def test_redacted_masks_secrets() -> None:
+    s = Settings.from_env({"DATABASE_URL": "postgresql://app:s3cret@db:5432/persona"})
+    shown = s.redacted()
+    assert shown["database_url"] == "postgresql://app:***@db:5432/persona"
+    assert "s3cret" not in repr(shown)

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chassis.settings import Settings
+from tests.support.mesh import Mesh, mesh
+from tests.support.natsd import NatsServer
+from tests.support.pg import postgres_server
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    server = NatsServer(tmp_path_factory.mktemp("nats")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def make_settings(nats_server: NatsServer, tmp_path: Path) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        base: dict[str, Any] = {"nats_url": nats_server.url, "data_dir": str(tmp_path / "data")}
+        base.update(overrides)
+        return Settings.from_env({}, **base)
+
+    return make
+
+
+@pytest.fixture
+async def stack(make_settings: Callable[..., Settings]) -> AsyncIterator[Mesh]:
+    async with mesh(make_settings()) as m:
+        yield m

@@ -1,0 +1,88 @@
+"""What SREs and API users get from the gateway itself: health, metrics, specs, docs, files."""
+
+from __future__ import annotations
+
+import httpx
+import msgspec
+
+from auth_svc.app import create_app as create_auth
+from gateway.app import create_app as create_gateway
+from media_svc.app import create_app as create_media
+from persona_svc.app import create_app as create_persona
+from tests.gateway.test_bridge import SAMPLE_ROUTES
+from tests.support import sample
+from tests.support.mesh import Mesh, client
+from tests.support.ports import free_port
+
+
+async def test_readyz_waits_for_every_service(stack: Mesh) -> None:
+    gw = await stack.server(create_gateway(stack.settings))
+    async with client(gw.url) as http:
+        assert (await http.get("/healthz")).json() == {"status": "alive", "component": "gateway"}
+        not_ready = await http.get("/readyz")
+        assert not_ready.status_code == 503
+        assert not_ready.json()["checks"]["nats"] == "ok"
+        assert not_ready.json()["checks"]["service:auth"].startswith("failing")
+        for factory in (create_auth, create_persona, create_media):
+            await stack.app(factory(stack.settings))
+        ready = await http.get("/readyz")
+    assert ready.status_code == 200, ready.json()
+    assert set(ready.json()["checks"]) == {"nats", "service:auth", "service:persona", "service:media"}
+
+
+async def test_service_health_port_serves_healthz_readyz_metrics(stack: Mesh) -> None:
+    port = free_port()
+    settings = msgspec.structs.replace(stack.settings, health_port=port)
+    await stack.app(sample.create_app(settings))
+    gw = await stack.server(create_gateway(settings, routes=SAMPLE_ROUTES))
+    async with client(gw.url) as http:
+        await http.get("/sample/hello")
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        assert (await http.get("/healthz")).status_code == 200
+        ready = await http.get("/readyz")
+        metrics = await http.get("/metrics")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"nats": "ok"}
+    assert (
+        'persona_http_requests_total{component="sample",method="GET",route="/sample/hello",status="200"}'
+        in (metrics.text)
+    )
+    assert "persona_http_request_seconds_bucket" in metrics.text
+
+
+async def test_gateway_metrics_count_requests(stack: Mesh) -> None:
+    await stack.app(sample.create_app(stack.settings))
+    gw = await stack.server(create_gateway(stack.settings, routes=SAMPLE_ROUTES))
+    async with client(gw.url) as http:
+        await http.get("/sample/hello")
+        text = (await http.get("/metrics")).text
+    assert 'persona_http_requests_total{component="gateway",method="GET",route="sample",status="200"}' in text
+
+
+async def test_openapi_is_merged_from_services_over_the_bus(stack: Mesh) -> None:
+    await stack.app(sample.create_app(stack.settings))
+    gw = await stack.server(create_gateway(stack.settings, routes=SAMPLE_ROUTES))
+    async with client(gw.url) as http:
+        doc = (await http.get("/openapi.json")).json()
+        docs = await http.get("/docs")
+    assert doc["openapi"] == "3.1.0"
+    assert "/sample/items" in doc["paths"] and "/healthz" in doc["paths"]
+    item = doc["components"]["schemas"]["Item"]
+    assert item["properties"]["name"]["maxLength"] == 80
+    body = doc["paths"]["/sample/items"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/Item"}
+    assert "422" in doc["paths"]["/sample/items"]["post"]["responses"]
+    assert set(doc["info"]["x-unavailable-services"]) == {"auth", "persona", "media"}
+    assert docs.status_code == 200 and "text/html" in docs.headers["content-type"]
+    assert "/openapi.json" in docs.text and "https://" not in docs.text  # works offline
+
+
+async def test_web_files_are_served_at_root(stack: Mesh) -> None:
+    gw = await stack.server(create_gateway(stack.settings))
+    async with client(gw.url) as http:
+        index = await http.get("/")
+        again = await http.get("/", headers={"if-none-match": index.headers["etag"]})
+        escape = await http.get("/../pyproject.toml")
+        escape_encoded = await http.get("/%2e%2e/pyproject.toml")
+    assert index.status_code == 200 and "<html" in index.text
+    assert again.status_code == 304
+    assert escape.status_code == 404 and escape_encoded.status_code == 404

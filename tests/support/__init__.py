@@ -1,0 +1,1 @@
+"""Real infrastructure for tests: nats-server from the wheel, PostgreSQL, the mesh in-process."""

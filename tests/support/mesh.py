@@ -1,0 +1,113 @@
+"""Run the mesh's components in the test's event loop: services through their lifespan,
+the gateway behind a real Hypercorn listener on a free port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+from chassis.bridge import ASGIApp
+from chassis.lifespan import run_lifespan
+from chassis.settings import Settings
+from tests.support.ports import free_port
+
+
+class RunningApp:
+    """A component started through its lifespan; `stop()`/`start()` restart it in place."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.state: dict[str, Any] = {}
+        self._cm: contextlib.AbstractAsyncContextManager[dict[str, Any]] | None = None
+
+    async def start(self) -> RunningApp:
+        cm = run_lifespan(self.app)
+        self.state = await cm.__aenter__()
+        self._cm = cm
+        return self
+
+    async def stop(self) -> None:
+        cm, self._cm = self._cm, None
+        if cm is not None:
+            await cm.__aexit__(None, None, None)
+
+
+class RunningServer:
+    """An ASGI app behind Hypercorn on 127.0.0.1:<free port> (HTTP/1.1 and h2c)."""
+
+    def __init__(self, app: ASGIApp, port: int | None = None) -> None:
+        self.app = app
+        self.port = port or free_port()
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> RunningServer:
+        config = Config()
+        config.bind = [f"127.0.0.1:{self.port}"]
+        config.accesslog = None
+        config.graceful_timeout = 1
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(serve(self.app, config, shutdown_trigger=self._stop.wait))  # type: ignore[arg-type]
+        for _ in range(200):
+            if self._task.done():
+                self._task.result()
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            return self
+        raise RuntimeError("server did not start")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+
+class Mesh:
+    """Components started by one test, all stopped when it ends."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._running: list[RunningApp | RunningServer] = []
+
+    async def app(self, app: ASGIApp) -> RunningApp:
+        running = await RunningApp(app).start()
+        self._running.append(running)
+        return running
+
+    async def server(self, app: ASGIApp, port: int | None = None) -> RunningServer:
+        running = await RunningServer(app, port).start()
+        self._running.append(running)
+        return running
+
+    async def close(self) -> None:
+        for running in reversed(self._running):
+            await running.stop()
+
+
+@contextlib.asynccontextmanager
+async def mesh(settings: Settings) -> AsyncIterator[Mesh]:
+    m = Mesh(settings)
+    try:
+        yield m
+    finally:
+        await m.close()
+
+
+def client(base_url: str, **kwargs: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=base_url, timeout=30.0, **kwargs)

@@ -1,0 +1,50 @@
+"""PostgreSQL for tests: `TEST_DATABASE_URL` when set, else an embedded server (pgserver)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import asyncpg
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    with tempfile.TemporaryDirectory(prefix="persona-pg-") as folder:
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI).
+            warnings.simplefilter("ignore")
+            import pgserver
+
+            server: Any = pgserver.get_server(folder, cleanup_mode="stop")  # type: ignore[attr-defined]
+        try:
+            yield str(server.get_uri())
+        finally:
+            server.cleanup()
+
+
+async def fresh_database(admin_url: str) -> str:
+    """Create an empty database for one test module and return its URL."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return _with_database(admin_url, name)
+
+
+def _with_database(url: str, name: str) -> str:
+    # postgresql://user:pw@host:port/db?query  or  postgresql://user:@/db?host=/socket
+    head, sep, query = url.partition("?")
+    base = head.rsplit("/", 1)[0]
+    return f"{base}/{name}{sep}{query}"
