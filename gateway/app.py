@@ -29,6 +29,7 @@ from gateway import proxy
 from gateway.asgi import ClientDisconnected, Message, Receive, Scope, Send, header, send_error
 from gateway.identity import Anonymous, Authenticator
 from gateway.openapi import MergedSpec, docs_page
+from gateway.plugins import Plugin, default_plugins, matches
 from gateway.routes import ROUTES, RouteTable
 from gateway.static import StaticFiles
 
@@ -64,6 +65,7 @@ class Gateway:
         *,
         routes: Iterable[tuple[str, str]] = ROUTES,
         authenticator: Authenticator | None = None,
+        plugins: list[Plugin] | None = None,
     ) -> None:
         self.settings = settings
         self.table = RouteTable(routes)
@@ -71,6 +73,7 @@ class Gateway:
         self.health = Health("gateway")
         self.spec = gateway_spec()
         self.auth: Authenticator = authenticator or Anonymous()
+        self.plugins: list[Plugin] = default_plugins(settings) if plugins is None else plugins
         self.max_body = MAX_BODY
         self._nc: NATS | None = None
         self._js: JetStreamContext | None = None
@@ -110,8 +113,12 @@ class Gateway:
         for service in self.table.services():
             self.health.add(f"service:{service}", self._pinger(service))
         await self.auth.start()
+        for plugin in self.plugins:
+            await plugin.start(self)
 
     async def shutdown(self) -> None:
+        for plugin in reversed(self.plugins):
+            await plugin.stop()
         await self.auth.stop()
         if self._nc is not None:
             await self._nc.close()
@@ -163,7 +170,11 @@ class Gateway:
         route = "unmatched"
         try:
             service = self.table.resolve(path)
-            if service is not None:
+            plugin = next((p for p in self.plugins if matches(p, path)), None)
+            if plugin is not None:
+                route = plugin.prefixes[0]
+                await plugin(scope, receive, tracked)
+            elif service is not None:
                 route = service
                 identity = await self.auth.identify(scope)
                 await proxy.forward(

@@ -1,22 +1,141 @@
-"""The worker as a component: no HTTP API, a lifespan holding the consumers, a health port."""
+"""The worker as a component: no HTTP API; a lifespan holding one durable pull consumer
+per job kind, and a health port."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import msgspec
+import structlog
+from nats.aio.msg import Msg
 from starlette.applications import Starlette
 
+from chassis import metrics
 from chassis.app import ServiceContext, create_service_app
+from chassis.consumer import ConsumerSpec, DeadHandler, Delivery, Handler, PullConsumer
+from chassis.events import EventPublisher
 from chassis.settings import Settings
+from generation_worker.kinds import JobContext, JobKind
+from generation_worker.registry import job_kinds
+from proto.codec import json_encoder
+from proto.jobs import DeadLetter, JobFailed, job_base_decoder
+from proto.subjects import JOBS_DEAD, STREAM_JOBS, cancel_subject, user_channel
 
 COMPONENT = "generation_worker"
+log = structlog.get_logger(COMPONENT)
 
 
-@contextlib.asynccontextmanager
-async def consumers(ctx: ServiceContext) -> AsyncIterator[None]:
-    yield
+class Worker:
+    def __init__(self, ctx: ServiceContext, kinds: list[JobKind]) -> None:
+        self.ctx = ctx
+        self.kinds = kinds
+        self.events = EventPublisher(ctx.js)
+        self.consumers: list[PullConsumer] = []
+
+    async def start(self) -> None:
+        s = self.ctx.settings
+        for kind in self.kinds:
+            spec = ConsumerSpec(
+                stream=STREAM_JOBS,
+                subject=kind.subject,
+                durable=f"worker-{kind.name}",
+                handler=self._handler(kind),
+                concurrency=kind.concurrency,
+                ack_wait=s.job_ack_wait,
+                max_deliver=s.job_max_deliver,
+                backoff_base=s.job_backoff_base,
+                on_dead=self._dead(kind),
+            )
+            consumer = PullConsumer(self.ctx.js, spec, shutdown_grace=s.worker_shutdown_grace)
+            await consumer.start()
+            self.consumers.append(consumer)
+
+    async def stop(self) -> None:
+        for consumer in self.consumers:
+            await consumer.stop()
+
+    def _handler(self, kind: JobKind) -> Handler:
+        async def handle(delivery: Delivery) -> None:
+            try:
+                job = job_base_decoder.decode(delivery.data)
+            except msgspec.ValidationError as exc:
+                # A malformed job can never succeed: drop it to the dead letters now.
+                await self._dead_letter(kind, delivery, None, f"malformed job: {exc}")
+                return
+            structlog.contextvars.bind_contextvars(job_id=job.job_id, request_id=job.request_id)
+            job_ctx = JobContext(delivery, job, self.ctx.settings, self.ctx.nc, self.ctx.js, self.events)
+            cancel_sub = await self.ctx.nc.subscribe(cancel_subject(job.job_id), cb=self._on_cancel(job_ctx))
+            metrics.jobs_running.labels(kind.name).inc()
+            timer = metrics.job_seconds.labels(kind.name).time()
+            try:
+                with timer:
+                    await kind.handler(job_ctx)
+                metrics.jobs_processed.labels(kind.name, "done").inc()
+            except BaseException:
+                metrics.jobs_processed.labels(kind.name, "retried").inc()
+                raise
+            finally:
+                metrics.jobs_running.labels(kind.name).dec()
+                await cancel_sub.unsubscribe()
+
+        return handle
+
+    @staticmethod
+    def _on_cancel(job_ctx: JobContext) -> Callable[[Msg], Awaitable[None]]:
+        async def on_cancel(msg: Msg) -> None:
+            job_ctx.cancelled.set()
+            if msg.reply:
+                await job_ctx.nc.publish(msg.reply, b'{"cancelling": true}')
+
+        return on_cancel
+
+    def _dead(self, kind: JobKind) -> DeadHandler:
+        async def dead(delivery: Delivery, reason: str) -> None:
+            try:
+                job = job_base_decoder.decode(delivery.data)
+            except msgspec.ValidationError:
+                job = None
+            await self._dead_letter(kind, delivery, job, reason)
+
+        return dead
+
+    async def _dead_letter(self, kind: JobKind, delivery: Delivery, job: object, reason: str) -> None:
+        job_id = getattr(job, "job_id", "") or (delivery.header("Job-Id") or "")
+        letter = DeadLetter(
+            job_id=job_id,
+            kind=kind.name,
+            subject=kind.subject,
+            reason=reason,
+            attempts=delivery.attempt,
+            payload=delivery.data,
+        )
+        await self.ctx.js.publish(JOBS_DEAD, json_encoder.encode(letter), headers={"Job-Id": job_id})
+        user_id = getattr(job, "user_id", "")
+        if user_id:
+            await self.events.publish(
+                [user_channel(user_id)], JobFailed(job_id=job_id, kind=kind.name, reason=reason)
+            )
+        metrics.jobs_processed.labels(kind.name, "dead").inc()
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, kinds: list[JobKind] | None = None) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def consumers(ctx: ServiceContext) -> AsyncIterator[None]:
+        worker = Worker(ctx, job_kinds(settings) if kinds is None else kinds)
+        await worker.start()
+        ctx.state["worker"] = worker
+        ctx.health.add("consumers", lambda: _consumers_alive(worker))
+        try:
+            yield
+        finally:
+            await worker.stop()
+
     return create_service_app(COMPONENT, settings, [], setup=consumers, bridge=False)
+
+
+async def _consumers_alive(worker: Worker) -> None:
+    for consumer in worker.consumers:
+        info = await worker.ctx.js.consumer_info(STREAM_JOBS, consumer.spec.durable)
+        if info is None:
+            raise RuntimeError(f"consumer {consumer.spec.durable} missing")

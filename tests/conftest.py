@@ -14,8 +14,9 @@ from tests.support.pg import postgres_server
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """A fresh nats-server per test: durable consumers and streams never leak between tests."""
     server = NatsServer(tmp_path_factory.mktemp("nats")).start()
     yield server
     server.stop()

@@ -1,0 +1,5 @@
+"""Imports every proto module that defines events, so `all_events()` sees them all."""
+
+from __future__ import annotations
+
+from proto import jobs  # noqa: F401

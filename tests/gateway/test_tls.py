@@ -1,0 +1,70 @@
+"""`TLS_CERT`/`TLS_KEY`: the gateway speaks h2 over TLS, negotiated by ALPN."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ssl
+from pathlib import Path
+
+import httpx
+import msgspec
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from hypercorn.asyncio import serve
+
+from gateway.__main__ import hypercorn_config
+from gateway.app import create_app as create_gateway
+from tests.support.mesh import Mesh
+from tests.support.ports import free_port
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_gateway_negotiates_h2_over_tls(stack: Mesh, tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    port = free_port()
+    settings = msgspec.structs.replace(stack.settings, port=port, tls_cert=str(cert), tls_key=str(key))
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        serve(create_gateway(settings), hypercorn_config(settings), shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    )
+    try:
+        context = ssl.create_default_context(cafile=str(cert))
+        for _ in range(100):
+            try:
+                async with httpx.AsyncClient(verify=context, http2=True) as http:
+                    r = await http.get(f"https://localhost:{port}/healthz")
+                break
+            except httpx.ConnectError:
+                await asyncio.sleep(0.05)
+        assert r.status_code == 200
+        assert r.http_version == "HTTP/2"
+    finally:
+        stop.set()
+        await task
