@@ -1,0 +1,1 @@
+"""Text, image and video back-ends behind small protocols."""

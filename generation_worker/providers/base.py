@@ -1,0 +1,42 @@
+"""The text provider protocol: a stream of text deltas, then how and why it finished."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+import msgspec
+
+from proto.chat import ChatUsage, PromptMessage
+
+
+class TextFinish(msgspec.Struct):
+    finish_reason: str
+    usage: ChatUsage = msgspec.field(default_factory=ChatUsage)
+
+
+class ProviderError(Exception):
+    """`retryable`: timeouts, 429 and 5xx (the job is retried with backoff); otherwise the
+    request itself was refused (a 4xx the user caused) and `reason` is shown to them."""
+
+    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class TextProvider(Protocol):
+    name: str
+    model: str
+
+    def stream(
+        self,
+        messages: list[PromptMessage],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.8,
+        json_mode: bool = False,
+    ) -> AsyncIterator[str | TextFinish]:
+        """Yield each text delta as the back-end produces it (never batched), then one TextFinish."""
+        ...

@@ -1,0 +1,95 @@
+"""Chat generation: the job persona_svc enqueues, the result it persists, the events users see."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from proto.events import Event
+from proto.jobs import JobBase
+
+
+class PromptMessage(msgspec.Struct, omit_defaults=True):
+    role: Literal["system", "user", "assistant"]
+    content: str
+    name: str | None = None
+
+
+class ChatUsage(msgspec.Struct):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class ChatJob(JobBase, kw_only=True):
+    """On `jobs.chat`: generate the reply `message_id` of `conversation_id` from an assembled prompt."""
+
+    conversation_id: str
+    message_id: str
+    persona_id: str
+    persona_name: str = ""
+    user_name: str = ""
+    messages: list[PromptMessage] = []
+    max_tokens: int = 512
+    temperature: float = 0.8
+
+
+class ChatResult(msgspec.Struct, kw_only=True):
+    """On `results.chat`: what persona_svc persists for the reply (exactly once per job)."""
+
+    job_id: str
+    user_id: str
+    conversation_id: str
+    message_id: str
+    status: Literal["done", "cancelled", "failed"]
+    text: str = ""
+    finish_reason: str = ""
+    usage: ChatUsage = msgspec.field(default_factory=ChatUsage)
+    provider: str = ""
+    model: str = ""
+    error: str | None = None
+
+
+class AiChatStarted(Event, tag="ai_chat_started"):
+    job_id: str
+    conversation_id: str
+    message_id: str
+    provider: str = ""
+    model: str = ""
+
+
+class AiChatChunk(Event, tag="ai_chat_chunk"):
+    job_id: str
+    conversation_id: str
+    message_id: str
+    index: int
+    delta: str
+
+
+class AiChatDone(Event, tag="ai_chat_done"):
+    job_id: str
+    conversation_id: str
+    message_id: str
+    text: str
+    finish_reason: str
+    usage: ChatUsage = msgspec.field(default_factory=ChatUsage)
+    provider: str = ""
+    model: str = ""
+
+
+class AiChatError(Event, tag="ai_chat_error"):
+    job_id: str
+    conversation_id: str
+    message_id: str
+    reason: str
+
+
+class AiChatCancelled(Event, tag="ai_chat_cancelled"):
+    job_id: str
+    conversation_id: str
+    message_id: str
+    text: str = ""
+
+
+chat_job_decoder = msgspec.json.Decoder(ChatJob)
+chat_result_decoder = msgspec.json.Decoder(ChatResult)

@@ -1,0 +1,31 @@
+"""Accounts for end-to-end tests, created through the public API (auth_svc behind the gateway)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import httpx
+
+
+@dataclass
+class User:
+    id: str
+    email: str
+    password: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.access_token}"}
+
+
+async def sign_up(
+    http: httpx.AsyncClient, name: str = "tester", password: str = "correct horse battery"
+) -> User:
+    email = f"{name}-{uuid.uuid4().hex[:8]}@example.com"
+    r = await http.post("/auth/register", json={"email": email, "password": password, "display_name": name})
+    assert r.status_code == 201, r.text
+    data = r.json()["data"]
+    return User(data["user"]["id"], email, password, data["access_token"], data["refresh_token"])
