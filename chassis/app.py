@@ -25,6 +25,7 @@ from chassis.health import Health, HealthServer
 from chassis.openapi import OpenAPI
 from chassis.responses import JSONResponse, error_response
 from chassis.settings import Settings
+from proto.subjects import RPC_PREFIX
 
 
 @dataclass
@@ -82,7 +83,9 @@ def create_service_app(
                 stack.push_async_callback(pool.close)
                 await db.migrate(pool, name, migrations)
                 health.add("database", lambda: pool.fetchval("SELECT 1"))
-            ctx = ServiceContext(name, settings, nc, js, BusClient(nc, js, settings), health, pool)
+            ctx = ServiceContext(
+                name, settings, nc, js, BusClient(nc, js, settings, prefix=RPC_PREFIX), health, pool
+            )
             ctx.state["ctx"] = ctx
             if setup is not None:
                 await stack.enter_async_context(setup(ctx))

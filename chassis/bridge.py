@@ -34,7 +34,7 @@ from chassis.settings import Settings
 from proto.bridge import BridgeRequest, BridgeResponse, bridge_request_decoder, bridge_response_decoder
 from proto.codec import json_encoder, msgpack_encoder
 from proto.identity import Identity
-from proto.subjects import OBJ_BODIES, http_subject
+from proto.subjects import HTTP_PREFIX, OBJ_BODIES, http_subject, rpc_subject
 
 log = structlog.get_logger("chassis.bridge")
 
@@ -100,12 +100,13 @@ class BridgeServer:
             description=self.description or f"{self.service} HTTP API over NATS",
             queue_group=self.service,
         )
-        await self._micro.add_endpoint(
-            name="http",
-            subject=http_subject(self.service),
-            handler=self._on_request,
-            metadata={"envelope": "proto.bridge.BridgeRequest (msgpack)"},
-        )
+        for name, subject in (("http", http_subject(self.service)), ("rpc", rpc_subject(self.service))):
+            await self._micro.add_endpoint(
+                name=name,
+                subject=subject,
+                handler=self._on_request,
+                metadata={"envelope": "proto.bridge.BridgeRequest (msgpack)"},
+            )
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop taking requests, then let those in flight finish."""
@@ -306,12 +307,16 @@ class Reply:
 
 
 class BusClient:
-    """Calls a service over the bus with the bridge envelope (used by the gateway and services)."""
+    """Calls a service over the bus with the bridge envelope: the gateway on `http.<service>`,
+    services (prefix `rpc`) on `rpc.<service>`."""
 
-    def __init__(self, nc: NATS, js: JetStreamContext, settings: Settings) -> None:
+    def __init__(
+        self, nc: NATS, js: JetStreamContext, settings: Settings, *, prefix: str = HTTP_PREFIX
+    ) -> None:
         self.nc = nc
         self.js = js
         self.settings = settings
+        self.prefix = prefix
 
     async def send(
         self,
@@ -331,7 +336,7 @@ class BusClient:
             while True:
                 try:
                     msg = await self.nc.request(
-                        http_subject(service),
+                        f"{self.prefix}.{service}",
                         payload,
                         timeout=timeout or self.settings.request_timeout,
                         headers=headers,

@@ -30,17 +30,24 @@ COMPONENTS: tuple[Component, ...] = (
             f"$KV.{s.KV_REVOKED}.>",
         ),
     ),
-    Component("auth_svc", "service", "auth_svc", "auth_svc/", 1, (s.http_subject("auth"),)),
+    Component(
+        "auth_svc", "service", "auth_svc", "auth_svc/", 1, (s.http_subject("auth"), s.rpc_subject("auth"))
+    ),
     Component(
         "persona_svc",
         "service",
         "persona_svc",
         "persona_svc/",
         2,
-        (s.http_subject("persona"), s.RESULTS_CHAT, s.RESULTS_DRAFT),
+        (s.http_subject("persona"), s.rpc_subject("persona"), s.RESULTS_CHAT, s.RESULTS_DRAFT),
     ),
     Component(
-        "media_svc", "service", "media_svc", "media_svc/", 3, (s.http_subject("media"), s.RESULTS_MEDIA)
+        "media_svc",
+        "service",
+        "media_svc",
+        "media_svc/",
+        3,
+        (s.http_subject("media"), s.rpc_subject("media"), s.RESULTS_MEDIA),
     ),
     Component(
         "generation_worker",

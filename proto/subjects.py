@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import re
 
-# Request/reply: the gateway (and internal clients) call `http.<service>`; replicas
-# share queue group `<service>`.
+# Request/reply: the gateway calls `http.<service>`, services call each other on
+# `rpc.<service>` (same envelope, same handlers); replicas share queue group
+# `<service>`. Two prefixes let NATS permissions keep `http.*` to the gateway.
 SERVICES = ("auth", "persona", "media")
+HTTP_PREFIX = "http"
+RPC_PREFIX = "rpc"
 
 
 def http_subject(service: str) -> str:
-    return f"http.{service}"
+    return f"{HTTP_PREFIX}.{service}"
+
+
+def rpc_subject(service: str) -> str:
+    return f"{RPC_PREFIX}.{service}"
 
 
 # JetStream streams.
