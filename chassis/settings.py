@@ -104,8 +104,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         for name in SECRET_FIELDS & out.keys():
             if out[name]:
                 out[name] = "***"
-        if out.get("database_url"):
-            out["database_url"] = _mask_url(out["database_url"])
+        for name in ("database_url", "nats_url"):
+            if out.get(name):
+                out[name] = ",".join(_mask_url(u) for u in out[name].split(","))
         return out
 
     @classmethod

@@ -28,3 +28,8 @@ def test_redacted_masks_secrets() -> None:
     shown = s.redacted()
     assert shown["database_url"] == "postgresql://app:***@db:5432/persona"
     assert "s3cret" not in repr(shown)
+
+
+def test_redacted_masks_nats_credentials_in_every_url() -> None:
+    s = Settings.from_env({"NATS_URL": "nats://service:pw1@n0:4222,nats://service:pw1@n1:4222"})
+    assert s.redacted()["nats_url"] == "nats://service:***@n0:4222,nats://service:***@n1:4222"

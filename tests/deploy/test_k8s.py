@@ -1,0 +1,110 @@
+"""deploy/k8s renders (kubectl kustomize when present, our YAML renderer otherwise) into
+manifests with the promises operations relies on."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from chassis.components import COMPONENTS
+from chassis.settings import Settings
+from tests.support.kustomize import render
+
+ROOT = Path(__file__).resolve().parents[2]
+OVERLAY = ROOT / "deploy" / "k8s" / "overlays" / "production"
+
+
+@pytest.fixture(scope="module")
+def manifests() -> list[dict[str, Any]]:
+    kubectl = shutil.which("kubectl")
+    if kubectl:
+        out = subprocess.run([kubectl, "kustomize", str(OVERLAY)], capture_output=True, text=True, check=True)
+        return [d for d in yaml.safe_load_all(out.stdout) if d]
+    return render(OVERLAY)
+
+
+def by_kind(manifests: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {m["metadata"]["name"]: m for m in manifests if m["kind"] == kind}
+
+
+def test_a_deployment_per_component_with_probes_on_its_health_port(manifests: list[dict[str, Any]]) -> None:
+    deployments = by_kind(manifests, "Deployment")
+    modules = {d["spec"]["template"]["spec"]["containers"][0]["args"][0]: d for d in deployments.values()}
+    assert set(modules) == {c.module for c in COMPONENTS}
+    for component in COMPONENTS:
+        d = modules[component.module]
+        pod = d["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        port = container["ports"][0]["containerPort"]
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port}
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port}
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env.get("PORT" if component.kind == "gateway" else "HEALTH_PORT") == str(port)
+        assert container["resources"]["requests"]["cpu"] and container["resources"]["requests"]["memory"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert container["image"].startswith("registry.example.com/persona-community:")
+        assert d["metadata"]["namespace"] == "persona"
+
+
+def test_worker_termination_grace_outlasts_its_heartbeat_and_shutdown_grace(
+    manifests: list[dict[str, Any]],
+) -> None:
+    config = by_kind(manifests, "ConfigMap")["persona-config"]["data"]
+    settings = Settings.from_env(config)
+    worker = by_kind(manifests, "Deployment")["generation-worker"]["spec"]["template"]["spec"]
+    grace = worker["terminationGracePeriodSeconds"]
+    assert grace > settings.worker_shutdown_grace
+    assert grace > settings.job_ack_wait / 3
+
+
+def test_autoscalers_target_gateway_and_worker(manifests: list[dict[str, Any]]) -> None:
+    deployments = by_kind(manifests, "Deployment")
+    targets = {
+        h["spec"]["scaleTargetRef"]["name"] for h in by_kind(manifests, "HorizontalPodAutoscaler").values()
+    }
+    assert targets == {"gateway", "generation-worker"}
+    assert targets <= set(deployments)
+
+
+def test_configuration_comes_from_configmap_and_secrets_that_exist(manifests: list[dict[str, Any]]) -> None:
+    configmaps = by_kind(manifests, "ConfigMap")
+    secrets = by_kind(manifests, "Secret")
+    for d in by_kind(manifests, "Deployment").values():
+        container = d["spec"]["template"]["spec"]["containers"][0]
+        for source in container["envFrom"]:
+            if "configMapRef" in source:
+                assert source["configMapRef"]["name"] in configmaps
+            else:
+                assert source["secretRef"]["name"] in secrets
+        for e in container["env"]:
+            ref = e.get("valueFrom", {}).get("secretKeyRef")
+            if ref:
+                assert ref["key"] in secrets[ref["name"]]["stringData"]
+    # Every configured name is a real setting (a typo would be silently ignored).
+    fields = {name.upper() for name in Settings.__struct_fields__}
+    assert set(configmaps["persona-config"]["data"]) <= fields
+    assert set(secrets["persona-secrets"]["stringData"]) <= fields
+
+
+def test_containerfile_runs_any_component_as_non_root() -> None:
+    text = (ROOT / "deploy" / "Containerfile").read_text()
+    users = [line.split()[1] for line in text.splitlines() if line.startswith("USER ")]
+    assert users and not users[-1].startswith(("0", "root"))
+    assert 'ENTRYPOINT ["python", "-m"]' in text
+    for c in COMPONENTS:
+        assert f"COPY {c.module} ./{c.module}" in text
+
+
+def test_compose_provides_cluster_database_and_object_store() -> None:
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    services = compose["services"]
+    assert {"nats-0", "nats-1", "nats-2", "postgres", "minio"} <= set(services)
+    for name in ("nats-0", "nats-1", "nats-2"):
+        command = services[name]["command"]
+        assert command[:2] == ["-c", "/etc/nats/cluster.conf"]
+    assert (ROOT / "deploy" / "nats" / "cluster.conf").exists()
