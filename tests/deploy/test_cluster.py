@@ -1,0 +1,48 @@
+"""The mesh's streams at replicas 3 on a real 3-node cluster keep working when a node dies."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import nats
+import pytest
+
+from chassis import streams
+from chassis.settings import Settings
+from proto.subjects import JOBS_CHAT, STREAM_JOBS
+from tests.support.cluster import Cluster
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    c = Cluster(tmp_path)
+    try:
+        yield await c.start()
+    finally:
+        c.stop()
+
+
+async def test_replicated_streams_survive_a_node_loss(cluster: Cluster) -> None:
+    settings = Settings.from_env({}, nats_url=cluster.urls, js_replicas=3)
+    nc = await nats.connect(cluster.urls.split(","))
+    try:
+        js = nc.jetstream()
+        await streams.ensure_all(js, settings)
+        info = await js.stream_info(STREAM_JOBS)
+        assert info.config.num_replicas == 3
+        await js.publish(JOBS_CHAT, b"before")
+        cluster.kill(cluster.nodes[0])
+        await cluster.wait_jetstream()
+        for _ in range(100):
+            try:
+                await js.publish(JOBS_CHAT, b"during", timeout=2)
+                break
+            except (nats.errors.Error, TimeoutError):
+                continue
+        cluster.start_node(cluster.nodes[0])
+        await cluster.wait_jetstream()
+        state = (await js.stream_info(STREAM_JOBS)).state
+        assert state.messages == 2
+    finally:
+        await nc.close()
