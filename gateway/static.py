@@ -46,5 +46,12 @@ class StaticFiles:
         content_type = (
             TYPES.get(file.suffix) or mimetypes.guess_type(file.name)[0] or "application/octet-stream"
         )
-        body = b"" if scope["method"] == "HEAD" else file.read_bytes()
-        await send_bytes(send, 200, body, headers, content_type.encode())
+        if scope["method"] == "HEAD":
+            headers += [
+                (b"content-type", content_type.encode()),
+                (b"content-length", str(stat.st_size).encode()),
+            ]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send_bytes(send, 200, file.read_bytes(), headers, content_type.encode())

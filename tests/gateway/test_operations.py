@@ -81,8 +81,10 @@ async def test_web_files_are_served_at_root(stack: Mesh) -> None:
     async with client(gw.url) as http:
         index = await http.get("/")
         again = await http.get("/", headers={"if-none-match": index.headers["etag"]})
+        head = await http.head("/index.html")
         escape = await http.get("/../pyproject.toml")
         escape_encoded = await http.get("/%2e%2e/pyproject.toml")
     assert index.status_code == 200 and "<html" in index.text
     assert again.status_code == 304
+    assert head.status_code == 200 and head.headers["content-length"] == str(len(index.content))
     assert escape.status_code == 404 and escape_encoded.status_code == 404
