@@ -1,23 +1,232 @@
-"""auth_svc: routes, served over the bus as `http.auth`."""
+"""auth_svc: routes, served over the bus as `http.auth` (and `rpc.auth` for services)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from auth_svc import passwords
+from auth_svc.keys import load_signing_keys
+from auth_svc.notify import delivery_for
+from auth_svc.ratelimit import open_limiter
+from auth_svc.revocation import Revocations
+from auth_svc.service import AuthService, RequestInfo
 from auth_svc.spec import build_spec
-from chassis.app import create_service_app
+from auth_svc.store import AuthStore
+from auth_svc.store_memory import MemoryStore
+from auth_svc.store_pg import PgStore
+from chassis.app import ServiceContext, create_service_app
+from chassis.auth import current_identity, require_user
+from chassis.binding import bind, bind_query
+from chassis.context import request_id_var
+from chassis.errors import Forbidden
+from chassis.responses import JSONResponse, accepted, created, no_content
+from chassis.routing import route
 from chassis.settings import Settings
+from proto.auth import (
+    API_KEY_VERIFY_PATH,
+    JWKS_PATH,
+    ApiKeyCreate,
+    ApiKeyVerify,
+    CodeVerifyRequest,
+    EmailRequest,
+    LoginRequest,
+    MagicLinkQuery,
+    Notice,
+    PasswordChange,
+    ProfilePatch,
+    RefreshRequest,
+    RegisterRequest,
+    ResetRequest,
+    UsersLookup,
+)
+from proto.subjects import KV_REVOKED
 
 SERVICE = "auth"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
+CODE_SENT = Notice("if this address can receive mail, a code is on its way")
+LINK_SENT = Notice("if this address can receive mail, a sign-in link is on its way")
+RESET_SENT = Notice("if an account uses this address, a reset code is on its way")
+
+
+def auth(request: Request) -> AuthService:
+    return cast(AuthService, request.state.auth)
+
+
+def info(request: Request) -> RequestInfo:
+    return RequestInfo(
+        client=request.client.host if request.client else "",
+        user_agent=request.headers.get("user-agent", ""),
+    )
+
+
+async def register(request: Request) -> Response:
+    body = await bind(request, RegisterRequest)
+    return created(await auth(request).register(body, info(request)))
+
+
+async def login(request: Request) -> object:
+    return await auth(request).login(await bind(request, LoginRequest), info(request))
+
+
+async def request_code(request: Request) -> Response:
+    body = await bind(request, EmailRequest)
+    await auth(request).request_code(body.email, info(request))
+    return accepted(CODE_SENT)
+
+
+async def verify_code(request: Request) -> object:
+    return await auth(request).verify_code(await bind(request, CodeVerifyRequest), info(request))
+
+
+async def request_magic_link(request: Request) -> Response:
+    body = await bind(request, EmailRequest)
+    await auth(request).request_magic_link(body.email, info(request))
+    return accepted(LINK_SENT)
+
+
+async def verify_magic_link(request: Request) -> object:
+    query = bind_query(request, MagicLinkQuery)
+    return await auth(request).verify_magic_link(query.token, info(request))
+
+
+async def forgot_password(request: Request) -> Response:
+    body = await bind(request, EmailRequest)
+    await auth(request).forgot_password(body.email, info(request))
+    return accepted(RESET_SENT)
+
+
+async def reset_password(request: Request) -> object:
+    return await auth(request).reset_password(await bind(request, ResetRequest), info(request))
+
+
+async def change_password(request: Request) -> Response:
+    body = await bind(request, PasswordChange)
+    await auth(request).change_password(require_user(request), body)
+    return no_content()
+
+
+async def refresh(request: Request) -> object:
+    body = await bind(request, RefreshRequest)
+    return await auth(request).refresh(body.refresh_token, info(request))
+
+
+async def logout(request: Request) -> Response:
+    await auth(request).logout(require_user(request))
+    return no_content()
+
+
+async def list_sessions(request: Request) -> object:
+    return await auth(request).sessions(require_user(request))
+
+
+async def delete_session(request: Request) -> Response:
+    await auth(request).delete_session(require_user(request), request.path_params["session_id"])
+    return no_content()
+
+
+async def me(request: Request) -> object:
+    return await auth(request).me(require_user(request))
+
+
+async def update_me(request: Request) -> object:
+    body = await bind(request, ProfilePatch)
+    return await auth(request).update_me(require_user(request), body)
+
+
+async def create_api_key(request: Request) -> Response:
+    body = await bind(request, ApiKeyCreate)
+    return created(await auth(request).create_api_key(require_user(request), body.name))
+
+
+async def list_api_keys(request: Request) -> object:
+    return await auth(request).api_keys(require_user(request))
+
+
+async def delete_api_key(request: Request) -> Response:
+    await auth(request).delete_api_key(require_user(request), request.path_params["key_id"])
+    return no_content()
+
+
+async def verify_api_key(request: Request) -> object:
+    identity = current_identity(request)
+    if identity is None or identity.via != "internal":
+        raise Forbidden("internal endpoint: only the gateway verifies API keys")
+    body = await bind(request, ApiKeyVerify)
+    return await auth(request).verify_api_key(body.key_hash)
+
+
+async def jwks(request: Request) -> Response:
+    keys = auth(request).jwks()
+    # RFC 7517 readers find `keys` at the top; envelope readers find `data`.
+    body = {**keys, "data": keys, "meta": {"request_id": request_id_var.get()}}
+    return JSONResponse(body, headers={"cache-control": "public, max-age=60"})
+
+
+async def public_user(request: Request) -> object:
+    return await auth(request).public_user(request.path_params["user_id"])
+
+
+async def lookup_users(request: Request) -> object:
+    body = await bind(request, UsersLookup)
+    return await auth(request).lookup(body.ids)
+
 
 def routes() -> list[BaseRoute]:
-    return []
+    return [
+        route("/auth/register", register, methods=["POST"]),
+        route("/auth/login", login, methods=["POST"]),
+        route("/auth/code", request_code, methods=["POST"]),
+        route("/auth/code/verify", verify_code, methods=["POST"]),
+        route("/auth/magic-link", request_magic_link, methods=["POST"]),
+        route("/auth/magic-link/verify", verify_magic_link, methods=["GET"]),
+        route("/auth/password/forgot", forgot_password, methods=["POST"]),
+        route("/auth/password/reset", reset_password, methods=["POST"]),
+        route("/auth/password/change", change_password, methods=["POST"], auth=True),
+        route("/auth/refresh", refresh, methods=["POST"]),
+        route("/auth/logout", logout, methods=["POST"], auth=True),
+        route("/auth/sessions", list_sessions, methods=["GET"], auth=True),
+        route("/auth/sessions/{session_id}", delete_session, methods=["DELETE"], auth=True),
+        route("/auth/me", me, methods=["GET"], auth=True),
+        route("/auth/me", update_me, methods=["PATCH"], auth=True, name="update_me"),
+        route("/auth/api-keys", create_api_key, methods=["POST"], auth=True),
+        route("/auth/api-keys", list_api_keys, methods=["GET"], auth=True),
+        route("/auth/api-keys/{key_id}", delete_api_key, methods=["DELETE"], auth=True),
+        route(API_KEY_VERIFY_PATH, verify_api_key, methods=["POST"]),
+        route(JWKS_PATH, jwks, methods=["GET"]),
+        route("/auth/users/lookup", lookup_users, methods=["POST"]),
+        route("/auth/users/{user_id}", public_user, methods=["GET"]),
+    ]
+
+
+@contextlib.asynccontextmanager
+async def setup(ctx: ServiceContext) -> AsyncIterator[None]:
+    settings = ctx.settings
+    store: AuthStore = PgStore(ctx.pool) if ctx.pool is not None else MemoryStore()
+    keys = await load_signing_keys(settings, ctx.js)
+    limiter = await open_limiter(settings, ctx.js)
+    revocations = Revocations(await ctx.js.key_value(KV_REVOKED))
+    delivery = delivery_for(settings)
+    try:
+        service = AuthService(settings, store, keys, limiter, revocations, delivery)
+        await passwords.warm_up()
+        await service.seed_dev_user()
+        await service.promote_admins()
+        ctx.state["auth"] = service
+        yield
+    finally:
+        await delivery.close()
 
 
 def create_app(settings: Settings) -> Starlette:
-    return create_service_app(SERVICE, settings, routes(), spec=build_spec(), migrations=MIGRATIONS)
+    return create_service_app(
+        SERVICE, settings, routes(), spec=build_spec(), setup=setup, migrations=MIGRATIONS
+    )

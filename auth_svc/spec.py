@@ -3,8 +3,210 @@
 from __future__ import annotations
 
 from chassis.openapi import OpenAPI
+from proto.auth import (
+    JWKS_PATH,
+    ApiKey,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    CodeVerifyRequest,
+    EmailRequest,
+    Jwks,
+    LoginRequest,
+    MagicLinkQuery,
+    Notice,
+    PasswordChange,
+    ProfilePatch,
+    PublicUser,
+    RefreshRequest,
+    RegisterRequest,
+    ResetRequest,
+    Session,
+    TokenPair,
+    User,
+    UsersLookup,
+)
+
+TAGS = ("auth",)
 
 
 def build_spec() -> OpenAPI:
     spec = OpenAPI("auth_svc", description="Accounts, sign-in, tokens, sessions and API keys.")
+    add = spec.add
+    add(
+        "post",
+        "/auth/register",
+        "Create an account with a password and sign in",
+        body=RegisterRequest,
+        response=TokenPair,
+        status=201,
+        errors=(409,),
+        tags=TAGS,
+        description="Passwords are 8 to 72 bytes of UTF-8 (422 naming `password` otherwise; never cut).",
+    )
+    add(
+        "post",
+        "/auth/login",
+        "Sign in with email and password",
+        body=LoginRequest,
+        response=TokenPair,
+        errors=(401, 429),
+        tags=TAGS,
+        description="A wrong password and an unknown email give the same 401. Limited per email and per "
+        "client address (429 with Retry-After).",
+    )
+    add(
+        "post",
+        "/auth/code",
+        "Send a 6-digit sign-in code (valid 10 minutes, single use)",
+        body=EmailRequest,
+        response=Notice,
+        status=202,
+        tags=TAGS,
+        description="Always 202. Only the newest code is valid; 5 wrong tries lock it.",
+    )
+    add(
+        "post",
+        "/auth/code/verify",
+        "Sign in with a code (creates the account on first use)",
+        body=CodeVerifyRequest,
+        response=TokenPair,
+        errors=(401, 429),
+        tags=TAGS,
+    )
+    add(
+        "post",
+        "/auth/magic-link",
+        "Send a single-use sign-in link",
+        body=EmailRequest,
+        response=Notice,
+        status=202,
+        tags=TAGS,
+    )
+    add(
+        "get",
+        "/auth/magic-link/verify",
+        "Sign in with the token of a magic link (creates the account on first use)",
+        query=MagicLinkQuery,
+        response=TokenPair,
+        errors=(401, 422, 429),
+        tags=TAGS,
+    )
+    add(
+        "post",
+        "/auth/password/forgot",
+        "Send a password reset code",
+        body=EmailRequest,
+        response=Notice,
+        status=202,
+        tags=TAGS,
+        description="Always 202, whether or not the address has an account.",
+    )
+    add(
+        "post",
+        "/auth/password/reset",
+        "Set a new password with a reset code; revokes every session and signs in",
+        body=ResetRequest,
+        response=TokenPair,
+        errors=(401, 429),
+        tags=TAGS,
+    )
+    add(
+        "post",
+        "/auth/password/change",
+        "Change the password; revokes the other sessions",
+        body=PasswordChange,
+        status=204,
+        auth=True,
+        errors=(403,),
+        tags=TAGS,
+    )
+    add(
+        "post",
+        "/auth/refresh",
+        "Rotate a refresh token: new access and refresh tokens, the old one is dead",
+        body=RefreshRequest,
+        response=TokenPair,
+        errors=(401,),
+        tags=TAGS,
+        description="Presenting an already-used refresh token revokes its whole session.",
+    )
+    add("post", "/auth/logout", "Revoke the current session", status=204, auth=True, errors=(400,), tags=TAGS)
+    add(
+        "get",
+        "/auth/sessions",
+        "Active sessions (`current` marks the caller's)",
+        response=list[Session],
+        auth=True,
+        tags=TAGS,
+    )
+    add(
+        "delete",
+        "/auth/sessions/{session_id}",
+        "Revoke one of my sessions",
+        status=204,
+        auth=True,
+        errors=(404,),
+        tags=TAGS,
+    )
+    add("get", "/auth/me", "My account", response=User, auth=True, tags=TAGS)
+    add(
+        "patch",
+        "/auth/me",
+        "Update my profile (omitted fields stay; null clears bio and avatar)",
+        body=ProfilePatch,
+        response=User,
+        auth=True,
+        tags=TAGS,
+    )
+    add(
+        "post",
+        "/auth/api-keys",
+        "Create an API key (shown once; send it as X-API-Key)",
+        body=ApiKeyCreate,
+        response=ApiKeyCreated,
+        status=201,
+        auth=True,
+        errors=(403, 409),
+        tags=TAGS,
+    )
+    add(
+        "get",
+        "/auth/api-keys",
+        "My API keys (never the key itself)",
+        response=list[ApiKey],
+        auth=True,
+        tags=TAGS,
+    )
+    add(
+        "delete",
+        "/auth/api-keys/{key_id}",
+        "Revoke an API key",
+        status=204,
+        auth=True,
+        errors=(404,),
+        tags=TAGS,
+    )
+    add(
+        "get",
+        JWKS_PATH,
+        "Public signing keys (RFC 7517; also under `data`)",
+        response=Jwks,
+        tags=TAGS,
+    )
+    add(
+        "get",
+        "/auth/users/{user_id}",
+        "Public profile of an account",
+        response=PublicUser,
+        errors=(404,),
+        tags=("users",),
+    )
+    add(
+        "post",
+        "/auth/users/lookup",
+        "Public profiles of up to 100 accounts (unknown ids are left out)",
+        body=UsersLookup,
+        response=list[PublicUser],
+        tags=("users",),
+    )
     return spec

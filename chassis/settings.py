@@ -13,7 +13,14 @@ from typing import Any
 import msgspec
 
 SECRET_FIELDS = frozenset(
-    {"llm_api_key", "notify_api_key", "s3_secret_access_key", "media_url_secret", "jwt_private_keys"}
+    {
+        "llm_api_key",
+        "notify_api_key",
+        "s3_secret_access_key",
+        "media_url_secret",
+        "jwt_private_keys",
+        "image_api_key",
+    }
 )
 
 
@@ -53,12 +60,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_chat_concurrency: int = 16
     worker_draft_concurrency: int = 4
     worker_media_concurrency: int = 2
+    # How long a cancel request for a job no worker has taken yet is remembered.
+    worker_cancel_ttl: float = 3600.0
     # Text generation: "offline" (deterministic, no model) or "openai" (any OpenAI-compatible server)
     text_provider: str = "offline"
     llm_base_url: str | None = None
     llm_api_key: str | None = None
     llm_model: str = "gpt-4o-mini"
     llm_timeout: float = 60.0
+    # Ask OpenAI-compatible servers for token usage in the stream (turn off for servers that reject it).
+    llm_stream_usage: bool = True
+    # Pace of the offline provider's tokens (seconds), so its replies stream like a model's.
+    offline_token_delay: float = 0.02
     # Auth
     jwt_issuer: str = "persona-community"
     jwt_audience: str = "persona-api"
@@ -76,10 +89,41 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     notify_api_key: str | None = None
     notify_host: str | None = None
     notify_from: str = "Persona Community <no-reply@persona.community>"
+    # Delivery attempts of one notify POST (retried on network errors, 429 and 5xx) and its timeout.
+    notify_attempts: int = 4
+    notify_timeout: float = 10.0
+    # Codes, magic links and reset mails sent per address per login_rate_window (more are dropped, still 202).
+    code_send_per_email: int = 5
+    # Page a magic link opens (`?token=` appended); unset: `{public_url}/auth/magic-link/verify`.
+    magic_link_url: str | None = None
+    # Comma-separated emails whose accounts are administrators (promoted at sign-in and at start).
+    admin_emails: str = ""
+    # Gateway: how often the JWKS is re-read even without an unknown `kid` (drops removed keys).
+    jwks_refresh_interval: float = 300.0
+    # Personas
+    # Tokens (estimated at 4 characters each) a chat prompt may use, the reply's max_tokens included.
+    persona_prompt_token_budget: int = 6144
+    persona_reply_max_tokens: int = 512
+    persona_chat_temperature: float = 0.8
+    # Lorebook: how many recent messages are scanned for keys, and the tokens its entries may take.
+    persona_lorebook_scan_depth: int = 4
+    persona_lorebook_token_budget: int = 1024
+    # Distinct users whose open reports hide a persona from listings until an admin reviews it.
+    persona_report_threshold: int = 3
+    # Largest character card accepted by POST /personas/import (JSON or PNG), in bytes.
+    persona_card_max_bytes: int = 8 * 1024 * 1024
+    # Trending: likes (weight 1) and new chats (weight 2) of the window, halving every half-life.
+    persona_trending_window: float = 7 * 24 * 3600.0
+    persona_trending_half_life: float = 2 * 24 * 3600.0
+    # Seconds to wait for a worker to acknowledge a cancel request.
+    persona_cancel_timeout: float = 2.0
     # SSE
     sse_ticket_ttl: float = 30.0
     sse_heartbeat: float = 15.0
     sse_queue_size: int = 256
+    sse_max_channels: int = 16
+    # Reconnection delay suggested to EventSource clients (the `retry:` field), milliseconds.
+    sse_retry_ms: int = 3000
     # Media
     storage: str = "local"
     media_url_secret: str | None = None
@@ -97,6 +141,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
     s3_public_base_url: str | None = None
+    # Multipart part size for S3 writes (one part is buffered per upload; S3's minimum is 5 MiB).
+    s3_part_size: int = 8 * 1024 * 1024
+    # OpenAI-compatible images endpoint (falls back to LLM_BASE_URL / LLM_API_KEY when unset).
+    image_base_url: str | None = None
+    image_api_key: str | None = None
+    image_size: str = "1024x1024"
+    # Ceiling for one ffmpeg run (probe, transcode, slideshow), in seconds.
+    media_ffmpeg_timeout: float = 1800.0
+    # Images a slideshow video uses at most, and how long each is shown.
+    slideshow_max_images: int = 8
+    slideshow_seconds_per_image: float = 3.0
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict with secrets masked, safe to log."""

@@ -27,7 +27,8 @@ from chassis.responses import JSONResponse
 from chassis.settings import Settings
 from gateway import proxy
 from gateway.asgi import ClientDisconnected, Message, Receive, Scope, Send, header, send_error
-from gateway.identity import Anonymous, Authenticator
+from gateway.auth import GatewayAuthenticator
+from gateway.identity import Authenticator
 from gateway.openapi import MergedSpec, docs_page
 from gateway.plugins import Plugin, default_plugins, matches
 from gateway.routes import ROUTES, RouteTable
@@ -72,7 +73,7 @@ class Gateway:
         self.static = StaticFiles(web_root(settings))
         self.health = Health("gateway")
         self.spec = gateway_spec()
-        self.auth: Authenticator = authenticator or Anonymous()
+        self.auth: Authenticator = authenticator or GatewayAuthenticator(settings, self)
         self.plugins: list[Plugin] = default_plugins(settings) if plugins is None else plugins
         self.max_body = MAX_BODY
         self._nc: NATS | None = None

@@ -98,8 +98,12 @@ def test_launcher_starts_supervises_and_stops_the_stack(tmp_path: Path) -> None:
         out.wait_for(rf"port {nats_port} is taken; the embedded nats-server uses \d+")
         out.wait_for(rf"ready: open http://localhost:{port}")
         assert status(f"http://127.0.0.1:{port}/readyz") == 200
+        # Services are in the gateway's readiness; the worker is not: wait for its port too.
+        deadline = time.monotonic() + 60
         for offset in range(4):
-            assert status(f"http://127.0.0.1:{base + offset}/healthz") == 200
+            while _status_or_zero(f"http://127.0.0.1:{base + offset}/healthz") != 200:
+                assert time.monotonic() < deadline, f"health port {base + offset} never answered"
+                time.sleep(0.2)
         assert (tmp_path / "data" / "nats").is_dir()
 
         pids = {m[0]: int(m[1]) for m in re.findall(r"started (\S+) pid=(\d+)", "".join(out.lines))}
@@ -127,6 +131,13 @@ def test_launcher_starts_supervises_and_stops_the_stack(tmp_path: Path) -> None:
             process.wait()
         out.close()
         taken.close()
+
+
+def _status_or_zero(url: str) -> int:
+    try:
+        return status(url)
+    except OSError:
+        return 0
 
 
 def _alive(pid: int) -> bool:

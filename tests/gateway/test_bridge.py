@@ -14,6 +14,7 @@ import nats
 import pytest
 
 from gateway.app import create_app as create_gateway
+from gateway.identity import Anonymous
 from gateway.routes import ROUTES
 from tests.support import sample
 from tests.support.mesh import Mesh, RunningApp, RunningServer, client
@@ -29,7 +30,8 @@ async def sample_svc(stack: Mesh) -> RunningApp:
 
 @pytest.fixture
 async def gateway(stack: Mesh, sample_svc: RunningApp) -> RunningServer:
-    return await stack.server(create_gateway(stack.settings, routes=SAMPLE_ROUTES))
+    # The bridge is under test here; token checks are tested in tests/gateway/test_auth.py.
+    return await stack.server(create_gateway(stack.settings, routes=SAMPLE_ROUTES, authenticator=Anonymous()))
 
 
 def error_of(response: httpx.Response) -> dict[str, Any]:
@@ -181,8 +183,9 @@ async def test_http2_cleartext_with_prior_knowledge(gateway: RunningServer) -> N
 
 
 async def test_credentials_stay_at_the_gateway(gateway: RunningServer) -> None:
+    secrets = {"authorization": "Bearer secret-token", "x-api-key": "pc_secret", "cookie": "session=secret"}
     async with client(gateway.url) as http:
-        r = await http.get("/sample/whoami", headers={"authorization": "Bearer secret-token"})
+        r = await http.get("/sample/whoami", headers=secrets)
         private = await http.get("/sample/private")
     assert r.json()["data"] == {"identity": None, "authorization": None}
     assert private.status_code == 401 and error_of(private)["code"] == "unauthorized"

@@ -1,0 +1,567 @@
+"""auth_svc's logic: accounts, sign-in, refresh rotation, sessions, codes, API keys."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+import structlog
+
+from auth_svc import passwords
+from auth_svc.codes import CodeHasher, new_code
+from auth_svc.keys import SigningKeys
+from auth_svc.notify import Delivery
+from auth_svc.ratelimit import RateLimiter
+from auth_svc.revocation import Revocations
+from auth_svc.store import (
+    ApiKeyRecord,
+    AuthStore,
+    CodePurpose,
+    CodeRecord,
+    EmailTaken,
+    RefreshRecord,
+    SessionRecord,
+    UserRecord,
+)
+from auth_svc.tokens import API_KEY_PREFIX, API_KEY_SHOWN, REFRESH_PREFIX, AccessTokens, digest, new_secret
+from chassis.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    UnprocessableEntity,
+)
+from chassis.settings import Settings
+from proto.auth import (
+    ApiKey,
+    ApiKeyCreated,
+    ApiKeyIdentity,
+    CodeVerifyRequest,
+    LoginRequest,
+    NotifyRequest,
+    NotifyTemplate,
+    PasswordChange,
+    ProfilePatch,
+    PublicUser,
+    RegisterRequest,
+    ResetRequest,
+    Session,
+    TokenPair,
+    User,
+)
+from proto.identity import Identity
+
+log = structlog.get_logger("auth_svc")
+
+MAX_API_KEYS = 50
+# Stable id of the dev account, so tokens and other services' rows survive a restart of
+# the in-memory store.
+DEV_USER_NAMESPACE = uuid.UUID("6f1c3f0e-2b7a-4c55-9a51-0d4b3c2a1e77")
+
+WRONG_CREDENTIALS = "wrong email or password"
+BAD_CODE = "the code is wrong or has expired; request a new one"
+LOCKED_CODE = "too many wrong tries: this code is locked, request a new one"
+
+
+class RequestInfo(msgspec.Struct, frozen=True):
+    client: str = ""
+    user_agent: str = ""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def parse_emails(value: str) -> frozenset[str]:
+    return frozenset(normalize_email(e) for e in value.split(",") if e.strip())
+
+
+def to_user(user: UserRecord) -> User:
+    return User(
+        id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        bio=user.bio,
+        avatar_media_id=user.avatar_media_id,
+        is_admin=user.is_admin,
+        has_password=user.password_hash is not None,
+        created_at=user.created_at,
+    )
+
+
+def to_public(user: UserRecord) -> PublicUser:
+    return PublicUser(
+        id=user.id,
+        display_name=user.display_name,
+        bio=user.bio,
+        avatar_media_id=user.avatar_media_id,
+        created_at=user.created_at,
+    )
+
+
+def to_api_key(key: ApiKeyRecord) -> ApiKey:
+    return ApiKey(
+        id=key.id, name=key.name, prefix=key.prefix, created_at=key.created_at, last_used_at=key.last_used_at
+    )
+
+
+class AuthService:
+    def __init__(
+        self,
+        settings: Settings,
+        store: AuthStore,
+        keys: SigningKeys,
+        limiter: RateLimiter,
+        revocations: Revocations,
+        delivery: Delivery,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.keys = keys
+        self.tokens = AccessTokens(settings, keys)
+        self.codes = CodeHasher(keys.peppers())
+        self.limiter = limiter
+        self.revocations = revocations
+        self.delivery = delivery
+        self.clock = clock
+        self.admins = parse_emails(settings.admin_emails)
+        self.refresh_ttl = timedelta(seconds=settings.refresh_token_ttl)
+        self.code_ttl = timedelta(seconds=settings.code_ttl)
+
+    # Sign-up and sign-in
+
+    async def register(self, body: RegisterRequest, info: RequestInfo) -> TokenPair:
+        email = normalize_email(body.email)
+        password_hash = await passwords.hash_password(body.password)
+        now = self.clock()
+        user = UserRecord(
+            id=str(uuid.uuid4()),
+            email=email,
+            password_hash=password_hash,
+            display_name=(body.display_name or "").strip() or default_name(email),
+            is_admin=email in self.admins,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            await self.store.create_user(user)
+        except EmailTaken:
+            raise Conflict(
+                "an account with this email exists; sign in instead",
+                code="email_taken",
+                details={"field": "email"},
+            ) from None
+        log.info("account created", user_id=user.id, via="password")
+        return await self._sign_in(user, info)
+
+    async def login(self, body: LoginRequest, info: RequestInfo) -> TokenPair:
+        email = normalize_email(body.email)
+        await self._limit(
+            ("login_email", email, self.settings.login_rate_per_email),
+            ("login_client", info.client, self.settings.login_rate_per_client),
+        )
+        user = await self.store.get_user_by_email(email)
+        # Same bcrypt time and the same answer for an unknown email and a wrong password.
+        ok = await passwords.verify_password(body.password, user.password_hash if user else None)
+        if not ok or user is None:
+            raise Unauthorized(WRONG_CREDENTIALS, code="invalid_credentials")
+        return await self._sign_in(user, info)
+
+    async def request_code(self, email: str, info: RequestInfo) -> None:
+        email = normalize_email(email)
+        if not await self._may_send(email, info):
+            return
+        code = new_code()
+        await self._put_code(email, "login", self.codes.hash(email, "login", code))
+        await self._send(email, "auth_code", "Your sign-in code", f"Your sign-in code is {code}", code=code)
+
+    async def verify_code(self, body: CodeVerifyRequest, info: RequestInfo) -> TokenPair:
+        email = normalize_email(body.email)
+        await self._limit(("verify_client", info.client, self.settings.login_rate_per_client))
+        await self._redeem(email, "login", body.code)
+        return await self._sign_in(await self._user_for(email), info)
+
+    async def request_magic_link(self, email: str, info: RequestInfo) -> None:
+        email = normalize_email(email)
+        if not await self._may_send(email, info):
+            return
+        token = new_secret()
+        await self._put_code(email, "magic", digest(token))
+        base = (
+            self.settings.magic_link_url or f"{self.settings.public_url.rstrip('/')}/auth/magic-link/verify"
+        )
+        link = f"{base}{'&' if '?' in base else '?'}token={token}"
+        await self._send(
+            email, "magic_link", "Your sign-in link", f"Sign in with this link: {link}", link=link
+        )
+
+    async def verify_magic_link(self, token: str, info: RequestInfo) -> TokenPair:
+        await self._limit(("verify_client", info.client, self.settings.login_rate_per_client))
+        record = await self.store.find_code(digest(token), "magic")
+        now = self.clock()
+        if record is None or record.consumed_at is not None or record.expires_at <= now:
+            raise Unauthorized("this sign-in link is used or expired; request a new one", code="invalid_link")
+        if not await self.store.consume_code(record.id, now, self.settings.code_max_attempts):
+            raise Unauthorized("this sign-in link is used or expired; request a new one", code="invalid_link")
+        return await self._sign_in(await self._user_for(record.email), info)
+
+    # Passwords
+
+    async def forgot_password(self, email: str, info: RequestInfo) -> None:
+        email = normalize_email(email)
+        if not await self._may_send(email, info):
+            return
+        user = await self.store.get_user_by_email(email)
+        if user is None:
+            return
+        code = new_code()
+        await self._put_code(email, "reset", self.codes.hash(email, "reset", code))
+        await self._send(
+            email, "password_reset", "Reset your password", f"Your password reset code is {code}", code=code
+        )
+
+    async def reset_password(self, body: ResetRequest, info: RequestInfo) -> TokenPair:
+        email = normalize_email(body.email)
+        passwords.check_length(body.password)
+        await self._limit(("verify_client", info.client, self.settings.login_rate_per_client))
+        await self._redeem(email, "reset", body.code)
+        user = await self.store.get_user_by_email(email)
+        if user is None:
+            raise Unauthorized(BAD_CODE, code="invalid_code")
+        changed = await self.store.update_user(
+            user.id, {"password_hash": await passwords.hash_password(body.password)}, self.clock()
+        )
+        assert changed is not None
+        revoked = await self._revoke_all(user.id)
+        log.info("password reset", user_id=user.id, sessions_revoked=len(revoked))
+        return await self._sign_in(changed, info)
+
+    async def change_password(self, identity: Identity, body: PasswordChange) -> None:
+        if identity.via != "token":
+            raise Forbidden("sign in with a password or code to change the password (not an API key)")
+        user = await self._current(identity)
+        passwords.check_length(body.password)
+        if not await passwords.verify_password(body.current_password, user.password_hash):
+            raise Forbidden(
+                "the current password is wrong", code="wrong_password", details={"field": "current_password"}
+            )
+        await self.store.update_user(
+            user.id, {"password_hash": await passwords.hash_password(body.password)}, self.clock()
+        )
+        revoked = await self._revoke_all(user.id, keep=identity.session_id)
+        log.info("password changed", user_id=user.id, sessions_revoked=len(revoked))
+
+    # Tokens and sessions
+
+    async def refresh(self, token: str, info: RequestInfo) -> TokenPair:
+        now = self.clock()
+        fresh = new_secret(REFRESH_PREFIX)
+        rotation = await self.store.rotate_refresh(digest(token), digest(fresh), now, now + self.refresh_ttl)
+        if rotation.status == "reused":
+            assert rotation.session_id is not None
+            await self.store.revoke_session(rotation.session_id, now)
+            await self.revocations.session(rotation.session_id)
+            log.warning("refresh token reused: session revoked", session_id=rotation.session_id)
+            raise Unauthorized(
+                "this refresh token was already used: the session is revoked, sign in again",
+                code="refresh_token_reused",
+            )
+        if rotation.status != "ok" or rotation.user_id is None or rotation.session_id is None:
+            raise Unauthorized("the refresh token is not valid; sign in again", code="invalid_refresh_token")
+        user = await self.store.get_user(rotation.user_id)
+        if user is None:
+            raise Unauthorized("the refresh token is not valid; sign in again", code="invalid_refresh_token")
+        user = await self._with_admin(user)
+        return self._pair(user, rotation.session_id, fresh, now)
+
+    async def logout(self, identity: Identity) -> None:
+        if identity.session_id is None:
+            raise BadRequest("API keys have no session; revoke the key with DELETE /auth/api-keys/{key_id}")
+        session = await self.store.get_session(identity.session_id)
+        if session is None or session.user_id != identity.user_id:
+            raise NotFound("no such session")
+        await self._revoke(session.id)
+
+    async def sessions(self, identity: Identity) -> list[Session]:
+        found = await self.store.list_sessions(identity.user_id, self.clock())
+        return [
+            Session(
+                id=s.id,
+                created_at=s.created_at,
+                last_used_at=s.last_used_at,
+                expires_at=s.expires_at,
+                user_agent=s.user_agent,
+                client=s.client,
+                current=s.id == identity.session_id,
+            )
+            for s in found
+        ]
+
+    async def delete_session(self, identity: Identity, session_id: str) -> None:
+        session = await self.store.get_session(session_id)
+        if session is None or session.user_id != identity.user_id:
+            raise NotFound("no such session")
+        await self._revoke(session.id)
+
+    # Profile
+
+    async def me(self, identity: Identity) -> User:
+        return to_user(await self._current(identity))
+
+    async def update_me(self, identity: Identity, patch: ProfilePatch) -> User:
+        changes: dict[str, Any] = {}
+        if patch.display_name is not msgspec.UNSET:
+            name = patch.display_name.strip()
+            if not name:
+                raise UnprocessableEntity("display_name must not be blank", field="display_name")
+            changes["display_name"] = name
+        if patch.bio is not msgspec.UNSET:
+            changes["bio"] = patch.bio or ""
+        if patch.avatar_media_id is not msgspec.UNSET:
+            changes["avatar_media_id"] = patch.avatar_media_id
+        user = await self.store.update_user(identity.user_id, changes, self.clock())
+        if user is None:
+            raise Unauthorized("this account no longer exists")
+        return to_user(user)
+
+    async def public_user(self, user_id: str) -> PublicUser:
+        user = await self.store.get_user(user_id)
+        if user is None:
+            raise NotFound("no such user")
+        return to_public(user)
+
+    async def lookup(self, user_ids: list[str]) -> list[PublicUser]:
+        return [to_public(u) for u in await self.store.get_users(user_ids)]
+
+    # API keys
+
+    async def create_api_key(self, identity: Identity, name: str) -> ApiKeyCreated:
+        if identity.via != "token":
+            raise Forbidden("API keys are created by a signed-in user, not by another API key")
+        if len(await self.store.list_api_keys(identity.user_id)) >= MAX_API_KEYS:
+            raise Conflict(f"at most {MAX_API_KEYS} API keys; revoke one first", code="too_many_api_keys")
+        key = new_secret(API_KEY_PREFIX)
+        record = ApiKeyRecord(
+            id=str(uuid.uuid4()),
+            user_id=identity.user_id,
+            name=name.strip() or "API key",
+            prefix=key[:API_KEY_SHOWN],
+            key_hash=digest(key),
+            created_at=self.clock(),
+        )
+        await self.store.create_api_key(record)
+        log.info("api key created", user_id=identity.user_id, key_id=record.id)
+        shown = to_api_key(record)
+        return ApiKeyCreated(**msgspec.structs.asdict(shown), key=key)
+
+    async def api_keys(self, identity: Identity) -> list[ApiKey]:
+        return [to_api_key(k) for k in await self.store.list_api_keys(identity.user_id)]
+
+    async def delete_api_key(self, identity: Identity, key_id: str) -> None:
+        if not await self.store.revoke_api_key(identity.user_id, key_id, self.clock()):
+            raise NotFound("no such API key")
+        await self.revocations.api_key(key_id)
+        log.info("api key revoked", user_id=identity.user_id, key_id=key_id)
+
+    async def verify_api_key(self, key_hash: str) -> ApiKeyIdentity:
+        key = await self.store.find_api_key(key_hash)
+        user = await self.store.get_user(key.user_id) if key else None
+        if key is None or user is None:
+            raise NotFound("no such API key")
+        await self.store.touch_api_key(key.id, self.clock())
+        return ApiKeyIdentity(
+            user_id=user.id, key_id=key.id, is_admin=user.is_admin or user.email in self.admins
+        )
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": self.keys.jwks()}
+
+    # Start-up
+
+    async def seed_dev_user(self) -> None:
+        """DEV_USER_EMAIL/DEV_USER_PASSWORD: create the account when missing (every start, so an
+        in-memory store gets it back after a restart, with the same id)."""
+        if not self.settings.dev_user_email:
+            return
+        email = normalize_email(self.settings.dev_user_email)
+        if await self.store.get_user_by_email(email) is not None:
+            return
+        password = self.settings.dev_user_password
+        if password:
+            passwords.check_length(password, field="DEV_USER_PASSWORD")
+        now = self.clock()
+        user = UserRecord(
+            id=str(uuid.uuid5(DEV_USER_NAMESPACE, email)),
+            email=email,
+            password_hash=await passwords.hash_password(password) if password else None,
+            display_name=default_name(email),
+            is_admin=email in self.admins,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            await self.store.create_user(user)
+        except EmailTaken:
+            return  # Another replica seeded it just now.
+        log.info("dev user seeded", email=email, user_id=user.id, with_password=password is not None)
+
+    async def promote_admins(self) -> None:
+        for email in self.admins:
+            user = await self.store.get_user_by_email(email)
+            if user is not None:
+                await self._with_admin(user)
+
+    # Helpers
+
+    async def _current(self, identity: Identity) -> UserRecord:
+        user = await self.store.get_user(identity.user_id)
+        if user is None:
+            raise Unauthorized("this account no longer exists")
+        return user
+
+    async def _with_admin(self, user: UserRecord) -> UserRecord:
+        if user.is_admin or user.email not in self.admins:
+            return user
+        promoted = await self.store.update_user(user.id, {"is_admin": True}, self.clock())
+        log.info("account promoted to administrator", user_id=user.id)
+        return promoted or user
+
+    async def _user_for(self, email: str) -> UserRecord:
+        """The account of a proven email address, created on first sign-in."""
+        user = await self.store.get_user_by_email(email)
+        if user is not None:
+            return user
+        now = self.clock()
+        user = UserRecord(
+            id=str(uuid.uuid4()),
+            email=email,
+            display_name=default_name(email),
+            is_admin=email in self.admins,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            await self.store.create_user(user)
+        except EmailTaken:
+            existing = await self.store.get_user_by_email(email)
+            assert existing is not None
+            return existing
+        log.info("account created", user_id=user.id, via="code")
+        return user
+
+    async def _sign_in(self, user: UserRecord, info: RequestInfo) -> TokenPair:
+        user = await self._with_admin(user)
+        now = self.clock()
+        session_id = str(uuid.uuid4())
+        refresh = new_secret(REFRESH_PREFIX)
+        await self.store.create_session(
+            SessionRecord(
+                id=session_id,
+                user_id=user.id,
+                created_at=now,
+                last_used_at=now,
+                expires_at=now + self.refresh_ttl,
+                user_agent=info.user_agent[:256],
+                client=info.client[:64],
+            ),
+            RefreshRecord(
+                token_hash=digest(refresh),
+                session_id=session_id,
+                created_at=now,
+                expires_at=now + self.refresh_ttl,
+            ),
+        )
+        return self._pair(user, session_id, refresh, now)
+
+    def _pair(self, user: UserRecord, session_id: str, refresh: str, now: datetime) -> TokenPair:
+        return TokenPair(
+            user=to_user(user),
+            access_token=self.tokens.issue(user.id, session_id, user.is_admin, now),
+            refresh_token=refresh,
+            expires_in=self.tokens.ttl,
+        )
+
+    async def _revoke(self, session_id: str) -> None:
+        # Store first (no refresh from now on), then the bucket (gateways refuse its tokens).
+        await self.store.revoke_session(session_id, self.clock())
+        await self.revocations.session(session_id)
+
+    async def _revoke_all(self, user_id: str, keep: str | None = None) -> list[str]:
+        revoked = await self.store.revoke_user_sessions(user_id, self.clock(), keep=keep)
+        for session_id in revoked:
+            await self.revocations.session(session_id)
+        return revoked
+
+    async def _limit(self, *counters: tuple[str, str, int]) -> None:
+        waits = [await self.limiter.hit(scope, subject, limit) for scope, subject, limit in counters]
+        over = [w for w in waits if w is not None]
+        if over:
+            wait = max(over)
+            raise TooManyRequests(f"too many attempts; retry in {int(wait) + 1} s", retry_after=wait)
+
+    async def _may_send(self, email: str, info: RequestInfo) -> bool:
+        """Mail-bombing guard: over the limit nothing is sent, and the answer is still 202."""
+        waits = [
+            await self.limiter.hit("send_email", email, self.settings.code_send_per_email),
+            await self.limiter.hit("send_client", info.client, self.settings.login_rate_per_client),
+        ]
+        if any(w is not None for w in waits):
+            log.warning("sign-in mail not sent: rate limited")
+            return False
+        return True
+
+    async def _put_code(self, email: str, purpose: CodePurpose, code_hash: str) -> None:
+        now = self.clock()
+        await self.store.put_code(
+            CodeRecord(
+                id=str(uuid.uuid4()),
+                email=email,
+                purpose=purpose,
+                code_hash=code_hash,
+                created_at=now,
+                expires_at=now + self.code_ttl,
+            )
+        )
+
+    async def _redeem(self, email: str, purpose: CodePurpose, code: str) -> None:
+        record = await self.store.latest_code(email, purpose)
+        now = self.clock()
+        limit = self.settings.code_max_attempts
+        if record is None or record.consumed_at is not None or record.expires_at <= now:
+            raise Unauthorized(BAD_CODE, code="invalid_code")
+        if record.attempts >= limit:
+            raise Unauthorized(LOCKED_CODE, code="code_locked")
+        if not self.codes.matches(record.code_hash, email, purpose, code):
+            attempts = await self.store.add_code_failure(record.id)
+            left = max(0, limit - attempts)
+            raise Unauthorized(
+                f"{BAD_CODE} ({left} tries left)", code="invalid_code", details={"tries_left": left}
+            )
+        if not await self.store.consume_code(record.id, now, limit):
+            raise Unauthorized(BAD_CODE, code="invalid_code")
+
+    async def _send(self, email: str, template: NotifyTemplate, subject: str, text: str, **data: str) -> None:
+        message = NotifyRequest(
+            to=email,
+            sender=self.settings.notify_from,
+            template=template,
+            subject=subject,
+            text=f"{text}\n\nIt expires in {int(self.settings.code_ttl // 60)} minutes. "
+            "If you did not ask for it, ignore this message.",
+            data={**data, "expires_in": int(self.settings.code_ttl)},
+        )
+        await self.delivery.send(message)
+
+
+def default_name(email: str) -> str:
+    return email.split("@", 1)[0][:80] or "user"

@@ -1,0 +1,307 @@
+"""PostgreSQL / CockroachDB store through asyncpg (the only module of auth_svc with SQL)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from auth_svc.store import (
+    USER_FIELDS,
+    ApiKeyRecord,
+    CodePurpose,
+    CodeRecord,
+    EmailTaken,
+    RefreshRecord,
+    Rotation,
+    SessionRecord,
+    UserRecord,
+)
+
+USER_COLUMNS = (
+    "id, email, password_hash, display_name, bio, avatar_media_id, is_admin, created_at, updated_at"
+)
+SESSION_COLUMNS = "id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, client"
+CODE_COLUMNS = "id, email, purpose, code_hash, attempts, created_at, expires_at, consumed_at"
+KEY_COLUMNS = "id, user_id, name, prefix, key_hash, created_at, last_used_at, revoked_at"
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def _row(record: asyncpg.Record) -> dict[str, Any]:
+    return {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in record.items()}
+
+
+class PgStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    # Users
+
+    async def create_user(self, user: UserRecord) -> None:
+        try:
+            await self.pool.execute(
+                f"INSERT INTO auth_users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                user.id,
+                user.email,
+                user.password_hash,
+                user.display_name,
+                user.bio,
+                user.avatar_media_id,
+                user.is_admin,
+                user.created_at,
+                user.updated_at,
+            )
+        except asyncpg.exceptions.UniqueViolationError:
+            raise EmailTaken(user.email) from None
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        uid = _uuid(user_id)
+        if uid is None:
+            return None
+        row = await self.pool.fetchrow(f"SELECT {USER_COLUMNS} FROM auth_users WHERE id = $1", uid)
+        return UserRecord(**_row(row)) if row else None
+
+    async def get_user_by_email(self, email: str) -> UserRecord | None:
+        row = await self.pool.fetchrow(f"SELECT {USER_COLUMNS} FROM auth_users WHERE email = $1", email)
+        return UserRecord(**_row(row)) if row else None
+
+    async def get_users(self, user_ids: Sequence[str]) -> list[UserRecord]:
+        ids = [u for u in (_uuid(i) for i in dict.fromkeys(user_ids)) if u is not None]
+        if not ids:
+            return []
+        rows = await self.pool.fetch(f"SELECT {USER_COLUMNS} FROM auth_users WHERE id = ANY($1::UUID[])", ids)
+        found = {str(r["id"]): UserRecord(**_row(r)) for r in rows}
+        return [found[i] for i in dict.fromkeys(user_ids) if i in found]
+
+    async def update_user(self, user_id: str, changes: Mapping[str, Any], now: datetime) -> UserRecord | None:
+        unknown = set(changes) - USER_FIELDS
+        if unknown:
+            raise ValueError(f"not user fields: {sorted(unknown)}")
+        uid = _uuid(user_id)
+        if uid is None:
+            return None
+        names = list(changes)
+        # Column names come from USER_FIELDS only; values are parameters.
+        sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=3))
+        row = await self.pool.fetchrow(
+            f"UPDATE auth_users SET updated_at = $2{', ' if sets else ''}{sets}"
+            f" WHERE id = $1 RETURNING {USER_COLUMNS}",
+            uid,
+            now,
+            *(changes[n] for n in names),
+        )
+        return UserRecord(**_row(row)) if row else None
+
+    # Sessions and refresh tokens
+
+    async def create_session(self, session: SessionRecord, refresh: RefreshRecord) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                f"INSERT INTO auth_sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                session.id,
+                session.user_id,
+                session.created_at,
+                session.last_used_at,
+                session.expires_at,
+                session.revoked_at,
+                session.user_agent,
+                session.client,
+            )
+            await conn.execute(
+                "INSERT INTO auth_refresh_tokens (token_hash, session_id, created_at, expires_at)"
+                " VALUES ($1, $2, $3, $4)",
+                refresh.token_hash,
+                refresh.session_id,
+                refresh.created_at,
+                refresh.expires_at,
+            )
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        sid = _uuid(session_id)
+        if sid is None:
+            return None
+        row = await self.pool.fetchrow(f"SELECT {SESSION_COLUMNS} FROM auth_sessions WHERE id = $1", sid)
+        return SessionRecord(**_row(row)) if row else None
+
+    async def list_sessions(self, user_id: str, now: datetime) -> list[SessionRecord]:
+        rows = await self.pool.fetch(
+            f"SELECT {SESSION_COLUMNS} FROM auth_sessions"
+            " WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC",
+            user_id,
+            now,
+        )
+        return [SessionRecord(**_row(r)) for r in rows]
+
+    async def revoke_session(self, session_id: str, now: datetime) -> None:
+        sid = _uuid(session_id)
+        if sid is not None:
+            await self.pool.execute(
+                "UPDATE auth_sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", sid, now
+            )
+
+    async def revoke_user_sessions(self, user_id: str, now: datetime, keep: str | None = None) -> list[str]:
+        rows = await self.pool.fetch(
+            "UPDATE auth_sessions SET revoked_at = $2"
+            " WHERE user_id = $1 AND revoked_at IS NULL AND ($3::UUID IS NULL OR id <> $3::UUID)"
+            " RETURNING id",
+            user_id,
+            now,
+            _uuid(keep) if keep else None,
+        )
+        return [str(r["id"]) for r in rows]
+
+    async def rotate_refresh(
+        self, old_hash: str, new_hash: str, now: datetime, expires_at: datetime
+    ) -> Rotation:
+        async with self.pool.acquire() as conn, conn.transaction():
+            # The conditional UPDATE is the lock: of two racing requests one sees used_at set.
+            used = await conn.fetchrow(
+                "UPDATE auth_refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL"
+                " RETURNING session_id, expires_at",
+                old_hash,
+                now,
+            )
+            if used is None:
+                seen = await conn.fetchrow(
+                    "SELECT r.session_id, s.user_id FROM auth_refresh_tokens r"
+                    " JOIN auth_sessions s ON s.id = r.session_id WHERE r.token_hash = $1",
+                    old_hash,
+                )
+                if seen is None:
+                    return Rotation(status="unknown")
+                return Rotation(
+                    status="reused", session_id=str(seen["session_id"]), user_id=str(seen["user_id"])
+                )
+            session = await conn.fetchrow(
+                "SELECT user_id, revoked_at, expires_at FROM auth_sessions WHERE id = $1", used["session_id"]
+            )
+            sid = str(used["session_id"])
+            uid = str(session["user_id"]) if session else None
+            if session is None or session["revoked_at"] is not None:
+                return Rotation(status="revoked", session_id=sid, user_id=uid)
+            if used["expires_at"] <= now or session["expires_at"] <= now:
+                return Rotation(status="expired", session_id=sid, user_id=uid)
+            await conn.execute(
+                "INSERT INTO auth_refresh_tokens (token_hash, session_id, created_at, expires_at)"
+                " VALUES ($1, $2, $3, $4)",
+                new_hash,
+                used["session_id"],
+                now,
+                expires_at,
+            )
+            await conn.execute(
+                "UPDATE auth_sessions SET last_used_at = $2, expires_at = $3 WHERE id = $1",
+                used["session_id"],
+                now,
+                expires_at,
+            )
+            return Rotation(status="ok", session_id=sid, user_id=uid)
+
+    # Codes
+
+    async def put_code(self, code: CodeRecord) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "DELETE FROM auth_codes WHERE (email = $1 AND purpose = $2) OR expires_at <= $3",
+                code.email,
+                code.purpose,
+                code.created_at,
+            )
+            await conn.execute(
+                f"INSERT INTO auth_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                code.id,
+                code.email,
+                code.purpose,
+                code.code_hash,
+                code.attempts,
+                code.created_at,
+                code.expires_at,
+                code.consumed_at,
+            )
+
+    async def latest_code(self, email: str, purpose: CodePurpose) -> CodeRecord | None:
+        row = await self.pool.fetchrow(
+            f"SELECT {CODE_COLUMNS} FROM auth_codes WHERE email = $1 AND purpose = $2"
+            " ORDER BY created_at DESC LIMIT 1",
+            email,
+            purpose,
+        )
+        return CodeRecord(**_row(row)) if row else None
+
+    async def find_code(self, code_hash: str, purpose: CodePurpose) -> CodeRecord | None:
+        row = await self.pool.fetchrow(
+            f"SELECT {CODE_COLUMNS} FROM auth_codes WHERE code_hash = $1 AND purpose = $2",
+            code_hash,
+            purpose,
+        )
+        return CodeRecord(**_row(row)) if row else None
+
+    async def add_code_failure(self, code_id: str) -> int:
+        attempts = await self.pool.fetchval(
+            "UPDATE auth_codes SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts", code_id
+        )
+        return int(attempts or 0)
+
+    async def consume_code(self, code_id: str, now: datetime, max_attempts: int) -> bool:
+        row = await self.pool.fetchval(
+            "UPDATE auth_codes SET consumed_at = $2"
+            " WHERE id = $1 AND consumed_at IS NULL AND attempts < $3 RETURNING id",
+            code_id,
+            now,
+            max_attempts,
+        )
+        return row is not None
+
+    # API keys
+
+    async def create_api_key(self, key: ApiKeyRecord) -> None:
+        await self.pool.execute(
+            f"INSERT INTO auth_api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            key.id,
+            key.user_id,
+            key.name,
+            key.prefix,
+            key.key_hash,
+            key.created_at,
+            key.last_used_at,
+            key.revoked_at,
+        )
+
+    async def list_api_keys(self, user_id: str) -> list[ApiKeyRecord]:
+        rows = await self.pool.fetch(
+            f"SELECT {KEY_COLUMNS} FROM auth_api_keys WHERE user_id = $1 AND revoked_at IS NULL"
+            " ORDER BY created_at DESC",
+            user_id,
+        )
+        return [ApiKeyRecord(**_row(r)) for r in rows]
+
+    async def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        row = await self.pool.fetchrow(
+            f"SELECT {KEY_COLUMNS} FROM auth_api_keys WHERE key_hash = $1 AND revoked_at IS NULL", key_hash
+        )
+        return ApiKeyRecord(**_row(row)) if row else None
+
+    async def revoke_api_key(self, user_id: str, key_id: str, now: datetime) -> bool:
+        kid = _uuid(key_id)
+        if kid is None:
+            return False
+        row = await self.pool.fetchval(
+            "UPDATE auth_api_keys SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL"
+            " RETURNING id",
+            kid,
+            user_id,
+            now,
+        )
+        return row is not None
+
+    async def touch_api_key(self, key_id: str, now: datetime) -> None:
+        await self.pool.execute("UPDATE auth_api_keys SET last_used_at = $2 WHERE id = $1", key_id, now)

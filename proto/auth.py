@@ -1,0 +1,209 @@
+"""auth_svc's API bodies, the notify request, and the names auth_svc and the gateway share."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+# JetStream key-value buckets owned by auth_svc (the revocation bucket is `subjects.KV_REVOKED`).
+KV_SIGNING_KEYS = "auth_keys"
+KV_RATE = "auth_rate"
+SIGNING_KEYS_ENTRY = "signing"
+
+# The one signature algorithm tokens are issued and accepted with (ECDSA P-256, SHA-256).
+ALGORITHM = "ES256"
+# Custom access-token claim: the account is an administrator.
+ADMIN_CLAIM = "admin"
+
+JWKS_PATH = "/auth/.well-known/jwks.json"
+API_KEY_VERIFY_PATH = "/auth/internal/api-keys/verify"
+API_KEY_HEADER = "x-api-key"
+# Identity the gateway presents on internal calls (never produced from a client credential).
+INTERNAL_CALLER = "gateway"
+
+
+def revoked_session_key(session_id: str) -> str:
+    return f"sid.{session_id}"
+
+
+def revoked_api_key_key(key_id: str) -> str:
+    return f"key.{key_id}"
+
+
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$"
+Email = Annotated[str, msgspec.Meta(max_length=254, pattern=EMAIL_PATTERN)]
+# Byte limits (8 to 72 bytes of UTF-8) are checked by auth_svc; this cap only bounds the body.
+Password = Annotated[str, msgspec.Meta(max_length=1024)]
+DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
+Bio = Annotated[str, msgspec.Meta(max_length=1000)]
+MediaId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Code = Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
+Secret = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+
+
+# Requests
+
+
+class RegisterRequest(msgspec.Struct):
+    email: Email
+    password: Password
+    display_name: DisplayName | None = None
+
+
+class LoginRequest(msgspec.Struct):
+    email: Email
+    password: Password
+
+
+class EmailRequest(msgspec.Struct):
+    """`POST /auth/code`, `/auth/magic-link`, `/auth/password/forgot`."""
+
+    email: Email
+
+
+class CodeVerifyRequest(msgspec.Struct):
+    email: Email
+    code: Code
+
+
+class MagicLinkQuery(msgspec.Struct):
+    token: Secret
+
+
+class ResetRequest(msgspec.Struct):
+    email: Email
+    code: Code
+    password: Password
+
+
+class RefreshRequest(msgspec.Struct):
+    refresh_token: Secret
+
+
+class ProfilePatch(msgspec.Struct, forbid_unknown_fields=True):
+    """Omitted fields stay; `null` clears `bio` and `avatar_media_id`."""
+
+    display_name: DisplayName | msgspec.UnsetType = msgspec.UNSET
+    bio: Bio | None | msgspec.UnsetType = msgspec.UNSET
+    avatar_media_id: MediaId | None | msgspec.UnsetType = msgspec.UNSET
+
+
+class PasswordChange(msgspec.Struct):
+    current_password: Password
+    password: Password
+
+
+class ApiKeyCreate(msgspec.Struct):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
+
+
+class ApiKeyVerify(msgspec.Struct):
+    """Internal: the gateway sends the SHA-256 of a presented key, never the key itself."""
+
+    key_hash: Annotated[str, msgspec.Meta(min_length=64, max_length=64)]
+
+
+class UsersLookup(msgspec.Struct):
+    ids: Annotated[list[Annotated[str, msgspec.Meta(max_length=64)]], msgspec.Meta(max_length=100)]
+
+
+# Responses
+
+
+class User(msgspec.Struct, kw_only=True):
+    """The caller's own account."""
+
+    id: str
+    email: str
+    display_name: str
+    bio: str = ""
+    avatar_media_id: str | None = None
+    is_admin: bool = False
+    has_password: bool = False
+    created_at: datetime
+
+
+class PublicUser(msgspec.Struct, kw_only=True):
+    """What anyone may read about an account (persona_svc shows it beside personas)."""
+
+    id: str
+    display_name: str
+    bio: str = ""
+    avatar_media_id: str | None = None
+    created_at: datetime
+
+
+class TokenPair(msgspec.Struct, kw_only=True):
+    user: User
+    access_token: str
+    refresh_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int = 900
+
+
+class Notice(msgspec.Struct):
+    """Body of the 202 answers, identical whether or not the address has an account."""
+
+    message: str
+
+
+class Session(msgspec.Struct, kw_only=True):
+    id: str
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    user_agent: str = ""
+    client: str = ""
+    current: bool = False
+
+
+class ApiKey(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    # The first characters of the key, enough to recognise it in a list.
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+
+
+class ApiKeyCreated(ApiKey, kw_only=True):
+    # Shown once: only its hash is stored.
+    key: str
+
+
+class ApiKeyIdentity(msgspec.Struct, kw_only=True):
+    user_id: str
+    key_id: str
+    is_admin: bool = False
+
+
+class Jwks(msgspec.Struct):
+    """RFC 7517 key set: public keys only."""
+
+    keys: list[dict[str, Any]]
+
+
+# The notify service contract (docs/auth.md): one POST per message.
+
+NotifyTemplate = Literal["auth_code", "magic_link", "password_reset"]
+
+
+class NotifyRequest(msgspec.Struct, kw_only=True, rename={"sender": "from"}):
+    to: str
+    sender: str
+    template: NotifyTemplate
+    subject: str
+    text: str
+    # Template variables: `code` or `link`, and `expires_in` (seconds).
+    data: dict[str, str | int] = {}
+
+
+class ApiKeyIdentityReply(msgspec.Struct):
+    data: ApiKeyIdentity
+
+
+# JWKS answers carry `keys` at the top level (RFC 7517) beside the envelope's `data`.
+jwks_decoder = msgspec.json.Decoder(Jwks)
+api_key_identity_reply_decoder = msgspec.json.Decoder(ApiKeyIdentityReply)
