@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -42,7 +43,14 @@ async def test_replicated_streams_survive_a_node_loss(cluster: Cluster) -> None:
                 continue
         cluster.start_node(cluster.nodes[0])
         await cluster.wait_jetstream()
-        state = (await js.stream_info(STREAM_JOBS)).state
-        assert state.messages == 2
+        # The restarted node catches up while the stream's leader may move: ask until it answers.
+        messages = None
+        for _ in range(60):
+            try:
+                messages = (await js.stream_info(STREAM_JOBS)).state.messages
+                break
+            except (nats.errors.Error, TimeoutError):
+                await asyncio.sleep(0.5)
+        assert messages == 2
     finally:
         await nc.close()
