@@ -14,6 +14,7 @@ T = TypeVar("T")
 
 MAX_JSON_BODY = 1024 * 1024
 _PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_UNKNOWN = re.compile(r"unknown field `([^`]+)`")
 _decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
 
 
@@ -30,10 +31,14 @@ def field_of(exc: msgspec.ValidationError) -> tuple[str, str]:
     m = _PATH.search(text)
     if not m:
         # Missing fields are reported as "Object missing required field `email`".
-        missing = re.search(r"missing required field `([^`]+)`", text)
-        return text, missing.group(1) if missing else ""
+        named = re.search(r"missing required field `([^`]+)`", text) or _UNKNOWN.search(text)
+        return text, named.group(1) if named else ""
     path = m.group("path").lstrip(".")
-    return text[: m.start()], path
+    message = text[: m.start()]
+    unknown = _UNKNOWN.search(message)
+    if unknown:
+        path = f"{path}.{unknown.group(1)}".lstrip(".")
+    return message, path
 
 
 def validation_error(exc: msgspec.ValidationError, prefix: str = "") -> UnprocessableEntity:
