@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["bridge"]
+BENCHMARKS = ["bridge", "sse", "streaming", "media"]
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import nats
@@ -20,8 +21,17 @@ log = structlog.get_logger("chassis.bus")
 STREAM_CONFIG_MISMATCH = 10058
 
 
-async def connect(settings: Settings, name: str, **options: Any) -> NATS:
-    """Connect with reconnects that never give up: a bus restart must not end a process."""
+async def connect(
+    settings: Settings,
+    name: str,
+    *,
+    on_reconnected: Callable[[], Awaitable[None]] | None = None,
+    **options: Any,
+) -> NATS:
+    """Connect with reconnects that never give up: a bus restart must not end a process.
+
+    `on_reconnected` runs after each reconnect (e.g. to end live streams that may have missed
+    messages while the connection was down)."""
 
     async def on_error(exc: Exception) -> None:
         log.warning("nats error", error=repr(exc))
@@ -31,6 +41,8 @@ async def connect(settings: Settings, name: str, **options: Any) -> NATS:
 
     async def on_reconnect() -> None:
         log.info("nats reconnected")
+        if on_reconnected is not None:
+            await on_reconnected()
 
     servers = [s.strip() for s in settings.nats_url.split(",") if s.strip()]
     return await nats.connect(

@@ -32,6 +32,14 @@ class Retry(Exception):
         self.delay = delay
 
 
+class Fatal(Exception):
+    """A failure no retry can fix (e.g. a malformed message): dead-letter it now."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass
 class Delivery:
     msg: Msg
@@ -159,8 +167,8 @@ class PullConsumer:
                 await msg.nak()
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is retried or dead-lettered
-            reason = exc.reason if isinstance(exc, Retry) else f"{type(exc).__name__}: {exc}"
-            if delivery.final_attempt:
+            reason = exc.reason if isinstance(exc, Retry | Fatal) else f"{type(exc).__name__}: {exc}"
+            if delivery.final_attempt or isinstance(exc, Fatal):
                 log.error("giving up", durable=spec.durable, attempt=delivery.attempt, reason=reason)
                 if spec.on_dead is not None:
                     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
 import msgspec
@@ -19,11 +20,18 @@ class EventPublisher:
         self.js = js
 
     async def publish(self, channels: Iterable[str], event: Event) -> list[int]:
-        """Store `event` once per channel (its `channel` field set); returns the stream sequences."""
+        """Store `event` once per channel (its `channel` field set); returns the stream sequences.
+
+        The channels are published concurrently; successive calls keep their order per channel."""
         name = event_name(event)
-        seqs = []
-        for channel in channels:
-            payload = json_encoder.encode(msgspec.structs.replace(event, channel=channel))
-            ack = await self.js.publish(channel_subject(channel), payload, headers={EVENT_HEADER: name})
-            seqs.append(int(ack.seq))
-        return seqs
+        acks = await asyncio.gather(
+            *(
+                self.js.publish(
+                    channel_subject(channel),
+                    json_encoder.encode(msgspec.structs.replace(event, channel=channel)),
+                    headers={EVENT_HEADER: name},
+                )
+                for channel in channels
+            )
+        )
+        return [int(ack.seq) for ack in acks]

@@ -67,6 +67,24 @@ async def ensure_all(js: JetStreamContext, settings: Settings) -> None:
             storage=api.StorageType.FILE,
         ),
     )
+    await ensure_kv(
+        js,
+        api.KeyValueConfig(
+            bucket=subjects.KV_CANCELS,
+            ttl=settings.worker_cancel_ttl,
+            replicas=settings.js_replicas,
+            storage=api.StorageType.FILE,
+        ),
+    )
+    await ensure_kv(
+        js,
+        api.KeyValueConfig(
+            bucket=subjects.KV_SSE_TICKETS,
+            ttl=settings.sse_ticket_ttl,
+            replicas=settings.js_replicas,
+            storage=api.StorageType.FILE,
+        ),
+    )
     await ensure_object_store(
         js,
         api.ObjectStoreConfig(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
@@ -20,6 +21,8 @@ def hypercorn_config(settings: Settings) -> Config:
     # Hypercorn closes a connection after 1,000 requests by default; API clients keep theirs.
     config.keep_alive_max_requests = 100_000
     config.graceful_timeout = 5
+    # After a restart every SSE client reconnects at once; the default backlog (100) refuses some.
+    config.backlog = 4096
     if settings.tls_cert and settings.tls_key:
         config.certfile = settings.tls_cert
         config.keyfile = settings.tls_key
@@ -30,6 +33,10 @@ def hypercorn_config(settings: Settings) -> Config:
 def main() -> None:
     settings = Settings.from_env()
     configure_logging("gateway", settings.log_level, settings.log_json)
+    # Full collections of a heap holding thousands of SSE connections paused delivery for up
+    # to 720 ms (bench/sse.py); collect less often and keep start-up objects out of it.
+    gc.set_threshold(100_000, 50, 100)
+    gc.freeze()
     asyncio.run(serve(create_app(settings), hypercorn_config(settings)))  # type: ignore[arg-type]
 
 

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from chassis.settings import Settings
 from gateway.asgi import Receive, Scope, Send
+from gateway.media_files import MediaFiles
+from gateway.sse import EventsPlugin
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -32,4 +34,7 @@ def matches(plugin: Plugin, path: str) -> bool:
 
 def default_plugins(settings: Settings) -> list[Plugin]:
     plugins: list[Plugin] = []
+    plugins.append(EventsPlugin(settings))
+    if settings.storage == "local":
+        plugins.append(MediaFiles(settings))
     return plugins

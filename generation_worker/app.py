@@ -3,6 +3,7 @@ per job kind, and a health port."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -15,6 +16,7 @@ from chassis import metrics
 from chassis.app import ServiceContext, create_service_app
 from chassis.consumer import ConsumerSpec, DeadHandler, Delivery, Handler, PullConsumer
 from chassis.events import EventPublisher
+from chassis.jobs import cancel_requested
 from chassis.settings import Settings
 from generation_worker.kinds import JobContext, JobKind
 from generation_worker.registry import job_kinds
@@ -52,8 +54,11 @@ class Worker:
             self.consumers.append(consumer)
 
     async def stop(self) -> None:
-        for consumer in self.consumers:
-            await consumer.stop()
+        # Together: each consumer waits out its in-flight fetch, and jobs share one grace period.
+        await asyncio.gather(*(consumer.stop() for consumer in self.consumers))
+        for kind in self.kinds:
+            if kind.close is not None:
+                await kind.close()
 
     def _handler(self, kind: JobKind) -> Handler:
         async def handle(delivery: Delivery) -> None:
@@ -69,6 +74,9 @@ class Worker:
             metrics.jobs_running.labels(kind.name).inc()
             timer = metrics.job_seconds.labels(kind.name).time()
             try:
+                # Checked after subscribing: a cancel sent before this point left its marker.
+                if await cancel_requested(self.ctx.js, job.job_id):
+                    job_ctx.cancelled.set()
                 with timer:
                     await kind.handler(job_ctx)
                 metrics.jobs_processed.labels(kind.name, "done").inc()

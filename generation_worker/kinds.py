@@ -50,3 +50,5 @@ class JobKind:
     subject: str
     handler: JobHandler
     concurrency: int
+    # Releases what the kind holds (e.g. an HTTP client), called when the worker stops.
+    close: Callable[[], Awaitable[None]] | None = None

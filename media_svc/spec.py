@@ -2,9 +2,124 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chassis.openapi import OpenAPI
+from proto.media import (
+    GenerationRequest,
+    MediaAccepted,
+    MediaJobOut,
+    MediaListQuery,
+    MediaOut,
+    UploadForm,
+    VisibilityUpdate,
+)
+
+TAGS = ("media",)
+
+
+class MediaSpec(OpenAPI):
+    def document(self) -> dict[str, Any]:
+        doc = super().document()
+        # msgspec describes bytes as base64 JSON; in a multipart form the file is raw binary.
+        form = doc["components"]["schemas"]["UploadForm"]["properties"]
+        form["file"] = {
+            "type": "string",
+            "format": "binary",
+            "description": form["file"].get("description", ""),
+        }
+        return doc
 
 
 def build_spec() -> OpenAPI:
-    spec = OpenAPI("media_svc", description="Uploads, variants, image and video generation.")
+    spec = MediaSpec("media_svc", description="Uploads, variants, image and video generation.")
+    spec.add(
+        "post",
+        "/media/uploads",
+        "Upload an image or a video",
+        description=(
+            "multipart/form-data: `file` (JPEG, PNG, WebP, GIF, MP4, WebM or MOV, decided from its bytes),"
+            " optional `persona_id` and `visibility` (private|public). Answers at once; the variants"
+            " are made by the worker, which reports `media_progress`, then `media_ready` or"
+            " `media_failed` on `user:<id>`. Images up to MAX_IMAGE_BYTES, videos up to MAX_VIDEO_BYTES."
+        ),
+        content_type="multipart/form-data",
+        body=UploadForm,
+        response=MediaAccepted,
+        status=202,
+        auth=True,
+        errors=(400, 404, 413, 415, 422, 503),
+        tags=TAGS,
+    )
+    spec.add(
+        "post",
+        "/media/generations",
+        "Generate an image or a video for a persona",
+        description="At most MAX_GENERATIONS_PER_USER run at once (429 beyond). A video is a slideshow"
+        " of the persona's ready images.",
+        body=GenerationRequest,
+        response=MediaAccepted,
+        status=202,
+        auth=True,
+        errors=(404, 429, 503),
+        tags=TAGS,
+    )
+    spec.add(
+        "get",
+        "/media",
+        "List media, newest first",
+        description="Without `persona_id`: your own media. With it: that persona's media that are yours"
+        " or public. `meta.next_cursor` gives the next page.",
+        query=MediaListQuery,
+        response=list[MediaOut],
+        auth=True,
+        errors=(422,),
+        tags=TAGS,
+    )
+    spec.add(
+        "get",
+        "/media/jobs/{job_id}",
+        "A media job's state and last progress",
+        response=MediaJobOut,
+        auth=True,
+        errors=(404,),
+        tags=TAGS,
+    )
+    spec.add(
+        "get",
+        "/media/{media_id}",
+        "One media item with complete URLs of its variants",
+        response=MediaOut,
+        auth=True,
+        errors=(404,),
+        tags=TAGS,
+    )
+    spec.add(
+        "patch",
+        "/media/{media_id}",
+        "Make a media item public or private (owner only)",
+        body=VisibilityUpdate,
+        response=MediaOut,
+        auth=True,
+        errors=(403, 404),
+        tags=TAGS,
+    )
+    spec.add(
+        "delete",
+        "/media/{media_id}",
+        "Delete a media item and every stored object (owner only)",
+        status=204,
+        auth=True,
+        errors=(403, 404, 503),
+        tags=TAGS,
+    )
+    spec.add(
+        "get",
+        "/media/{media_id}/content",
+        "The original's bytes (metadata stripped)",
+        response_type="application/octet-stream",
+        auth=True,
+        errors=(404, 409),
+        tags=TAGS,
+    )
     return spec

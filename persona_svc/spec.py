@@ -3,8 +3,303 @@
 from __future__ import annotations
 
 from chassis.openapi import OpenAPI
+from proto.cards import CharacterCard
+from proto.conversations import (
+    CancelAccepted,
+    ChatTurn,
+    Conversation,
+    ConversationStarted,
+    Message,
+    MessageCreate,
+    MessagePatch,
+)
+from proto.personas import (
+    DraftView,
+    FeedQuery,
+    FollowState,
+    ForkRequest,
+    GenerateRequest,
+    ImportQuery,
+    JobAccepted,
+    LikeState,
+    ModerationQuery,
+    PageQuery,
+    Persona,
+    PersonaCreate,
+    PersonaListQuery,
+    PersonaPatch,
+    ReportCreate,
+    ReportedPersona,
+    ReportState,
+    UserProfile,
+)
+
+P = "/personas/{persona_id}"
+C = "/conversations/{conversation_id}"
 
 
 def build_spec() -> OpenAPI:
     spec = OpenAPI("persona_svc", description="Personas, community, conversations and character cards.")
+    t = ("personas",)
+    spec.add(
+        "get",
+        "/personas",
+        "Browse public personas (new, top or trending; filter by tag, text or creator)",
+        query=PersonaListQuery,
+        response=list[Persona],
+        errors=(422,),
+        tags=t,
+        description="Keyset pagination: pass `meta.next_cursor` as `cursor`. `q` matches name, tagline and "
+        "tags (case-insensitive substring). Listing your own `creator_id` shows your private and unlisted "
+        "personas too. NSFW personas are left out unless `include_nsfw=true`.",
+    )
+    spec.add(
+        "post",
+        "/personas",
+        "Create a persona",
+        body=PersonaCreate,
+        response=Persona,
+        status=201,
+        auth=True,
+        tags=t,
+    )
+    spec.add("get", P, "Read a persona", response=Persona, errors=(404,), tags=t)
+    spec.add(
+        "patch",
+        P,
+        "Change a persona (owner only)",
+        body=PersonaPatch,
+        response=Persona,
+        auth=True,
+        errors=(403, 404),
+        tags=t,
+    )
+    spec.add("delete", P, "Delete a persona (owner only)", status=204, auth=True, errors=(403, 404), tags=t)
+    spec.add(
+        "post",
+        f"{P}/fork",
+        "Copy a public (or your own) persona into your account",
+        body=ForkRequest,
+        response=Persona,
+        status=201,
+        auth=True,
+        errors=(403, 404),
+        tags=t,
+    )
+    g = ("drafts",)
+    spec.add(
+        "post",
+        "/personas/generate",
+        "Draft a persona from a one-line idea (AI); progress and result arrive as events",
+        body=GenerateRequest,
+        response=JobAccepted,
+        status=202,
+        auth=True,
+        errors=(503,),
+        tags=g,
+    )
+    spec.add(
+        "get",
+        "/personas/drafts/{job_id}",
+        "Read a draft (for a client that missed the events)",
+        response=DraftView,
+        auth=True,
+        errors=(404,),
+        tags=g,
+    )
+    k = ("character cards",)
+    spec.add(
+        "post",
+        "/personas/import",
+        "Import a Character Card V1/V2/V3 (JSON, or PNG with a `chara`/`ccv3` chunk)",
+        query=ImportQuery,
+        response=Persona,
+        status=201,
+        auth=True,
+        errors=(422, 503),
+        tags=k,
+        content_type="application/json",
+        description="Body: the card JSON, the PNG (`image/png`), or a multipart form with the file as "
+        "`file`. A PNG's image becomes the avatar. Malformed or oversized cards: 422, nothing created.",
+    )
+    spec.add(
+        "get",
+        f"{P}/card.json",
+        "Export as a V3 card (with the V2 fields)",
+        response=CharacterCard,
+        errors=(404,),
+        tags=k,
+    )
+    spec.add(
+        "get",
+        f"{P}/card.png",
+        "Export as a PNG card (avatar with `chara` and `ccv3` chunks)",
+        response_type="image/png",
+        errors=(404, 503),
+        tags=k,
+    )
+    c = ("community",)
+    spec.add("put", f"{P}/like", "Like (idempotent)", response=LikeState, auth=True, errors=(404,), tags=c)
+    spec.add(
+        "delete", f"{P}/like", "Unlike (idempotent)", response=LikeState, auth=True, errors=(404,), tags=c
+    )
+    spec.add(
+        "post",
+        f"{P}/report",
+        "Report a persona; reports from enough distinct users hide it until reviewed",
+        body=ReportCreate,
+        response=ReportState,
+        status=201,
+        auth=True,
+        errors=(404,),
+        tags=c,
+    )
+    spec.add(
+        "get",
+        "/users/{user_id}",
+        "Public profile with community counts (`me` for yourself)",
+        response=UserProfile,
+        errors=(404, 503),
+        tags=c,
+    )
+    spec.add(
+        "put",
+        "/users/{user_id}/follow",
+        "Follow a creator",
+        response=FollowState,
+        auth=True,
+        errors=(404, 422),
+        tags=c,
+    )
+    spec.add(
+        "delete", "/users/{user_id}/follow", "Unfollow a creator", response=FollowState, auth=True, tags=c
+    )
+    spec.add(
+        "get",
+        "/feed",
+        "Public personas of the creators you follow, newest first",
+        query=FeedQuery,
+        response=list[Persona],
+        auth=True,
+        tags=c,
+    )
+    m = ("moderation",)
+    spec.add(
+        "get",
+        "/personas/reports",
+        "Personas with open reports (admins)",
+        query=ModerationQuery,
+        response=list[ReportedPersona],
+        auth=True,
+        errors=(403,),
+        tags=m,
+    )
+    spec.add(
+        "post",
+        f"{P}/restore",
+        "Close the reports and list the persona again (admins)",
+        response=Persona,
+        auth=True,
+        errors=(403, 404),
+        tags=m,
+    )
+    spec.add(
+        "post",
+        f"{P}/remove",
+        "Close the reports and take the persona down (admins)",
+        response=Persona,
+        auth=True,
+        errors=(403, 404),
+        tags=m,
+    )
+    v = ("conversations",)
+    spec.add(
+        "post",
+        f"{P}/conversations",
+        "Start a conversation (the greeting is its first message)",
+        response=ConversationStarted,
+        status=201,
+        auth=True,
+        errors=(404,),
+        tags=v,
+    )
+    spec.add(
+        "get",
+        "/conversations",
+        "Your conversations, latest activity first",
+        query=PageQuery,
+        response=list[Conversation],
+        auth=True,
+        tags=v,
+    )
+    spec.add(
+        "get",
+        C,
+        "Read a conversation (participants only; 404 for everyone else)",
+        response=Conversation,
+        auth=True,
+        errors=(404,),
+        tags=v,
+    )
+    spec.add("delete", C, "Delete a conversation", status=204, auth=True, errors=(404,), tags=v)
+    spec.add(
+        "get",
+        f"{C}/messages",
+        "Messages, newest first",
+        query=PageQuery,
+        response=list[Message],
+        auth=True,
+        errors=(404,),
+        tags=v,
+    )
+    spec.add(
+        "post",
+        f"{C}/messages",
+        "Send a message; the reply is written by a job (`ai_chat_*` events) and stored when done",
+        body=MessageCreate,
+        response=ChatTurn,
+        status=202,
+        auth=True,
+        errors=(404, 409, 503),
+        tags=v,
+    )
+    spec.add(
+        "post",
+        f"{C}/regenerate",
+        "Write another reply for the latest message (kept as a swipe)",
+        response=ChatTurn,
+        status=202,
+        auth=True,
+        errors=(404, 409, 503),
+        tags=v,
+    )
+    spec.add(
+        "patch",
+        f"{C}/messages/{{message_id}}",
+        "Edit a message or pick another swipe",
+        body=MessagePatch,
+        response=Message,
+        auth=True,
+        errors=(404, 409),
+        tags=v,
+    )
+    spec.add(
+        "delete",
+        f"{C}/messages/{{message_id}}",
+        "Delete a message",
+        status=204,
+        auth=True,
+        errors=(404, 409),
+        tags=v,
+    )
+    spec.add(
+        "post",
+        f"{C}/generations/{{job_id}}/cancel",
+        "Stop a reply being written (its partial text is kept)",
+        response=CancelAccepted,
+        status=202,
+        auth=True,
+        errors=(404, 409),
+        tags=v,
+    )
     return spec

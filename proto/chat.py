@@ -6,6 +6,7 @@ from typing import Literal
 
 import msgspec
 
+from proto import subjects
 from proto.events import Event
 from proto.jobs import JobBase
 
@@ -51,14 +52,22 @@ class ChatResult(msgspec.Struct, kw_only=True):
 
 
 class AiChatStarted(Event, tag="ai_chat_started"):
+    """A worker started generating the reply `message_id`. Sent on the requester's `user:<id>`
+    and on `channel:<conversation_id>`. A later `ai_chat_started` for the same message (`attempt`
+    above 1: the job was retried or redelivered) restarts the reply: clients clear its text."""
+
     job_id: str
     conversation_id: str
     message_id: str
     provider: str = ""
     model: str = ""
+    attempt: int = 1
 
 
 class AiChatChunk(Event, tag="ai_chat_chunk"):
+    """One token or token group of the reply, as the text provider yields it; `index` counts from 0
+    within an attempt. Same channels as `ai_chat_started`."""
+
     job_id: str
     conversation_id: str
     message_id: str
@@ -67,6 +76,8 @@ class AiChatChunk(Event, tag="ai_chat_chunk"):
 
 
 class AiChatDone(Event, tag="ai_chat_done"):
+    """The reply is complete: the full `text`, why it ended, token usage. Same channels."""
+
     job_id: str
     conversation_id: str
     message_id: str
@@ -78,6 +89,9 @@ class AiChatDone(Event, tag="ai_chat_done"):
 
 
 class AiChatError(Event, tag="ai_chat_error"):
+    """The reply failed for good (the model refused the request, or retries ran out); `reason` is
+    readable by the user. Same channels."""
+
     job_id: str
     conversation_id: str
     message_id: str
@@ -85,11 +99,16 @@ class AiChatError(Event, tag="ai_chat_error"):
 
 
 class AiChatCancelled(Event, tag="ai_chat_cancelled"):
+    """Generation stopped on request; `text` is the partial reply kept. Same channels."""
+
     job_id: str
     conversation_id: str
     message_id: str
     text: str = ""
 
+
+# What travels on each subject this module owns (listed in docs/channels.md).
+MESSAGES: dict[str, type[msgspec.Struct]] = {subjects.JOBS_CHAT: ChatJob, subjects.RESULTS_CHAT: ChatResult}
 
 chat_job_decoder = msgspec.json.Decoder(ChatJob)
 chat_result_decoder = msgspec.json.Decoder(ChatResult)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from proto.events import Event
+from proto.subjects import JOBS_DEAD
 
 
 class JobBase(msgspec.Struct, kw_only=True):
@@ -35,3 +36,7 @@ class DeadLetter(msgspec.Struct, kw_only=True):
     reason: str
     attempts: int
     payload: bytes
+
+
+# What travels on each subject this module owns (listed in docs/channels.md).
+MESSAGES: dict[str, type[msgspec.Struct]] = {JOBS_DEAD: DeadLetter}

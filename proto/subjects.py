@@ -54,6 +54,10 @@ def cancel_subject(job_id: str) -> str:
 
 # Key-value and object-store buckets.
 KV_REVOKED = "revoked"
+# `cancel.<job_id>` markers: a cancel that arrives before a worker took the job.
+KV_CANCELS = "cancels"
+# Single-use SSE tickets, keyed by the SHA-256 of the ticket; any gateway replica redeems them.
+KV_SSE_TICKETS = "sse_tickets"
 OBJ_BODIES = "bodies"
 
 # Channels: `user:<id>` is `events.user.<id>`, `channel:<id>` is `events.channel.<id>`.

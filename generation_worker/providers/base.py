@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Protocol
 
 import msgspec
@@ -37,6 +37,16 @@ class TextProvider(Protocol):
         max_tokens: int = 512,
         temperature: float = 0.8,
         json_mode: bool = False,
-    ) -> AsyncIterator[str | TextFinish]:
-        """Yield each text delta as the back-end produces it (never batched), then one TextFinish."""
+        persona_name: str = "",
+        user_name: str = "",
+    ) -> AsyncGenerator[str | TextFinish, None]:
+        """Yield each text delta as the back-end produces it (never batched), then one TextFinish.
+
+        `persona_name`/`user_name` are hints for back-ends without a model (a real model reads
+        the names from the assembled prompt). Raises ProviderError; closing the iterator early
+        (cancellation) stops the back-end's stream."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections (called when the worker stops)."""
         ...

@@ -1,0 +1,363 @@
+"""SSE fan-out on one gateway process: memory per client, events delivered per second and
+publish→client latency, each against a baseline measured in the same run:
+
+- memory: Hypercorn holding the same number of bare SSE responses (no gateway code) — the floor;
+- latency: a raw NATS subscriber receiving every published event once (the bus alone).
+
+Targets (issue 4): 10,000 concurrent clients at ≤ 16 KiB of gateway memory each; 50,000
+events/s delivered with p99 publish→client ≤ 50 ms. The gateway, nats-server, the client
+processes and the publisher share the machine's cores: on a 2-core machine the clients and
+the publisher take CPU the gateway would otherwise have, so the gateway's CPU time per
+delivery is reported too (what one dedicated core sustains)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pstats
+import signal
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nats
+import psutil
+
+from bench.procs import ClientProc, GatewayProc, ask, clients, gateway, percentile
+from bench.report import machine, write_section
+from chassis.events import EventPublisher
+from proto.chat import AiChatChunk
+from proto.subjects import user_channel
+from tests.support.natsd import NatsServer
+
+CONNECTIONS = 10_000
+CLIENT_PROCS = 2
+FANOUT_USERS = 100  # 100 users × 100 connections each: every event reaches 100 clients
+DELIVERY_RATES = (10_000, 25_000, 50_000)
+PHASE_SECONDS = 8.0
+PROFILE_SECONDS = 5.0
+KIB = 1024
+
+
+@dataclass
+class Phase:
+    target: int
+    delivered_per_s: float
+    missing: int
+    p50: float
+    p99: float
+    nats_p50: float
+    nats_p99: float
+    cpu_share: float
+    cpu_us_per_delivery: float
+    clients_cpu: float
+    machine_busy: float
+    started: float
+    ended: float
+
+
+async def publish(nats_url: str, users: list[str], rate: float, seconds: float) -> int:
+    """Publish `rate` events/s round-robin over `users`' channels, stamped with the monotonic clock."""
+    nc = await nats.connect(nats_url)
+    events = EventPublisher(nc.jetstream())
+    loop = asyncio.get_running_loop()
+
+    async def one(i: int) -> None:
+        stamp = str(time.monotonic_ns())
+        event = AiChatChunk(job_id="bench", conversation_id="bench", message_id="bench", index=i, delta=stamp)
+        await events.publish([user_channel(users[i % len(users)])], event)
+
+    sent = 0
+    started = loop.time()
+    try:
+        while (elapsed := loop.time() - started) < seconds:
+            due = int(elapsed * rate) - sent
+            if due > 0:
+                await asyncio.gather(*(one(sent + i) for i in range(due)))
+                sent += due
+            await asyncio.sleep(0.002)
+    finally:
+        await nc.close()
+    return sent
+
+
+def specs(port: int, users: list[str], per_user: int, nats_url: str | None) -> list[dict[str, Any]]:
+    share = len(users) // CLIENT_PROCS
+    out = []
+    for n in range(CLIENT_PROCS):
+        spec: dict[str, Any] = {
+            "port": port,
+            "users": users[n * share : (n + 1) * share],
+            "per_user": per_user,
+            "mode": "delta",
+        }
+        if n == 0 and nats_url:
+            spec |= {"nats_url": nats_url, "baseline_subject": "live.events.user.>"}
+        out.append(spec)
+    return out
+
+
+def open_all(procs: list[ClientProc], expected: int) -> float:
+    opened = ask(procs, "open")
+    assert sum(o["open"] for o in opened) == expected, opened
+    return max(float(o["seconds"]) for o in opened)
+
+
+def memory(nats_url: str, role: str, users: list[str], per_user: int) -> tuple[float, float, float]:
+    """(KiB per client, seconds to open them, total RSS MiB) for users × per_user clients."""
+    with gateway(nats_url, role) as gw:
+        time.sleep(1.0)
+        base = gw.rss()
+        with clients(specs(gw.port, users, per_user, None)) as procs:
+            seconds = open_all(procs, len(users) * per_user)
+            time.sleep(2.0)
+            rss = gw.rss()
+    return (rss - base) / (len(users) * per_user) / KIB, seconds, rss / KIB / KIB
+
+
+def wait_delivered(procs: list[ClientProc], expected: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """Poll the clients until `expected` frames arrived or the count stops growing."""
+    deadline = time.monotonic() + timeout
+    last, still = -1, 0
+    while True:
+        stats = ask(procs, "stats")
+        got = sum(s["frames"] for s in stats)
+        if got >= expected or time.monotonic() > deadline:
+            return stats
+        still = still + 1 if got == last else 0
+        if still >= 6:
+            return stats
+        last = got
+        time.sleep(0.5)
+
+
+def phase(gw: GatewayProc, procs: list[ClientProc], nats_url: str, users: list[str], target: int) -> Phase:
+    fan = CONNECTIONS // len(users)
+    ask(procs, "reset")
+    cpu = gw.cpu_seconds()
+    clients_cpu = _cpu(procs)
+    psutil.cpu_percent(interval=None)
+    started = time.monotonic()
+    sent = asyncio.run(publish(nats_url, users, target / fan, PHASE_SECONDS))
+    stats = wait_delivered(procs, sent * fan)
+    seconds = time.monotonic() - started
+    cpu_used = gw.cpu_seconds() - cpu
+    machine_busy = psutil.cpu_percent(interval=None) / 100
+    clients_used = _cpu(procs) - clients_cpu
+    got = sum(s["frames"] for s in stats)
+    latencies = [v for s in stats for v in s["latencies_us"]]
+    baseline = [v for s in stats for v in s["baseline_latencies_us"]]
+    return Phase(
+        target=target,
+        delivered_per_s=got / seconds,
+        missing=sent * fan - got,
+        p50=percentile(latencies, 50) / 1000,
+        p99=percentile(latencies, 99) / 1000,
+        nats_p50=percentile(baseline, 50) / 1000,
+        nats_p99=percentile(baseline, 99) / 1000,
+        cpu_share=cpu_used / seconds,
+        cpu_us_per_delivery=cpu_used / got * 1e6 if got else float("nan"),
+        clients_cpu=clients_used / seconds,
+        machine_busy=machine_busy,
+        started=started,
+        ended=time.monotonic(),
+    )
+
+
+def _cpu(procs: list[ClientProc]) -> float:
+    total = 0.0
+    for p in procs:
+        times = psutil.Process(p.proc.pid).cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def fanout(nats_url: str, folder: str) -> tuple[float, float, list[Phase], list[str], list[list[float]]]:
+    users = [f"f{i}" for i in range(FANOUT_USERS)]
+    per_user = CONNECTIONS // FANOUT_USERS
+    profile_path = os.path.join(folder, "gateway.prof")
+    with gateway(nats_url, PROFILE_PATH=profile_path) as gw:
+        time.sleep(1.0)
+        base = gw.rss()
+        with clients(specs(gw.port, users, per_user, nats_url)) as procs:
+            open_all(procs, CONNECTIONS)
+            time.sleep(2.0)
+            idle_kib = (gw.rss() - base) / CONNECTIONS / KIB
+            phases = [phase(gw, procs, nats_url, users, rate) for rate in DELIVERY_RATES]
+            busy_kib = (gw.rss() - base) / CONNECTIONS / KIB
+            ask(procs, "reset")
+            os.kill(gw.proc.pid, signal.SIGUSR1)
+            asyncio.run(publish(nats_url, users, DELIVERY_RATES[-1] / per_user, PROFILE_SECONDS))
+            os.kill(gw.proc.pid, signal.SIGUSR2)
+            time.sleep(2.0)
+    gc_pauses = json.loads(Path(profile_path + ".gc.json").read_text())
+    return idle_kib, busy_kib, phases, profile_summary(profile_path), gc_pauses
+
+
+def profile_summary(path: str) -> list[str]:
+    stats = pstats.Stats(path)
+    areas: dict[str, float] = {}
+    rows = []
+    for (filename, line, func), (_, _, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        area = _area(filename, func)
+        areas[area] = areas.get(area, 0.0) + tottime
+        rows.append((tottime, f"{_short(filename)}:{line}({func})"))
+    total = sum(areas.values()) or 1.0
+    lines = ["| where | share of gateway CPU |", "|---|---|"]
+    for area, t in sorted(areas.items(), key=lambda kv: -kv[1]):
+        lines.append(f"| {area} | {t / total:.0%} |")
+    lines += ["", "Top functions by own time:", ""]
+    for t, name in sorted(rows, reverse=True)[:12]:
+        lines.append(f"- `{name}`: {t / total:.1%}")
+    return lines
+
+
+def gc_report(pauses: list[list[float]], phases: list[Phase]) -> list[str]:
+    """The gateway's garbage-collector pauses, overall and during the delivery runs."""
+    during = [p for p in pauses if any(ph.started <= p[0] <= ph.ended for ph in phases)]
+    lines = ["", "Garbage-collector pauses in the gateway (generation: count, total, longest):", ""]
+    for label, chosen in (
+        (f"whole run, opening {CONNECTIONS:,} streams included", pauses),
+        ("delivery runs", during),
+    ):
+        parts = []
+        for gen in (0, 1, 2):
+            times = [p[1] * 1000 for p in chosen if p[2] == gen]
+            parts.append(f"gen {gen}: {len(times)}, {sum(times):.0f} ms, {max(times, default=0):.1f} ms")
+        lines.append(f"- {label}: " + "; ".join(parts))
+    return lines
+
+
+def _area(filename: str, func: str) -> str:
+    for key, label in (
+        ("/h11/", "h11 (HTTP/1.1 framing)"),
+        ("/hypercorn/", "Hypercorn (ASGI server)"),
+        ("/nats/", "nats-py (receiving from NATS)"),
+        ("gateway/fanout.py", "gateway fan-out (gateway/fanout.py)"),
+        ("gateway/sse.py", "SSE connections (gateway/sse.py)"),
+        ("gateway/app.py", "gateway dispatch (gateway/app.py)"),
+        ("asyncio/", "asyncio event loop"),
+        ("selectors.py", "asyncio event loop"),
+    ):
+        if key in filename:
+            return label
+    if "'send' of '_socket.socket'" in func:
+        return "socket send (syscall)"
+    if "'poll' of 'select.epoll'" in func:
+        return "epoll wait"
+    return "other"
+
+
+def _short(filename: str) -> str:
+    parts = filename.split("/")
+    return "/".join(parts[-2:]) if len(parts) > 1 else filename
+
+
+def main() -> None:
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as folder:
+        server = NatsServer(Path(folder) / "nats").start()
+        try:
+            distinct = [f"m{i}" for i in range(CONNECTIONS)]
+            bare_kib, _, bare_rss = memory(server.url, "bare", distinct, 1)
+            own_kib, open_seconds, own_rss = memory(server.url, "gateway", distinct, 1)
+            shared_kib, busy_kib, phases, profile, gc_pauses = fanout(server.url, folder)
+        finally:
+            server.stop()
+    print_report(
+        bare_kib,
+        bare_rss,
+        own_kib,
+        own_rss,
+        open_seconds,
+        shared_kib,
+        busy_kib,
+        phases,
+        profile,
+        load,
+        gc_pauses,
+    )
+
+
+def print_report(
+    bare_kib: float,
+    bare_rss: float,
+    own_kib: float,
+    own_rss: float,
+    open_seconds: float,
+    shared_kib: float,
+    busy_kib: float,
+    phases: list[Phase],
+    profile: list[str],
+    load: float,
+    gc_pauses: list[list[float]],
+) -> None:
+    fan = CONNECTIONS // FANOUT_USERS
+    ok = [p for p in phases if p.missing == 0 and p.p99 <= 50]
+    best = max(ok, key=lambda p: p.delivered_per_s, default=None)
+    per_core = 1e6 / min(p.cpu_us_per_delivery for p in phases)
+    lines = [
+        "## SSE fan-out on one gateway process",
+        "",
+        f"Machine: {machine()}.",
+        f"{CONNECTIONS:,} SSE clients on raw asyncio sockets in {CLIENT_PROCS} client processes, one gateway "
+        "process (`python -m bench.ssekit gateway`: the real gateway and EventsPlugin under Hypercorn), "
+        "events published to JetStream by a separate process (`EventPublisher`), each stamped with the "
+        "monotonic clock just before publishing. Gateway, nats-server, clients and publisher share the "
+        f"machine's 2 cores (1-minute load average when the run started: {load:.1f}). "
+        "Run with `python -m bench sse`.",
+        "",
+        "### Memory per client (gateway RSS growth ÷ clients, idle streams)",
+        "",
+        "| server | clients | NATS subscriptions | KiB per client | process RSS |",
+        "|---|---|---|---|---|",
+        f"| baseline: Hypercorn holding bare SSE responses | {CONNECTIONS:,} | 0 | {bare_kib:.1f} "
+        f"| {bare_rss:.0f} MiB |",
+        f"| gateway, one user per client | {CONNECTIONS:,} | {CONNECTIONS:,} | **{own_kib:.1f}** "
+        f"| {own_rss:.0f} MiB |",
+        f"| gateway, {FANOUT_USERS} users × {fan} clients | {CONNECTIONS:,} | {FANOUT_USERS} "
+        f"| **{shared_kib:.1f}** (after the delivery runs: {busy_kib:.1f}) | |",
+        "",
+        f"- Gateway ÷ bare Hypercorn: {own_kib / bare_kib:.2f}× (distinct users), "
+        f"{shared_kib / bare_kib:.2f}× (shared channels). Target ≤ 16 KiB per client: "
+        f"**{'met' if max(own_kib, shared_kib) <= 16 else 'not met'}**; Hypercorn's own per-connection "
+        f"objects are {bare_kib:.1f} KiB of it.",
+        f"- Opening {CONNECTIONS:,} streams (authenticate, subscribe, first frame) took "
+        f"{open_seconds:.1f} s.",
+        "",
+        f"### Delivery: {FANOUT_USERS} channels × {fan} clients, {PHASE_SECONDS:.0f} s per rate",
+        "",
+        "Latency is publish (before the JetStream publish call) → the client's socket read. "
+        "Baseline: a raw NATS subscriber on `live.events.user.>` receiving the same events once.",
+        "",
+        "| target/s | delivered/s | missing | SSE p50 ms | SSE p99 ms | NATS p50 ms | NATS p99 ms "
+        "| p99 SSE ÷ NATS | gateway CPU | gateway CPU µs per delivery | client processes CPU "
+        "| machine busy |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in phases:
+        ratio = p.p99 / p.nats_p99 if p.nats_p99 else float("nan")
+        lines.append(
+            f"| {p.target:,} | {p.delivered_per_s:,.0f} | {p.missing:,} | {p.p50:.1f} | {p.p99:.1f} "
+            f"| {p.nats_p50:.2f} | {p.nats_p99:.2f} | {ratio:.1f}× | {p.cpu_share:.0%} "
+            f"| {p.cpu_us_per_delivery:.1f} | {p.clients_cpu:.0%} | {p.machine_busy:.0%} |"
+        )
+    lines += [
+        "",
+        "- Best rate with every event delivered and p99 ≤ 50 ms: "
+        + (f"**{best.delivered_per_s:,.0f} deliveries/s** (p99 {best.p99:.1f} ms)." if best else "**none**."),
+        f"- At its lowest CPU cost per delivery, one dedicated core would sustain ≈ {per_core:,.0f} "
+        "deliveries/s.",
+        f"- Target 50,000/s at p99 ≤ 50 ms: **{'met' if best and best.target >= 50_000 else 'not met'}**.",
+        "",
+        f"### Where the gateway's time goes (cProfile, {PROFILE_SECONDS:.0f} s at {DELIVERY_RATES[-1]:,}/s)",
+        "",
+        *profile,
+        "",
+        *gc_report(gc_pauses, phases),
+    ]
+    write_section("sse", "\n".join(lines))
+    print("\n".join(lines))

@@ -1,0 +1,182 @@
+"""The chat job kind: stream a reply token by token to the requester and the conversation.
+
+For each `ChatJob` on `jobs.chat`, on `user:<user_id>` and `channel:<conversation_id>`:
+`ai_chat_started` → one `ai_chat_chunk` per delta the provider yields → `ai_chat_done`,
+`ai_chat_error` or `ai_chat_cancelled`; then the `ChatResult` on `results.chat`, which
+persona_svc persists (idempotent by job id; JetStream drops a second publish within two
+minutes). A retryable provider failure redelivers the job with backoff; the next attempt
+starts over with a new `ai_chat_started` (`attempt` > 1)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Literal
+
+import msgspec
+import structlog
+
+from chassis.consumer import Fatal, Retry
+from chassis.jobs import publish_result
+from chassis.settings import Settings
+from generation_worker.kinds import JobContext, JobKind
+from generation_worker.providers.base import ProviderError, TextFinish, TextProvider
+from generation_worker.providers.text import create_text_provider
+from proto.chat import (
+    AiChatCancelled,
+    AiChatChunk,
+    AiChatDone,
+    AiChatError,
+    AiChatStarted,
+    ChatJob,
+    ChatResult,
+    chat_job_decoder,
+)
+from proto.events import Event
+from proto.subjects import JOBS_CHAT, RESULTS_CHAT, conversation_channel, user_channel
+
+log = structlog.get_logger("generation_worker.chat")
+GAVE_UP = "the text model is unavailable right now; please try again in a moment"
+
+
+def kind(settings: Settings, provider: TextProvider | None = None) -> JobKind:
+    provider = provider or create_text_provider(settings)
+    return JobKind(
+        "chat", JOBS_CHAT, ChatHandler(provider), settings.worker_chat_concurrency, close=provider.close
+    )
+
+
+class ChatHandler:
+    def __init__(self, provider: TextProvider) -> None:
+        self.provider = provider
+
+    async def __call__(self, ctx: JobContext) -> None:
+        try:
+            job = chat_job_decoder.decode(ctx.data)
+        except msgspec.ValidationError as exc:
+            raise Fatal(f"malformed chat job: {exc}") from None
+        run = _Run(ctx, job, self.provider)
+        if ctx.cancelled.is_set():  # cancelled before any worker took it
+            await run.cancelled()
+            return
+        try:
+            await run.stream()
+        except ProviderError as exc:
+            if exc.retryable and not ctx.delivery.final_attempt:
+                raise Retry(exc.reason, delay=exc.retry_after) from None
+            await run.failed(exc.reason if not exc.retryable else GAVE_UP)
+            if exc.retryable:
+                raise  # out of attempts: the worker also dead-letters it for operators
+        except Exception:  # a bug or the bus: retried; on the last attempt the user is told
+            if ctx.delivery.final_attempt:
+                with contextlib.suppress(Exception):
+                    await run.failed(GAVE_UP)
+            raise
+
+
+class _Run:
+    """One attempt at one reply."""
+
+    def __init__(self, ctx: JobContext, job: ChatJob, provider: TextProvider) -> None:
+        self.ctx = ctx
+        self.job = job
+        self.provider = provider
+        self.channels = [user_channel(job.user_id), conversation_channel(job.conversation_id)]
+        self.parts: list[str] = []
+
+    @property
+    def ids(self) -> dict[str, str]:
+        job = self.job
+        return {"job_id": job.job_id, "conversation_id": job.conversation_id, "message_id": job.message_id}
+
+    async def emit(self, event: Event) -> None:
+        await self.ctx.events.publish(self.channels, event)
+
+    async def stream(self) -> None:
+        p = self.provider
+        await self.emit(AiChatStarted(**self.ids, provider=p.name, model=p.model, attempt=self.ctx.attempt))
+        generate = asyncio.create_task(self._generate())
+        stop = asyncio.create_task(self.ctx.cancelled.wait())
+        try:
+            await asyncio.wait((generate, stop), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not generate.done():
+                # Cancelled (or the worker is stopping): closing the provider's stream ends the
+                # upstream request at once, whatever it was waiting for.
+                generate.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await generate
+        if generate.cancelled():
+            await self.cancelled()
+            return
+        finish = generate.result()
+        text = "".join(self.parts)
+        await self.emit(
+            AiChatDone(
+                **self.ids,
+                text=text,
+                finish_reason=finish.finish_reason,
+                usage=finish.usage,
+                provider=p.name,
+                model=p.model,
+            )
+        )
+        await self._result("done", text, finish)
+
+    async def _generate(self) -> TextFinish:
+        job = self.job
+        stream = self.provider.stream(
+            job.messages,
+            max_tokens=job.max_tokens,
+            temperature=job.temperature,
+            persona_name=job.persona_name,
+            user_name=job.user_name,
+        )
+        async with contextlib.aclosing(stream):
+            async for item in stream:
+                if isinstance(item, TextFinish):
+                    return item
+                # Kept before publishing: if a cancel cuts the publish, the cancelled text
+                # (authoritative for clients) still has every delta they may have seen.
+                self.parts.append(item)
+                await self.emit(AiChatChunk(**self.ids, index=len(self.parts) - 1, delta=item))
+        raise ProviderError("the text provider ended without finishing", retryable=True)
+
+    async def cancelled(self) -> None:
+        text = "".join(self.parts)
+        await self.emit(AiChatCancelled(**self.ids, text=text))
+        await self._result("cancelled", text, TextFinish("cancelled"))
+
+    async def failed(self, reason: str) -> None:
+        log.warning("chat reply failed", reason=reason)
+        await self.emit(AiChatError(**self.ids, reason=reason))
+        job = self.job
+        result = ChatResult(
+            job_id=job.job_id,
+            conversation_id=job.conversation_id,
+            message_id=job.message_id,
+            user_id=job.user_id,
+            status="failed",
+            text="".join(self.parts),
+            provider=self.provider.name,
+            model=self.provider.model,
+            error=reason,
+        )
+        await publish_result(self.ctx.js, RESULTS_CHAT, self.job.job_id, result)
+
+    async def _result(self, status: Literal["done", "cancelled"], text: str, finish: TextFinish) -> None:
+        job = self.job
+        result = ChatResult(
+            job_id=job.job_id,
+            conversation_id=job.conversation_id,
+            message_id=job.message_id,
+            user_id=job.user_id,
+            status=status,
+            text=text,
+            finish_reason=finish.finish_reason,
+            usage=finish.usage,
+            provider=self.provider.name,
+            model=self.provider.model,
+        )
+        await publish_result(self.ctx.js, RESULTS_CHAT, self.job.job_id, result)

@@ -1,0 +1,345 @@
+"""The persona-draft job kind: a whole persona from a one-line idea.
+
+For each `DraftJob` on `jobs.persona.draft`, on the requester's `user:<id>`: one
+`persona_draft_progress` per piece of the answer as it is written, then
+`persona_draft_ready` with the validated draft (or `persona_draft_failed`), and a
+`DraftResult` on `results.draft` that persona_svc keeps for `GET /personas/drafts/{job_id}`.
+
+An OpenAI-compatible model is asked for a JSON object (json_mode); the answer is validated
+against the persona schema (`proto.personas.PersonaDraft`) and, when invalid, the model is
+told what was wrong and asked once more. With the `offline` provider (no model) the draft
+is built here, deterministically, from the idea's own words, and streamed the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from typing import Any
+
+import msgspec
+import structlog
+
+from chassis.consumer import Fatal, Retry
+from chassis.jobs import publish_result
+from chassis.settings import Settings
+from generation_worker.kinds import JobContext, JobKind
+from generation_worker.providers.base import ProviderError, TextFinish, TextProvider
+from generation_worker.providers.text import create_text_provider
+from proto.chat import PromptMessage
+from proto.personas import (
+    DraftJob,
+    DraftResult,
+    PersonaDraft,
+    PersonaDraftFailed,
+    PersonaDraftProgress,
+    PersonaDraftReady,
+    draft_job_decoder,
+)
+from proto.subjects import JOBS_PERSONA_DRAFT, RESULTS_DRAFT, user_channel
+
+log = structlog.get_logger("generation_worker.drafts")
+OFFLINE = "offline"
+OFFLINE_MODEL = "offline-draft-v1"
+MAX_TOKENS = 2000
+GAVE_UP = "the text model is unavailable right now; please try again in a moment"
+
+INSTRUCTIONS = """You design characters for a role-play chat app. From the user's one-line idea, \
+write one original character as a single JSON object with exactly these keys:
+"name": the character's name (at most 80 characters),
+"tagline": one catchy line (at most 200 characters),
+"description": who they are: appearance, background, what they want (2-4 paragraphs),
+"personality": a comma-separated list of traits and quirks,
+"scenario": the situation in which {{user}} meets {{char}},
+"greeting": {{char}}'s first message to {{user}}, in character, with *actions* in asterisks,
+"alternate_greetings": an array of exactly 2 other first messages,
+"example_dialogues": 2 short example exchanges, each starting with a line "<START>", then lines \
+starting "{{user}}:" or "{{char}}:",
+"tags": an array of 3 to 8 lowercase tags (each at most 32 characters),
+"nsfw": false unless the idea is explicitly adult.
+Write {{char}} and {{user}} literally where the character's or the user's name goes in the \
+scenario, greetings and dialogues. Answer with the JSON object only."""
+
+
+def kind(settings: Settings, provider: TextProvider | None = None) -> JobKind:
+    if provider is None and settings.text_provider != OFFLINE:
+        provider = create_text_provider(settings)
+    handler = DraftHandler(provider, settings.offline_token_delay)
+    close = provider.close if provider is not None else None
+    return JobKind(
+        "persona_draft", JOBS_PERSONA_DRAFT, handler, settings.worker_draft_concurrency, close=close
+    )
+
+
+class InvalidDraft(ValueError):
+    pass
+
+
+def parse_draft(text: str, job: DraftJob) -> PersonaDraft:
+    """The model's answer as a draft: JSON (code fences tolerated), valid against the schema,
+    with the requester's tags first and their nsfw choice; InvalidDraft says what is wrong."""
+    body = text.strip()
+    fenced = re.match(r"^```(?:json)?\s*(.*?)\s*```$", body, re.S)
+    if fenced:
+        body = fenced.group(1)
+    start, end = body.find("{"), body.rfind("}")
+    if start < 0 or end < start:
+        raise InvalidDraft("the answer is not a JSON object")
+    try:
+        raw = msgspec.json.decode(body[start : end + 1])
+    except msgspec.DecodeError as exc:
+        raise InvalidDraft(f"the answer is not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise InvalidDraft("the answer is not a JSON object")
+    if isinstance(raw.get("tags", []), list):
+        seen: set[str] = set()
+        clean: list[Any] = []
+        for tag in [*job.tags, *raw.get("tags", [])]:
+            if isinstance(tag, str):
+                tag = tag.strip().lower()
+                if not tag or tag in seen:
+                    continue
+                seen.add(tag)
+            clean.append(tag)
+        raw["tags"] = clean[:20]
+    if isinstance(raw.get("alternate_greetings"), list):
+        raw["alternate_greetings"] = raw["alternate_greetings"][:2]
+    raw["nsfw"] = job.nsfw
+    for key in ("name", "tagline"):
+        if isinstance(raw.get(key), str):
+            raw[key] = raw[key].strip()
+    try:
+        return msgspec.convert(raw, PersonaDraft)
+    except msgspec.ValidationError as exc:
+        raise InvalidDraft(str(exc)) from None
+
+
+class DraftHandler:
+    def __init__(self, provider: TextProvider | None, pace: float) -> None:
+        self.provider = provider
+        self.pace = pace
+
+    @property
+    def name(self) -> tuple[str, str]:
+        if self.provider is None:
+            return OFFLINE, OFFLINE_MODEL
+        return self.provider.name, self.provider.model
+
+    async def __call__(self, ctx: JobContext) -> None:
+        try:
+            job = draft_job_decoder.decode(ctx.data)
+        except msgspec.ValidationError as exc:
+            raise Fatal(f"malformed draft job: {exc}") from None
+        run = _Run(ctx, job, self)
+        try:
+            draft = await (run.offline() if self.provider is None else run.model(self.provider))
+        except InvalidDraft as exc:
+            await run.failed(f"the model did not write a valid persona: {exc}")
+            return
+        except ProviderError as exc:
+            if exc.retryable and not ctx.delivery.final_attempt:
+                raise Retry(exc.reason, delay=exc.retry_after) from None
+            await run.failed(exc.reason if not exc.retryable else GAVE_UP)
+            return
+        await run.ready(draft)
+
+
+class _Run:
+    """One delivery of one draft job."""
+
+    def __init__(self, ctx: JobContext, job: DraftJob, handler: DraftHandler) -> None:
+        self.ctx = ctx
+        self.job = job
+        self.handler = handler
+        self.channels = [user_channel(job.user_id)]
+        # Each answer (a redelivery, or the corrective second ask) restarts the text clients show.
+        self.answer = (ctx.attempt - 1) * 2
+
+    async def _progress(self, delta: str) -> None:
+        event = PersonaDraftProgress(job_id=self.job.job_id, delta=delta, attempt=self.answer)
+        await self.ctx.events.publish(self.channels, event)
+
+    async def model(self, provider: TextProvider) -> PersonaDraft:
+        messages = [
+            PromptMessage(role="system", content=INSTRUCTIONS),
+            PromptMessage(role="user", content=self._ask()),
+        ]
+        text = await self._answer(provider, messages)
+        try:
+            return parse_draft(text, self.job)
+        except InvalidDraft as exc:
+            log.info("draft invalid, asking again", job_id=self.job.job_id, reason=str(exc))
+            messages += [
+                PromptMessage(role="assistant", content=text),
+                PromptMessage(
+                    role="user",
+                    content=f"That answer is not valid: {exc}. "
+                    "Answer again with only the corrected JSON object.",
+                ),
+            ]
+        return parse_draft(await self._answer(provider, messages), self.job)
+
+    def _ask(self) -> str:
+        ask = f"Idea: {self.job.idea}"
+        if self.job.tags:
+            ask += f"\nInclude these tags: {', '.join(self.job.tags)}"
+        if not self.job.nsfw:
+            ask += "\nKeep it suitable for all audiences."
+        return ask
+
+    async def _answer(self, provider: TextProvider, messages: list[PromptMessage]) -> str:
+        self.answer += 1
+        parts: list[str] = []
+        stream = provider.stream(messages, max_tokens=MAX_TOKENS, temperature=0.9, json_mode=True)
+        async for item in stream:
+            if isinstance(item, TextFinish):
+                break
+            parts.append(item)
+            await self._progress(item)
+        return "".join(parts)
+
+    async def offline(self) -> PersonaDraft:
+        self.answer += 1
+        draft = offline_draft(self.job)
+        text = msgspec.json.encode(draft).decode()
+        for i in range(0, len(text), 48):
+            await self._progress(text[i : i + 48])
+            if self.handler.pace:
+                await asyncio.sleep(self.handler.pace)
+        return parse_draft(text, self.job)
+
+    async def ready(self, draft: PersonaDraft) -> None:
+        provider, model = self.handler.name
+        result = DraftResult(
+            job_id=self.job.job_id,
+            user_id=self.job.user_id,
+            status="done",
+            draft=draft,
+            provider=provider,
+            model=model,
+        )
+        # The event first: whoever reads the stored result afterwards has seen every event.
+        await self.ctx.events.publish(self.channels, PersonaDraftReady(job_id=self.job.job_id, draft=draft))
+        await publish_result(self.ctx.js, RESULTS_DRAFT, self.job.job_id, result)
+
+    async def failed(self, reason: str) -> None:
+        log.warning("draft failed", job_id=self.job.job_id, reason=reason)
+        provider, model = self.handler.name
+        result = DraftResult(
+            job_id=self.job.job_id,
+            user_id=self.job.user_id,
+            status="failed",
+            error=reason,
+            provider=provider,
+            model=model,
+        )
+        await self.ctx.events.publish(
+            self.channels, PersonaDraftFailed(job_id=self.job.job_id, reason=reason)
+        )
+        await publish_result(self.ctx.js, RESULTS_DRAFT, self.job.job_id, result)
+
+
+# The offline draft: the idea's own words, arranged by templates picked with a hash of the idea.
+
+FIRST_NAMES = (
+    "Maren", "Tobias", "Isolde", "Corin", "Wren", "Anselm", "Liora", "Bastian", "Edda", "Quill",
+    "Soren", "Ysolde", "Hale", "Nadia", "Orrin", "Petra",
+)  # fmt: skip
+LAST_NAMES = (
+    "Holloway", "Ashgrove", "Vance", "Marlowe", "Thorne", "Calder", "Reyes", "Lindqvist", "Okafor",
+    "Brightwater", "Fenwick", "Sato", "Delacroix", "Moss", "Harrow", "Quinn",
+)  # fmt: skip
+TRAITS = (
+    "patient", "curious", "dry-humoured", "warm", "stubborn", "observant", "gentle", "restless",
+    "meticulous", "nostalgic", "brave", "soft-spoken", "candid", "playful", "thoughtful", "loyal",
+)  # fmt: skip
+TOPICS = ("the old days", "the road that led here", "the stories people tell", "what comes next")
+STOPWORDS = frozenset(
+    "a an the and or but who whom whose which that this these those with without from into onto about "
+    "for of in on at by to as is are was were be been being has have had do does did not no very "
+    "their there they them his her hers him she he its it our your you my me we us who's lives "
+    "likes loves always never some many much more most".split()
+)
+
+
+def _seed(idea: str) -> bytes:
+    return hashlib.sha256(idea.strip().lower().encode()).digest()
+
+
+def _keywords(idea: str) -> list[str]:
+    """The idea's content words, longest first (the verb after "who"/"that" left out)."""
+    words = re.findall(r"[A-Za-z][A-Za-z'-]*", idea.lower())
+    out: list[str] = []
+    for i, word in enumerate(words):
+        word = word.strip("'-")
+        after_relative = i > 0 and words[i - 1] in ("who", "that", "which")
+        if (
+            len(word) >= 4
+            and word not in STOPWORDS
+            and word not in out
+            and len(word) <= 32
+            and not after_relative
+        ):
+            out.append(word)
+    return sorted(out, key=len, reverse=True)
+
+
+def offline_draft(job: DraftJob) -> PersonaDraft:
+    """A coherent persona from the idea alone: same idea, same draft."""
+    idea = " ".join(job.idea.split()).rstrip(".!")
+    seed = _seed(idea)
+    name = f"{FIRST_NAMES[seed[0] % len(FIRST_NAMES)]} {LAST_NAMES[seed[1] % len(LAST_NAMES)]}"
+    first = name.split()[0]
+    traits = [TRAITS[seed[2 + i] % len(TRAITS)] for i in range(4)]
+    traits = list(dict.fromkeys(traits))
+    keywords = _keywords(idea)
+    # "… who collects storm stories" → "storm stories"; otherwise a topic anyone could raise.
+    clause = re.search(r"\b(?:who|that|which)\s+\w+\s+(.+)$", idea, re.I)
+    focus = " ".join(clause.group(1).split()[:5]) if clause else TOPICS[seed[6] % len(TOPICS)]
+    lowered = idea[0].lower() + idea[1:] if idea else "a wanderer"
+    article = "" if lowered.split()[0] in ("a", "an", "the") else "someone who is "
+    who = f"{article}{lowered}"
+    tagline = (idea[0].upper() + idea[1:])[:200] if idea else name
+    description = (
+        f"{name} is {who}. People who meet {first} remember the {traits[0]} way they listen, "
+        f"and the {traits[1]} way they talk about {focus}.\n\n"
+        f"{first} keeps to a few habits and many memories, and is happiest when someone asks the "
+        f"right question about {focus}."
+    )
+    personality = ", ".join([*traits, f"fascinated by {focus}"])
+    scenario = f"{{{{user}}}} comes across {{{{char}}}}, {who}, on a day that is about to become a story."
+    greeting = (
+        f"*{first} looks up as you approach, a {traits[0]} smile already forming.* "
+        f"Well now, {{{{user}}}}. Not many people find their way to me. "
+        f"Sit, if you like: I was just thinking about {focus}."
+    )
+    alternates = [
+        f"*{first} is mid-sentence, talking to no one in particular, and stops when they notice you.* "
+        f"Ah, {{{{user}}}}! Perfect timing. Tell me, what do you know about {focus}?",
+        f"*A {traits[1]} nod from {first}.* You have the look of someone with a question, "
+        f"{{{{user}}}}. Go on, then.",
+    ]
+    examples = (
+        "<START>\n"
+        "{{user}}: What do you do all day?\n"
+        f"{{{{char}}}}: *{first} chuckles.* Oh, I keep busy. Being {who} is not something you "
+        "ever finish.\n"
+        "<START>\n"
+        f"{{{{user}}}}: Why {focus}, of all things?\n"
+        f"{{{{char}}}}: *{first} goes quiet for a moment, {traits[2]} as ever.* Because someone has to "
+        "remember. And because it is the best way I know to meet people like you."
+    )
+    tags = [*job.tags, *keywords[:3]]
+    return PersonaDraft(
+        name=name,
+        tagline=tagline,
+        description=description,
+        personality=personality,
+        scenario=scenario,
+        greeting=greeting,
+        alternate_greetings=alternates,
+        example_dialogues=examples,
+        tags=list(dict.fromkeys(t.lower() for t in tags))[:20],
+        nsfw=job.nsfw,
+    )

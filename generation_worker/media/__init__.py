@@ -1,0 +1,1 @@
+"""Media work: variants of uploads (Pillow, ffmpeg), image and video generation, progress."""

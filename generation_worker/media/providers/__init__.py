@@ -1,0 +1,1 @@
+"""Image and video generation back-ends behind small protocols (`image.py`, `video.py`)."""

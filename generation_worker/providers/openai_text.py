@@ -1,0 +1,136 @@
+"""The `openai` text provider: any OpenAI-compatible `chat.completions` endpoint (OpenAI, Ollama,
+vLLM, llama.cpp server, LM Studio, OpenRouter) through the official SDK, streamed.
+
+The SDK's own retries are off: a retryable failure (timeout, connection, 408/409/429/5xx)
+becomes a retryable ProviderError and the job is redelivered with backoff, so a worker never
+sits in a retry loop holding a job. Other 4xx end the reply with a readable reason."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import cast
+
+import openai
+import structlog
+from openai.types.chat import ChatCompletionMessageParam
+
+from generation_worker.providers.base import ProviderError, TextFinish
+from proto.chat import ChatUsage, PromptMessage
+
+NAME = "openai"
+RETRYABLE_STATUS = frozenset({408, 409, 429})
+log = structlog.get_logger("generation_worker.openai")
+
+
+class OpenAITextProvider:
+    name = NAME
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None,
+        api_key: str | None,
+        model: str,
+        timeout: float = 60.0,
+        stream_usage: bool = True,
+    ) -> None:
+        self.model = model
+        self.stream_usage = stream_usage
+        # Local servers (Ollama, llama.cpp) need no key, but the SDK insists on one.
+        self.client = openai.AsyncOpenAI(
+            base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=0
+        )
+
+    async def stream(
+        self,
+        messages: list[PromptMessage],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.8,
+        json_mode: bool = False,
+        persona_name: str = "",
+        user_name: str = "",
+    ) -> AsyncGenerator[str | TextFinish, None]:
+        finish = ""
+        usage = ChatUsage()
+        try:
+            stream = await self.client.chat.completions.create(
+                model=self.model,
+                messages=[_message(m) for m in messages],
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stream=True,
+                response_format={"type": "json_object"} if json_mode else openai.omit,
+                stream_options={"include_usage": True} if self.stream_usage else openai.omit,
+            )
+            try:
+                async for chunk in stream:
+                    if chunk.usage is not None:
+                        usage = ChatUsage(
+                            prompt_tokens=chunk.usage.prompt_tokens,
+                            completion_tokens=chunk.usage.completion_tokens,
+                        )
+                    for choice in chunk.choices[:1]:
+                        if choice.delta.content:
+                            yield choice.delta.content
+                        if choice.finish_reason:
+                            finish = choice.finish_reason
+            finally:
+                # Cancelled or failed mid-stream: stop reading and free the connection now.
+                await stream.close()
+        except openai.APIStatusError as exc:
+            raise _status_error(exc) from None
+        except openai.APIConnectionError as exc:  # includes APITimeoutError
+            raise ProviderError(f"the text model did not answer: {exc}", retryable=True) from None
+        except openai.APIError as exc:  # an error event inside the stream
+            raise ProviderError(f"the text model failed mid-reply: {exc.message}", retryable=True) from None
+        if not finish:
+            # The connection ended without a finish reason: a truncated reply, not a complete one.
+            raise ProviderError("the text model's stream ended before the reply finished", retryable=True)
+        yield TextFinish(finish, usage)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def _message(m: PromptMessage) -> ChatCompletionMessageParam:
+    out = {"role": m.role, "content": m.content}
+    if m.name:
+        out["name"] = m.name
+    return cast(ChatCompletionMessageParam, out)
+
+
+def _status_error(exc: openai.APIStatusError) -> ProviderError:
+    status = exc.status_code
+    if status in RETRYABLE_STATUS or status >= 500:
+        return ProviderError(
+            f"the text model answered {status}; retrying",
+            retryable=True,
+            retry_after=_retry_after(exc),
+        )
+    if status in (401, 403):
+        # The operator's credentials, not the user's request: never echo the server's message
+        # (it can quote part of the key).
+        log.error("text model rejected the credentials", status=status)
+        return ProviderError(
+            "the text model rejected this server's credentials; the operator must check LLM_API_KEY",
+            retryable=False,
+        )
+    return ProviderError(f"the text model refused the request: {_detail(exc)}", retryable=False)
+
+
+def _detail(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        message = body.get("message")
+        if isinstance(message, str) and message:
+            return message[:500]
+    return f"HTTP {exc.status_code}"
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    value = exc.response.headers.get("retry-after")
+    try:
+        return min(float(value), 300.0) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,441 @@
+"""media_svc's logic: accept uploads and generations (record, enqueue, answer at once), show
+items with complete URLs, persist each job's result exactly once, delete everything stored."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import msgspec
+import structlog
+from nats.js import JetStreamContext
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.kv import KeyValue
+
+from chassis.bridge import BusClient
+from chassis.context import request_id_var
+from chassis.errors import (
+    Conflict,
+    Forbidden,
+    GatewayTimeout,
+    NotFound,
+    ServiceUnavailable,
+    TooManyRequests,
+    UnprocessableEntity,
+)
+from chassis.jobs import publish_job
+from chassis.settings import Settings
+from chassis.storage import Storage, StorageError
+from media_svc.sniff import Sniffed
+from media_svc.store import Applied, Cursor, JobRecord, MediaRecord, MediaStore
+from media_svc.uploads import receive_upload
+from proto.identity import Identity
+from proto.media import (
+    KV_MEDIA_PROGRESS,
+    GenerationRequest,
+    ImageGenerationJob,
+    MediaAccepted,
+    MediaJobOut,
+    MediaListQuery,
+    MediaOut,
+    MediaProcessJob,
+    MediaProgressState,
+    MediaResult,
+    MediaUrls,
+    VideoGenerationJob,
+    Visibility,
+    progress_state_decoder,
+)
+from proto.subjects import JOBS_MEDIA_IMAGE, JOBS_MEDIA_PROCESS, JOBS_MEDIA_VIDEO
+
+log = structlog.get_logger("media_svc")
+
+URL_VARIANTS = ("original", "optimized", "thumbnail", "poster")
+PERSONA_TIMEOUT = 5.0
+# Suggested wait before trying another generation when the quota is full.
+QUOTA_RETRY_AFTER = 10.0
+ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def valid_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def encode_cursor(item: MediaRecord) -> str:
+    raw = f"{item.created_at.isoformat()}|{item.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Cursor:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, _, media_id = raw.partition("|")
+        created = datetime.fromisoformat(stamp)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise UnprocessableEntity("cursor is not one this API returned", field="query.cursor") from None
+    if not valid_uuid(media_id) or created.tzinfo is None:
+        raise UnprocessableEntity("cursor is not one this API returned", field="query.cursor")
+    return created, media_id
+
+
+class MediaService:
+    def __init__(
+        self,
+        settings: Settings,
+        store: MediaStore,
+        storage: Storage,
+        js: JetStreamContext,
+        bus: BusClient,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.storage = storage
+        self.js = js
+        self.bus = bus
+        self._progress: KeyValue | None = None
+
+    # Reading
+
+    def _visible(self, item: MediaRecord | None, identity: Identity) -> MediaRecord:
+        if item is None or not (
+            item.owner_id == identity.user_id or identity.is_admin or item.visibility == "public"
+        ):
+            raise NotFound("no such media", details={"field": "media_id"})
+        return item
+
+    def _owned(self, item: MediaRecord | None, identity: Identity) -> MediaRecord:
+        item = self._visible(item, identity)
+        if item.owner_id != identity.user_id and not identity.is_admin:
+            raise Forbidden("only the owner can change this media")
+        return item
+
+    async def _find(self, media_id: str) -> MediaRecord | None:
+        return await self.store.get(media_id) if valid_uuid(media_id) else None
+
+    async def urls(self, item: MediaRecord) -> MediaUrls:
+        found = {}
+        for name in URL_VARIANTS:
+            variant = item.variants.get(name)
+            if variant is not None:
+                found[name] = await self.storage.url(variant.key)
+        return MediaUrls(**found)
+
+    async def out(self, item: MediaRecord) -> MediaOut:
+        return MediaOut(
+            id=item.id,
+            owner_id=item.owner_id,
+            persona_id=item.persona_id,
+            kind=item.kind,
+            source="generation" if item.source == "generation" else "upload",
+            status=item.status,
+            visibility=item.visibility,
+            content_type=item.content_type,
+            size=item.size,
+            width=item.width,
+            height=item.height,
+            duration=item.duration,
+            urls=await self.urls(item),
+            provider=item.provider,
+            label=item.label,
+            prompt=item.prompt,
+            error=item.error,
+            job_id=item.job_id,
+            created_at=item.created_at.isoformat(),
+            updated_at=item.updated_at.isoformat(),
+        )
+
+    async def get(self, identity: Identity, media_id: str) -> MediaOut:
+        return await self.out(self._visible(await self._find(media_id), identity))
+
+    async def list_media(
+        self, identity: Identity, query: MediaListQuery
+    ) -> tuple[list[MediaOut], str | None]:
+        after = decode_cursor(query.cursor) if query.cursor else None
+        items = await self.store.page(identity.user_id, query.persona_id, after, query.limit + 1)
+        more = len(items) > query.limit
+        items = items[: query.limit]
+        page = [await self.out(item) for item in items]
+        return page, encode_cursor(items[-1]) if more else None
+
+    async def content(self, identity: Identity, media_id: str) -> tuple[str, int, AsyncIterator[bytes]]:
+        """The original's content type, size and bytes (metadata stripped by the worker)."""
+        item = self._visible(await self._find(media_id), identity)
+        original = item.variants.get("original")
+        if item.status != "ready" or original is None:
+            raise Conflict(
+                f"the media is {item.status}, not ready", code="not_ready", details={"status": item.status}
+            )
+        return original.content_type, original.size, self.storage.read(original.key)
+
+    async def job(self, identity: Identity, job_id: str) -> MediaJobOut:
+        job = await self.store.get_job(job_id) if valid_uuid(job_id) else None
+        if job is None or (job.owner_id != identity.user_id and not identity.is_admin):
+            raise NotFound("no such job", details={"field": "job_id"})
+        state, stage, percent = job.state, None, 0
+        if job.state == "done":
+            stage, percent = "done", 100
+        elif job.state == "failed":
+            stage = "failed"
+        else:
+            progress = await self._last_progress(job.id)
+            if progress is not None:
+                state, stage, percent = "running", progress.stage, progress.percent
+        return MediaJobOut(
+            job_id=job.id,
+            media_id=job.media_id,
+            kind=job.kind,
+            state=state,
+            stage=stage,
+            percent=percent,
+            error=job.error,
+            created_at=job.created_at.isoformat(),
+            finished_at=job.finished_at.isoformat() if job.finished_at else None,
+        )
+
+    async def _last_progress(self, job_id: str) -> MediaProgressState | None:
+        try:
+            if self._progress is None:
+                self._progress = await self.js.key_value(KV_MEDIA_PROGRESS)
+            entry = await self._progress.get(job_id)
+        except (BucketNotFoundError, KeyNotFoundError):
+            return None
+        except Exception as exc:  # noqa: BLE001 - progress is a nicety; the job state still answers
+            log.warning("could not read job progress", error=repr(exc))
+            return None
+        return progress_state_decoder.decode(entry.value) if entry.value else None
+
+    # Writing
+
+    async def _persona_name(self, identity: Identity, persona_id: str) -> str:
+        """The persona's name from persona_svc; a persona the caller cannot see is a 404.
+        When persona_svc is down the request goes on without the name."""
+        try:
+            reply = await self.bus.call(
+                "persona", "GET", f"/personas/{persona_id}", identity=identity, timeout=PERSONA_TIMEOUT
+            )
+        except (ServiceUnavailable, GatewayTimeout) as exc:
+            log.warning("persona_svc unavailable; going on without persona details", error=exc.message)
+            return ""
+        if reply.status in (403, 404):
+            raise NotFound("no such persona", details={"field": "persona_id"})
+        if reply.status != 200:
+            log.warning("persona_svc answered unexpectedly", status=reply.status)
+            return ""
+        try:
+            data = reply.json().get("data") or {}
+        except (msgspec.DecodeError, AttributeError):
+            return ""
+        name = data.get("name") if isinstance(data, dict) else None
+        return name if isinstance(name, str) else ""
+
+    async def _enqueue(self, subject: str, job_id: str, job: msgspec.Struct, media: MediaRecord) -> None:
+        try:
+            await publish_job(self.js, subject, job_id, job)
+        except Exception:
+            log.exception("could not enqueue a media job", job_id=job_id)
+            failed = MediaResult(
+                job_id=job_id,
+                user_id=media.owner_id,
+                media_id=media.id,
+                status="failed",
+                kind=media.kind,
+                error="could not enqueue",
+            )
+            await self.store.apply_result(failed, now())
+            await self.store.delete(media.id)
+            await self.storage.delete_prefix(f"{media.id}/")
+            raise ServiceUnavailable("the job queue is unavailable; retry shortly") from None
+
+    async def upload(
+        self, identity: Identity, headers: dict[str, str], body: AsyncIterator[bytes]
+    ) -> MediaAccepted:
+        media_id, job_id = new_id(), new_id()
+
+        def key_for(sniffed: Sniffed) -> str:
+            return f"{media_id}/upload.{sniffed.ext}"
+
+        try:
+            pending = await receive_upload(headers, body, self.storage, self.settings, key_for)
+        except StorageError as exc:
+            raise ServiceUnavailable("media storage is unavailable; retry shortly") from exc
+        try:
+            persona_id = pending.fields.get("persona_id") or None
+            visibility = _visibility(pending.fields.get("visibility") or "private")
+            if persona_id is not None:
+                _check_id(persona_id, "persona_id")
+                await self._persona_name(identity, persona_id)
+            size = await pending.commit()
+        except BaseException:
+            await pending.abort()
+            raise
+        stamp = now()
+        media = MediaRecord(
+            id=media_id,
+            owner_id=identity.user_id,
+            persona_id=persona_id,
+            kind=pending.sniffed.kind,
+            source="upload",
+            status="processing",
+            visibility=visibility,
+            content_type=pending.sniffed.content_type,
+            size=size,
+            job_id=job_id,
+            created_at=stamp,
+            updated_at=stamp,
+        )
+        job = JobRecord(
+            id=job_id,
+            media_id=media_id,
+            owner_id=identity.user_id,
+            kind="process",
+            state="queued",
+            created_at=stamp,
+        )
+        try:
+            await self.store.create(media, job)
+        except BaseException:
+            await self.storage.delete_prefix(f"{media_id}/")
+            raise
+        await self._enqueue(
+            JOBS_MEDIA_PROCESS,
+            job_id,
+            MediaProcessJob(
+                job_id=job_id,
+                user_id=identity.user_id,
+                request_id=request_id_var.get(),
+                media_id=media_id,
+                kind=pending.sniffed.kind,
+                content_type=pending.sniffed.content_type,
+                upload_key=pending.key,
+                size=size,
+            ),
+            media,
+        )
+        log.info(
+            "upload accepted", media_id=media_id, job_id=job_id, size=size, type=pending.sniffed.content_type
+        )
+        return MediaAccepted(job_id=job_id, media_id=media_id)
+
+    async def generate(self, identity: Identity, request: GenerationRequest) -> MediaAccepted:
+        persona_name = await self._persona_name(identity, request.persona_id)
+        image_keys: list[str] = []
+        if request.kind == "video":
+            images = await self.store.persona_images(
+                identity.user_id, request.persona_id, self.settings.slideshow_max_images
+            )
+            image_keys = [
+                (m.variants.get("optimized") or m.variants["original"]).key
+                for m in images
+                if "optimized" in m.variants or "original" in m.variants
+            ]
+            if not image_keys:
+                raise UnprocessableEntity(
+                    "this persona has no ready images of yours: upload or generate an image first",
+                    field="persona_id",
+                )
+        media_id, job_id, stamp = new_id(), new_id(), now()
+        media = MediaRecord(
+            id=media_id,
+            owner_id=identity.user_id,
+            persona_id=request.persona_id,
+            kind=request.kind,
+            source="generation",
+            status="processing",
+            visibility=request.visibility,
+            content_type="image/png" if request.kind == "image" else "video/mp4",
+            prompt=request.prompt,
+            provider=self.settings.image_provider
+            if request.kind == "image"
+            else self.settings.video_provider,
+            job_id=job_id,
+            created_at=stamp,
+            updated_at=stamp,
+        )
+        job = JobRecord(
+            id=job_id,
+            media_id=media_id,
+            owner_id=identity.user_id,
+            kind=request.kind,
+            state="queued",
+            created_at=stamp,
+        )
+        limit = self.settings.max_generations_per_user
+        if not await self.store.create_generation(media, job, limit):
+            raise TooManyRequests(
+                f"at most {limit} generations can run at once; wait for one to finish",
+                retry_after=QUOTA_RETRY_AFTER,
+                details={"limit": limit},
+            )
+        common = {
+            "job_id": job_id,
+            "user_id": identity.user_id,
+            "request_id": request_id_var.get(),
+            "media_id": media_id,
+            "persona_id": request.persona_id,
+            "prompt": request.prompt,
+            "persona_name": persona_name,
+        }
+        if request.kind == "image":
+            await self._enqueue(JOBS_MEDIA_IMAGE, job_id, ImageGenerationJob(**common), media)
+        else:
+            await self._enqueue(
+                JOBS_MEDIA_VIDEO, job_id, VideoGenerationJob(**common, image_keys=image_keys), media
+            )
+        log.info("generation accepted", media_id=media_id, job_id=job_id, kind=request.kind)
+        return MediaAccepted(job_id=job_id, media_id=media_id)
+
+    async def set_visibility(self, identity: Identity, media_id: str, visibility: Visibility) -> MediaOut:
+        self._owned(await self._find(media_id), identity)
+        item = await self.store.set_visibility(media_id, visibility, now())
+        if item is None:
+            raise NotFound("no such media", details={"field": "media_id"})
+        return await self.out(item)
+
+    async def delete(self, identity: Identity, media_id: str) -> None:
+        item = self._owned(await self._find(media_id), identity)
+        try:
+            # Objects first: if storage fails nothing changed and the caller can retry.
+            await self.storage.delete_prefix(f"{item.id}/")
+        except StorageError as exc:
+            raise ServiceUnavailable("media storage is unavailable; retry shortly") from exc
+        await self.store.delete(item.id)
+        log.info("media deleted", media_id=item.id)
+
+    # Results (from the worker, through `results.media`)
+
+    async def apply_result(self, result: MediaResult) -> Applied:
+        outcome = await self.store.apply_result(result, now())
+        if outcome is Applied.ORPHAN:
+            # Deleted while its job ran: remove what the worker stored after the delete.
+            await self.storage.delete_prefix(f"{result.media_id}/")
+        log.info("media result", media_id=result.media_id, job_id=result.job_id, outcome=outcome.value)
+        return outcome
+
+
+def _visibility(value: str) -> Visibility:
+    if value == "public":
+        return "public"
+    if value == "private":
+        return "private"
+    raise UnprocessableEntity("visibility must be private or public", field="visibility")
+
+
+def _check_id(value: str, name: str) -> None:
+    if not ID.match(value):
+        raise UnprocessableEntity(f"{name} is not a valid id", field=name)

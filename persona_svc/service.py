@@ -1,0 +1,372 @@
+"""Personas and the community around them: visibility, forks, listings, likes, follows,
+reports and moderation, AI drafts, and character-card import/export.
+
+Visibility: public personas are listed and readable by anyone; unlisted ones are
+readable by id but never listed; private ones exist only for their owner (and admins),
+everyone else gets 404. A persona hidden by reports stays readable by id but leaves
+every listing until an admin restores or removes it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any, Literal, TypeVar
+
+import msgspec
+import structlog
+from nats.js import JetStreamContext
+
+from chassis.binding import validation_error
+from chassis.context import request_id_var
+from chassis.errors import Forbidden, NotFound, ServiceUnavailable, UnprocessableEntity
+from chassis.events import EventPublisher
+from chassis.jobs import publish_job
+from chassis.settings import Settings
+from persona_svc import cards, pagination
+from persona_svc.media import Media
+from persona_svc.pagination import NewKey, ReportKey, TopKey, TrendKey
+from persona_svc.profiles import Profiles
+from persona_svc.store import ListFilter, Store, Trending, utcnow
+from proto.cards import CharacterCard, Lorebook
+from proto.identity import Identity
+from proto.personas import (
+    DraftJob,
+    DraftResult,
+    DraftView,
+    FeedQuery,
+    FollowState,
+    ForkRequest,
+    GenerateRequest,
+    JobAccepted,
+    LikeState,
+    ModerationQuery,
+    Notification,
+    Persona,
+    PersonaCreate,
+    PersonaListQuery,
+    PersonaPatch,
+    Report,
+    ReportCreate,
+    ReportedPersona,
+    ReportState,
+    UserProfile,
+    Visibility,
+)
+from proto.subjects import JOBS_PERSONA_DRAFT, user_channel
+
+log = structlog.get_logger("persona_svc")
+K = TypeVar("K")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def can_read(p: Persona, identity: Identity | None) -> bool:
+    if p.visibility != "private":
+        return True
+    return identity is not None and (identity.user_id == p.owner_id or identity.is_admin)
+
+
+def next_cursor(rows: Sequence[tuple[Any, Any]], limit: int) -> str | None:
+    """Rows were fetched with limit + 1: a row beyond the page means there is a next page."""
+    if len(rows) <= limit:
+        return None
+    key = rows[limit - 1][1]
+    return pagination.encode(key)
+
+
+def _tags(tags: list[str]) -> list[str]:
+    """Trimmed, without empty or repeated (case-insensitively) tags, first spelling kept."""
+    seen: set[str] = set()
+    out = []
+    for tag in tags:
+        tag = tag.strip()
+        if tag and tag.lower() not in seen:
+            seen.add(tag.lower())
+            out.append(tag)
+    return out
+
+
+class PersonaService:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        js: JetStreamContext,
+        events: EventPublisher,
+        profiles: Profiles,
+        media: Media,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.js = js
+        self.events = events
+        self.profiles = profiles
+        self.media = media
+
+    # Reading
+
+    async def readable(self, persona_id: str, identity: Identity | None) -> Persona:
+        p = await self.store.get_persona(persona_id, identity.user_id if identity else None)
+        if p is None or not can_read(p, identity):
+            raise NotFound("no such persona", details={"persona_id": persona_id})
+        return p
+
+    async def owned(self, persona_id: str, identity: Identity) -> Persona:
+        p = await self.readable(persona_id, identity)
+        if p.owner_id != identity.user_id:
+            raise Forbidden("only the persona's owner can do this")
+        return p
+
+    async def with_names(self, personas: list[Persona], identity: Identity | None) -> list[Persona]:
+        names = await self.profiles.names({p.owner_id for p in personas}, identity)
+        return [msgspec.structs.replace(p, owner_name=names.get(p.owner_id)) for p in personas]
+
+    async def get(self, persona_id: str, identity: Identity | None) -> Persona:
+        return (await self.with_names([await self.readable(persona_id, identity)], identity))[0]
+
+    # Writing
+
+    def _checked(self, fields: dict[str, Any]) -> dict[str, Any]:
+        if "name" in fields:
+            fields["name"] = fields["name"].strip()
+            if not fields["name"]:
+                raise UnprocessableEntity("name must not be blank", field="name")
+        if "tags" in fields:
+            fields["tags"] = _tags(fields["tags"])
+        if fields.get("character_book") is not None:
+            try:
+                msgspec.convert(fields["character_book"], Lorebook)
+            except msgspec.ValidationError as exc:
+                raise validation_error(exc, "character_book") from None
+        try:
+            cards.check_structured(
+                fields.get("character_book"), fields.get("extensions", {}), fields.get("card_extras", {})
+            )
+        except cards.CardError as exc:
+            raise UnprocessableEntity(exc.message, field=exc.field) from None
+        return fields
+
+    async def create(
+        self, identity: Identity, body: PersonaCreate, *, forked_from: str | None = None
+    ) -> Persona:
+        fields = self._checked(msgspec.structs.asdict(body))
+        now = utcnow()
+        persona = Persona(
+            id=new_id(),
+            owner_id=identity.user_id,
+            forked_from=forked_from,
+            created_at=now,
+            updated_at=now,
+            **fields,
+        )
+        created = await self.store.create_persona(persona)
+        return (await self.with_names([created], identity))[0]
+
+    async def update(self, identity: Identity, persona_id: str, patch: PersonaPatch) -> Persona:
+        await self.owned(persona_id, identity)
+        changes = {f: v for f in patch.__struct_fields__ if (v := getattr(patch, f)) is not msgspec.UNSET}
+        updated = await self.store.update_persona(persona_id, self._checked(changes))
+        if updated is None:
+            raise NotFound("no such persona", details={"persona_id": persona_id})
+        return await self.get(persona_id, identity)
+
+    async def delete(self, identity: Identity, persona_id: str) -> None:
+        await self.owned(persona_id, identity)
+        await self.store.delete_persona(persona_id)
+
+    async def fork(self, identity: Identity, persona_id: str, body: ForkRequest) -> Persona:
+        source = await self.readable(persona_id, identity)
+        if source.owner_id != identity.user_id and source.visibility != "public":
+            raise Forbidden("only public personas (or your own) can be forked")
+        copied = {f: getattr(source, f) for f in PersonaCreate.__struct_fields__ if f != "visibility"}
+        return await self.create(
+            identity, PersonaCreate(visibility=body.visibility, **copied), forked_from=source.id
+        )
+
+    # Listings
+
+    async def listing(
+        self, identity: Identity | None, query: PersonaListQuery
+    ) -> tuple[list[Persona], str | None]:
+        viewer = identity.user_id if identity else None
+        q = query.q.strip().replace("\n", " ") if query.q else None
+        f = ListFilter(
+            viewer_id=viewer,
+            tag=query.tag.strip() if query.tag else None,
+            q=q or None,
+            creator_id=query.creator_id,
+            include_nsfw=query.include_nsfw,
+            own=viewer is not None and query.creator_id == viewer,
+        )
+        n = query.limit + 1
+        rows: Sequence[tuple[Persona, Any]]
+        if query.sort == "top":
+            rows = await self.store.list_top(f, n, pagination.decode(query.cursor, TopKey))
+        elif query.sort == "trending":
+            after = pagination.decode(query.cursor, TrendKey)
+            as_of = after.as_of if after is not None else utcnow()
+            trending = Trending(
+                as_of=as_of,
+                since=as_of - timedelta(seconds=self.settings.persona_trending_window),
+                half_life=self.settings.persona_trending_half_life,
+            )
+            rows = await self.store.list_trending(f, n, trending, after)
+        else:
+            rows = await self.store.list_new(f, n, pagination.decode(query.cursor, NewKey))
+        personas = await self.with_names([p for p, _ in rows[: query.limit]], identity)
+        return personas, next_cursor(rows, query.limit)
+
+    async def feed(self, identity: Identity, query: FeedQuery) -> tuple[list[Persona], str | None]:
+        f = ListFilter(
+            viewer_id=identity.user_id, followed_by=identity.user_id, include_nsfw=query.include_nsfw
+        )
+        rows = await self.store.list_new(f, query.limit + 1, pagination.decode(query.cursor, NewKey))
+        personas = await self.with_names([p for p, _ in rows[: query.limit]], identity)
+        return personas, next_cursor(rows, query.limit)
+
+    # Likes, follows, profiles
+
+    async def like(self, identity: Identity, persona_id: str, liked: bool) -> LikeState:
+        p = await self.readable(persona_id, identity)
+        changed, count = await self.store.set_like(p.id, identity.user_id, liked)
+        if changed and liked and p.owner_id != identity.user_id:
+            await self._notify(
+                p.owner_id,
+                Notification(kind="like", actor_id=identity.user_id, persona_id=p.id, persona_name=p.name),
+                identity,
+            )
+        return LikeState(persona_id=p.id, liked_by_me=liked, like_count=count)
+
+    async def _notify(self, owner_id: str, event: Notification, identity: Identity) -> None:
+        name = await self.profiles.name(identity.user_id, identity)
+        try:
+            await self.events.publish(
+                [user_channel(owner_id)], msgspec.structs.replace(event, actor_name=name)
+            )
+        except Exception as exc:  # noqa: BLE001 - the like or follow stands even if the ping is lost
+            log.warning("notification not sent", owner_id=owner_id, error=repr(exc))
+
+    async def profile(self, user_id: str, identity: Identity | None) -> UserProfile:
+        user = await self.profiles.get(user_id, identity)
+        if user is None:
+            raise NotFound("no such user", details={"user_id": user_id})
+        counts = await self.store.user_counts(user_id, identity.user_id if identity else None)
+        return UserProfile(
+            id=user_id,
+            display_name=user.display_name,
+            bio=user.bio,
+            public_persona_count=counts.public_personas,
+            follower_count=counts.followers,
+            following_count=counts.following,
+            followed_by_me=counts.followed_by_me,
+        )
+
+    async def follow(self, identity: Identity, user_id: str, following: bool) -> FollowState:
+        if user_id == identity.user_id:
+            raise UnprocessableEntity("you cannot follow yourself", field="user_id")
+        if following and await self.profiles.get(user_id, identity) is None:
+            raise NotFound("no such user", details={"user_id": user_id})
+        changed, followers = await self.store.set_follow(identity.user_id, user_id, following)
+        if changed and following:
+            await self._notify(user_id, Notification(kind="follow", actor_id=identity.user_id), identity)
+        return FollowState(user_id=user_id, followed_by_me=following, follower_count=followers)
+
+    # Reports and moderation
+
+    async def report(
+        self, identity: Identity, persona_id: str, body: ReportCreate
+    ) -> tuple[bool, ReportState]:
+        p = await self.readable(persona_id, identity)
+        if p.owner_id == identity.user_id:
+            raise UnprocessableEntity("you cannot report your own persona", field="persona_id")
+        report = Report(
+            id=new_id(),
+            persona_id=p.id,
+            reporter_id=identity.user_id,
+            reason=body.reason.strip(),
+            created_at=utcnow(),
+        )
+        return await self.store.add_report(report, self.settings.persona_report_threshold)
+
+    async def moderation_queue(self, query: ModerationQuery) -> tuple[list[ReportedPersona], str | None]:
+        rows = await self.store.moderation_queue(
+            query.hidden_only, query.limit + 1, pagination.decode(query.cursor, ReportKey)
+        )
+        return [r for r, _ in rows[: query.limit]], next_cursor(rows, query.limit)
+
+    async def review(self, persona_id: str, action: Literal["restore", "remove"]) -> Persona:
+        p = await self.store.review(persona_id, action)
+        if p is None:
+            raise NotFound("no such persona", details={"persona_id": persona_id})
+        return p
+
+    # AI drafts
+
+    async def generate(self, identity: Identity, body: GenerateRequest) -> JobAccepted:
+        job_id = new_id()
+        idea = body.idea.strip()
+        if len(idea) < 3:
+            raise UnprocessableEntity("describe the persona in a few words", field="idea")
+        await self.store.create_draft(job_id, identity.user_id, idea)
+        job = DraftJob(
+            job_id=job_id,
+            user_id=identity.user_id,
+            request_id=request_id_var.get(),
+            idea=idea,
+            tags=_tags(body.tags),
+            nsfw=body.nsfw,
+        )
+        try:
+            await publish_job(self.js, JOBS_PERSONA_DRAFT, job_id, job)
+        except Exception as exc:
+            log.warning("draft job not queued", job_id=job_id, error=repr(exc))
+            await self.store.finish_draft(
+                DraftResult(
+                    job_id=job_id, user_id=identity.user_id, status="failed", error="could not queue the job"
+                )
+            )
+            raise ServiceUnavailable("the job queue is unavailable; retry shortly") from None
+        return JobAccepted(job_id=job_id)
+
+    async def draft(self, identity: Identity, job_id: str) -> DraftView:
+        found = await self.store.get_draft(job_id)
+        if found is None or found[0] != identity.user_id:
+            raise NotFound("no such draft", details={"job_id": job_id})
+        return found[1]
+
+    async def on_draft_result(self, result: DraftResult) -> None:
+        if await self.store.finish_draft(result):
+            log.info("draft stored", job_id=result.job_id, status=result.status)
+
+    # Character cards
+
+    async def import_card(self, identity: Identity, body: bytes, visibility: Visibility) -> Persona:
+        try:
+            imported = cards.read_card(
+                body, visibility=visibility, max_bytes=self.settings.persona_card_max_bytes
+            )
+        except cards.CardError as exc:
+            raise UnprocessableEntity(exc.message, field=exc.field) from None
+        persona = imported.persona
+        if imported.image is not None:
+            media_id = await self.media.upload(identity, imported.image, "avatar.png", "image/png")
+            persona = msgspec.structs.replace(persona, avatar_media_id=media_id)
+        return await self.create(identity, persona)
+
+    async def card_json(self, persona_id: str, identity: Identity | None) -> CharacterCard:
+        return cards.card_v3(await self.readable(persona_id, identity))
+
+    async def card_png(self, persona_id: str, identity: Identity | None) -> tuple[Persona, bytes]:
+        p = await self.readable(persona_id, identity)
+        # Whoever may read the persona may have its card; the avatar is read as its owner.
+        owner = Identity(user_id=p.owner_id, via="internal")
+        image = await self.media.content(owner, p.avatar_media_id) if p.avatar_media_id else None
+        try:
+            return p, cards.card_png(p, image)
+        except OSError:
+            log.warning("avatar is not an image; using a generated portrait", persona_id=p.id)
+            return p, cards.card_png(p, None)

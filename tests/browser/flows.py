@@ -1,0 +1,72 @@
+"""What a person does again and again in the UI, as helpers: sign up, create a persona."""
+
+from __future__ import annotations
+
+import uuid
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.stack import DevStack
+
+PASSWORD = "correct horse battery"
+
+
+def new_email(name: str) -> str:
+    return f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.com"
+
+
+def sign_up_with_password(page: Page, name: str) -> str:
+    email = new_email(name)
+    page.goto("/#/signup")
+    page.get_by_role("tab", name="Password").click()
+    form = page.get_by_role("form", name="Sign up with a password")
+    form.get_by_label("Display name", exact=True).fill(name)
+    form.get_by_label("Email", exact=True).fill(email)
+    form.get_by_label("Password", exact=True).fill(PASSWORD)
+    form.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="Explore personas")).to_be_visible()
+    return email
+
+
+def sign_up_with_code(page: Page, stack: DevStack, name: str) -> str:
+    """The emailed-code flow, reading the code where a developer would: the launcher's output."""
+    email = new_email(name)
+    page.goto("/#/signup")
+    form = page.get_by_role("form", name="Sign up with an emailed code")
+    form.get_by_label("Email", exact=True).fill(email)
+    mark = stack.mark()
+    form.get_by_role("button", name="Email me a code").click()
+    expect(form.get_by_text("[DEV] auth code created")).to_be_visible()
+    code = stack.auth_code(after=mark)
+    form.get_by_label("6-digit code", exact=True).fill(code)
+    form.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="Explore personas")).to_be_visible()
+    return email
+
+
+def create_persona(page: Page, name: str, *, tags: str = "test, friendly", visibility: str = "public") -> str:
+    """Fill the blank form and save; returns the new persona's id (from the address)."""
+    page.goto("/#/new")
+    form = page.get_by_role("form", name="Persona")
+    form.get_by_label("Name", exact=True).fill(name)
+    form.get_by_label("Tagline", exact=True).fill(f"{name} keeps every story")
+    form.get_by_label("Description", exact=True).fill(
+        f"{name} is a retired lighthouse keeper who collects storm stories."
+    )
+    form.get_by_label("Tags", exact=True).fill(tags)
+    form.get_by_label("Visibility", exact=True).select_option(visibility)
+    form.get_by_label("Personality", exact=True).fill("patient, dry humour, superstitious about gulls")
+    form.get_by_label("Scenario", exact=True).fill("A stormy night in the lighthouse kitchen.")
+    form.get_by_label("Greeting", exact=True).fill(
+        "*{{char}} sets down the kettle.* Another storm, {{user}}. Sit."
+    )
+    form.get_by_role("button", name="Add an alternate greeting").click()
+    form.get_by_label("Alternate greeting 1", exact=True).fill(
+        "*The lamp turns overhead.* You came back, {{user}}."
+    )
+    form.get_by_label("Example dialogues", exact=True).fill(
+        "<START>\n{{user}}: Any ships tonight?\n{{char}}: Only ghosts."
+    )
+    form.get_by_role("button", name="Create persona").click()
+    expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
+    return page.url.rsplit("/", 1)[-1]

@@ -1,0 +1,59 @@
+"""Helpers for the chat tests: a job, and every ChatResult published so far."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+
+from nats.js import JetStreamContext, api
+
+from proto.chat import ChatJob, ChatResult, PromptMessage, chat_result_decoder
+from proto.subjects import RESULTS_CHAT, STREAM_RESULTS
+
+SYSTEM = (
+    "You are Captain Mara Vell, a retired lighthouse keeper who collects storm stories. "
+    "Personality: gruff, kind, superstitious about gulls."
+)
+
+
+def chat_job(
+    user_id: str, *, text: str = "Tell me about the worst storm you ever saw", **over: object
+) -> ChatJob:
+    fields: dict[str, object] = {
+        "job_id": uuid.uuid4().hex,
+        "user_id": user_id,
+        "conversation_id": uuid.uuid4().hex,
+        "message_id": uuid.uuid4().hex,
+        "persona_id": uuid.uuid4().hex,
+        "persona_name": "Mara",
+        "user_name": "Sam",
+        "messages": [PromptMessage(role="system", content=SYSTEM), PromptMessage(role="user", content=text)],
+    }
+    fields.update(over)
+    return ChatJob(**fields)  # type: ignore[arg-type]
+
+
+async def chat_results(js: JetStreamContext) -> list[ChatResult]:
+    """Every message on `results.chat`, oldest first."""
+    sub = await js.pull_subscribe(
+        RESULTS_CHAT,
+        durable=None,
+        stream=STREAM_RESULTS,
+        config=api.ConsumerConfig(ack_policy=api.AckPolicy.NONE, deliver_policy=api.DeliverPolicy.ALL),
+    )
+    try:
+        pending = (await sub.consumer_info()).num_pending or 0
+        out: list[ChatResult] = []
+        while len(out) < pending:
+            msgs = await sub.fetch(pending - len(out), timeout=5)
+            out += [chat_result_decoder.decode(m.data) for m in msgs]
+        return out
+    finally:
+        await sub.unsubscribe()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = "") -> None:
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(0.05)

@@ -1,0 +1,126 @@
+"""The `openai` provider against a local stand-in for OpenAI's paid API (real HTTP, documented frames)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from generation_worker.providers.base import ProviderError, TextFinish
+from generation_worker.providers.openai_text import OpenAITextProvider
+from proto.chat import PromptMessage
+from tests.support.mesh import Mesh
+from tests.support.openai_standin import TOKENS, OpenAIStandIn
+
+PROMPT = [PromptMessage(role="system", content="You are Mara."), PromptMessage(role="user", content="Hi")]
+
+
+@pytest.fixture
+async def standin(stack: Mesh) -> AsyncIterator[tuple[OpenAIStandIn, str]]:
+    fake = OpenAIStandIn()
+    server = await stack.server(fake.app())
+    yield fake, f"{server.url}/v1"
+
+
+def provider(url: str, timeout: float = 10.0) -> OpenAITextProvider:
+    return OpenAITextProvider(base_url=url, api_key="sk-test", model="gpt-4o-mini", timeout=timeout)
+
+
+async def test_deltas_arrive_as_the_server_sends_them(standin: tuple[OpenAIStandIn, str]) -> None:
+    fake, url = standin
+    fake.gate_after = 3
+    p = provider(url)
+    try:
+        stream = p.stream(PROMPT, max_tokens=50, temperature=0.3)
+        first = [str(await anext(stream)) for _ in range(3)]
+        # The server is holding the rest back: these three were streamed, not buffered.
+        assert first == TOKENS[:3] and fake.sent == 3
+        fake.gate.set()
+        rest = [item async for item in stream]
+    finally:
+        await p.close()
+    finish = rest[-1]
+    assert "".join(first) + "".join(str(x) for x in rest[:-1]) == "".join(TOKENS)
+    assert isinstance(finish, TextFinish) and finish.finish_reason == "stop"
+    assert finish.usage.completion_tokens == len(TOKENS) and finish.usage.prompt_tokens == 21
+    body = fake.requests[0]["body"]
+    assert body["stream"] is True and body["model"] == "gpt-4o-mini" and body["max_tokens"] == 50
+    assert body["messages"] == [
+        {"role": "system", "content": "You are Mara."},
+        {"role": "user", "content": "Hi"},
+    ]
+    assert fake.requests[0]["authorization"] == "Bearer sk-test"
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+async def test_rate_limits_and_server_errors_are_retryable(
+    standin: tuple[OpenAIStandIn, str], status: int
+) -> None:
+    fake, url = standin
+    fake.script = [status]
+    p = provider(url)
+    try:
+        with pytest.raises(ProviderError) as caught:
+            [item async for item in p.stream(PROMPT)]
+    finally:
+        await p.close()
+    assert caught.value.retryable and str(status) in caught.value.reason
+    assert len(fake.requests) == 1  # the SDK's own retries are off: the job is what retries
+    if status == 429:
+        assert caught.value.retry_after == 0
+
+
+async def test_a_refused_request_is_final_with_a_readable_reason(standin: tuple[OpenAIStandIn, str]) -> None:
+    fake, url = standin
+    fake.script = [400]
+    p = provider(url)
+    try:
+        with pytest.raises(ProviderError) as caught:
+            [item async for item in p.stream(PROMPT)]
+    finally:
+        await p.close()
+    assert not caught.value.retryable
+    assert "maximum context length is 8192 tokens" in caught.value.reason
+
+
+async def test_bad_credentials_never_echo_the_key(standin: tuple[OpenAIStandIn, str]) -> None:
+    fake, url = standin
+    fake.script = [401]
+    p = provider(url)
+    try:
+        with pytest.raises(ProviderError) as caught:
+            [item async for item in p.stream(PROMPT)]
+    finally:
+        await p.close()
+    assert not caught.value.retryable and "LLM_API_KEY" in caught.value.reason
+    assert "sk-" not in caught.value.reason
+
+
+async def test_a_stalled_stream_times_out_as_retryable(standin: tuple[OpenAIStandIn, str]) -> None:
+    fake, url = standin
+    fake.gate_after = 1  # never released
+    p = provider(url, timeout=0.5)
+    try:
+        with pytest.raises(ProviderError) as caught:
+            [item async for item in p.stream(PROMPT)]
+    finally:
+        await p.close()
+    assert caught.value.retryable
+
+
+async def test_closing_the_stream_early_ends_the_upstream_request(standin: tuple[OpenAIStandIn, str]) -> None:
+    fake, url = standin
+    fake.gate_after = 2
+    p = provider(url)
+    try:
+        stream = p.stream(PROMPT)
+        assert await anext(stream) == TOKENS[0]
+        await stream.aclose()
+        fake.gate.set()
+        async with asyncio.timeout(10):
+            while not fake.closed_early:
+                await asyncio.sleep(0.05)
+    finally:
+        await p.close()
+    assert fake.closed_early and fake.sent < len(TOKENS)

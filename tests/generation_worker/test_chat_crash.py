@@ -1,0 +1,79 @@
+"""A worker killed mid-reply loses nothing: the job is redelivered and exactly one result is published."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import nats
+
+from chassis.jobs import publish_job
+from proto.subjects import JOBS_CHAT, STREAM_JOBS
+from tests.generation_worker.chat_support import chat_job, chat_results, eventually
+from tests.support.mesh import Mesh, client
+from tests.support.sse import events_gateway, open_stream
+from tests.support.users import sign_up
+
+
+@contextmanager
+def worker_process(nats_url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    env = {
+        **os.environ,
+        "NATS_URL": nats_url,
+        "JOB_ACK_WAIT": "2",
+        "OFFLINE_TOKEN_DELAY": "0.1",
+        "LOG_LEVEL": "warning",
+    }
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "generation_worker"], env=env, stdout=out, stderr=out)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+async def test_sigkilled_worker_job_is_redelivered_and_finished_once(stack: Mesh, tmp_path: Path) -> None:
+    gw = await events_gateway(stack)
+    nc = await nats.connect(stack.settings.nats_url)
+    js = nc.jetstream()
+    try:
+        async with client(gw.url) as http:
+            user = await sign_up(http)
+        job = chat_job(user.id)
+        async with client(gw.url) as http, open_stream(http, headers=user.headers) as sse:
+            with worker_process(stack.settings.nats_url, tmp_path / "worker1.log") as first:
+                await publish_job(js, JOBS_CHAT, job.job_id, job)
+                before_kill = [await sse.next(timeout=30) for _ in range(4)]  # started + 3 chunks
+                first.send_signal(signal.SIGKILL)
+                first.wait(timeout=10)
+            assert [e.event for e in before_kill] == ["ai_chat_started"] + ["ai_chat_chunk"] * 3
+            assert before_kill[0].data["attempt"] == 1
+            with worker_process(stack.settings.nats_url, tmp_path / "worker2.log"):
+                after = await sse.until("ai_chat_done", timeout=60)
+                restarted = [e for e in after if e.event == "ai_chat_started"]
+                assert restarted and restarted[-1].data["attempt"] >= 2
+
+                async def job_acked() -> bool:
+                    return (await js.stream_info(STREAM_JOBS)).state.messages == 0
+
+                await eventually(job_acked, timeout=30)
+        done = after[-1]
+        retry_chunks = [e for e in after[after.index(restarted[-1]) :] if e.event == "ai_chat_chunk"]
+        assert "".join(c.data["delta"] for c in retry_chunks) == done.data["text"]
+        results = await chat_results(js)
+        assert len(results) == 1
+        assert results[0].job_id == job.job_id and results[0].status == "done"
+        assert results[0].text == done.data["text"]
+    finally:
+        await nc.close()

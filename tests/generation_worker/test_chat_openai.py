@@ -1,0 +1,151 @@
+"""Chat jobs with the `openai` provider against a local stand-in for OpenAI's paid API, relayed as SSE."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import msgspec
+import nats
+import pytest
+from nats.aio.client import Client as NATS
+
+from chassis.jobs import publish_job, request_cancel
+from chassis.settings import Settings
+from generation_worker.app import create_app as create_worker
+from generation_worker.chat import GAVE_UP
+from proto.subjects import JOBS_CHAT, STREAM_DEAD
+from tests.generation_worker.chat_support import chat_job, chat_results, eventually
+from tests.support.mesh import Mesh, RunningServer, client
+from tests.support.openai_standin import TOKENS, OpenAIStandIn
+from tests.support.sse import events_gateway, open_stream
+from tests.support.users import User, sign_up
+
+
+@dataclass
+class Rig:
+    fake: OpenAIStandIn
+    gateway: RunningServer
+    settings: Settings
+    nc: NATS
+    user: User
+
+
+@pytest.fixture
+async def rig(stack: Mesh) -> AsyncIterator[Rig]:
+    fake = OpenAIStandIn()
+    llm = await stack.server(fake.app())
+    settings = msgspec.structs.replace(
+        stack.settings,
+        text_provider="openai",
+        llm_base_url=f"{llm.url}/v1",
+        llm_api_key="sk-test",
+        llm_model="gpt-4o-mini",
+        job_backoff_base=0.05,
+    )
+    gw = await events_gateway(stack, settings)
+    await stack.app(create_worker(settings))
+    nc = await nats.connect(settings.nats_url)
+    try:
+        async with client(gw.url) as http:
+            user = await sign_up(http)
+        yield Rig(fake, gw, settings, nc, user)
+    finally:
+        await nc.close()
+
+
+async def test_model_tokens_reach_the_browser_one_by_one(rig: Rig) -> None:
+    rig.fake.gate_after = 3
+    job = chat_job(rig.user.id)
+    async with client(rig.gateway.url) as http, open_stream(http, headers=rig.user.headers) as sse:
+        await publish_job(rig.nc.jetstream(), JOBS_CHAT, job.job_id, job)
+        started = await sse.next()
+        first = [await sse.next() for _ in range(3)]
+        # The model has sent three tokens and is holding the rest: the client already has those three.
+        assert rig.fake.sent == 3
+        rig.fake.gate.set()
+        rest = await sse.until("ai_chat_done")
+    assert started.event == "ai_chat_started" and started.data["provider"] == "openai"
+    assert started.data["model"] == "gpt-4o-mini"
+    chunks = first + rest[:-1]
+    assert [c.event for c in chunks] == ["ai_chat_chunk"] * len(TOKENS)
+    assert [c.data["delta"] for c in chunks] == TOKENS
+    done = rest[-1]
+    assert done.data["text"] == "".join(TOKENS) and done.data["usage"]["completion_tokens"] == len(TOKENS)
+    await eventually(lambda: _results(rig.nc, 1))
+    [result] = await chat_results(rig.nc.jetstream())
+    assert result.status == "done" and result.text == "".join(TOKENS) and result.provider == "openai"
+
+
+async def test_rate_limit_and_server_error_are_retried_then_succeed(rig: Rig) -> None:
+    rig.fake.script = [429, 500, "stream"]
+    job = chat_job(rig.user.id)
+    async with client(rig.gateway.url) as http, open_stream(http, headers=rig.user.headers) as sse:
+        await publish_job(rig.nc.jetstream(), JOBS_CHAT, job.job_id, job)
+        events = await sse.until("ai_chat_done")
+    attempts = [e.data["attempt"] for e in events if e.event == "ai_chat_started"]
+    assert attempts == [1, 2, 3] and len(rig.fake.requests) == 3
+    assert not any(e.event == "ai_chat_error" for e in events)
+    assert events[-1].data["text"] == "".join(TOKENS)
+    await eventually(lambda: _results(rig.nc, 1))
+    [result] = await chat_results(rig.nc.jetstream())
+    assert result.status == "done"
+
+
+async def test_a_request_the_model_refuses_ends_with_ai_chat_error(rig: Rig) -> None:
+    rig.fake.script = [400]
+    job = chat_job(rig.user.id)
+    async with client(rig.gateway.url) as http, open_stream(http, headers=rig.user.headers) as sse:
+        await publish_job(rig.nc.jetstream(), JOBS_CHAT, job.job_id, job)
+        events = await sse.until("ai_chat_error")
+    reason = events[-1].data["reason"]
+    assert "maximum context length is 8192 tokens" in reason
+    await eventually(lambda: _results(rig.nc, 1))
+    [result] = await chat_results(rig.nc.jetstream())
+    assert result.status == "failed" and result.error == reason
+    assert len(rig.fake.requests) == 1  # not retried: retrying cannot fix it
+
+
+async def test_a_model_that_keeps_failing_ends_in_ai_chat_error_and_a_dead_letter(rig: Rig) -> None:
+    rig.fake.script = [503]
+    job = chat_job(rig.user.id)
+    js = rig.nc.jetstream()
+    async with client(rig.gateway.url) as http, open_stream(http, headers=rig.user.headers) as sse:
+        await publish_job(js, JOBS_CHAT, job.job_id, job)
+        events = await sse.until("ai_chat_error")
+    attempts = [e.data["attempt"] for e in events if e.event == "ai_chat_started"]
+    assert attempts == list(range(1, rig.settings.job_max_deliver + 1))
+    assert events[-1].data["reason"] == GAVE_UP  # readable, no upstream details
+    await eventually(lambda: _results(rig.nc, 1))
+    [result] = await chat_results(js)
+    assert result.status == "failed" and result.error == GAVE_UP
+
+    async def dead_lettered() -> bool:
+        return (await js.stream_info(STREAM_DEAD)).state.messages == 1
+
+    await eventually(dead_lettered)
+
+
+async def test_cancel_closes_the_model_stream(rig: Rig) -> None:
+    rig.fake.gate_after = 4
+    job = chat_job(rig.user.id)
+    js = rig.nc.jetstream()
+    async with client(rig.gateway.url) as http, open_stream(http, headers=rig.user.headers) as sse:
+        await publish_job(js, JOBS_CHAT, job.job_id, job)
+        seen = [await sse.next() for _ in range(5)]  # started + 4 chunks, then the model stalls
+        assert await request_cancel(rig.nc, js, job.job_id)
+        rest = await sse.until("ai_chat_cancelled")
+    assert rest[-1].data["text"] == "".join(TOKENS[:4])
+    assert [e.event for e in seen] == ["ai_chat_started"] + ["ai_chat_chunk"] * 4
+    await eventually(lambda: _closed(rig.fake))
+    await eventually(lambda: _results(rig.nc, 1))
+    [result] = await chat_results(js)
+    assert result.status == "cancelled" and result.text == "".join(TOKENS[:4])
+
+
+async def _results(nc: NATS, n: int) -> bool:
+    return len(await chat_results(nc.jetstream())) == n
+
+
+async def _closed(fake: OpenAIStandIn) -> bool:
+    return fake.closed_early

@@ -1,0 +1,198 @@
+"""The persona-draft job kind: offline drafts, and an OpenAI-compatible model asked for JSON,
+validated, and asked once more when its answer is invalid."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import nats
+import pytest
+from nats.js import JetStreamContext, api
+from starlette.requests import Request
+from starlette.responses import Response
+
+from chassis.jobs import publish_job
+from generation_worker import drafts
+from generation_worker.app import create_app
+from generation_worker.providers.openai_text import OpenAITextProvider
+from proto.personas import DraftJob, DraftResult, PersonaDraft, draft_result_decoder
+from proto.subjects import JOBS_PERSONA_DRAFT, RESULTS_DRAFT, STREAM_EVENTS, STREAM_RESULTS
+from tests.support.mesh import Mesh
+from tests.support.openai_standin import OpenAIStandIn
+
+IDEA = "a retired lighthouse keeper who collects storm stories"
+
+
+def draft_json(**over: Any) -> str:
+    draft = {
+        "name": "Maren Holloway",
+        "tagline": "She remembers every storm",
+        "description": "Maren kept the Saltmarsh light for forty years.",
+        "personality": "gruff, kind, superstitious",
+        "scenario": "{{user}} shelters in the lighthouse.",
+        "greeting": "*Maren squints at {{user}}.* Shut the door.",
+        "alternate_greetings": ["*Maren pours tea.*", "*Maren points at the sky.*", "a third one"],
+        "example_dialogues": "<START>\n{{user}}: Hi\n{{char}}: Hmph.",
+        "tags": ["Maritime", "storms"],
+        "nsfw": True,
+    }
+    draft.update(over)
+    return json.dumps(draft)
+
+
+def pieces(text: str, size: int = 17) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+@dataclass
+class ScriptedModel(OpenAIStandIn):
+    """The OpenAI stand-in answering each request with the next scripted text, streamed."""
+
+    answers: list[str] = field(default_factory=list)
+
+    async def _completions(self, request: Request) -> Response:
+        if self.answers:
+            self.tokens = pieces(self.answers.pop(0))
+        return await super()._completions(request)
+
+
+@pytest.fixture
+async def js(stack: Mesh) -> AsyncIterator[JetStreamContext]:
+    nc = await nats.connect(stack.settings.nats_url)
+    try:
+        yield nc.jetstream()
+    finally:
+        await nc.close()
+
+
+async def next_result(js: JetStreamContext) -> DraftResult:
+    sub = await js.pull_subscribe(
+        RESULTS_DRAFT,
+        durable=None,
+        stream=STREAM_RESULTS,
+        config=api.ConsumerConfig(ack_policy=api.AckPolicy.NONE, deliver_policy=api.DeliverPolicy.ALL),
+    )
+    try:
+        msgs = await sub.fetch(1, timeout=30)
+        return draft_result_decoder.decode(msgs[0].data)
+    finally:
+        await sub.unsubscribe()
+
+
+async def user_events(js: JetStreamContext, user_id: str) -> list[dict[str, Any]]:
+    """Every event stored for the user so far (the worker publishes them before the result)."""
+    subject = f"events.user.{user_id}"
+    info = await js.stream_info(STREAM_EVENTS, subjects_filter=subject)
+    count = (info.state.subjects or {}).get(subject, 0)
+    sub = await js.subscribe(subject, stream=STREAM_EVENTS, ordered_consumer=True)
+    out: list[dict[str, Any]] = []
+    try:
+        while len(out) < count:
+            out.append(json.loads((await sub.next_msg(timeout=10)).data))
+    finally:
+        await sub.unsubscribe()
+    return out
+
+
+def job(**over: Any) -> DraftJob:
+    fields: dict[str, Any] = {"job_id": str(uuid.uuid4()), "user_id": uuid.uuid4().hex, "idea": IDEA}
+    fields.update(over)
+    return DraftJob(**fields)
+
+
+async def start_model_worker(stack: Mesh, model: ScriptedModel) -> OpenAITextProvider:
+    server = await stack.server(model.app())
+    provider = OpenAITextProvider(base_url=f"{server.url}/v1", api_key="sk-test", model="gpt-test")
+    settings = msgspec.structs.replace(stack.settings, text_provider="openai")
+    await stack.app(create_app(settings, kinds=[drafts.kind(settings, provider)]))
+    return provider
+
+
+async def test_offline_drafts_are_deterministic_streamed_and_valid(stack: Mesh, js: JetStreamContext) -> None:
+    settings = msgspec.structs.replace(stack.settings, offline_token_delay=0.0)
+    await stack.app(create_app(settings, kinds=[drafts.kind(settings)]))
+    sent = job(tags=["Cozy"])
+    await publish_job(js, JOBS_PERSONA_DRAFT, sent.job_id, sent)
+    result = await next_result(js)
+    assert (result.job_id, result.status, result.provider) == (sent.job_id, "done", "offline")
+    assert result.draft == drafts.offline_draft(sent), "same idea, same draft"
+    draft = result.draft
+    assert draft is not None and draft.tags[0] == "cozy" and len(draft.alternate_greetings) == 2
+    assert "retired lighthouse keeper who collects storm stories" in draft.description
+    assert "storm stories" in draft.greeting and "{{user}}" in draft.greeting
+    other = drafts.offline_draft(job(idea="a grumpy wizard who hates mornings"))
+    assert other.name != draft.name or other.description != draft.description
+    events = await user_events(js, sent.user_id)
+    progress = [e for e in events if e["event"] == "persona_draft_progress"]
+    assert len(progress) > 5 and {e["attempt"] for e in progress} == {1}
+    assert msgspec.convert(json.loads("".join(e["delta"] for e in progress)), PersonaDraft) == draft
+    assert events[-1] == {
+        "event": "persona_draft_ready",
+        "channel": f"user:{sent.user_id}",
+        "job_id": sent.job_id,
+        "draft": msgspec.to_builtins(draft),
+    }
+
+
+async def test_model_is_asked_for_json_and_asked_again_once_when_invalid(
+    stack: Mesh, js: JetStreamContext
+) -> None:
+    model = ScriptedModel(gap=0.0, answers=[draft_json(greeting=""), "```json\n" + draft_json() + "\n```"])
+    await start_model_worker(stack, model)
+    sent = job(tags=["cozy"], nsfw=False)
+    await publish_job(js, JOBS_PERSONA_DRAFT, sent.job_id, sent)
+    result = await next_result(js)
+    assert result.status == "done" and result.provider == "openai" and result.model == "gpt-test"
+    draft = result.draft
+    assert draft is not None and draft.name == "Maren Holloway"
+    # The requester's tags come first, the model's are lower-cased; two alternates; their nsfw choice.
+    assert draft.tags == ["cozy", "maritime", "storms"] and draft.nsfw is False
+    assert draft.alternate_greetings == ["*Maren pours tea.*", "*Maren points at the sky.*"]
+    first, second = (r["body"] for r in model.requests)
+    assert first["response_format"] == {"type": "json_object"} and first["stream"] is True
+    assert IDEA in first["messages"][1]["content"] and "cozy" in first["messages"][1]["content"]
+    correction = second["messages"][-1]["content"]
+    assert (
+        second["messages"][-2]["role"] == "assistant"
+        and "greeting" in correction
+        and "not valid" in correction
+    )
+    progress = [e for e in await user_events(js, sent.user_id) if e["event"] == "persona_draft_progress"]
+    assert [e["attempt"] for e in progress][0] == 1 and [e["attempt"] for e in progress][-1] == 2
+
+
+async def test_a_second_invalid_answer_fails_the_draft(stack: Mesh, js: JetStreamContext) -> None:
+    model = ScriptedModel(gap=0.0, answers=["I would love to help!", draft_json(tags="storms")])
+    await start_model_worker(stack, model)
+    sent = job()
+    await publish_job(js, JOBS_PERSONA_DRAFT, sent.job_id, sent)
+    result = await next_result(js)
+    assert result.status == "failed" and result.draft is None and len(model.requests) == 2
+    assert result.error is not None and "tags" in result.error
+    failed = [e for e in await user_events(js, sent.user_id) if e["event"] == "persona_draft_failed"]
+    assert [e["reason"] for e in failed] == [result.error]
+
+
+async def test_a_refused_request_fails_with_the_models_reason(stack: Mesh, js: JetStreamContext) -> None:
+    model = ScriptedModel(gap=0.0, script=[400])
+    await start_model_worker(stack, model)
+    sent = job()
+    await publish_job(js, JOBS_PERSONA_DRAFT, sent.job_id, sent)
+    result = await next_result(js)
+    assert result.status == "failed" and result.error is not None and "maximum context length" in result.error
+
+
+def test_parse_draft_reports_what_is_wrong() -> None:
+    sent = job()
+    with pytest.raises(drafts.InvalidDraft, match="not a JSON object"):
+        drafts.parse_draft("no braces here", sent)
+    with pytest.raises(drafts.InvalidDraft, match="alternate_greetings"):
+        drafts.parse_draft(draft_json(alternate_greetings=["only one"]), sent)
+    with pytest.raises(drafts.InvalidDraft, match="name"):
+        drafts.parse_draft(draft_json(name="n" * 81), sent)
+    assert drafts.parse_draft("Sure! " + draft_json() + " Enjoy.", sent).name == "Maren Holloway"

@@ -1,0 +1,296 @@
+// The one client for the public API: unwraps `{data, meta}`, turns error envelopes into ApiError,
+// keeps the access token in memory and the refresh token in localStorage, and rotates them.
+
+const REFRESH_KEY = "persona.refresh_token";
+const LOCK_NAME = "persona-refresh";
+
+export class ApiError extends Error {
+  constructor(status, code, message, details = {}, requestId = "") {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.details = details || {};
+    this.requestId = requestId;
+  }
+
+  /** The request field the server blamed (`name`, `tags[2]`, `query.q`), or "". */
+  get field() {
+    return typeof this.details.field === "string" ? this.details.field : "";
+  }
+}
+
+const session = {
+  accessToken: null,
+  expiresAt: 0,
+  user: null,
+  refreshing: null,
+  timer: null,
+};
+const listeners = new Set();
+
+export function currentUser() {
+  return session.user;
+}
+
+export function signedIn() {
+  return session.user !== null && session.accessToken !== null;
+}
+
+export function accessToken() {
+  return session.accessToken;
+}
+
+/** `fn(user | null)` runs whenever the user signs in, out, or their profile changes. */
+export function onAuthChange(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+function emit() {
+  for (const fn of listeners) fn(session.user);
+}
+
+export function setUser(user) {
+  session.user = user;
+  emit();
+}
+
+function storedRefresh() {
+  try {
+    return localStorage.getItem(REFRESH_KEY);
+  } catch {
+    return null;
+  }
+}
+
+/** Keep a token pair from register, login, code verify or refresh. */
+export function adoptTokens(pair) {
+  session.accessToken = pair.access_token;
+  session.expiresAt = Date.now() + (pair.expires_in || 900) * 1000;
+  localStorage.setItem(REFRESH_KEY, pair.refresh_token);
+  if (pair.user) session.user = pair.user;
+  clearTimeout(session.timer);
+  // Rotate a minute before expiry so a long chat never meets a 401 mid-stream.
+  const ms = Math.max(10_000, (pair.expires_in || 900) * 1000 - 60_000);
+  session.timer = setTimeout(() => refresh().catch(() => {}), ms);
+  emit();
+}
+
+export function forget() {
+  clearTimeout(session.timer);
+  session.accessToken = null;
+  session.expiresAt = 0;
+  session.user = null;
+  localStorage.removeItem(REFRESH_KEY);
+  emit();
+}
+
+async function withLock(fn) {
+  // Two tabs rotating the same refresh token at once would look like token theft to the
+  // server (reuse detection revokes the session); the Web Locks API serialises them.
+  if (navigator.locks && navigator.locks.request) return navigator.locks.request(LOCK_NAME, fn);
+  return fn();
+}
+
+/** Rotate the refresh token; resolves true when signed in afterwards. One rotation at a time. */
+export function refresh() {
+  if (!session.refreshing) {
+    const seen = session.accessToken;
+    session.refreshing = withLock(async () => {
+      // Another call or tab may have rotated while we waited for the lock.
+      if (session.accessToken && session.accessToken !== seen) return true;
+      const token = storedRefresh();
+      if (!token) return false;
+      try {
+        const pair = await call("POST", "/auth/refresh", { body: { refresh_token: token }, auth: false });
+        adoptTokens(pair);
+        return true;
+      } catch (err) {
+        if (err instanceof ApiError && err.status > 0 && err.status < 500) {
+          // Dead or reused refresh token: this device is signed out.
+          forget();
+          return false;
+        }
+        throw err;
+      }
+    }).finally(() => {
+      session.refreshing = null;
+    });
+  }
+  return session.refreshing;
+}
+
+/** On page load: a stored refresh token becomes a session again (no request when there is none). */
+export async function restore() {
+  if (!storedRefresh()) return false;
+  const ok = await refresh();
+  if (ok && !session.user) session.user = await call("GET", "/auth/me");
+  emit();
+  return ok;
+}
+
+// Another tab signed out (or in): follow it.
+window.addEventListener("storage", (event) => {
+  if (event.key !== REFRESH_KEY) return;
+  if (event.newValue === null && session.user) {
+    clearTimeout(session.timer);
+    session.accessToken = null;
+    session.user = null;
+    emit();
+  }
+});
+
+function buildUrl(path, query) {
+  if (!query) return path;
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value === undefined || value === null || value === "") continue;
+    params.set(key, String(value));
+  }
+  const qs = params.toString();
+  return qs ? `${path}?${qs}` : path;
+}
+
+export function authHeaders() {
+  return session.accessToken ? { authorization: `Bearer ${session.accessToken}` } : {};
+}
+
+async function errorFrom(response) {
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    body = null;
+  }
+  const info = body && body.error ? body.error : null;
+  const requestId = (body && body.meta && body.meta.request_id) || response.headers.get("x-request-id") || "";
+  if (info) {
+    let message = readable(info.message || response.statusText, info.details || {});
+    const retry = response.headers.get("retry-after");
+    if (response.status === 429 && retry) message += ` Try again in ${retry} s.`;
+    return new ApiError(response.status, info.code || "error", message, info.details || {}, requestId);
+  }
+  return new ApiError(response.status, "http_error", `The server answered ${response.status} ${response.statusText}.`, {}, requestId);
+}
+
+/** msgspec's "Expected `str` of length <= 80 (name)" → "Must be at most 80 characters." */
+export function readable(message, details = {}) {
+  let text = String(message || "").trim();
+  const field = typeof details.field === "string" ? details.field : "";
+  if (field) text = text.replace(new RegExp(`\\s*\\(${escapeRx(field)}\\)$`), "");
+  const rules = [
+    [/^Expected `str` of length <= (\d+)$/, (m) => `Must be at most ${m[1]} characters.`],
+    [/^Expected `str` of length >= (\d+)$/, (m) => (m[1] === "1" ? "Required." : `Must be at least ${m[1]} characters.`)],
+    [/^Expected `array` of length <= (\d+)$/, (m) => `At most ${m[1]} items.`],
+    [/^Expected `array` of length >= (\d+)$/, (m) => `At least ${m[1]} items.`],
+    [/^Expected `str` matching regex .*$/, () => "Has an invalid format."],
+    [/^Object missing required field `([^`]+)`$/, () => "Required."],
+    [/^Invalid enum value '([^']*)'$/, (m) => `"${m[1]}" is not one of the allowed values.`],
+  ];
+  for (const [rx, out] of rules) {
+    const m = text.match(rx);
+    if (m) return out(m);
+  }
+  if (text && !/[.!?]$/.test(text)) text += ".";
+  return text ? text[0].toUpperCase() + text.slice(1) : "Something went wrong.";
+}
+
+function escapeRx(s) {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+async function send(method, path, { body, query, auth = true, headers = {} } = {}) {
+  const init = { method, headers: { accept: "application/json", ...headers } };
+  if (auth) Object.assign(init.headers, authHeaders());
+  if (body instanceof FormData || body instanceof Blob) {
+    init.body = body;
+  } else if (body !== undefined) {
+    init.headers["content-type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  try {
+    return await fetch(buildUrl(path, query), init);
+  } catch {
+    throw new ApiError(0, "network", "Cannot reach the server. Check your connection and try again.");
+  }
+}
+
+/** The whole envelope `{data, meta}` (for paginated lists), or null for 204. */
+export async function call(method, path, options = {}) {
+  const envelope = await callEnvelope(method, path, options);
+  return envelope === null ? null : envelope.data;
+}
+
+export async function callEnvelope(method, path, options = {}) {
+  const auth = options.auth !== false;
+  if (auth && !session.accessToken && storedRefresh()) await refresh();
+  let response = await send(method, path, options);
+  if (response.status === 401 && auth && storedRefresh()) {
+    // The access token expired or its session was rotated elsewhere: rotate once and retry.
+    if (await refresh()) response = await send(method, path, options);
+  }
+  if (response.status === 401 && auth && session.user) forget();
+  if (!response.ok) throw await errorFrom(response);
+  if (response.status === 204) return null;
+  const type = response.headers.get("content-type") || "";
+  if (!type.includes("json")) return { data: await response.blob(), meta: {} };
+  const json = await response.json();
+  return json && "data" in json ? json : { data: json, meta: {} };
+}
+
+export const api = {
+  get: (path, query, options = {}) => call("GET", path, { ...options, query }),
+  post: (path, body, options = {}) => call("POST", path, { ...options, body }),
+  put: (path, body, options = {}) => call("PUT", path, { ...options, body }),
+  patch: (path, body, options = {}) => call("PATCH", path, { ...options, body }),
+  del: (path, options = {}) => call("DELETE", path, options),
+  /** `{items, next}` for a cursor-paginated list (`meta.next_cursor`). */
+  async page(path, query) {
+    const envelope = await callEnvelope("GET", path, { query });
+    return { items: envelope.data || [], next: (envelope.meta && envelope.meta.next_cursor) || null };
+  },
+  /** A raw Response (for downloads such as card exports), after the same token handling. */
+  async download(path) {
+    if (!session.accessToken && storedRefresh()) await refresh();
+    let response = await send("GET", path, { headers: { accept: "*/*" } });
+    if (response.status === 401 && storedRefresh() && (await refresh())) {
+      response = await send("GET", path, { headers: { accept: "*/*" } });
+    }
+    if (!response.ok) throw await errorFrom(response);
+    return response;
+  },
+};
+
+/**
+ * Upload with XMLHttpRequest, whose `upload.onprogress` reports bytes sent (fetch cannot).
+ * `onProgress(sent, total)`; resolves with the unwrapped `data`; `abort()` on the returned handle.
+ */
+export function upload(path, formData, onProgress) {
+  let xhr = null;
+  const attempt = () =>
+    new Promise((resolve, reject) => {
+      xhr = new XMLHttpRequest();
+      xhr.open("POST", path);
+      xhr.setRequestHeader("accept", "application/json");
+      if (session.accessToken) xhr.setRequestHeader("authorization", `Bearer ${session.accessToken}`);
+      xhr.upload.onprogress = (e) => onProgress && onProgress(e.loaded, e.lengthComputable ? e.total : 0);
+      xhr.onload = () => resolve(xhr);
+      xhr.onerror = () => reject(new ApiError(0, "network", "The upload was interrupted. Check your connection and try again."));
+      xhr.onabort = () => reject(new ApiError(0, "aborted", "Upload cancelled."));
+      xhr.send(formData);
+    });
+  const promise = (async () => {
+    if (!session.accessToken && storedRefresh()) await refresh();
+    let done = await attempt();
+    if (done.status === 401 && storedRefresh() && (await refresh())) done = await attempt();
+    const response = new Response(done.status === 204 ? null : done.responseText, {
+      status: done.status,
+      headers: { "content-type": done.getResponseHeader("content-type") || "application/json" },
+    });
+    if (!response.ok) throw await errorFrom(response);
+    const json = await response.json();
+    return json.data;
+  })();
+  return { promise, abort: () => xhr && xhr.abort() };
+}

@@ -1,0 +1,99 @@
+// Boot: restore the session, start live events, wire the header, route.
+
+import { currentUser, onAuthChange, restore, signedIn } from "./api.js";
+import { $, $$, h } from "./dom.js";
+import { live } from "./events.js";
+import { setupNotifications } from "./notifications.js";
+import { onRender, render, route, setGuard, start } from "./router.js";
+import { toast } from "./ui.js";
+import * as account from "./views/account.js";
+import * as auth from "./views/auth.js";
+import * as chat from "./views/chat.js";
+import * as create from "./views/create.js";
+import * as editor from "./views/editor.js";
+import * as explore from "./views/explore.js";
+import * as mine from "./views/mine.js";
+import * as persona from "./views/persona.js";
+import * as profile from "./views/profile.js";
+
+route("/", (main) => {
+  location.replace(signedIn() ? "#/explore" : "#/signin");
+  main.append(h("p", { class: "loading" }, "Loading…"));
+});
+route("/signin", auth.signIn, { auth: false });
+route("/signup", auth.signUp, { auth: false });
+route("/reset", auth.reset, { auth: false });
+route("/magic", auth.magic, { auth: false });
+route("/explore", explore.render, { nav: "explore" });
+route("/create", create.render, { nav: "create" });
+route("/new", editor.createView, { nav: "create" });
+route("/mine", mine.render, { nav: "mine" });
+route("/p/:id", persona.render, { nav: "explore" });
+route("/p/:id/edit", editor.editView, { nav: "mine" });
+route("/chats", chat.list, { nav: "chats" });
+route("/c/:id", chat.conversation, { nav: "chats" });
+route("/u/:id", profile.render, { nav: "explore" });
+route("/account", account.render, { nav: "account" });
+route("/404", (main) => {
+  main.append(h("h1", {}, "Page not found"), h("p", {}, h("a", { href: "#/explore" }, "Back to the community")));
+}, { auth: false });
+
+setGuard((found, path, query) => {
+  if (found.auth && !signedIn()) {
+    const next = path === "/" ? undefined : path + (Object.keys(query).length ? `?${new URLSearchParams(query)}` : "");
+    return { path: "/signin", query: next ? { next } : {} };
+  }
+  if (!found.auth && signedIn() && ["/signin", "/signup"].includes(path)) return { path: "/explore" };
+  return null;
+});
+
+onRender((found) => {
+  for (const link of $$(".mainnav a")) {
+    if (link.dataset.nav === found.nav) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+});
+
+function showChrome(user) {
+  $(".mainnav").hidden = !user;
+  $(".topbar-tools").hidden = !user;
+}
+
+function liveStatus() {
+  const el = $("#live-status");
+  const text = $(".live-text", el);
+  const labels = { open: "Live", connecting: "Connecting…", reconnecting: "Reconnecting…", closed: "Offline" };
+  live.onState((state) => {
+    el.dataset.state = state;
+    text.textContent = labels[state] || state;
+  });
+}
+
+async function boot() {
+  liveStatus();
+  setupNotifications();
+  let wasSignedIn = false;
+  onAuthChange((user) => {
+    showChrome(user);
+    if (user && !wasSignedIn) live.start();
+    if (!user && wasSignedIn) {
+      live.stop();
+      toast("You are signed out.");
+      render();
+    }
+    wasSignedIn = Boolean(user);
+  });
+  try {
+    await restore();
+  } catch {
+    toast("Cannot reach the server; showing the sign-in page.", "error");
+  }
+  showChrome(currentUser());
+  if (signedIn() && !wasSignedIn) {
+    wasSignedIn = true;
+    live.start();
+  }
+  await start();
+}
+
+boot();

@@ -1,0 +1,136 @@
+// Media: looking items up (URLs come complete from the API; we never build storage paths),
+// avatars, uploads with byte progress, generations, and following a job to the end.
+
+import { ApiError, api, upload } from "./api.js";
+import { h } from "./dom.js";
+import { mediaJobs } from "./store.js";
+import { initials } from "./ui.js";
+
+// Signed URLs expire (an hour by default): refetch an item after a while rather than show a
+// dead link.
+const FRESH_MS = 20 * 60 * 1000;
+const cache = new Map();
+
+export function getMedia(mediaId, { fresh = false } = {}) {
+  const hit = cache.get(mediaId);
+  if (hit && !fresh && Date.now() - hit.at < FRESH_MS) return hit.promise;
+  const promise = api.get(`/media/${encodeURIComponent(mediaId)}`);
+  cache.set(mediaId, { at: Date.now(), promise });
+  promise.catch(() => cache.delete(mediaId));
+  return promise;
+}
+
+export function remember(item) {
+  cache.set(item.id, { at: Date.now(), promise: Promise.resolve(item) });
+}
+
+export function forgetMedia(mediaId) {
+  cache.delete(mediaId);
+}
+
+/** The best URL of a ready item for a slot: thumbnail for small, optimized for large. */
+export function urlFor(item, size = "thumbnail") {
+  const urls = (item && item.urls) || {};
+  if (size === "thumbnail") return urls.thumbnail || urls.poster || urls.optimized || urls.original || null;
+  return urls.optimized || urls.original || urls.thumbnail || null;
+}
+
+/**
+ * A persona's avatar: an initials placeholder at once, replaced by the image when it resolves.
+ * `persona.avatar_url` is used when the API provides one; otherwise the media item is looked up.
+ */
+export function avatar(persona, { large = false, alt = "" } = {}) {
+  const cls = large ? "avatar large" : "avatar";
+  const placeholder = h("span", { class: cls, "aria-hidden": alt ? null : "true", role: alt ? "img" : null, "aria-label": alt || null }, initials(persona.name || persona.persona_name));
+  const direct = persona.avatar_url || (persona.avatar && persona.avatar.urls && urlFor(persona.avatar, large ? "optimized" : "thumbnail"));
+  if (direct) return h("img", { class: cls, src: direct, alt, loading: "lazy" });
+  const mediaId = persona.avatar_media_id || persona.persona_avatar_media_id;
+  if (!mediaId) return placeholder;
+  getMedia(mediaId)
+    // An avatar still being processed (a card's picture just imported): wait for it.
+    .then((item) => (item.status === "processing" && item.owner_id ? follow(mediaId, item.job_id) : item))
+    .then((item) => {
+      const url = item.status === "ready" ? urlFor(item, large ? "optimized" : "thumbnail") : null;
+      if (url && placeholder.isConnected) placeholder.replaceWith(h("img", { class: cls, src: url, alt, loading: "lazy" }));
+    })
+    .catch(() => {});
+  return placeholder;
+}
+
+/** POST /media/uploads with byte progress; resolves `{job_id, media_id}`. */
+export function uploadFile(file, { personaId = null, visibility = null, onBytes } = {}) {
+  const form = new FormData();
+  // Fields before the file: the service reads the multipart body as a stream.
+  if (personaId) form.append("persona_id", personaId);
+  if (visibility) form.append("visibility", visibility);
+  form.append("file", file, file.name);
+  return upload("/media/uploads", form, onBytes);
+}
+
+export function generate(personaId, kind, prompt, visibility = "private") {
+  return api.post("/media/generations", { persona_id: personaId, kind, prompt, visibility });
+}
+
+/**
+ * Follow a media job: `onProgress({percent, stage})` from `media_progress` events; resolves with
+ * the ready item, rejects with the reason when it fails. Events that arrived before this call
+ * (the job can start before the HTTP answer reaches us) are in the store already; a one-off
+ * `GET /media/jobs/{id}` covers events missed while disconnected.
+ */
+export function follow(mediaId, jobId, onProgress = () => {}) {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let poll = null;
+    let unsubscribe = () => {};
+    const finish = async (state) => {
+      if (settled) return;
+      if (state.status === "ready") {
+        settled = true;
+        unsubscribe();
+        clearInterval(poll);
+        forgetMedia(mediaId);
+        try {
+          let item = await getMedia(mediaId, { fresh: true });
+          // The event can beat media_svc storing the result; its URLs are complete already.
+          const ready = state.ready || (mediaJobs.get(mediaId) || {}).ready;
+          if (item.status !== "ready" && ready) {
+            item = { ...item, status: "ready", urls: ready.urls, width: ready.width, height: ready.height, duration: ready.duration, label: ready.label, provider: ready.provider };
+            remember(item);
+            // Refetch later, once stored, for the record's own fields.
+            setTimeout(() => forgetMedia(mediaId), 5000);
+          }
+          resolve(item);
+        } catch (err) {
+          reject(err);
+        }
+      } else if (state.status === "failed") {
+        settled = true;
+        unsubscribe();
+        clearInterval(poll);
+        reject(new ApiError(422, "media_failed", state.error || "Processing failed."));
+      } else {
+        onProgress({ percent: state.percent || 0, stage: state.stage || "" });
+      }
+    };
+    unsubscribe = mediaJobs.subscribe(mediaId, finish);
+    const known = mediaJobs.get(mediaId);
+    if (known) finish(known);
+    const check = async () => {
+      if (settled || !jobId) return;
+      try {
+        const job = await api.get(`/media/jobs/${encodeURIComponent(jobId)}`);
+        if (settled) return;
+        if (job.state === "done") finish({ status: "ready" });
+        else if (job.state === "failed") finish({ status: "failed", error: job.error });
+        else if (job.percent > ((mediaJobs.get(mediaId) || {}).percent || 0)) {
+          mediaJobs.update(mediaId, (prev) => ({ ...(prev || {}), mediaId, jobId, status: "processing", percent: job.percent, stage: job.stage || "" }));
+        }
+      } catch {
+        // The live events still drive progress; this was only a catch-up.
+      }
+    };
+    check();
+    // A slow safety net for events lost while the live connection was down for long.
+    if (!settled) poll = setInterval(check, 15_000);
+  });
+}

@@ -1,0 +1,102 @@
+// Live notifications (likes, follows): a badge on the bell, a list, and a toast as each arrives.
+
+import { currentUser, onAuthChange } from "./api.js";
+import { $, clear, h } from "./dom.js";
+import { live } from "./events.js";
+import { timeAgo, toast } from "./ui.js";
+
+const KEEP = 50;
+let items = [];
+
+function key() {
+  const user = currentUser();
+  return user ? `persona.notifications.${user.id}` : null;
+}
+
+function load() {
+  const k = key();
+  try {
+    items = k ? JSON.parse(localStorage.getItem(k) || "[]") : [];
+  } catch {
+    items = [];
+  }
+}
+
+function save() {
+  const k = key();
+  if (k) localStorage.setItem(k, JSON.stringify(items.slice(0, KEEP)));
+}
+
+export function describe(n) {
+  const who = n.actor_name || "Someone";
+  if (n.kind === "like") return `${who} liked ${n.persona_name || "your persona"}`;
+  if (n.kind === "follow") return `${who} started following you`;
+  return `${who}: ${n.kind}`;
+}
+
+function link(n) {
+  if (n.kind === "like" && n.persona_id) return `#/p/${encodeURIComponent(n.persona_id)}`;
+  return `#/u/${encodeURIComponent(n.actor_id)}`;
+}
+
+function paint() {
+  const list = $("#notif-list");
+  clear(list);
+  const unread = items.filter((n) => !n.read).length;
+  const badge = $("#notif-count");
+  badge.hidden = unread === 0;
+  badge.textContent = String(unread);
+  $("#notif-button").setAttribute("aria-label", unread ? `Notifications, ${unread} unread` : "Notifications");
+  $("#notif-empty").hidden = items.length > 0;
+  for (const n of items) {
+    list.append(
+      h(
+        "li",
+        { class: n.read ? "" : "unread" },
+        h("a", { href: link(n) }, describe(n)),
+        h("div", { class: "muted small" }, timeAgo(n.at)),
+      ),
+    );
+  }
+}
+
+export function setupNotifications() {
+  const button = $("#notif-button");
+  const panel = $("#notif-panel");
+  const toggle = (open) => {
+    panel.hidden = !open;
+    button.setAttribute("aria-expanded", String(open));
+  };
+  button.addEventListener("click", () => toggle(panel.hidden));
+  panel.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") {
+      toggle(false);
+      button.focus();
+    }
+  });
+  document.addEventListener("click", (e) => {
+    if (!panel.hidden && !panel.contains(e.target) && !button.contains(e.target)) toggle(false);
+  });
+  panel.addEventListener("click", (e) => {
+    if (e.target.closest("a")) toggle(false);
+  });
+  $("#notif-clear").addEventListener("click", () => {
+    items = items.map((n) => ({ ...n, read: true }));
+    save();
+    paint();
+  });
+  onAuthChange(() => {
+    load();
+    paint();
+  });
+  live.on("notification", (data, meta) => {
+    if (meta.id !== null && items.some((n) => n.eventId === meta.id)) return;
+    const n = { ...data, eventId: meta.id, at: new Date().toISOString(), read: false };
+    items = [n, ...items].slice(0, KEEP);
+    save();
+    paint();
+    toast(describe(n));
+  });
+  load();
+  paint();
+}

@@ -1,0 +1,214 @@
+// Small shared pieces of UI: toasts, form errors next to their field, progress bars, avatars, dates.
+
+import { ApiError } from "./api.js";
+import { $, $$, clear, h, uid } from "./dom.js";
+
+export function toast(message, kind = "info", ms = 5000) {
+  const region = document.getElementById("toasts");
+  const el = h("div", { class: `toast ${kind}`, role: kind === "error" ? "alert" : null }, message);
+  region.append(el);
+  setTimeout(() => el.remove(), ms);
+  return el;
+}
+
+export function errorMessage(err) {
+  if (err instanceof ApiError) return err.message;
+  // Not an answer from the API: a bug. Logged as an error so it is never silent.
+  console.error(err);
+  return "Something went wrong. Please try again.";
+}
+
+/**
+ * A labelled form control with its hint and error slot. `control` is the input element; its
+ * `name` is what server errors (`details.field`) are matched against.
+ */
+export function field(labelText, control, { hint, wide } = {}) {
+  const id = control.id || uid(control.name || "field");
+  control.id = id;
+  const errorId = `${id}-error`;
+  const hintId = hint ? `${id}-hint` : null;
+  if (hintId) control.setAttribute("aria-describedby", hintId);
+  return h(
+    "div",
+    { class: wide ? "field wide" : "field", dataset: { field: control.name || "" } },
+    h("label", { for: id }, labelText),
+    hint ? h("span", { class: "hint", id: hintId }, hint) : null,
+    control,
+    h("div", { class: "field-error", id: errorId, hidden: true }),
+  );
+}
+
+export function clearErrors(form) {
+  for (const el of $$(".field-error", form)) {
+    el.hidden = true;
+    el.textContent = "";
+  }
+  for (const el of $$("[aria-invalid]", form)) {
+    el.removeAttribute("aria-invalid");
+    const described = (el.getAttribute("aria-describedby") || "").split(" ").filter((x) => x && !x.endsWith("-error"));
+    if (described.length) el.setAttribute("aria-describedby", described.join(" "));
+    else el.removeAttribute("aria-describedby");
+  }
+  const general = $(".form-error", form);
+  if (general) general.remove();
+}
+
+/** Show `err` next to the control it names (`details.field`), else at the top of the form. */
+export function showError(form, err) {
+  clearErrors(form);
+  const message = errorMessage(err);
+  const name = err instanceof ApiError ? controlName(err.field) : "";
+  const control = name ? form.querySelector(`[name="${CSS.escape(name)}"]`) : null;
+  if (control) {
+    const slot = control.closest(".field, fieldset")?.querySelector(".field-error");
+    if (slot) {
+      slot.textContent = message;
+      slot.hidden = false;
+      control.setAttribute("aria-invalid", "true");
+      const described = new Set((control.getAttribute("aria-describedby") || "").split(" ").filter(Boolean));
+      described.add(slot.id);
+      control.setAttribute("aria-describedby", [...described].join(" "));
+      control.focus();
+      return;
+    }
+  }
+  const box = h("div", { class: "form-error", role: "alert" }, message);
+  form.prepend(box);
+  box.scrollIntoView({ block: "nearest" });
+}
+
+/** `tags[2]` → `tags`, `query.q` → `q`, `alternate_greetings[0]` → `alternate_greetings`. */
+export function controlName(path) {
+  if (!path) return "";
+  const parts = path.replace(/^query\./, "").replace(/^body$/, "");
+  return parts.split(/[.[]/)[0];
+}
+
+/** Run `work` with `button` disabled and marked busy; errors go to `form` (or a toast). */
+export async function busy(button, work, form = null) {
+  const label = button ? button.textContent : "";
+  if (button) {
+    button.disabled = true;
+    button.setAttribute("aria-busy", "true");
+  }
+  try {
+    if (form) clearErrors(form);
+    return await work();
+  } catch (err) {
+    if (form) showError(form, err);
+    else toast(errorMessage(err), "error");
+    return undefined;
+  } finally {
+    if (button) {
+      button.disabled = false;
+      button.removeAttribute("aria-busy");
+      if (button.textContent !== label && !button.dataset.keepLabel) button.textContent = label;
+    }
+  }
+}
+
+/** A labelled <progress>: `set(value 0..100 | null for indeterminate, text)`. */
+export function progressBar(labelText) {
+  const id = uid("progress");
+  const bar = h("progress", { id, max: "100", "aria-labelledby": `${id}-label` });
+  const status = h("span", { class: "progress-value" }, "");
+  const label = h("span", { id: `${id}-label` }, labelText);
+  const el = h("div", { class: "progress" }, h("div", { class: "progress-label" }, label, status), bar);
+  return {
+    el,
+    bar,
+    set(value, text) {
+      if (value === null || value === undefined) bar.removeAttribute("value");
+      else bar.value = Math.max(0, Math.min(100, value));
+      status.textContent = text ?? (value === null || value === undefined ? "" : `${Math.round(value)}%`);
+    },
+    label(text) {
+      label.textContent = text;
+    },
+  };
+}
+
+export function initials(name) {
+  const words = String(name || "?").trim().split(/\s+/).filter(Boolean);
+  return (words.length > 1 ? words[0][0] + words[1][0] : (words[0] || "?").slice(0, 2)).toUpperCase();
+}
+
+export function formatCount(n) {
+  const value = Number(n || 0);
+  if (value >= 1_000_000) return `${(value / 1_000_000).toFixed(1).replace(/\.0$/, "")}M`;
+  if (value >= 1000) return `${(value / 1000).toFixed(1).replace(/\.0$/, "")}k`;
+  return String(value);
+}
+
+const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+export function timeAgo(iso) {
+  if (!iso) return "";
+  const seconds = (new Date(iso).getTime() - Date.now()) / 1000;
+  const steps = [
+    [60, "second"],
+    [60, "minute"],
+    [24, "hour"],
+    [30, "day"],
+    [12, "month"],
+    [Infinity, "year"],
+  ];
+  let value = seconds;
+  for (const [size, unit] of steps) {
+    if (Math.abs(value) < size) return relative.format(Math.round(value), unit);
+    value /= size;
+  }
+  return "";
+}
+
+export function formatBytes(n) {
+  const units = ["B", "KB", "MB", "GB"];
+  let value = Number(n || 0);
+  let i = 0;
+  while (value >= 1024 && i < units.length - 1) {
+    value /= 1024;
+    i += 1;
+  }
+  return `${value.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+/** A modal dialog asking for confirmation (or text, with `input`); resolves to false/null on cancel. */
+export function ask({ title, body = "", confirm = "OK", input = null, danger = false }) {
+  return new Promise((resolve) => {
+    let control = null;
+    const form = h("form", { method: "dialog" }, h("h2", {}, title), body ? h("p", {}, body) : null);
+    if (input) {
+      control = input.multiline
+        ? h("textarea", { name: "value", required: true, maxlength: input.maxlength || null })
+        : h("input", { type: "text", name: "value", required: true, maxlength: input.maxlength || null });
+      form.append(field(input.label, control));
+    }
+    const cancel = h("button", { type: "button", value: "cancel" }, "Cancel");
+    const ok = h("button", { type: "submit", class: danger ? "danger" : "primary", value: "ok" }, confirm);
+    form.append(h("div", { class: "row" }, ok, cancel));
+    const dialog = h("dialog", { "aria-label": title }, form);
+    document.body.append(dialog);
+    let result = input ? null : false;
+    cancel.addEventListener("click", () => dialog.close());
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      result = input ? control.value.trim() || null : true;
+      dialog.close();
+    });
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      resolve(result);
+    });
+    dialog.showModal();
+    (control || ok).focus();
+  });
+}
+
+export function emptyState(text, action = null) {
+  return h("div", { class: "panel muted" }, h("p", {}, text), action);
+}
+
+export function replace(el, ...children) {
+  clear(el);
+  for (const child of children) if (child) el.append(child);
+  return el;
+}

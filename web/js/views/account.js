@@ -1,0 +1,130 @@
+// Account: profile, password, sessions (with revoke), sign out.
+
+import { api, currentUser, forget, setUser } from "../api.js";
+import { h } from "../dom.js";
+import { go } from "../router.js";
+import { ask, busy, errorMessage, field, replace, timeAgo, toast } from "../ui.js";
+
+export async function signOut(button = null) {
+  await busy(button, async () => {
+    try {
+      await api.post("/auth/logout", {});
+    } finally {
+      // Even when the server is unreachable this device forgets its tokens.
+      forget();
+    }
+    go("/signin", {}, { replace: true });
+  });
+}
+
+function describeAgent(ua) {
+  if (!ua) return "Unknown device";
+  const browser = /Edg\//.test(ua) ? "Edge" : /Chrome\//.test(ua) ? "Chrome" : /Firefox\//.test(ua) ? "Firefox" : /Safari\//.test(ua) ? "Safari" : /python|httpx|curl/i.test(ua) ? "API client" : "Browser";
+  const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS" : /Windows/.test(ua) ? "Windows" : /Mac OS/.test(ua) ? "macOS" : /Linux/.test(ua) ? "Linux" : "";
+  return os ? `${browser} on ${os}` : browser;
+}
+
+async function loadSessions(container) {
+  let sessions;
+  try {
+    sessions = await api.get("/auth/sessions");
+  } catch (err) {
+    replace(container, h("p", { class: "form-error", role: "alert" }, errorMessage(err)));
+    return;
+  }
+  const rows = sessions.map((s) => {
+    const revoke = h("button", { type: "button", class: "small danger" }, s.current ? "Sign out here" : "Revoke");
+    revoke.addEventListener("click", async () => {
+      if (s.current) {
+        await signOut(revoke);
+        return;
+      }
+      const sure = await ask({ title: "Revoke this session?", body: `${describeAgent(s.user_agent)} will be signed out within a second.`, confirm: "Revoke", danger: true });
+      if (!sure) return;
+      await busy(revoke, async () => {
+        await api.del(`/auth/sessions/${encodeURIComponent(s.id)}`);
+        toast("Session revoked.", "success");
+        await loadSessions(container);
+      });
+    });
+    return h(
+      "tr",
+      { dataset: { sessionId: s.id } },
+      h("td", {}, describeAgent(s.user_agent), s.current ? h("strong", {}, " (this device)") : null, h("div", { class: "muted small" }, s.client || "")),
+      h("td", {}, `Signed in ${timeAgo(s.created_at)}`),
+      h("td", {}, `Active ${timeAgo(s.last_used_at)}`),
+      h("td", {}, revoke),
+    );
+  });
+  replace(
+    container,
+    h(
+      "table",
+      { class: "sessions" },
+      h("caption", { class: "visually-hidden" }, "Your signed-in sessions"),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Device"), h("th", { scope: "col" }, "Started"), h("th", { scope: "col" }, "Last used"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))),
+      h("tbody", {}, rows),
+    ),
+  );
+}
+
+export async function render(main) {
+  const user = currentUser() || (await api.get("/auth/me"));
+  const name = h("input", { type: "text", name: "display_name", value: user.display_name || "", maxlength: "80", required: true });
+  const bio = h("textarea", { name: "bio", value: user.bio || "", maxlength: "1000" });
+  const saveProfile = h("button", { type: "submit", class: "primary" }, "Save profile");
+  const profileForm = h("form", { novalidate: true, "aria-label": "Profile" }, field("Display name", name), field("Bio", bio, { hint: "Shown on your public profile." }), saveProfile);
+  profileForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    busy(saveProfile, async () => {
+      const updated = await api.patch("/auth/me", { display_name: name.value.trim(), bio: bio.value });
+      setUser(updated);
+      toast("Profile saved.", "success");
+    }, profileForm);
+  });
+
+  let passwordForm;
+  if (user.has_password) {
+    const current = h("input", { type: "password", name: "current_password", autocomplete: "current-password" });
+    const next = h("input", { type: "password", name: "password", autocomplete: "new-password", minlength: "8" });
+    const savePassword = h("button", { type: "submit" }, "Change password");
+    passwordForm = h(
+      "form",
+      { novalidate: true, "aria-label": "Password" },
+      field("Current password", current),
+      field("New password", next, { hint: "8 to 72 bytes. Your other sessions are signed out." }),
+      savePassword,
+    );
+    passwordForm.addEventListener("submit", (e) => {
+      e.preventDefault();
+      busy(savePassword, async () => {
+        await api.post("/auth/password/change", { current_password: current.value, password: next.value });
+        current.value = "";
+        next.value = "";
+        toast("Password changed. Your other sessions were signed out.", "success");
+        await loadSessions(sessions);
+      }, passwordForm);
+    });
+  } else {
+    // The API changes a password only against the current one; a code-only account sets its
+    // first password through the emailed reset code.
+    passwordForm = h(
+      "div",
+      {},
+      h("p", { class: "muted" }, "You sign in with emailed codes and have no password yet."),
+      h("a", { class: "button", href: "#/reset" }, "Set a password with an emailed code"),
+    );
+  }
+
+  const sessions = h("div", {}, h("p", { class: "muted" }, "Loading sessions…"));
+  const signOutButton = h("button", { type: "button", class: "danger", id: "sign-out" }, "Sign out");
+  signOutButton.addEventListener("click", () => signOut(signOutButton));
+
+  main.append(
+    h("div", { class: "page-head" }, h("h1", {}, "Your account"), signOutButton),
+    h("p", { class: "muted" }, `Signed in as ${user.email}. `, h("a", { href: `#/u/${encodeURIComponent(user.id)}` }, "See your public profile")),
+    h("div", { class: "grid-2" }, h("section", { class: "panel" }, h("h2", {}, "Profile"), profileForm), h("section", { class: "panel" }, h("h2", {}, "Password"), passwordForm)),
+    h("section", { class: "panel", "aria-labelledby": "sessions-title" }, h("h2", { id: "sessions-title" }, "Sessions"), h("p", { class: "muted" }, "Every device where you are signed in. Revoking one signs it out within a second."), sessions),
+  );
+  await loadSessions(sessions);
+}

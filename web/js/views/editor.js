@@ -1,0 +1,355 @@
+// Create and edit a persona with every field; import a character card (PNG or JSON, drag and
+// drop); the avatar (upload, generate, pick from the gallery).
+
+import { ApiError, api, upload } from "../api.js";
+import { $$, h, uid } from "../dom.js";
+import { mediaPanel, publishForAvatar } from "../gallery.js";
+import { avatar, follow, generate, uploadFile, urlFor } from "../media.js";
+import { go } from "../router.js";
+import { busy, clearErrors, errorMessage, field, progressBar, replace, showError, toast } from "../ui.js";
+
+const TEXT_FIELDS = ["name", "tagline", "description", "personality", "scenario", "greeting", "example_dialogues", "system_prompt", "post_history_instructions", "creator_notes", "creator", "character_version"];
+
+function listEditor(name, label, values, { hint, addLabel }) {
+  const items = h("div", { class: "items" });
+  const legendId = uid(name);
+  const add = (value = "") => {
+    const n = items.children.length + 1;
+    const area = h("textarea", { name, "aria-label": `${label} ${n}`, value, maxlength: "32768" });
+    const remove = h("button", { type: "button", class: "small", "aria-label": `Remove ${label.toLowerCase()} ${n}` }, "Remove");
+    const row = h("div", { class: "item" }, area, remove);
+    remove.addEventListener("click", () => {
+      row.remove();
+      $$("textarea", items).forEach((t, i) => t.setAttribute("aria-label", `${label} ${i + 1}`));
+    });
+    items.append(row);
+    return area;
+  };
+  for (const value of values || []) add(value);
+  const addButton = h("button", { type: "button", class: "small" }, addLabel);
+  addButton.addEventListener("click", () => add().focus());
+  const el = h(
+    "fieldset",
+    { class: "list-editor", dataset: { field: name }, "aria-describedby": hint ? `${legendId}-hint` : null },
+    h("legend", { id: legendId }, label),
+    hint ? h("p", { class: "hint", id: `${legendId}-hint` }, hint) : null,
+    items,
+    addButton,
+    h("div", { class: "field-error", id: `${legendId}-error`, hidden: true }),
+  );
+  return {
+    el,
+    values: () => $$("textarea", items).map((t) => t.value).filter((v) => v.trim() !== ""),
+    set: (list) => {
+      items.replaceChildren();
+      for (const v of list || []) add(v);
+    },
+  };
+}
+
+function parseTags(text) {
+  const seen = new Set();
+  const tags = [];
+  for (const raw of text.split(",")) {
+    const tag = raw.trim();
+    if (tag && !seen.has(tag.toLowerCase())) {
+      seen.add(tag.toLowerCase());
+      tags.push(tag);
+    }
+  }
+  return tags;
+}
+
+/**
+ * The persona form. `initial` is a Persona (edit) or a partial one (new, draft, import).
+ * Returns `{form, values(), fill(fields), submit}`.
+ */
+export function personaForm(initial = {}, { submitLabel = "Save persona", extraButtons = [] } = {}) {
+  const controls = {
+    name: h("input", { type: "text", name: "name", maxlength: "80", required: true, autocomplete: "off" }),
+    tagline: h("input", { type: "text", name: "tagline", maxlength: "200", autocomplete: "off" }),
+    description: h("textarea", { name: "description", class: "tall", required: true, maxlength: "32768" }),
+    personality: h("textarea", { name: "personality", maxlength: "32768" }),
+    scenario: h("textarea", { name: "scenario", maxlength: "32768" }),
+    greeting: h("textarea", { name: "greeting", required: true, maxlength: "32768" }),
+    example_dialogues: h("textarea", { name: "example_dialogues", class: "tall", maxlength: "32768" }),
+    system_prompt: h("textarea", { name: "system_prompt", maxlength: "32768" }),
+    post_history_instructions: h("textarea", { name: "post_history_instructions", maxlength: "32768" }),
+    creator_notes: h("textarea", { name: "creator_notes", maxlength: "32768" }),
+    creator: h("input", { type: "text", name: "creator", maxlength: "200" }),
+    character_version: h("input", { type: "text", name: "character_version", maxlength: "200" }),
+    tags: h("input", { type: "text", name: "tags", autocomplete: "off" }),
+    visibility: h(
+      "select",
+      { name: "visibility" },
+      h("option", { value: "public" }, "Public: listed in the community"),
+      h("option", { value: "unlisted" }, "Unlisted: anyone with the link"),
+      h("option", { value: "private" }, "Private: only you"),
+    ),
+    nsfw: h("input", { type: "checkbox", name: "nsfw" }),
+  };
+  const greetings = listEditor("alternate_greetings", "Alternate greeting", initial.alternate_greetings, {
+    hint: "Offered as swipes on the first message of a new chat.",
+    addLabel: "Add an alternate greeting",
+  });
+  let avatarId = initial.avatar_media_id || null;
+  const submit = h("button", { type: "submit", class: "primary" }, submitLabel);
+
+  const form = h(
+    "form",
+    { class: "persona-form", novalidate: true, "aria-label": "Persona" },
+    h(
+      "section",
+      { class: "panel" },
+      h("h2", {}, "Basics"),
+      field("Name", controls.name),
+      field("Tagline", controls.tagline, { hint: "One line shown on the community card." }),
+      field("Description", controls.description, { hint: "Who they are: appearance, history, what they want." }),
+      field("Tags", controls.tags, { hint: "Comma separated, e.g. fantasy, mentor, cozy (up to 20)." }),
+      h("div", { class: "row" }, h("div", { class: "grow" }, field("Visibility", controls.visibility)), h("div", { class: "field" }, h("label", { class: "check" }, controls.nsfw, "Adult content (NSFW)"), h("div", { class: "field-error", hidden: true }))),
+    ),
+    h(
+      "section",
+      { class: "panel" },
+      h("h2", {}, "Character"),
+      field("Personality", controls.personality, { hint: "Traits and manner of speaking." }),
+      field("Scenario", controls.scenario, { hint: "Where and when the conversation happens." }),
+      field("Greeting", controls.greeting, { hint: "The first message of every new chat." }),
+      greetings.el,
+      field("Example dialogues", controls.example_dialogues, { hint: "Separate dialogues with <START>; {{char}} and {{user}} are replaced by the names." }),
+    ),
+    h(
+      "details",
+      { class: "panel" },
+      h("summary", {}, h("strong", {}, "Advanced: prompts and card details")),
+      field("System prompt", controls.system_prompt, { hint: "Replaces the default system prompt when set." }),
+      field("Post-history instructions", controls.post_history_instructions, { hint: "Sent after the chat history, just before the reply." }),
+      field("Creator notes", controls.creator_notes, { hint: "For people using the card; never sent to the model." }),
+      h("div", { class: "row" }, h("div", { class: "grow" }, field("Creator", controls.creator)), h("div", { class: "grow" }, field("Character version", controls.character_version))),
+    ),
+    h("div", { class: "row form-actions" }, submit, extraButtons),
+  );
+
+  const fill = (p) => {
+    for (const name of TEXT_FIELDS) if (p[name] !== undefined && p[name] !== null) controls[name].value = p[name];
+    if (p.tags) controls.tags.value = p.tags.join(", ");
+    if (p.visibility) controls.visibility.value = p.visibility;
+    if (p.nsfw !== undefined) controls.nsfw.checked = Boolean(p.nsfw);
+    if (p.alternate_greetings) greetings.set(p.alternate_greetings);
+    if (p.avatar_media_id !== undefined) avatarId = p.avatar_media_id;
+  };
+  fill({ visibility: "public", ...initial });
+
+  const values = () => {
+    const out = {};
+    for (const name of TEXT_FIELDS) out[name] = controls[name].value;
+    out.name = out.name.trim();
+    out.tagline = out.tagline.trim();
+    out.tags = parseTags(controls.tags.value);
+    out.visibility = controls.visibility.value;
+    out.nsfw = controls.nsfw.checked;
+    out.alternate_greetings = greetings.values();
+    if (avatarId) out.avatar_media_id = avatarId;
+    return out;
+  };
+
+  return {
+    form,
+    submit,
+    fill,
+    values,
+    setAvatar: (id) => (avatarId = id),
+    get avatarId() {
+      return avatarId;
+    },
+  };
+}
+
+/** Only the fields that differ, so an edit never rewrites what it did not touch. */
+function changes(before, after) {
+  const out = {};
+  for (const [key, value] of Object.entries(after)) {
+    if (JSON.stringify(before[key] ?? (Array.isArray(value) ? [] : typeof value === "boolean" ? false : "")) !== JSON.stringify(value)) out[key] = value;
+  }
+  return out;
+}
+
+/**
+ * The avatar box for a form not saved yet: upload a picture (no persona needed), or generate
+ * one, which needs the persona saved first (generations belong to a persona).
+ */
+export function avatarBox(pf, { ensureSaved }) {
+  const preview = h("div", { class: "avatar-preview" }, avatar({ name: pf.values().name || "?", avatar_media_id: pf.avatarId }, { large: true, alt: "Avatar" }));
+  const progress = h("div", { "aria-live": "polite" });
+  const file = h("input", { type: "file", accept: "image/jpeg,image/png,image/webp,image/gif", id: uid("avatar-file"), class: "visually-hidden" });
+  const uploadLabel = h("label", { for: file.id, class: "button" }, "Upload a picture");
+  const genButton = h("button", { type: "button" }, "Generate avatar");
+  const showItem = (item) => replace(preview, h("img", { class: "avatar large", src: urlFor(item, "optimized"), alt: "Avatar" }));
+  file.addEventListener("change", async () => {
+    const chosen = file.files[0];
+    file.value = "";
+    if (!chosen) return;
+    const sent = progressBar("Uploading");
+    const processing = progressBar("Processing");
+    replace(progress, sent.el, processing.el);
+    try {
+      const accepted = await uploadFile(chosen, { onBytes: (l, t) => sent.set(t ? (l / t) * 100 : null) }).promise;
+      sent.set(100, "sent");
+      const item = await follow(accepted.media_id, accepted.job_id, ({ percent, stage }) => processing.set(percent, `${percent}% · ${stage}`));
+      pf.setAvatar(item.id);
+      showItem(item);
+      replace(progress);
+    } catch (err) {
+      replace(progress, h("p", { class: "field-error" }, errorMessage(err)));
+    }
+  });
+  genButton.addEventListener("click", () =>
+    busy(genButton, async () => {
+      const persona = await ensureSaved();
+      if (!persona) return;
+      const bar = progressBar("Generating avatar");
+      bar.set(0, "queued");
+      replace(progress, bar.el);
+      const values = pf.values();
+      const accepted = await generate(persona.id, "image", `Portrait of ${values.name}${values.tagline ? `, ${values.tagline}` : ""}`, persona.visibility === "private" ? "private" : "public");
+      const item = await follow(accepted.media_id, accepted.job_id, ({ percent, stage }) => bar.set(percent, `${percent}% · ${stage}`));
+      pf.setAvatar(item.id);
+      await api.patch(`/personas/${encodeURIComponent(persona.id)}`, { avatar_media_id: item.id });
+      showItem(item);
+      replace(progress, h("p", { class: "muted small" }, "Avatar generated and set."));
+    }),
+  );
+  return h(
+    "section",
+    { class: "panel", "aria-labelledby": "avatar-title" },
+    h("h2", { id: "avatar-title" }, "Avatar"),
+    h("div", { class: "persona-head" }, preview, h("div", { class: "info" }, h("p", { class: "muted" }, "Upload a picture, or generate one from the name and tagline (this saves the persona first)."), h("div", { class: "row" }, uploadLabel, file, genButton), progress)),
+  );
+}
+
+async function savePersona(pf, existing) {
+  clearErrors(pf.form);
+  const values = pf.values();
+  let saved;
+  if (existing) {
+    const patch = changes(existing, values);
+    saved = Object.keys(patch).length ? await api.patch(`/personas/${encodeURIComponent(existing.id)}`, patch) : existing;
+  } else {
+    saved = await api.post("/personas", values);
+  }
+  if (saved.avatar_media_id) await publishForAvatar(saved.avatar_media_id, saved).catch(() => {});
+  return saved;
+}
+
+/** Read a dropped or chosen card file and import it; resolves with the new persona. */
+export async function importCard(file, visibility = "private") {
+  const name = (file.name || "").toLowerCase();
+  const isPng = file.type === "image/png" || name.endsWith(".png");
+  const isJson = file.type === "application/json" || name.endsWith(".json");
+  if (!isPng && !isJson) throw new ApiError(0, "bad_file", "A character card is a .png or .json file.", { field: "file" });
+  const form = new FormData();
+  form.append("file", file, file.name || (isPng ? "card.png" : "card.json"));
+  return upload(`/personas/import?visibility=${encodeURIComponent(visibility)}`, form).promise;
+}
+
+function importPanel() {
+  const input = h("input", { type: "file", accept: ".png,.json,image/png,application/json", id: "card-file", name: "file" });
+  const visibility = h("select", { name: "visibility", id: "import-visibility" }, h("option", { value: "private" }, "Private"), h("option", { value: "unlisted" }, "Unlisted"), h("option", { value: "public" }, "Public"));
+  const status = h("p", { class: "muted small", role: "status" });
+  const zone = h(
+    "div",
+    { class: "dropzone", id: "card-drop" },
+    h("label", { for: input.id }, "Import a character card", h("span", { class: "hint" }, "A SillyTavern, Chub or RisuAI card: PNG or JSON (V1, V2, V3). Drop it here or choose a file.")),
+    input,
+  );
+  const form = h(
+    "form",
+    { novalidate: true, "aria-label": "Import a character card" },
+    h("div", { class: "field" }, zone, h("div", { class: "field-error", id: "card-file-error", hidden: true })),
+    field("Visibility of the imported persona", visibility),
+    status,
+  );
+  const run = async (file) => {
+    clearErrors(form);
+    status.textContent = `Importing ${file.name}…`;
+    try {
+      const persona = await importCard(file, visibility.value);
+      // The card's picture is the avatar: people who can see a shared persona must see it too.
+      if (persona.avatar_media_id) await publishForAvatar(persona.avatar_media_id, persona).catch(() => {});
+      toast(`Imported ${persona.name}.`, "success");
+      go(`/p/${persona.id}/edit`, { imported: "1" });
+    } catch (err) {
+      status.textContent = "";
+      showError(form, err);
+    }
+  };
+  input.addEventListener("change", () => input.files[0] && run(input.files[0]));
+  zone.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    zone.classList.add("over");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    if (e.dataTransfer.files[0]) run(e.dataTransfer.files[0]);
+  });
+  return h("section", { class: "panel", "aria-labelledby": "import-title" }, h("h2", { id: "import-title" }, "Import"), form);
+}
+
+/** `#/new`: a blank persona, or an import. */
+export function createView(main) {
+  let saved = null;
+  const pf = personaForm({}, { submitLabel: "Create persona" });
+  const ensureSaved = async () => {
+    if (saved) return saved;
+    try {
+      saved = await savePersona(pf, null);
+      history.replaceState(null, "", `#/p/${saved.id}/edit`);
+      toast("Saved, so its avatar can be generated.", "success");
+      pf.submit.textContent = "Save changes";
+      return saved;
+    } catch (err) {
+      showError(pf.form, err);
+      return null;
+    }
+  };
+  pf.form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    busy(pf.submit, async () => {
+      saved = await savePersona(pf, saved);
+      toast(`${saved.name} saved.`, "success");
+      go(`/p/${saved.id}`);
+    }, pf.form);
+  });
+  main.append(
+    h("div", { class: "page-head" }, h("h1", {}, "New persona"), h("a", { href: "#/create", class: "button" }, "Draft one from an idea instead")),
+    importPanel(),
+    avatarBox(pf, { ensureSaved }),
+    pf.form,
+  );
+}
+
+/** `#/p/:id/edit`: every field, the avatar from the gallery, export. */
+export async function editView(main, { params, query }) {
+  let persona = await api.get(`/personas/${encodeURIComponent(params.id)}`);
+  const pf = personaForm(persona, { submitLabel: "Save changes" });
+  pf.form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    busy(pf.submit, async () => {
+      persona = await savePersona(pf, persona);
+      toast(`${persona.name} saved.`, "success");
+      go(`/p/${persona.id}`);
+    }, pf.form);
+  });
+  const head = h("div", { class: "persona-head" }, avatar(persona, { large: true, alt: `${persona.name}'s avatar` }), h("div", { class: "info" }, h("h1", {}, `Edit ${persona.name}`), query.imported ? h("p", { class: "dev-hint", role: "status" }, "Imported from a character card: check the fields below, then save.") : null, h("p", {}, h("a", { href: `#/p/${persona.id}` }, "View the persona page"))));
+  const panel = mediaPanel(persona, {
+    title: "Avatar, images and videos",
+    onAvatar: (updated) => {
+      persona = updated;
+      pf.setAvatar(updated.avatar_media_id);
+      head.firstChild.replaceWith(avatar(updated, { large: true, alt: `${updated.name}'s avatar` }));
+    },
+  });
+  main.append(head, pf.form, panel);
+}

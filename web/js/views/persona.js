@@ -1,0 +1,117 @@
+// `#/p/:id`: a persona's page: who they are, community actions, export, and for the owner the
+// media panel (generate, upload, gallery, avatar).
+
+import { api, currentUser } from "../api.js";
+import { append, h } from "../dom.js";
+import { followButton, fork, likeButton, report, startChat, tagList } from "../community.js";
+import { mediaPanel } from "../gallery.js";
+import { avatar } from "../media.js";
+import { go } from "../router.js";
+import { ask, busy, formatCount, timeAgo, toast } from "../ui.js";
+
+/** Download a card export through the API client (it needs the Authorization header). */
+async function download(persona, kind, button) {
+  await busy(button, async () => {
+    const response = await api.download(`/personas/${encodeURIComponent(persona.id)}/card.${kind}`);
+    const blob = await response.blob();
+    const url = URL.createObjectURL(blob);
+    const safe = persona.name.replace(/[^\p{L}\p{N} _-]+/gu, "").trim() || "persona";
+    const a = h("a", { href: url, download: `${safe}.${kind === "json" ? "card.json" : "card.png"}`, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  });
+}
+
+function section(title, text) {
+  if (!text) return null;
+  return [h("dt", {}, title), h("dd", {}, text)];
+}
+
+export async function render(main, { params }) {
+  const persona = await api.get(`/personas/${encodeURIComponent(params.id)}`);
+  const me = currentUser();
+  const own = me && me.id === persona.owner_id;
+
+  const chat = h("button", { type: "button", class: "primary" }, `Chat with ${persona.name}`);
+  chat.addEventListener("click", () => startChat(persona, chat));
+  const forkButton = h("button", { type: "button" }, "Fork");
+  forkButton.addEventListener("click", () => fork(persona, forkButton));
+  const exportJson = h("button", { type: "button" }, "Export card (JSON)");
+  exportJson.addEventListener("click", () => download(persona, "json", exportJson));
+  const exportPng = h("button", { type: "button" }, "Export card (PNG)");
+  exportPng.addEventListener("click", () => download(persona, "png", exportPng));
+  const stats = h("p", { class: "stats" }, h("span", { class: "likes" }, `${formatCount(persona.like_count)} likes`), h("span", {}, `${formatCount(persona.chat_count)} chats`), h("span", {}, persona.visibility));
+  const actions = h("div", { class: "row" }, chat, likeButton(persona, { onChange: (p) => (stats.firstChild.textContent = `${formatCount(p.like_count)} likes`) }), forkButton, exportJson, exportPng);
+  if (own) {
+    const del = h("button", { type: "button", class: "danger" }, "Delete");
+    del.addEventListener("click", async () => {
+      const sure = await ask({ title: `Delete ${persona.name}?`, body: "The persona is removed for everyone. Chats with it end.", confirm: "Delete", danger: true });
+      if (!sure) return;
+      await busy(del, async () => {
+        await api.del(`/personas/${encodeURIComponent(persona.id)}`);
+        toast(`${persona.name} deleted.`);
+        go("/mine");
+      });
+    });
+    actions.append(h("a", { class: "button", href: `#/p/${encodeURIComponent(persona.id)}/edit` }, "Edit"), del);
+  } else {
+    const reportButton = h("button", { type: "button", class: "danger" }, "Report");
+    reportButton.addEventListener("click", () => report(persona, reportButton));
+    actions.append(reportButton);
+  }
+
+  const creator = h("p", { class: "muted" }, "by ", h("a", { href: `#/u/${encodeURIComponent(persona.owner_id)}` }, persona.owner_name || "a creator"), ` · ${timeAgo(persona.created_at)}`);
+  if (!own) {
+    // The persona view does not say whether we follow its creator; the profile does.
+    api
+      .get(`/users/${encodeURIComponent(persona.owner_id)}`)
+      .then((profile) => {
+        const button = followButton(persona.owner_id, profile.display_name || persona.owner_name, profile.followed_by_me);
+        if (button) creator.append(" ", button);
+      })
+      .catch(() => {});
+  }
+
+  const details = h(
+    "dl",
+    { class: "fields" },
+    section("Description", persona.description),
+    section("Personality", persona.personality),
+    section("Scenario", persona.scenario),
+    section("Greeting", persona.greeting),
+    persona.alternate_greetings && persona.alternate_greetings.length ? [h("dt", {}, "Alternate greetings"), h("dd", {}, h("ol", {}, persona.alternate_greetings.map((g) => h("li", { class: "prose" }, g))))] : null,
+    section("Example dialogues", persona.example_dialogues),
+    own ? section("System prompt", persona.system_prompt) : null,
+    own ? section("Post-history instructions", persona.post_history_instructions) : null,
+    section("Creator notes", persona.creator_notes),
+    section("Card creator", persona.creator),
+    section("Version", persona.character_version),
+  );
+
+  append(main, [
+    h(
+      "section",
+      { class: "panel" },
+      h(
+        "div",
+        { class: "persona-head" },
+        avatar(persona, { large: true, alt: `${persona.name}'s avatar` }),
+        h(
+          "div",
+          { class: "info" },
+          h("h1", {}, persona.name),
+          persona.tagline ? h("p", { class: "tagline" }, persona.tagline) : null,
+          creator,
+          persona.forked_from ? h("p", { class: "muted small" }, "Forked from ", h("a", { href: `#/p/${encodeURIComponent(persona.forked_from)}` }, "another persona")) : null,
+          tagList(persona.tags),
+          stats,
+          actions,
+        ),
+      ),
+    ),
+    h("section", { class: "panel", "aria-labelledby": "about-title" }, h("h2", { id: "about-title" }, "About"), details),
+    own ? mediaPanel(persona, { onAvatar: () => go(`/p/${persona.id}`) }) : null,
+  ]);
+}

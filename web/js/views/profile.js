@@ -1,0 +1,50 @@
+// `#/u/:id`: a creator's public profile, follow, and their public personas.
+
+import { api } from "../api.js";
+import { h } from "../dom.js";
+import { followButton, infinite, personaCard } from "../community.js";
+import { initials, replace } from "../ui.js";
+
+export async function render(main, { params }) {
+  const profile = await api.get(`/users/${encodeURIComponent(params.id)}`);
+  const followers = h("span", {}, `${profile.follower_count} followers`);
+  const follow = followButton(profile.id, profile.display_name, profile.followed_by_me, {
+    onChange: (state, result) => {
+      profile.follower_count = result && typeof result.follower_count === "number" ? result.follower_count : profile.follower_count + (state ? 1 : -1);
+      followers.textContent = `${profile.follower_count} followers`;
+    },
+  });
+  const cards = h("ul", { class: "cards", "aria-label": `Personas by ${profile.display_name}` });
+  const sentinel = h("div", { class: "end-of-list" });
+  let cursor = null;
+  let done = false;
+  const load = async () => {
+    if (done) return false;
+    const page = await api.page("/personas", { creator_id: profile.id, limit: 20, cursor });
+    cards.append(...page.items.map((p) => personaCard(p)));
+    cursor = page.next;
+    done = !cursor;
+    if (done && !cards.children.length) replace(sentinel, h("p", { class: "muted" }, "No public personas yet."));
+    return !done;
+  };
+  main.append(
+    h(
+      "section",
+      { class: "panel persona-head" },
+      h("span", { class: "avatar large", "aria-hidden": "true" }, initials(profile.display_name)),
+      h(
+        "div",
+        { class: "info" },
+        h("h1", {}, profile.display_name || "Creator"),
+        profile.bio ? h("p", { class: "prose" }, profile.bio) : null,
+        h("p", { class: "stats" }, h("span", {}, `${profile.public_persona_count} personas`), followers, h("span", {}, `${profile.following_count} following`)),
+        follow,
+      ),
+    ),
+    h("h2", {}, "Personas"),
+    cards,
+    sentinel,
+  );
+  const scroll = infinite(sentinel, load);
+  return () => scroll.stop();
+}
