@@ -141,10 +141,12 @@ def pytest_runtest_makereport(
     report = yield
     if report.when == "call":
         item.stash[FAILED] = report.failed
+        item.stash[RAN] = not report.skipped
     return report
 
 
 FAILED = pytest.StashKey[bool]()
+RAN = pytest.StashKey[bool]()
 
 
 @pytest.fixture
@@ -161,5 +163,7 @@ def ui(
                     session.shot(page, "failure")
     finally:
         session.close()
+    if not request.node.stash.get(RAN, False):
+        return  # skipped: nothing was shown
     assert session.shots > 0, "each browser test saves at least one screenshot"
     assert not session.errors, "console errors:\n" + "\n".join(session.errors)
