@@ -58,33 +58,18 @@ def stream_configs(settings: Settings) -> list[api.StreamConfig]:
 async def ensure_all(js: JetStreamContext, settings: Settings) -> None:
     for config in stream_configs(settings):
         await ensure_stream(js, config)
-    await ensure_kv(
-        js,
-        api.KeyValueConfig(
-            bucket=subjects.KV_REVOKED,
-            ttl=settings.access_token_ttl + 60.0,
-            replicas=settings.js_replicas,
-            storage=api.StorageType.FILE,
-        ),
-    )
-    await ensure_kv(
-        js,
-        api.KeyValueConfig(
-            bucket=subjects.KV_CANCELS,
-            ttl=settings.worker_cancel_ttl,
-            replicas=settings.js_replicas,
-            storage=api.StorageType.FILE,
-        ),
-    )
-    await ensure_kv(
-        js,
-        api.KeyValueConfig(
-            bucket=subjects.KV_SSE_TICKETS,
-            ttl=settings.sse_ticket_ttl,
-            replicas=settings.js_replicas,
-            storage=api.StorageType.FILE,
-        ),
-    )
+    buckets = {
+        subjects.KV_REVOKED: settings.access_token_ttl + 60.0,
+        subjects.KV_CANCELS: settings.worker_cancel_ttl,
+        subjects.KV_SSE_TICKETS: settings.sse_ticket_ttl,
+    }
+    for bucket, ttl in buckets.items():
+        await ensure_kv(
+            js,
+            api.KeyValueConfig(
+                bucket=bucket, ttl=ttl, replicas=settings.js_replicas, storage=api.StorageType.FILE
+            ),
+        )
     await ensure_object_store(
         js,
         api.ObjectStoreConfig(

@@ -10,6 +10,7 @@ from chassis.settings import Settings
 from tests.support.mesh import Mesh, mesh
 from tests.support.natsd import NatsServer
 from tests.support.pg import postgres_server
+from tests.support.s3 import MotoServer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -42,3 +43,13 @@ def make_settings(nats_server: NatsServer, tmp_path: Path) -> Callable[..., Sett
 async def stack(make_settings: Callable[..., Settings]) -> AsyncIterator[Mesh]:
     async with mesh(make_settings()) as m:
         yield m
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[MotoServer]:
+    """One S3-protocol server (moto) for the session; tests make their own buckets."""
+    server = MotoServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

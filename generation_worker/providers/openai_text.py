@@ -11,15 +11,13 @@ from collections.abc import AsyncGenerator
 from typing import cast
 
 import openai
-import structlog
 from openai.types.chat import ChatCompletionMessageParam
 
 from generation_worker.providers.base import ProviderError, TextFinish
+from generation_worker.providers.openai_errors import connection_error, status_error
 from proto.chat import ChatUsage, PromptMessage
 
 NAME = "openai"
-RETRYABLE_STATUS = frozenset({408, 409, 429})
-log = structlog.get_logger("generation_worker.openai")
 
 
 class OpenAITextProvider:
@@ -79,9 +77,9 @@ class OpenAITextProvider:
                 # Cancelled or failed mid-stream: stop reading and free the connection now.
                 await stream.close()
         except openai.APIStatusError as exc:
-            raise _status_error(exc) from None
+            raise status_error(exc, model="text model", key_setting="LLM_API_KEY") from None
         except openai.APIConnectionError as exc:  # includes APITimeoutError
-            raise ProviderError(f"the text model did not answer: {exc}", retryable=True) from None
+            raise connection_error(exc, model="text model") from None
         except openai.APIError as exc:  # an error event inside the stream
             raise ProviderError(f"the text model failed mid-reply: {exc.message}", retryable=True) from None
         if not finish:
@@ -98,39 +96,3 @@ def _message(m: PromptMessage) -> ChatCompletionMessageParam:
     if m.name:
         out["name"] = m.name
     return cast(ChatCompletionMessageParam, out)
-
-
-def _status_error(exc: openai.APIStatusError) -> ProviderError:
-    status = exc.status_code
-    if status in RETRYABLE_STATUS or status >= 500:
-        return ProviderError(
-            f"the text model answered {status}; retrying",
-            retryable=True,
-            retry_after=_retry_after(exc),
-        )
-    if status in (401, 403):
-        # The operator's credentials, not the user's request: never echo the server's message
-        # (it can quote part of the key).
-        log.error("text model rejected the credentials", status=status)
-        return ProviderError(
-            "the text model rejected this server's credentials; the operator must check LLM_API_KEY",
-            retryable=False,
-        )
-    return ProviderError(f"the text model refused the request: {_detail(exc)}", retryable=False)
-
-
-def _detail(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        message = body.get("message")
-        if isinstance(message, str) and message:
-            return message[:500]
-    return f"HTTP {exc.status_code}"
-
-
-def _retry_after(exc: openai.APIStatusError) -> float | None:
-    value = exc.response.headers.get("retry-after")
-    try:
-        return min(float(value), 300.0) if value else None
-    except ValueError:
-        return None

@@ -3,26 +3,18 @@ server (moto in server mode, one per session, a fresh bucket per test)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from chassis.settings import Settings
-from tests.media_svc.support import MediaStack, MotoServer, s3_settings, start_media_stack
+from tests.media_svc.support import MediaStack, start_media_stack
 from tests.support.mesh import Mesh
 from tests.support.ports import free_port
+from tests.support.s3 import s3_settings
 
 StartMedia = Callable[..., Awaitable[MediaStack]]
-
-
-@pytest.fixture(scope="session")
-def moto() -> Iterator[MotoServer]:
-    server = MotoServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(params=["local", "s3"])

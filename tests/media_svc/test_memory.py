@@ -22,9 +22,10 @@ import httpx
 import psutil
 import pytest
 
-from tests.media_svc.support import MotoServer, make_mp4, padded_mp4, s3_settings
+from tests.media_svc.support import make_mp4, padded_mp4
 from tests.support.natsd import NatsServer, wait_port
 from tests.support.ports import free_port
+from tests.support.s3 import MotoServer, s3_settings
 from tests.support.users import sign_up
 
 MiB = 1024 * 1024
@@ -94,7 +95,7 @@ async def test_60_mib_upload_streams_without_growing_gateway_or_service(
         extra = s3_settings(moto)
         env.update({k.upper(): str(v) for k, v in extra.items()})
         from chassis.settings import Settings
-        from tests.media_svc.support import create_bucket
+        from tests.support.s3 import create_bucket
 
         await create_bucket(Settings.from_env({}, **extra))
     clip = make_mp4(tmp_path / "clip.mp4", seconds=1.0, size="320x240")

@@ -13,14 +13,12 @@ import binascii
 
 import httpx
 import openai
-import structlog
 
 from generation_worker.media.providers.image import GeneratedImage, ImageRequest, OnFraction
 from generation_worker.providers.base import ProviderError
+from generation_worker.providers.openai_errors import connection_error, status_error
 
 NAME = "openai"
-RETRYABLE_STATUS = frozenset({408, 409, 429})
-log = structlog.get_logger("generation_worker.openai_images")
 
 
 def build_prompt(request: ImageRequest) -> str:
@@ -59,9 +57,9 @@ class OpenAIImageProvider:
                 size=self.size,
             )
         except openai.APIStatusError as exc:
-            raise _status_error(exc) from None
+            raise status_error(exc, model="image model", key_setting="IMAGE_API_KEY") from None
         except openai.APIConnectionError as exc:  # includes APITimeoutError
-            raise ProviderError(f"the image model did not answer: {exc}", retryable=True) from None
+            raise connection_error(exc, model="image model") from None
         # The endpoint answers once, with the whole image: this is the first real progress.
         await on_fraction(0.8)
         if not response.data:
@@ -105,35 +103,3 @@ class OpenAIImageProvider:
 
     async def close(self) -> None:
         await self.client.close()
-
-
-def _status_error(exc: openai.APIStatusError) -> ProviderError:
-    status = exc.status_code
-    if status in RETRYABLE_STATUS or status >= 500:
-        return ProviderError(
-            f"the image model answered {status}; retrying", retryable=True, retry_after=_retry_after(exc)
-        )
-    if status in (401, 403):
-        log.error("image model rejected the credentials", status=status)
-        return ProviderError(
-            "the image model rejected this server's credentials; the operator must check IMAGE_API_KEY",
-            retryable=False,
-        )
-    return ProviderError(f"the image model refused the request: {_detail(exc)}", retryable=False)
-
-
-def _detail(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        message = body.get("message")
-        if isinstance(message, str) and message:
-            return message[:500]
-    return f"HTTP {exc.status_code}"
-
-
-def _retry_after(exc: openai.APIStatusError) -> float | None:
-    value = exc.response.headers.get("retry-after")
-    try:
-        return min(float(value), 300.0) if value else None
-    except ValueError:
-        return None

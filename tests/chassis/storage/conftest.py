@@ -3,23 +3,14 @@ server (moto in server mode) with a fresh bucket per test."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from chassis.settings import Settings
 from chassis.storage import Storage, open_storage
-from tests.media_svc.support import MotoServer, create_bucket, s3_settings
-
-
-@pytest.fixture(scope="session")
-def moto() -> Iterator[MotoServer]:
-    server = MotoServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
+from tests.support.s3 import create_bucket, s3_settings
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -12,7 +12,7 @@ import pytest
 from chassis.settings import Settings
 from chassis.storage import open_storage
 from chassis.storage.s3 import S3Storage
-from tests.media_svc.support import MotoServer, create_bucket, s3_settings
+from tests.support.s3 import MotoServer, create_bucket, s3_settings
 
 MiB = 1024 * 1024
 

@@ -1,0 +1,51 @@
+"""How an OpenAI-compatible server's refusals become ProviderErrors (text and image models)."""
+
+from __future__ import annotations
+
+import openai
+import structlog
+
+from generation_worker.providers.base import ProviderError
+
+log = structlog.get_logger("generation_worker.providers")
+
+RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+
+def status_error(exc: openai.APIStatusError, *, model: str, key_setting: str) -> ProviderError:
+    """`model` names it for users ("text model"); `key_setting` is what an operator checks on 401/403."""
+    status = exc.status_code
+    if status in RETRYABLE_STATUS or status >= 500:
+        return ProviderError(
+            f"the {model} answered {status}; retrying", retryable=True, retry_after=_retry_after(exc)
+        )
+    if status in (401, 403):
+        # The operator's credentials, not the user's request: never echo the server's message
+        # (it can quote part of the key).
+        log.error("model rejected the credentials", model=model, status=status)
+        return ProviderError(
+            f"the {model} rejected this server's credentials; the operator must check {key_setting}",
+            retryable=False,
+        )
+    return ProviderError(f"the {model} refused the request: {_detail(exc)}", retryable=False)
+
+
+def connection_error(exc: openai.APIConnectionError, *, model: str) -> ProviderError:
+    return ProviderError(f"the {model} did not answer: {exc}", retryable=True)
+
+
+def _detail(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        message = body.get("message")
+        if isinstance(message, str) and message:
+            return message[:500]
+    return f"HTTP {exc.status_code}"
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    value = exc.response.headers.get("retry-after")
+    try:
+        return min(float(value), 300.0) if value else None
+    except ValueError:
+        return None
