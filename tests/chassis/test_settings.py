@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from chassis.settings import Settings
@@ -33,3 +35,9 @@ def test_redacted_masks_secrets() -> None:
 def test_redacted_masks_nats_credentials_in_every_url() -> None:
     s = Settings.from_env({"NATS_URL": "nats://service:pw1@n0:4222,nats://service:pw1@n1:4222"})
     assert s.redacted()["nats_url"] == "nats://service:***@n0:4222,nats://service:***@n1:4222"
+
+
+def test_every_setting_is_documented_in_operations() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    missing = [name.upper() for name in Settings.__struct_fields__ if f"`{name.upper()}`" not in doc]
+    assert missing == [], f"document these in docs/operations.md: {missing}"
