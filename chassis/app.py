@@ -70,7 +70,7 @@ def create_service_app(
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         nc = await bus.connect(settings, name)
         async with contextlib.AsyncExitStack() as stack:
-            stack.push_async_callback(nc.close)
+            stack.push_async_callback(bus.close, nc)
             js = nc.jetstream()
             await streams.ensure_all(js, settings)
             health = Health(name)

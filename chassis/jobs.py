@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
+import time
 
 import msgspec
 import nats.errors
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import KeyNotFoundError, NoStreamResponseError, ServiceUnavailableError
 
 from chassis.context import request_id_var
 from proto.codec import json_encoder
@@ -19,21 +21,53 @@ JOB_ID_HEADER = "Job-Id"
 REQUEST_ID_HEADER = "Request-Id"
 
 
-async def publish_job(js: JetStreamContext, subject: str, job_id: str, job: msgspec.Struct) -> int:
+# When a NATS node dies, the streams it led answer no publish until a new leader is elected (Raft
+# election timeouts: up to ~10 s). Jobs and results carry a message id, so publishing again is safe
+# (a copy that did reach the stream is dropped as a duplicate): ride over the election instead of
+# failing the request or the job.
+PUBLISH_RETRY = 12.0
+_TRANSIENT = (NoStreamResponseError, ServiceUnavailableError, nats.errors.TimeoutError)
+
+
+async def _publish_by_id(
+    js: JetStreamContext, subject: str, payload: bytes, headers: dict[str, str], retry_for: float
+) -> int:
+    deadline = time.monotonic() + retry_for
+    delay = 0.1
+    while True:
+        try:
+            ack = await js.publish(subject, payload, headers=headers)
+        except _TRANSIENT:
+            if time.monotonic() + delay > deadline:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+            continue
+        return int(ack.seq)
+
+
+async def publish_job(
+    js: JetStreamContext, subject: str, job_id: str, job: msgspec.Struct, *, retry_for: float = PUBLISH_RETRY
+) -> int:
     """Enqueue a job; publishing the same `job_id` twice stores it once."""
     headers = {"Nats-Msg-Id": f"job:{job_id}", JOB_ID_HEADER: job_id}
     rid = request_id_var.get()
     if rid:
         headers[REQUEST_ID_HEADER] = rid
-    ack = await js.publish(subject, json_encoder.encode(job), headers=headers)
-    return int(ack.seq)
+    return await _publish_by_id(js, subject, json_encoder.encode(job), headers, retry_for)
 
 
-async def publish_result(js: JetStreamContext, subject: str, job_id: str, result: msgspec.Struct) -> int:
+async def publish_result(
+    js: JetStreamContext,
+    subject: str,
+    job_id: str,
+    result: msgspec.Struct,
+    *,
+    retry_for: float = PUBLISH_RETRY,
+) -> int:
     """Publish a job's result; a retried job publishing again within two minutes is dropped."""
     headers = {"Nats-Msg-Id": f"result:{job_id}", JOB_ID_HEADER: job_id}
-    ack = await js.publish(subject, json_encoder.encode(result), headers=headers)
-    return int(ack.seq)
+    return await _publish_by_id(js, subject, json_encoder.encode(result), headers, retry_for)
 
 
 _KV_KEY = re.compile(r"^[-_=A-Za-z0-9]{1,200}$")

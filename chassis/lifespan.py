@@ -53,5 +53,7 @@ async def run_lifespan(app: ASGIApp) -> AsyncIterator[dict[str, Any]]:
         await asyncio.wait([stopped, task], return_when=asyncio.FIRST_COMPLETED)
         if not task.done():
             await task
-        elif task.exception() is not None and not stopped.done():
+        if stopped.done():
+            stopped.result()  # raises LifespanFailed when the app reported a failed shutdown
+        elif task.exception() is not None:
             raise LifespanFailed("shutdown failed") from task.exception()

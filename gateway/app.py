@@ -122,7 +122,7 @@ class Gateway:
             await plugin.stop()
         await self.auth.stop()
         if self._nc is not None:
-            await self._nc.close()
+            await chassis_bus.close(self._nc)
 
     def _pinger(self, service: str) -> Any:
         async def ping() -> None:

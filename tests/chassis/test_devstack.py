@@ -133,6 +133,36 @@ def test_launcher_starts_supervises_and_stops_the_stack(tmp_path: Path) -> None:
         taken.close()
 
 
+def test_children_do_not_outlive_a_killed_launcher(tmp_path: Path) -> None:
+    port = free_port()
+    base = free_range(4)
+    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
+    env.update(PORT=str(port), HEALTH_PORT_BASE=str(base), NATS_PORT=str(free_port()), DATA_DIR=str(tmp_path))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chassis.devstack"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    out = Output(process)
+    try:
+        out.wait_for(r"started generation_worker pid=\d+")
+        pids = [int(p) for p in re.findall(r"started \S+ pid=(\d+)", "".join(out.lines))]
+        process.kill()
+        process.wait()
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in pids):
+            assert time.monotonic() < deadline, "children outlived the killed launcher"
+            time.sleep(0.2)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        out.close()
+
+
 def _status_or_zero(url: str) -> int:
     try:
         return status(url)

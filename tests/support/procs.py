@@ -1,0 +1,137 @@
+"""Components of the mesh as real subprocesses (`python -m <module>`, as `make dev` starts them),
+each with its own health port, its output in a log file, stopped or killed by process id."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tests.support.ports import free_port
+
+# Quiet, plain logs in the files; each component reads its settings from these variables.
+BASE_ENV = {"LOG_LEVEL": "warning", "LOG_JSON": "false", "PYTHONUNBUFFERED": "1"}
+
+
+@dataclass
+class Proc:
+    """One component process. `port` is its health port (the gateway's: its HTTP port)."""
+
+    name: str
+    module: str
+    env: dict[str, str]
+    log: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, f"{self.name} is not running"
+        return self.process.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> Proc:
+        env = {**os.environ, **BASE_ENV, **self.env}
+        env["PORT" if self.module == "gateway" else "HEALTH_PORT"] = str(self.port)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as out:
+            # Its own process group: a kill takes its children (ffmpeg) with it, as a container's would.
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", self.module],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    async def wait_ready(self, timeout: float = 90.0) -> None:
+        """Until `/readyz` answers 200 (NATS, the database, storage reachable)."""
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=3.0) as http:
+            while True:
+                if not self.alive:
+                    raise RuntimeError(f"{self.name} exited during start-up:\n{self.tail()}")
+                try:
+                    if (await http.get(f"{self.url}/readyz")).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.name} not ready after {timeout:.0f}s:\n{self.tail()}")
+                await asyncio.sleep(0.2)
+
+    async def metric(self, name: str, labels: str = "") -> float:
+        """One sample of the component's `/metrics` (0 when absent), e.g. `persona_jobs_running`
+        with labels `kind="media-video"`."""
+        async with httpx.AsyncClient(timeout=5.0) as http:
+            text = (await http.get(f"{self.url}/metrics")).text
+        wanted = f"{name}{{{labels}}}" if labels else name
+        for line in text.splitlines():
+            key, _, value = line.rpartition(" ")
+            if key == wanted:
+                return float(value)
+        return 0.0
+
+    def kill(self) -> None:
+        """SIGKILL to the process and its children: no clean-up, no goodbye to the bus."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def terminate(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+
+    def wait(self, timeout: float = 30.0) -> None:
+        if self.process is None:
+            return
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+class Procs:
+    """The processes one test started; `stop()` ends each of them (SIGTERM, then SIGKILL)."""
+
+    def __init__(self, folder: Path, common_env: dict[str, str]) -> None:
+        self.folder = folder
+        self.common_env = common_env
+        self.all: list[Proc] = []
+
+    def start(self, name: str, module: str, port: int | None = None, **env: str) -> Proc:
+        proc = Proc(
+            name, module, {**self.common_env, **env}, self.folder / f"{name}.log", port or free_port()
+        )
+        self.all.append(proc.start())
+        return proc
+
+    async def wait_ready(self, procs: list[Proc] | None = None, timeout: float = 90.0) -> None:
+        await asyncio.gather(*(p.wait_ready(timeout) for p in (procs or self.all)))
+
+    def stop(self, timeout: float = 30.0) -> None:
+        for proc in reversed(self.all):
+            proc.terminate()
+        for proc in reversed(self.all):
+            proc.wait(timeout)
