@@ -64,6 +64,8 @@ MAX_API_KEYS = 50
 DEV_USER_NAMESPACE = uuid.UUID("6f1c3f0e-2b7a-4c55-9a51-0d4b3c2a1e77")
 
 WRONG_CREDENTIALS = "wrong email or password"
+# The web UI's magic-link landing page (web/js/views/auth.js `magic`), relative to PUBLIC_URL.
+MAGIC_LINK_PAGE = "#/magic"
 BAD_CODE = "the code is wrong or has expired; request a new one"
 LOCKED_CODE = "too many wrong tries: this code is locked, request a new one"
 
@@ -197,9 +199,8 @@ class AuthService:
             return
         token = new_secret()
         await self._put_code(email, "magic", digest(token))
-        base = (
-            self.settings.magic_link_url or f"{self.settings.public_url.rstrip('/')}/auth/magic-link/verify"
-        )
+        # By default the web UI's landing page, which calls GET /auth/magic-link/verify itself.
+        base = self.settings.magic_link_url or f"{self.settings.public_url.rstrip('/')}/{MAGIC_LINK_PAGE}"
         link = f"{base}{'&' if '?' in base else '?'}token={token}"
         await self._send(
             email, "magic_link", "Your sign-in link", f"Sign in with this link: {link}", link=link
@@ -251,6 +252,18 @@ class AuthService:
             raise Forbidden("sign in with a password or code to change the password (not an API key)")
         user = await self._current(identity)
         passwords.check_length(body.password)
+        if user.password_hash is None:
+            # An account made by a code or a link: its first password needs no current one. The
+            # other sessions stay (nothing they knew changed).
+            hashed = await passwords.hash_password(body.password)
+            if await self.store.set_first_password(user.id, hashed, self.clock()):
+                log.info("first password set", user_id=user.id)
+                return
+            user = await self._current(identity)  # one was set meanwhile: now it must be known
+        if body.current_password is None:
+            raise UnprocessableEntity(
+                "current_password is required: this account has a password", field="current_password"
+            )
         if not await passwords.verify_password(body.current_password, user.password_hash):
             raise Forbidden(
                 "the current password is wrong", code="wrong_password", details={"field": "current_password"}

@@ -113,11 +113,17 @@ def build_spec() -> OpenAPI:
     add(
         "post",
         "/auth/password/change",
-        "Change the password; revokes the other sessions",
+        "Change the password (revokes the other sessions), or set the first one",
+        description=(
+            "`current_password` is required when the account has a password (422 without it, 403"
+            " `wrong_password` when wrong; the other sessions are revoked). An account created by a"
+            " code or a magic link (`has_password: false`) sets its first password without it, and"
+            " keeps its other sessions. Not with an API key (403)."
+        ),
         body=PasswordChange,
         status=204,
         auth=True,
-        errors=(403,),
+        errors=(403, 422),
         tags=TAGS,
     )
     add(

@@ -98,6 +98,9 @@ class AuthStore(Protocol):
     async def update_user(self, user_id: str, changes: Mapping[str, Any], now: datetime) -> UserRecord | None:
         """Set the given USER_FIELDS; None when the user does not exist."""
 
+    async def set_first_password(self, user_id: str, password_hash: str, now: datetime) -> bool:
+        """Set the password of an account that has none; False when it has one (or is gone)."""
+
     # Sessions and refresh tokens
     async def create_session(self, session: SessionRecord, refresh: RefreshRecord) -> None: ...
 

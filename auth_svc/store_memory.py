@@ -63,6 +63,13 @@ class MemoryStore:
         self.users[user_id] = updated
         return msgspec.structs.replace(updated)
 
+    async def set_first_password(self, user_id: str, password_hash: str, now: datetime) -> bool:
+        user = self.users.get(user_id)
+        if user is None or user.password_hash is not None:
+            return False
+        self.users[user_id] = msgspec.structs.replace(user, password_hash=password_hash, updated_at=now)
+        return True
+
     # Sessions and refresh tokens
 
     async def create_session(self, session: SessionRecord, refresh: RefreshRecord) -> None:

@@ -101,6 +101,20 @@ class PgStore:
         )
         return UserRecord(**_row(row)) if row else None
 
+    async def set_first_password(self, user_id: str, password_hash: str, now: datetime) -> bool:
+        uid = _uuid(user_id)
+        if uid is None:
+            return False
+        # Conditional, so of two racing "first" passwords one wins and the other must know it.
+        done = await self.pool.fetchval(
+            "UPDATE auth_users SET password_hash = $2, updated_at = $3"
+            " WHERE id = $1 AND password_hash IS NULL RETURNING 1",
+            uid,
+            password_hash,
+            now,
+        )
+        return done is not None
+
     # Sessions and refresh tokens
 
     async def create_session(self, session: SessionRecord, refresh: RefreshRecord) -> None:

@@ -94,7 +94,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     notify_timeout: float = 10.0
     # Codes, magic links and reset mails sent per address per login_rate_window (more are dropped, still 202).
     code_send_per_email: int = 5
-    # Page a magic link opens (`?token=` appended); unset: `{public_url}/auth/magic-link/verify`.
+    # Page a magic link opens (`?token=` appended); unset: the web UI's `{public_url}/#/magic`.
     magic_link_url: str | None = None
     # Comma-separated emails whose accounts are administrators (promoted at sign-in and at start).
     admin_emails: str = ""

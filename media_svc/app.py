@@ -12,7 +12,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute
 
 from chassis.app import ServiceContext, create_service_app
-from chassis.auth import require_user
+from chassis.auth import current_identity, require_user
 from chassis.binding import bind, bind_query
 from chassis.responses import accepted, no_content, ok
 from chassis.routing import route
@@ -24,7 +24,7 @@ from media_svc.spec import build_spec
 from media_svc.store import MediaStore
 from media_svc.store_memory import MemoryMediaStore
 from media_svc.store_pg import PgMediaStore
-from proto.media import GenerationRequest, MediaListQuery, VisibilityUpdate
+from proto.media import GenerationRequest, MediaListQuery, MediaLookup, VisibilityUpdate
 
 SERVICE = "media"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -45,6 +45,11 @@ async def generate(request: Request) -> Response:
     identity = require_user(request)
     body = await bind(request, GenerationRequest)
     return accepted(await _service(request).generate(identity, body))
+
+
+async def lookup_media(request: Request) -> object:
+    body = await bind(request, MediaLookup)
+    return await _service(request).lookup(current_identity(request), body.ids)
 
 
 async def list_media(request: Request) -> Response:
@@ -88,6 +93,8 @@ def routes() -> list[BaseRoute]:
         route("/media", list_media, auth=True),
         route("/media/uploads", upload, methods=["POST"], auth=True),
         route("/media/generations", generate, methods=["POST"], auth=True),
+        # Anyone may ask: an anonymous caller gets the public items only.
+        route("/media/lookup", lookup_media, methods=["POST"]),
         route("/media/jobs/{job_id}", get_job, auth=True),
         route("/media/{media_id}", get_media, auth=True),
         route("/media/{media_id}", update_media, methods=["PATCH"], auth=True, name="update_media"),

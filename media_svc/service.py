@@ -77,6 +77,13 @@ def valid_uuid(value: str) -> bool:
     return True
 
 
+def may_see(item: MediaRecord, identity: Identity | None) -> bool:
+    """Public items are everyone's; the others only their owner's (and administrators')."""
+    if item.visibility == "public":
+        return True
+    return identity is not None and (item.owner_id == identity.user_id or identity.is_admin)
+
+
 def encode_cursor(item: MediaRecord) -> str:
     raw = f"{item.created_at.isoformat()}|{item.id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -113,9 +120,7 @@ class MediaService:
     # Reading
 
     def _visible(self, item: MediaRecord | None, identity: Identity) -> MediaRecord:
-        if item is None or not (
-            item.owner_id == identity.user_id or identity.is_admin or item.visibility == "public"
-        ):
+        if item is None or not may_see(item, identity):
             raise NotFound("no such media", details={"field": "media_id"})
         return item
 
@@ -162,6 +167,17 @@ class MediaService:
 
     async def get(self, identity: Identity, media_id: str) -> MediaOut:
         return await self.out(self._visible(await self._find(media_id), identity))
+
+    async def lookup(self, identity: Identity | None, media_ids: list[str]) -> list[MediaOut]:
+        """The items among `media_ids` the caller may see (anyone: public ones), in the order asked;
+        unknown, malformed and hidden ids are left out alike."""
+        wanted = [i for i in dict.fromkeys(media_ids) if valid_uuid(i)]
+        found = {item.id: item for item in await self.store.get_many(wanted)}
+        return [
+            await self.out(item)
+            for i in wanted
+            if (item := found.get(i)) is not None and may_see(item, identity)
+        ]
 
     async def list_media(
         self, identity: Identity, query: MediaListQuery

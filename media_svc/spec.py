@@ -10,6 +10,7 @@ from proto.media import (
     MediaAccepted,
     MediaJobOut,
     MediaListQuery,
+    MediaLookup,
     MediaOut,
     UploadForm,
     VisibilityUpdate,
@@ -73,6 +74,18 @@ def build_spec() -> OpenAPI:
         query=MediaListQuery,
         response=list[MediaOut],
         auth=True,
+        errors=(422,),
+        tags=TAGS,
+    )
+    spec.add(
+        "post",
+        "/media/lookup",
+        "Look up several media items at once",
+        description="Up to 100 ids; answers the items you may see (yours, and public ones; signed out:"
+        " public ones) in the order asked. Unknown and hidden ids are left out, not errors. persona_svc"
+        " resolves a whole page of persona avatars with one call.",
+        body=MediaLookup,
+        response=list[MediaOut],
         errors=(422,),
         tags=TAGS,
     )

@@ -64,6 +64,10 @@ class MediaStore(Protocol):
 
     async def get(self, media_id: str) -> MediaRecord | None: ...
 
+    async def get_many(self, media_ids: list[str]) -> list[MediaRecord]:
+        """The items among `media_ids` that exist, in any order (ids are valid UUIDs)."""
+        ...
+
     async def get_job(self, job_id: str) -> JobRecord | None: ...
 
     async def page(

@@ -36,6 +36,9 @@ class MemoryMediaStore:
     async def get(self, media_id: str) -> MediaRecord | None:
         return self.media.get(media_id)
 
+    async def get_many(self, media_ids: list[str]) -> list[MediaRecord]:
+        return [m for i in dict.fromkeys(media_ids) if (m := self.media.get(i)) is not None]
+
     async def get_job(self, job_id: str) -> JobRecord | None:
         return self.jobs.get(job_id)
 

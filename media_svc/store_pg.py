@@ -116,6 +116,14 @@ class PgMediaStore:
         row = await self.pool.fetchrow(f"SELECT {MEDIA_COLUMNS} FROM media WHERE id = $1", media_id)
         return _media(row) if row else None
 
+    async def get_many(self, media_ids: list[str]) -> list[MediaRecord]:
+        if not media_ids:
+            return []
+        rows = await self.pool.fetch(
+            f"SELECT {MEDIA_COLUMNS} FROM media WHERE id = ANY($1::uuid[])", list(dict.fromkeys(media_ids))
+        )
+        return [_media(r) for r in rows]
+
     async def get_job(self, job_id: str) -> JobRecord | None:
         row = await self.pool.fetchrow(
             "SELECT id, media_id, owner_id, kind, state, error, created_at, finished_at"

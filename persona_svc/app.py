@@ -110,19 +110,19 @@ async def report(request: Request) -> Response:
 
 
 async def moderation_queue(request: Request) -> Response:
-    require_admin(request)
-    items, cursor = await personas(request).moderation_queue(bind_query(request, ModerationQuery))
+    identity = require_admin(request)
+    items, cursor = await personas(request).moderation_queue(identity, bind_query(request, ModerationQuery))
     return ok(items, next_cursor=cursor)
 
 
 async def restore(request: Request) -> object:
-    require_admin(request)
-    return await personas(request).review(param(request, "persona_id"), "restore")
+    identity = require_admin(request)
+    return await personas(request).review(identity, param(request, "persona_id"), "restore")
 
 
 async def remove(request: Request) -> object:
-    require_admin(request)
-    return await personas(request).review(param(request, "persona_id"), "remove")
+    identity = require_admin(request)
+    return await personas(request).review(identity, param(request, "persona_id"), "remove")
 
 
 # Drafts
@@ -222,7 +222,7 @@ async def list_conversations(request: Request) -> Response:
 
 
 async def get_conversation(request: Request) -> object:
-    return await chats(request).mine(param(request, "conversation_id"), require_user(request))
+    return await chats(request).view(param(request, "conversation_id"), require_user(request))
 
 
 async def delete_conversation(request: Request) -> Response:
@@ -317,7 +317,8 @@ def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
             prefix=ctx.bus.prefix,
         )
         profiles = Profiles(ctx.bus, quick)
-        svc = PersonaService(backing, ctx.settings, ctx.js, EventPublisher(ctx.js), profiles, Media(ctx.bus))
+        media = Media(ctx.bus, quick)
+        svc = PersonaService(backing, ctx.settings, ctx.js, EventPublisher(ctx.js), profiles, media)
         chat = ChatService(backing, svc, ctx.settings, ctx.nc, ctx.js, profiles)
         ctx.state["personas"] = svc
         ctx.state["chat"] = chat

@@ -22,6 +22,7 @@ from chassis.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
 from chassis.jobs import publish_job, request_cancel
 from chassis.settings import Settings
 from persona_svc import pagination, prompt
+from persona_svc.media import avatar_urls
 from persona_svc.pagination import ActivityKey, SeqKey
 from persona_svc.profiles import Profiles
 from persona_svc.service import PersonaService, can_read, new_id, next_cursor
@@ -76,6 +77,20 @@ class ChatService:
             raise NotFound("no such conversation", details={"conversation_id": conversation_id})
         return c
 
+    async def with_avatars(self, conversations: list[Conversation], identity: Identity) -> list[Conversation]:
+        """Each conversation's persona avatar (its thumbnail), one media lookup for the page."""
+        media = await self.personas.media.lookup(
+            identity, [c.persona_avatar_media_id for c in conversations if c.persona_avatar_media_id]
+        )
+        shown = []
+        for c in conversations:
+            urls = avatar_urls(media.get(c.persona_avatar_media_id)) if c.persona_avatar_media_id else None
+            shown.append(msgspec.structs.replace(c, persona_avatar_url=urls.thumbnail if urls else None))
+        return shown
+
+    async def view(self, conversation_id: str, identity: Identity) -> Conversation:
+        return (await self.with_avatars([await self.mine(conversation_id, identity)], identity))[0]
+
     async def start(self, identity: Identity, persona_id: str) -> ConversationStarted:
         p = await self.personas.readable(persona_id, identity)
         user = await self.profiles.name(identity.user_id, identity, DEFAULT_USER_NAME)
@@ -105,13 +120,14 @@ class ChatService:
                 updated_at=now,
             )
         await self.store.create_conversation(conversation, greeting)
-        started = await self.mine(conversation.id, identity)
+        started = await self.view(conversation.id, identity)
         return ConversationStarted(conversation=started, messages=[greeting] if greeting else [])
 
     async def listing(self, identity: Identity, query: PageQuery) -> tuple[list[Conversation], str | None]:
         after = pagination.decode(query.cursor, ActivityKey)
         rows = await self.store.list_conversations(identity.user_id, query.limit + 1, after)
-        return [c for c, _ in rows[: query.limit]], next_cursor(rows, query.limit)
+        page = await self.with_avatars([c for c, _ in rows[: query.limit]], identity)
+        return page, next_cursor(rows, query.limit)
 
     async def delete(self, identity: Identity, conversation_id: str) -> None:
         await self.mine(conversation_id, identity)

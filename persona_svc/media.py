@@ -1,34 +1,125 @@
-"""Avatars are media_svc's: an imported card's image is uploaded there, and a card export
-reads the avatar's original bytes back, both over the bus with the caller's identity."""
+"""Avatars are media_svc's, reached over the bus: an avatar is checked (the caller's own image)
+and made public when the persona is shared, a page of personas resolves its avatars' URLs in one
+lookup, an imported card's image is uploaded, and a card export reads the avatar's bytes back."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 import msgspec
+import structlog
 
 from chassis.bridge import BusClient
 from chassis.context import new_request_id, request_id_var
 from chassis.errors import HTTPError, ServiceUnavailable, UnprocessableEntity
 from proto.bridge import BridgeRequest
 from proto.identity import Identity
+from proto.media import (
+    MediaLookup,
+    MediaOut,
+    VisibilityUpdate,
+    media_list_envelope_decoder,
+    media_out_envelope_decoder,
+)
+from proto.personas import AvatarUrls
 
+log = structlog.get_logger("persona_svc.media")
 MEDIA = "media"
 CHUNK = 64 * 1024
+# media_svc answers a lookup of 100 ids in milliseconds; past this a page goes out without avatars.
+LOOKUP_TIMEOUT = 3.0
+LOOKUP_MAX = 100
+
+
+def avatar_urls(item: MediaOut | None) -> AvatarUrls | None:
+    """The URLs of a ready image; None while processing, failed, or not an image."""
+    if item is None or item.status != "ready" or item.kind != "image":
+        return None
+    urls = item.urls
+    thumbnail = urls.thumbnail or urls.optimized or urls.original
+    optimized = urls.optimized or urls.original or urls.thumbnail
+    if thumbnail is None or optimized is None:
+        return None
+    return AvatarUrls(thumbnail=thumbnail, optimized=optimized)
 
 
 class Media:
-    def __init__(self, bus: BusClient) -> None:
+    def __init__(self, bus: BusClient, quick_bus: BusClient | None = None) -> None:
         self.bus = bus
+        # The same connection without the no-responders retry: a page never waits for avatars.
+        self.quick_bus = quick_bus or bus
 
-    async def upload(self, identity: Identity, data: bytes, filename: str, content_type: str) -> str:
-        """Upload an image as the caller (multipart `file`, public); returns its media id."""
+    async def item(self, identity: Identity, media_id: str) -> MediaOut | None:
+        """The item as `identity` sees it; None when it does not exist or is not theirs to see."""
+        try:
+            reply = await self.bus.call(MEDIA, "GET", f"/media/{media_id}", identity=identity)
+        except HTTPError:
+            raise ServiceUnavailable("media cannot be checked right now; retry shortly") from None
+        if reply.status in (404, 422):
+            return None
+        if reply.status != 200:
+            raise ServiceUnavailable(f"could not check the avatar (media answered {reply.status})")
+        try:
+            return media_out_envelope_decoder.decode(reply.body).data
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            raise ServiceUnavailable("media answered with an unexpected item") from None
+
+    async def publish(self, identity: Identity, media_id: str) -> None:
+        """Make the owner's item public (`identity` is its owner)."""
+        try:
+            reply = await self.bus.call(
+                MEDIA,
+                "PATCH",
+                f"/media/{media_id}",
+                json=VisibilityUpdate(visibility="public"),
+                identity=identity,
+            )
+        except HTTPError:
+            raise ServiceUnavailable("the avatar cannot be shared right now; retry shortly") from None
+        if reply.status in (403, 404):
+            raise UnprocessableEntity(
+                "avatar_media_id is not one of your media items", field="avatar_media_id"
+            )
+        if reply.status != 200:
+            raise ServiceUnavailable(f"could not share the avatar (media answered {reply.status})")
+
+    async def lookup(self, identity: Identity | None, media_ids: Iterable[str]) -> dict[str, MediaOut]:
+        """The items `identity` may see among `media_ids`, one call per 100 ids; best effort: when
+        media_svc is slow or away the answer is empty (the personas show no avatar)."""
+        wanted = list(dict.fromkeys(media_ids))
+        found: dict[str, MediaOut] = {}
+        for start in range(0, len(wanted), LOOKUP_MAX):
+            ids = wanted[start : start + LOOKUP_MAX]
+            try:
+                reply = await self.quick_bus.call(
+                    MEDIA,
+                    "POST",
+                    "/media/lookup",
+                    json=MediaLookup(ids=ids),
+                    identity=identity,
+                    timeout=LOOKUP_TIMEOUT,
+                )
+                if reply.status != 200:
+                    log.info("avatars unavailable", status=reply.status)
+                    return found
+                items = media_list_envelope_decoder.decode(reply.body).data
+            except (HTTPError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+                log.info("avatars unavailable", error=repr(exc))
+                return found
+            found.update((item.id, item) for item in items)
+        return found
+
+    async def upload(
+        self, identity: Identity, data: bytes, filename: str, content_type: str, *, public: bool
+    ) -> str:
+        """Upload an image as the caller (multipart `file`); returns its media id."""
         boundary = f"persona-{uuid.uuid4().hex}"
-        # Public: whoever may read the persona may download its card, avatar included.
+        # Public for a shared persona: whoever may read it sees its avatar and may download its card.
         head = (
             f"--{boundary}\r\n"
-            'Content-Disposition: form-data; name="visibility"\r\n\r\npublic\r\n'
+            'Content-Disposition: form-data; name="visibility"\r\n\r\n'
+            f"{'public' if public else 'private'}\r\n"
             f"--{boundary}\r\n"
             f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
             f"Content-Type: {content_type}\r\n\r\n"

@@ -9,6 +9,7 @@ every listing until an admin restores or removes it.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -25,7 +26,7 @@ from chassis.events import EventPublisher
 from chassis.jobs import publish_job
 from chassis.settings import Settings
 from persona_svc import cards, pagination
-from persona_svc.media import Media
+from persona_svc.media import Media, avatar_urls
 from persona_svc.pagination import NewKey, ReportKey, TopKey, TrendKey
 from persona_svc.profiles import Profiles
 from persona_svc.store import ListFilter, Store, Trending, utcnow
@@ -121,12 +122,28 @@ class PersonaService:
             raise Forbidden("only the persona's owner can do this")
         return p
 
-    async def with_names(self, personas: list[Persona], identity: Identity | None) -> list[Persona]:
-        names = await self.profiles.names({p.owner_id for p in personas}, identity)
-        return [msgspec.structs.replace(p, owner_name=names.get(p.owner_id)) for p in personas]
+    async def decorate(self, personas: list[Persona], identity: Identity | None) -> list[Persona]:
+        """Owner names (auth_svc) and avatar URLs (media_svc, as the caller sees them), each looked
+        up once for the whole page; both best effort."""
+        names, media = await asyncio.gather(
+            self.profiles.names({p.owner_id for p in personas}, identity),
+            self.media.lookup(identity, [p.avatar_media_id for p in personas if p.avatar_media_id]),
+        )
+        shown = []
+        for p in personas:
+            urls = avatar_urls(media.get(p.avatar_media_id)) if p.avatar_media_id else None
+            shown.append(
+                msgspec.structs.replace(
+                    p,
+                    owner_name=names.get(p.owner_id),
+                    avatar_url=urls.thumbnail if urls else None,
+                    avatar_urls=urls,
+                )
+            )
+        return shown
 
     async def get(self, persona_id: str, identity: Identity | None) -> Persona:
-        return (await self.with_names([await self.readable(persona_id, identity)], identity))[0]
+        return (await self.decorate([await self.readable(persona_id, identity)], identity))[0]
 
     # Writing
 
@@ -150,10 +167,47 @@ class PersonaService:
             raise UnprocessableEntity(exc.message, field=exc.field) from None
         return fields
 
+    async def _avatar(self, identity: Identity, media_id: str, *, shared: bool, chosen: bool) -> None:
+        """Check an avatar and, for a persona others can see, make it public (as its owner).
+
+        `chosen`: this request names the avatar, so it must be the caller's own image (422
+        otherwise). Else (a persona becoming shared, a fork's inherited avatar) an avatar that is
+        gone or someone else's is left as it is: the persona shows none, or the other's public one.
+        """
+        if not (chosen or shared):
+            return
+        item = await self.media.item(identity, media_id)
+        if item is None or item.owner_id != identity.user_id:
+            if chosen:
+                raise UnprocessableEntity(
+                    "avatar_media_id is not one of your media items", field="avatar_media_id"
+                )
+            return
+        if chosen and item.kind != "image":
+            raise UnprocessableEntity("the avatar must be an image", field="avatar_media_id")
+        if chosen and item.status == "failed":
+            raise UnprocessableEntity(
+                f"that image could not be processed: {item.error or 'failed'}", field="avatar_media_id"
+            )
+        if shared and item.visibility != "public":
+            await self.media.publish(identity, media_id)
+
     async def create(
-        self, identity: Identity, body: PersonaCreate, *, forked_from: str | None = None
+        self,
+        identity: Identity,
+        body: PersonaCreate,
+        *,
+        forked_from: str | None = None,
+        avatar: Literal["chosen", "inherited", "uploaded"] = "chosen",
     ) -> Persona:
         fields = self._checked(msgspec.structs.asdict(body))
+        if body.avatar_media_id is not None and avatar != "uploaded":
+            await self._avatar(
+                identity,
+                body.avatar_media_id,
+                shared=body.visibility != "private",
+                chosen=avatar == "chosen",
+            )
         now = utcnow()
         persona = Persona(
             id=new_id(),
@@ -164,12 +218,18 @@ class PersonaService:
             **fields,
         )
         created = await self.store.create_persona(persona)
-        return (await self.with_names([created], identity))[0]
+        return (await self.decorate([created], identity))[0]
 
     async def update(self, identity: Identity, persona_id: str, patch: PersonaPatch) -> Persona:
-        await self.owned(persona_id, identity)
+        current = await self.owned(persona_id, identity)
         changes = {f: v for f in patch.__struct_fields__ if (v := getattr(patch, f)) is not msgspec.UNSET}
-        updated = await self.store.update_persona(persona_id, self._checked(changes))
+        changes = self._checked(changes)
+        avatar = changes.get("avatar_media_id", current.avatar_media_id)
+        visibility = changes.get("visibility", current.visibility)
+        chosen = "avatar_media_id" in changes and avatar != current.avatar_media_id
+        if avatar is not None and (chosen or "visibility" in changes):
+            await self._avatar(identity, avatar, shared=visibility != "private", chosen=chosen)
+        updated = await self.store.update_persona(persona_id, changes)
         if updated is None:
             raise NotFound("no such persona", details={"persona_id": persona_id})
         return await self.get(persona_id, identity)
@@ -184,7 +244,10 @@ class PersonaService:
             raise Forbidden("only public personas (or your own) can be forked")
         copied = {f: getattr(source, f) for f in PersonaCreate.__struct_fields__ if f != "visibility"}
         return await self.create(
-            identity, PersonaCreate(visibility=body.visibility, **copied), forked_from=source.id
+            identity,
+            PersonaCreate(visibility=body.visibility, **copied),
+            forked_from=source.id,
+            avatar="inherited",
         )
 
     # Listings
@@ -217,7 +280,7 @@ class PersonaService:
             rows = await self.store.list_trending(f, n, trending, after)
         else:
             rows = await self.store.list_new(f, n, pagination.decode(query.cursor, NewKey))
-        personas = await self.with_names([p for p, _ in rows[: query.limit]], identity)
+        personas = await self.decorate([p for p, _ in rows[: query.limit]], identity)
         return personas, next_cursor(rows, query.limit)
 
     async def feed(self, identity: Identity, query: FeedQuery) -> tuple[list[Persona], str | None]:
@@ -225,7 +288,7 @@ class PersonaService:
             viewer_id=identity.user_id, followed_by=identity.user_id, include_nsfw=query.include_nsfw
         )
         rows = await self.store.list_new(f, query.limit + 1, pagination.decode(query.cursor, NewKey))
-        personas = await self.with_names([p for p, _ in rows[: query.limit]], identity)
+        personas = await self.decorate([p for p, _ in rows[: query.limit]], identity)
         return personas, next_cursor(rows, query.limit)
 
     # Likes, follows, profiles
@@ -292,17 +355,25 @@ class PersonaService:
         )
         return await self.store.add_report(report, self.settings.persona_report_threshold)
 
-    async def moderation_queue(self, query: ModerationQuery) -> tuple[list[ReportedPersona], str | None]:
+    async def moderation_queue(
+        self, identity: Identity, query: ModerationQuery
+    ) -> tuple[list[ReportedPersona], str | None]:
         rows = await self.store.moderation_queue(
             query.hidden_only, query.limit + 1, pagination.decode(query.cursor, ReportKey)
         )
-        return [r for r, _ in rows[: query.limit]], next_cursor(rows, query.limit)
+        page = [r for r, _ in rows[: query.limit]]
+        shown = await self.decorate([r.persona for r in page], identity)
+        return [msgspec.structs.replace(r, persona=p) for r, p in zip(page, shown, strict=True)], next_cursor(
+            rows, query.limit
+        )
 
-    async def review(self, persona_id: str, action: Literal["restore", "remove"]) -> Persona:
+    async def review(
+        self, identity: Identity, persona_id: str, action: Literal["restore", "remove"]
+    ) -> Persona:
         p = await self.store.review(persona_id, action)
         if p is None:
             raise NotFound("no such persona", details={"persona_id": persona_id})
-        return p
+        return (await self.decorate([p], identity))[0]
 
     # AI drafts
 
@@ -353,9 +424,11 @@ class PersonaService:
             raise UnprocessableEntity(exc.message, field=exc.field) from None
         persona = imported.persona
         if imported.image is not None:
-            media_id = await self.media.upload(identity, imported.image, "avatar.png", "image/png")
+            media_id = await self.media.upload(
+                identity, imported.image, "avatar.png", "image/png", public=persona.visibility != "private"
+            )
             persona = msgspec.structs.replace(persona, avatar_media_id=media_id)
-        return await self.create(identity, persona)
+        return await self.create(identity, persona, avatar="uploaded")
 
     async def card_json(self, persona_id: str, identity: Identity | None) -> CharacterCard:
         return cards.card_v3(await self.readable(persona_id, identity))

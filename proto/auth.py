@@ -90,9 +90,12 @@ class ProfilePatch(msgspec.Struct, forbid_unknown_fields=True):
     avatar_media_id: MediaId | None | msgspec.UnsetType = msgspec.UNSET
 
 
-class PasswordChange(msgspec.Struct):
-    current_password: Password
+class PasswordChange(msgspec.Struct, kw_only=True):
+    """`current_password` is required once the account has a password; an account made by a
+    code or a link sets its first one without it."""
+
     password: Password
+    current_password: Password | None = None
 
 
 class ApiKeyCreate(msgspec.Struct):

@@ -38,6 +38,8 @@ class Conversation(msgspec.Struct, kw_only=True):
     persona_id: str
     persona_name: str
     persona_avatar_media_id: str | None = None
+    # The avatar's thumbnail, resolved from media_svc at each answer (never stored).
+    persona_avatar_url: str | None = None
     message_count: int = 0
     last_message: str = ""
     # The job writing the latest reply, while one is running.

@@ -66,6 +66,13 @@ class VisibilityUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     visibility: Visibility
 
 
+class MediaLookup(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`POST /media/lookup`: the items among `ids` the caller may see, in the order asked (one call
+    for a whole page of avatars)."""
+
+    ids: Annotated[list[Id], msgspec.Meta(max_length=100)]
+
+
 class MediaListQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     persona_id: Id | None = None
     cursor: Annotated[str, msgspec.Meta(max_length=200)] | None = None
@@ -99,6 +106,18 @@ class MediaOut(msgspec.Struct, kw_only=True):
     job_id: str
     created_at: str
     updated_at: str
+
+
+class MediaOutEnvelope(msgspec.Struct):
+    """`{"data": MediaOut, "meta": …}` as an internal caller reads `GET /media/{media_id}`."""
+
+    data: MediaOut
+
+
+class MediaListEnvelope(msgspec.Struct):
+    """`{"data": [MediaOut], "meta": …}` as an internal caller reads `POST /media/lookup`."""
+
+    data: list[MediaOut]
 
 
 class MediaJobOut(msgspec.Struct, kw_only=True):
@@ -228,3 +247,5 @@ image_generation_job_decoder = msgspec.json.Decoder(ImageGenerationJob)
 video_generation_job_decoder = msgspec.json.Decoder(VideoGenerationJob)
 media_result_decoder = msgspec.json.Decoder(MediaResult)
 progress_state_decoder = msgspec.json.Decoder(MediaProgressState)
+media_out_envelope_decoder = msgspec.json.Decoder(MediaOutEnvelope)
+media_list_envelope_decoder = msgspec.json.Decoder(MediaListEnvelope)

@@ -23,7 +23,7 @@ Tag = Annotated[str, Meta(min_length=1, max_length=32)]
 Tags = Annotated[list[Tag], Meta(max_length=20)]
 Greetings = Annotated[list[LongText], Meta(max_length=50)]
 ShortText = Annotated[str, Meta(max_length=200)]
-MediaId = Annotated[str, Meta(min_length=1, max_length=64)]
+MediaId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="a media_svc item id")]
 
 
 class PersonaCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -75,6 +75,13 @@ class PersonaPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     extensions: dict[str, Any] | UnsetType = UNSET
 
 
+class AvatarUrls(msgspec.Struct, kw_only=True):
+    """Complete URLs of a ready avatar (signed or presigned ones expire, `MEDIA_URL_TTL`)."""
+
+    thumbnail: str
+    optimized: str
+
+
 class Persona(msgspec.Struct, kw_only=True):
     """A persona as every endpoint shows it (and as the stores keep it)."""
 
@@ -107,6 +114,10 @@ class Persona(msgspec.Struct, kw_only=True):
     chat_count: int = 0
     liked_by_me: bool = False
     owner_name: str | None = None
+    # Resolved from media_svc for the caller at each answer (never stored): the avatar's
+    # thumbnail, and both sizes; null while it is processing, gone, or not readable.
+    avatar_url: str | None = None
+    avatar_urls: AvatarUrls | None = None
     created_at: datetime
     updated_at: datetime
 

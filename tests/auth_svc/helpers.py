@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from joserfc.jwk import ECKey
@@ -23,6 +24,13 @@ def signing_key(kid: str) -> ECKey:
 def private_keys(*keys: ECKey) -> str:
     """A JWT_PRIVATE_KEYS value: the first key signs, all verify."""
     return json.dumps([k.as_dict(private=True) for k in keys])
+
+
+def link_token(link: str) -> str:
+    """A magic link's token: in its query, or in its fragment's (the web UI's `#/magic?token=`)."""
+    parts = urlsplit(link)
+    query = parts.query or parts.fragment.partition("?")[2]
+    return parse_qs(query)["token"][0]
 
 
 def new_email(name: str = "user") -> str:

@@ -196,6 +196,13 @@ async def test_password_change_keeps_this_session_and_ends_the_others(auth_stack
             headers=headers,
         )
         assert r.status_code == 403 and r.json()["error"]["details"]["field"] == "current_password"
+        # An account with a password must prove it: leaving it out is not a way around.
+        for body in (
+            {"password": "new password 1"},
+            {"current_password": None, "password": "new password 1"},
+        ):
+            r = await http.post("/auth/password/change", json=body, headers=headers)
+            assert r.status_code == 422 and r.json()["error"]["details"]["field"] == "current_password"
         r = await http.post(
             "/auth/password/change",
             json={"current_password": PASSWORD, "password": "x" * 73},
@@ -214,6 +221,50 @@ async def test_password_change_keeps_this_session_and_ends_the_others(auth_stack
             await http.post("/auth/login", json={"email": email, "password": PASSWORD})
         ).status_code == 401
         await login(http, email, "new password 1")
+
+
+async def test_a_code_account_sets_its_first_password_without_a_current_one(auth_stack: AuthStack) -> None:
+    email = new_email("coded")
+    async with auth_stack.http() as http:
+        await http.post("/auth/code", json={"email": email})
+        code = await auth_stack.inbox.wait_for(email, "auth_code")
+        r = await http.post("/auth/code/verify", json={"email": email, "code": code})
+        assert r.status_code == 200, r.text
+        account = r.json()["data"]
+        headers = bearer(account["access_token"])
+        await http.post("/auth/code", json={"email": email})
+        code = await auth_stack.inbox.wait_for(email, "auth_code")
+        phone = (await http.post("/auth/code/verify", json={"email": email, "code": code})).json()["data"]
+        assert (await http.get("/auth/me", headers=headers)).json()["data"]["has_password"] is False
+
+        r = await http.post("/auth/password/change", json={"password": "x" * 73}, headers=headers)
+        assert r.status_code == 422 and r.json()["error"]["details"]["field"] == "password"
+        assert (await http.get("/auth/me", headers=headers)).json()["data"]["has_password"] is False
+        r = await http.post("/auth/password/change", json={"password": "my first password"}, headers=headers)
+        assert r.status_code == 204, r.text
+        assert (await http.get("/auth/me", headers=headers)).json()["data"]["has_password"] is True
+        # Setting a first password signs no other device out.
+        assert (await http.get("/auth/me", headers=bearer(phone["access_token"]))).status_code == 200
+        assert (await login(http, email, "my first password"))["user"]["id"] == account["user"]["id"]
+
+        # From now on the password is required to change it.
+        r = await http.post("/auth/password/change", json={"password": "a second password"}, headers=headers)
+        assert r.status_code == 422 and r.json()["error"]["details"]["field"] == "current_password"
+        r = await http.post(
+            "/auth/password/change",
+            json={"current_password": "not my password", "password": "a second password"},
+            headers=headers,
+        )
+        assert r.status_code == 403 and error_code(r) == "wrong_password"
+        await login(http, email, "my first password")
+        r = await http.post(
+            "/auth/password/change",
+            json={"current_password": "my first password", "password": "a second password"},
+            headers=headers,
+        )
+        assert r.status_code == 204
+        await refused(http, phone["access_token"])
+        await login(http, email, "a second password")
 
 
 async def test_logout_ends_the_session(auth_stack: AuthStack) -> None:

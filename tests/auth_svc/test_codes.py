@@ -3,10 +3,17 @@ the `[DEV]` line (no database) or the message POSTed to the notify service (Post
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlparse
-
 from tests.auth_svc.conftest import AuthStack, NotifyRecorder, StartStack
-from tests.auth_svc.helpers import PASSWORD, bearer, error_code, login, new_email, refused, register
+from tests.auth_svc.helpers import (
+    PASSWORD,
+    bearer,
+    error_code,
+    link_token,
+    login,
+    new_email,
+    refused,
+    register,
+)
 from tests.support.mesh import Mesh
 
 
@@ -79,18 +86,30 @@ async def test_magic_link_signs_in_once(auth_stack: AuthStack) -> None:
         r = await http.post("/auth/magic-link", json={"email": email})
         assert r.status_code == 202
         link = await auth_stack.inbox.wait_for(email, "magic_link")
-        parsed = urlparse(link)
-        assert link.startswith(auth_stack.settings.public_url) and parsed.path == "/auth/magic-link/verify"
-        token = parse_qs(parsed.query)["token"][0]
-        r = await http.get(parsed.path, params={"token": token})
+        # By default the link opens the web UI's landing page, which calls the verify endpoint.
+        assert link.startswith(f"{auth_stack.settings.public_url}/#/magic?token=")
+        token = link_token(link)
+        verify = "/auth/magic-link/verify"
+        r = await http.get(verify, params={"token": token})
         assert r.status_code == 200, r.text
         signed_in = r.json()["data"]
         assert signed_in["user"]["email"] == email
         assert (await http.get("/auth/me", headers=bearer(signed_in["access_token"]))).status_code == 200
-        again = await http.get(parsed.path, params={"token": token})
+        again = await http.get(verify, params={"token": token})
         assert again.status_code == 401 and error_code(again) == "invalid_link"
-        assert (await http.get(parsed.path, params={"token": token[:-2] + "xx"})).status_code == 401
-        assert (await http.get(parsed.path)).status_code == 422
+        assert (await http.get(verify, params={"token": token[:-2] + "xx"})).status_code == 401
+        assert (await http.get(verify)).status_code == 422
+
+
+async def test_magic_link_url_overrides_the_page(start_stack: StartStack) -> None:
+    auth = await start_stack("memory", magic_link_url="https://app.example.com/signin/link?from=mail")
+    email = new_email("override")
+    async with auth.http() as http:
+        assert (await http.post("/auth/magic-link", json={"email": email})).status_code == 202
+        link = await auth.inbox.wait_for(email, "magic_link")
+        assert link.startswith("https://app.example.com/signin/link?from=mail&token=")
+        r = await http.get("/auth/magic-link/verify", params={"token": link_token(link)})
+        assert r.status_code == 200 and r.json()["data"]["user"]["email"] == email
 
 
 async def test_forgot_and_reset_revoke_every_old_session(auth_stack: AuthStack) -> None:

@@ -116,6 +116,23 @@ async def test_update_user_changes_only_given_fields(store: AuthStore) -> None:
         await store.update_user(a.id, {"email": "evil@example.com"}, later)
 
 
+async def test_a_first_password_is_set_only_when_there_is_none(store: AuthStore) -> None:
+    coded, with_password = user(password_hash=None), user()
+    await store.create_user(coded)
+    await store.create_user(with_password)
+    later = NOW + DAY
+    assert await store.set_first_password(coded.id, "$2b$12$first", later) is True
+    stored = await store.get_user(coded.id)
+    assert stored is not None and (stored.password_hash, stored.updated_at) == ("$2b$12$first", later)
+    # Once set (or from the start), another "first" password changes nothing.
+    assert await store.set_first_password(coded.id, "$2b$12$second", later) is False
+    assert await store.set_first_password(with_password.id, "$2b$12$second", later) is False
+    assert (await store.get_user(coded.id)) == stored
+    assert (await store.get_user(with_password.id)) == with_password
+    assert await store.set_first_password(new_id(), "$2b$12$x", later) is False
+    assert await store.set_first_password("junk", "$2b$12$x", later) is False
+
+
 async def test_sessions_list_active_only_and_revoke(store: AuthStore) -> None:
     a = user()
     await store.create_user(a)

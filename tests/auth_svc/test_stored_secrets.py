@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import asyncpg
 
 from tests.auth_svc.conftest import StartStack
-from tests.auth_svc.helpers import bearer, new_email, register
+from tests.auth_svc.helpers import bearer, link_token, new_email, register
 
 TABLES = ("auth_users", "auth_sessions", "auth_refresh_tokens", "auth_codes", "auth_api_keys")
 
@@ -33,7 +32,7 @@ async def test_rows_hold_no_plaintext_password_code_token_or_key(start_stack: St
 
         await http.post("/auth/magic-link", json={"email": other})
         link = await auth.inbox.wait_for(other, "magic_link")
-        secrets.append(parse_qs(urlparse(link).query)["token"][0])
+        secrets.append(link_token(link))
 
         await http.post("/auth/password/forgot", json={"email": email})
         reset = await auth.inbox.wait_for(email, "password_reset")

@@ -297,6 +297,38 @@ def test_upload_an_image_and_see_its_thumbnail(ui: Browsing, tmp_path: Path) -> 
     ui.shot(page, "avatar-from-gallery")
 
 
+def test_a_shared_personas_avatar_is_seen_by_another_person(ui: Browsing, tmp_path: Path) -> None:
+    owner = ui.page()
+    media_calls: list[str] = []
+    owner.on("request", lambda r: media_calls.append(f"{r.method} {r.url}") if "/media/" in r.url else None)
+    sign_up_with_password(owner, "Portraitist")
+    persona_id = create_persona(owner, "Harbour Warden", visibility="public")
+    owner.locator(".media-panel input[type=file]").set_input_files(str(image_file(tmp_path / "warden.jpg")))
+    expect(owner.locator(".gallery li[data-status=ready] img.thumb")).to_be_visible()
+    owner.get_by_role("button", name="Use as avatar").click()
+    expect(owner.locator(".persona-head img.avatar")).to_be_visible()
+    # The server shares the avatar of a shared persona: the page never changes a media item itself.
+    assert not [c for c in media_calls if c.startswith("PATCH ")], media_calls
+
+    viewer = ui.page()
+    viewer_calls: list[str] = []
+    viewer.on("request", lambda r: viewer_calls.append(r.url))
+    sign_up_with_password(viewer, "Onlooker")
+    viewer.goto("/#/explore?q=Harbour%20Warden")
+    picture = viewer.locator(f'.card[data-persona-id="{persona_id}"] .card-media img')
+    expect(picture).to_be_visible()
+    expect(picture).to_have_js_property("complete", True)
+    assert picture.evaluate("img => img.naturalWidth") > 0
+    viewer.locator(f'.card[data-persona-id="{persona_id}"] h2 a').click()
+    large = viewer.locator(".persona-head img.avatar")
+    expect(large).to_be_visible()
+    expect(large).to_have_js_property("complete", True)
+    assert large.evaluate("img => img.naturalWidth") > 0
+    # URLs came with the personas: no media look-ups from the page, one per card or otherwise.
+    assert not [u for u in viewer_calls if "/media/" in u and "/files/" not in u], viewer_calls
+    ui.shot(viewer, "avatar-seen-by-another-person")
+
+
 def test_a_like_from_another_account_arrives_live(ui: Browsing) -> None:
     owner = ui.page()
     sign_up_with_password(owner, "Owner")

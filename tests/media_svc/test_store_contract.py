@@ -116,6 +116,16 @@ async def test_create_get_and_apply_a_result_once(store: MediaStore) -> None:
     assert finished is not None and finished.state == "done" and finished.finished_at == done_at
 
 
+async def test_get_many_finds_the_existing_items(store: MediaStore) -> None:
+    (a, a_job), (b, b_job) = records(), records(owner="u2", visibility="public")
+    await store.create(a, a_job)
+    await store.create(b, b_job)
+    found = await store.get_many([b.id, str(uuid.uuid4()), a.id, b.id])
+    assert sorted(found, key=lambda m: m.id) == sorted([a, b], key=lambda m: m.id)
+    assert await store.get_many([]) == []
+    assert await store.get_many([str(uuid.uuid4())]) == []
+
+
 async def test_failed_result_keeps_the_reason(store: MediaStore) -> None:
     media, job = records()
     await store.create(media, job)

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -106,7 +107,9 @@ async def start_site(make_settings: Callable[..., Settings]) -> AsyncIterator[Si
             if media:
                 await m.app(create_media(settings))
             running_worker = await m.app(create_worker(settings)) if worker else None
-            gateway = await m.server(create_gateway(settings))
+            # Media URLs name PUBLIC_URL: a test that sets it gets its gateway there.
+            port = urlsplit(settings.public_url).port if "public_url" in overrides else None
+            gateway = await m.server(create_gateway(settings), port=port)
         except BaseException:
             await m.close()
             raise

@@ -125,7 +125,8 @@ async def import_card(
 
 def comparable(persona: dict[str, Any]) -> dict[str, Any]:
     """A persona without what differs between two copies of it."""
-    skip = {"id", "created_at", "updated_at", "avatar_media_id", "like_count", "chat_count", "liked_by_me"}
+    skip = {"id", "created_at", "updated_at", "like_count", "chat_count", "liked_by_me"}
+    skip |= {"avatar_media_id", "avatar_url", "avatar_urls"}
     return {k: v for k, v in persona.items() if k not in skip}
 
 

@@ -3,20 +3,13 @@
 
 import { api } from "./api.js";
 import { $, h, uid } from "./dom.js";
-import { follow, forgetMedia, generate, getMedia, remember, uploadFile, urlFor } from "./media.js";
+import { follow, forgetMedia, generate, remember, uploadFile, urlFor } from "./media.js";
 import { busy, errorMessage, field, formatBytes, progressBar, replace, toast } from "./ui.js";
 
 const ACCEPT = "image/jpeg,image/png,image/webp,image/gif,video/mp4,video/webm,video/quicktime";
 
-/** Avatars are seen by everyone who can see the persona, so a shared persona's avatar is public. */
-export async function publishForAvatar(mediaId, persona) {
-  if (persona.visibility === "private") return;
-  const item = await getMedia(mediaId);
-  if (item.visibility !== "public") remember(await api.patch(`/media/${encodeURIComponent(mediaId)}`, { visibility: "public" }));
-}
-
-export async function setAvatar(persona, mediaId) {
-  await publishForAvatar(mediaId, persona);
+/** The server checks the image is mine and, for a shared persona, makes it readable by everyone. */
+export function setAvatar(persona, mediaId) {
   return api.patch(`/personas/${encodeURIComponent(persona.id)}`, { avatar_media_id: mediaId });
 }
 

@@ -1,7 +1,7 @@
 // Media: looking items up (URLs come complete from the API; we never build storage paths),
 // avatars, uploads with byte progress, generations, and following a job to the end.
 
-import { ApiError, api, upload } from "./api.js";
+import { ApiError, api, currentUser, upload } from "./api.js";
 import { h } from "./dom.js";
 import { mediaJobs } from "./store.js";
 import { initials } from "./ui.js";
@@ -36,24 +36,28 @@ export function urlFor(item, size = "thumbnail") {
 }
 
 /**
- * A persona's avatar: an initials placeholder at once, replaced by the image when it resolves.
- * `persona.avatar_url` is used when the API provides one; otherwise the media item is looked up.
+ * A persona's avatar, from the URLs the API resolved for this viewer: `avatar_url` (the thumbnail)
+ * and `avatar_urls.optimized` for the large one; a conversation has `persona_avatar_url`. None
+ * (no avatar, still processing, gone): the initials. `waitForOwn`: on a page about one of my own
+ * personas whose avatar is still being processed, the picture replaces the initials when ready.
  */
-export function avatar(persona, { large = false, alt = "" } = {}) {
+export function avatar(persona, { large = false, alt = "", waitForOwn = false } = {}) {
   const cls = large ? "avatar large" : "avatar";
-  const placeholder = h("span", { class: cls, "aria-hidden": alt ? null : "true", role: alt ? "img" : null, "aria-label": alt || null }, initials(persona.name || persona.persona_name));
-  const direct = persona.avatar_url || (persona.avatar && persona.avatar.urls && urlFor(persona.avatar, large ? "optimized" : "thumbnail"));
+  const small = persona.avatar_url || persona.persona_avatar_url || null;
+  const direct = large ? (persona.avatar_urls && persona.avatar_urls.optimized) || small : small;
   if (direct) return h("img", { class: cls, src: direct, alt, loading: "lazy" });
-  const mediaId = persona.avatar_media_id || persona.persona_avatar_media_id;
-  if (!mediaId) return placeholder;
-  getMedia(mediaId)
-    // An avatar still being processed (a card's picture just imported): wait for it.
-    .then((item) => (item.status === "processing" && item.owner_id ? follow(mediaId, item.job_id) : item))
-    .then((item) => {
-      const url = item.status === "ready" ? urlFor(item, large ? "optimized" : "thumbnail") : null;
-      if (url && placeholder.isConnected) placeholder.replaceWith(h("img", { class: cls, src: url, alt, loading: "lazy" }));
-    })
-    .catch(() => {});
+  const placeholder = h("span", { class: cls, "aria-hidden": alt ? null : "true", role: alt ? "img" : null, "aria-label": alt || null }, initials(persona.name || persona.persona_name));
+  const me = currentUser();
+  const mediaId = persona.avatar_media_id;
+  if (waitForOwn && mediaId && me && me.id === persona.owner_id) {
+    getMedia(mediaId, { fresh: true })
+      .then((item) => (item.status === "processing" ? follow(mediaId, item.job_id) : item))
+      .then((item) => {
+        const url = item.status === "ready" ? urlFor(item, large ? "optimized" : "thumbnail") : null;
+        if (url && placeholder.isConnected) placeholder.replaceWith(h("img", { class: cls, src: url, alt, loading: "lazy" }));
+      })
+      .catch(() => {});
+  }
   return placeholder;
 }
 

@@ -68,6 +68,55 @@ async function loadSessions(container) {
   );
 }
 
+/** An account with a password changes it against the current one; the other sessions end. */
+function changePassword(sessions) {
+  const current = h("input", { type: "password", name: "current_password", autocomplete: "current-password" });
+  const next = h("input", { type: "password", name: "password", autocomplete: "new-password", minlength: "8" });
+  const save = h("button", { type: "submit" }, "Change password");
+  const form = h(
+    "form",
+    { novalidate: true, "aria-label": "Change your password" },
+    field("Current password", current),
+    field("New password", next, { hint: "8 to 72 bytes. Your other sessions are signed out." }),
+    save,
+  );
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    busy(save, async () => {
+      await api.post("/auth/password/change", { current_password: current.value, password: next.value });
+      current.value = "";
+      next.value = "";
+      toast("Password changed. Your other sessions were signed out.", "success");
+      await loadSessions(sessions);
+    }, form);
+  });
+  return [h("h2", { id: "password-title" }, "Password"), form];
+}
+
+/** An account made with an emailed code or link has no password yet: it sets one, no current one asked. */
+function setPassword(user, done) {
+  const next = h("input", { type: "password", name: "password", autocomplete: "new-password", minlength: "8" });
+  const save = h("button", { type: "submit", class: "primary" }, "Set password");
+  const form = h(
+    "form",
+    { novalidate: true, "aria-label": "Set a password" },
+    h("p", { class: "muted" }, "You sign in with emailed codes and have no password yet. Set one to sign in with your email and a password too."),
+    field("New password", next, { hint: "8 to 72 bytes." }),
+    save,
+  );
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    busy(save, async () => {
+      await api.post("/auth/password/change", { password: next.value });
+      next.value = "";
+      setUser({ ...(currentUser() || user), has_password: true });
+      toast("Password set. You can now sign in with it.", "success");
+      done();
+    }, form);
+  });
+  return [h("h2", { id: "password-title" }, "Set a password"), form];
+}
+
 export async function render(main) {
   const user = currentUser() || (await api.get("/auth/me"));
   const name = h("input", { type: "text", name: "display_name", value: user.display_name || "", maxlength: "80", required: true });
@@ -83,47 +132,18 @@ export async function render(main) {
     }, profileForm);
   });
 
-  let passwordForm;
-  if (user.has_password) {
-    const current = h("input", { type: "password", name: "current_password", autocomplete: "current-password" });
-    const next = h("input", { type: "password", name: "password", autocomplete: "new-password", minlength: "8" });
-    const savePassword = h("button", { type: "submit" }, "Change password");
-    passwordForm = h(
-      "form",
-      { novalidate: true, "aria-label": "Password" },
-      field("Current password", current),
-      field("New password", next, { hint: "8 to 72 bytes. Your other sessions are signed out." }),
-      savePassword,
-    );
-    passwordForm.addEventListener("submit", (e) => {
-      e.preventDefault();
-      busy(savePassword, async () => {
-        await api.post("/auth/password/change", { current_password: current.value, password: next.value });
-        current.value = "";
-        next.value = "";
-        toast("Password changed. Your other sessions were signed out.", "success");
-        await loadSessions(sessions);
-      }, passwordForm);
-    });
-  } else {
-    // The API changes a password only against the current one; a code-only account sets its
-    // first password through the emailed reset code.
-    passwordForm = h(
-      "div",
-      {},
-      h("p", { class: "muted" }, "You sign in with emailed codes and have no password yet."),
-      h("a", { class: "button", href: "#/reset" }, "Set a password with an emailed code"),
-    );
-  }
-
   const sessions = h("div", {}, h("p", { class: "muted" }, "Loading sessions…"));
+  const passwordPanel = h("section", { class: "panel", "aria-labelledby": "password-title" });
+  const showPassword = (hasPassword) => replace(passwordPanel, ...(hasPassword ? changePassword(sessions) : setPassword(user, () => showPassword(true))));
+  showPassword(user.has_password);
+
   const signOutButton = h("button", { type: "button", class: "danger", id: "sign-out" }, "Sign out");
   signOutButton.addEventListener("click", () => signOut(signOutButton));
 
   main.append(
     h("div", { class: "page-head" }, h("h1", {}, "Your account"), signOutButton),
     h("p", { class: "muted" }, `Signed in as ${user.email}. `, h("a", { href: `#/u/${encodeURIComponent(user.id)}` }, "See your public profile")),
-    h("div", { class: "grid-2" }, h("section", { class: "panel" }, h("h2", {}, "Profile"), profileForm), h("section", { class: "panel" }, h("h2", {}, "Password"), passwordForm)),
+    h("div", { class: "grid-2" }, h("section", { class: "panel" }, h("h2", {}, "Profile"), profileForm), passwordPanel),
     h("section", { class: "panel", "aria-labelledby": "sessions-title" }, h("h2", { id: "sessions-title" }, "Sessions"), h("p", { class: "muted" }, "Every device where you are signed in. Revoking one signs it out within a second."), sessions),
   );
   await loadSessions(sessions);

@@ -67,13 +67,13 @@ function codeForm(query, { signUp }) {
       toast(`If ${email.value.trim()} can receive mail, a sign-in link is on its way. Standalone: the server's terminal shows it as a [DEV] magic link line.`);
     }, form),
   );
-  const step2 = h("div", { hidden: true }, devHint(), field("6-digit code", code), h("div", { class: "row" }, verify, h("button", { type: "button", class: "link", onclick: () => form.requestSubmit(send) }, "Send a new code"), link));
+  const step2 = h("div", { hidden: true }, devHint(), field("6-digit code", code), h("div", { class: "row" }, verify, h("button", { type: "button", class: "link", onclick: () => form.requestSubmit(send) }, "Send a new code")));
   const form = h(
     "form",
     { novalidate: true, "aria-label": signUp ? "Sign up with an emailed code" : "Sign in with an emailed code" },
     h("p", { class: "muted" }, signUp ? "No password needed: we email you a code and your account is created when you enter it." : "We email you a one-time code."),
     field("Email", email),
-    h("div", { class: "row send-row" }, send),
+    h("div", { class: "row send-row" }, send, link),
     step2,
   );
   form.addEventListener("submit", (e) => {
@@ -187,7 +187,7 @@ export function reset(main) {
   main.append(h("section", { class: "panel narrow" }, h("h1", {}, "Reset your password"), form, h("p", {}, h("a", { href: "#/signin" }, "Back to sign in"))));
 }
 
-/** `#/magic?token=…`: where a magic link lands when MAGIC_LINK_URL points at the UI. */
+/** `#/magic?token=…`: where a magic link lands (the default `{PUBLIC_URL}/#/magic?token=…`). */
 export async function magic(main, { query }) {
   const status = h("p", { role: "status" }, "Signing you in…");
   main.append(h("section", { class: "panel narrow" }, h("h1", {}, "Signing in"), status));

@@ -18,7 +18,7 @@ function conversationLink(c, currentId) {
     h(
       "a",
       { href: `#/c/${cid(c.id)}`, "aria-current": c.id === currentId ? "page" : null },
-      avatar({ name: c.persona_name, avatar_media_id: c.persona_avatar_media_id }),
+      avatar({ name: c.persona_name, avatar_url: c.persona_avatar_url }),
       h("span", {}, h("strong", {}, c.persona_name), h("span", { class: "preview" }, c.last_message || "No messages yet"), h("span", { class: "muted small" }, timeAgo(c.last_activity_at))),
     ),
   );
@@ -53,7 +53,7 @@ export function list(main) {
 /** `#/c/:id` */
 export async function conversation(main, { params }) {
   const conv = await api.get(`/conversations/${cid(params.id)}`);
-  const persona = { name: conv.persona_name, avatar_media_id: conv.persona_avatar_media_id };
+  const persona = { name: conv.persona_name, avatar_url: conv.persona_avatar_url };
   const messages = new Map(); // id → Message (plus local fields)
   const nodes = new Map(); // id → <li>
   const ul = h("ol", { class: "messages", id: "messages", "aria-label": `Conversation with ${conv.persona_name}`, "aria-live": "off" });

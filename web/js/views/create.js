@@ -7,7 +7,6 @@ import { live } from "../events.js";
 import { go } from "../router.js";
 import { drafts } from "../store.js";
 import { busy, field, replace, showError, toast } from "../ui.js";
-import { publishForAvatar } from "../gallery.js";
 import { avatarBox, personaForm } from "./editor.js";
 
 export function render(main, { query }) {
@@ -48,7 +47,6 @@ export function render(main, { query }) {
       busy(pf.submit, async () => {
         const values = pf.values();
         saved = saved ? await api.patch(`/personas/${encodeURIComponent(saved.id)}`, values) : await api.post("/personas", values);
-        if (saved.avatar_media_id) await publishForAvatar(saved.avatar_media_id, saved).catch(() => {});
         toast(`${saved.name} saved.`, "success");
         go(`/p/${saved.id}`);
       }, pf.form);

@@ -3,7 +3,7 @@
 
 import { ApiError, api, upload } from "../api.js";
 import { $$, h, uid } from "../dom.js";
-import { mediaPanel, publishForAvatar } from "../gallery.js";
+import { mediaPanel } from "../gallery.js";
 import { avatar, follow, generate, uploadFile, urlFor } from "../media.js";
 import { go } from "../router.js";
 import { busy, clearErrors, errorMessage, field, progressBar, replace, showError, toast } from "../ui.js";
@@ -179,7 +179,7 @@ function changes(before, after) {
  * one, which needs the persona saved first (generations belong to a persona).
  */
 export function avatarBox(pf, { ensureSaved }) {
-  const preview = h("div", { class: "avatar-preview" }, avatar({ name: pf.values().name || "?", avatar_media_id: pf.avatarId }, { large: true, alt: "Avatar" }));
+  const preview = h("div", { class: "avatar-preview" }, avatar({ name: pf.values().name || "?" }, { large: true, alt: "Avatar" }));
   const progress = h("div", { "aria-live": "polite" });
   const file = h("input", { type: "file", accept: "image/jpeg,image/png,image/webp,image/gif", id: uid("avatar-file"), class: "visually-hidden" });
   const uploadLabel = h("label", { for: file.id, class: "button" }, "Upload a picture");
@@ -211,7 +211,8 @@ export function avatarBox(pf, { ensureSaved }) {
       bar.set(0, "queued");
       replace(progress, bar.el);
       const values = pf.values();
-      const accepted = await generate(persona.id, "image", `Portrait of ${values.name}${values.tagline ? `, ${values.tagline}` : ""}`, persona.visibility === "private" ? "private" : "public");
+      // Private until it is the avatar: the server shares it then, if the persona is shared.
+      const accepted = await generate(persona.id, "image", `Portrait of ${values.name}${values.tagline ? `, ${values.tagline}` : ""}`);
       const item = await follow(accepted.media_id, accepted.job_id, ({ percent, stage }) => bar.set(percent, `${percent}% · ${stage}`));
       pf.setAvatar(item.id);
       await api.patch(`/personas/${encodeURIComponent(persona.id)}`, { avatar_media_id: item.id });
@@ -237,7 +238,6 @@ async function savePersona(pf, existing) {
   } else {
     saved = await api.post("/personas", values);
   }
-  if (saved.avatar_media_id) await publishForAvatar(saved.avatar_media_id, saved).catch(() => {});
   return saved;
 }
 
@@ -274,8 +274,6 @@ function importPanel() {
     status.textContent = `Importing ${file.name}…`;
     try {
       const persona = await importCard(file, visibility.value);
-      // The card's picture is the avatar: people who can see a shared persona must see it too.
-      if (persona.avatar_media_id) await publishForAvatar(persona.avatar_media_id, persona).catch(() => {});
       toast(`Imported ${persona.name}.`, "success");
       go(`/p/${persona.id}/edit`, { imported: "1" });
     } catch (err) {
@@ -342,13 +340,13 @@ export async function editView(main, { params, query }) {
       go(`/p/${persona.id}`);
     }, pf.form);
   });
-  const head = h("div", { class: "persona-head" }, avatar(persona, { large: true, alt: `${persona.name}'s avatar` }), h("div", { class: "info" }, h("h1", {}, `Edit ${persona.name}`), query.imported ? h("p", { class: "dev-hint", role: "status" }, "Imported from a character card: check the fields below, then save.") : null, h("p", {}, h("a", { href: `#/p/${persona.id}` }, "View the persona page"))));
+  const head = h("div", { class: "persona-head" }, avatar(persona, { large: true, alt: `${persona.name}'s avatar`, waitForOwn: true }), h("div", { class: "info" }, h("h1", {}, `Edit ${persona.name}`), query.imported ? h("p", { class: "dev-hint", role: "status" }, "Imported from a character card: check the fields below, then save.") : null, h("p", {}, h("a", { href: `#/p/${persona.id}` }, "View the persona page"))));
   const panel = mediaPanel(persona, {
     title: "Avatar, images and videos",
     onAvatar: (updated) => {
       persona = updated;
       pf.setAvatar(updated.avatar_media_id);
-      head.firstChild.replaceWith(avatar(updated, { large: true, alt: `${updated.name}'s avatar` }));
+      head.firstChild.replaceWith(avatar(updated, { large: true, alt: `${updated.name}'s avatar`, waitForOwn: true }));
     },
   });
   main.append(head, pf.form, panel);

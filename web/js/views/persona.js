@@ -97,7 +97,7 @@ export async function render(main, { params }) {
       h(
         "div",
         { class: "persona-head" },
-        avatar(persona, { large: true, alt: `${persona.name}'s avatar` }),
+        avatar(persona, { large: true, alt: `${persona.name}'s avatar`, waitForOwn: true }),
         h(
           "div",
           { class: "info" },
