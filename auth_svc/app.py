@@ -217,7 +217,7 @@ async def setup(ctx: ServiceContext) -> AsyncIterator[None]:
     delivery = delivery_for(settings)
     try:
         service = AuthService(settings, store, keys, limiter, revocations, delivery)
-        await passwords.warm_up()
+        await passwords.warm_up(ctx.settings.password_hash_cost)
         await service.seed_dev_user()
         await service.promote_admins()
         ctx.state["auth"] = service

@@ -144,7 +144,7 @@ class AuthService:
 
     async def register(self, body: RegisterRequest, info: RequestInfo) -> TokenPair:
         email = normalize_email(body.email)
-        password_hash = await passwords.hash_password(body.password)
+        password_hash = await passwords.hash_password(body.password, self.settings.password_hash_cost)
         now = self.clock()
         user = UserRecord(
             id=str(uuid.uuid4()),
@@ -174,7 +174,9 @@ class AuthService:
         )
         user = await self.store.get_user_by_email(email)
         # Same bcrypt time and the same answer for an unknown email and a wrong password.
-        ok = await passwords.verify_password(body.password, user.password_hash if user else None)
+        ok = await passwords.verify_password(
+            body.password, user.password_hash if user else None, self.settings.password_hash_cost
+        )
         if not ok or user is None:
             raise Unauthorized(WRONG_CREDENTIALS, code="invalid_credentials")
         return await self._sign_in(user, info)
@@ -240,7 +242,9 @@ class AuthService:
         if user is None:
             raise Unauthorized(BAD_CODE, code="invalid_code")
         changed = await self.store.update_user(
-            user.id, {"password_hash": await passwords.hash_password(body.password)}, self.clock()
+            user.id,
+            {"password_hash": await passwords.hash_password(body.password, self.settings.password_hash_cost)},
+            self.clock(),
         )
         assert changed is not None
         revoked = await self._revoke_all(user.id)
@@ -255,7 +259,7 @@ class AuthService:
         if user.password_hash is None:
             # An account made by a code or a link: its first password needs no current one. The
             # other sessions stay (nothing they knew changed).
-            hashed = await passwords.hash_password(body.password)
+            hashed = await passwords.hash_password(body.password, self.settings.password_hash_cost)
             if await self.store.set_first_password(user.id, hashed, self.clock()):
                 log.info("first password set", user_id=user.id)
                 return
@@ -264,12 +268,16 @@ class AuthService:
             raise UnprocessableEntity(
                 "current_password is required: this account has a password", field="current_password"
             )
-        if not await passwords.verify_password(body.current_password, user.password_hash):
+        if not await passwords.verify_password(
+            body.current_password, user.password_hash, self.settings.password_hash_cost
+        ):
             raise Forbidden(
                 "the current password is wrong", code="wrong_password", details={"field": "current_password"}
             )
         await self.store.update_user(
-            user.id, {"password_hash": await passwords.hash_password(body.password)}, self.clock()
+            user.id,
+            {"password_hash": await passwords.hash_password(body.password, self.settings.password_hash_cost)},
+            self.clock(),
         )
         revoked = await self._revoke_all(user.id, keep=identity.session_id)
         log.info("password changed", user_id=user.id, sessions_revoked=len(revoked))
@@ -416,7 +424,9 @@ class AuthService:
         user = UserRecord(
             id=str(uuid.uuid5(DEV_USER_NAMESPACE, email)),
             email=email,
-            password_hash=await passwords.hash_password(password) if password else None,
+            password_hash=await passwords.hash_password(password, self.settings.password_hash_cost)
+            if password
+            else None,
             display_name=default_name(email),
             is_admin=email in self.admins,
             created_at=now,

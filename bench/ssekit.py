@@ -29,6 +29,7 @@ from hypercorn.config import Config
 from chassis.errors import Unauthorized
 from chassis.logging import configure_logging
 from chassis.settings import Settings
+from gateway.__main__ import tune_gc
 from gateway.app import create_app as create_gateway
 from proto.identity import Identity
 
@@ -81,6 +82,8 @@ def serve_gateway(role: str) -> None:
         if role == "bare"
         else create_gateway(settings, routes=(), authenticator=BenchAuthenticator())
     )
+
+    tune_gc()  # as `python -m gateway` runs, for the baseline too
 
     async def main() -> None:
         profiler = cProfile.Profile()

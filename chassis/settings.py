@@ -73,6 +73,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Pace of the offline provider's tokens (seconds), so its replies stream like a model's.
     offline_token_delay: float = 0.02
     # Auth
+    # bcrypt cost of stored passwords (12; the test suite lowers it to bcrypt's floor, 4, to save CPU).
+    password_hash_cost: int = 12
     jwt_issuer: str = "persona-community"
     jwt_audience: str = "persona-api"
     jwt_private_keys: str | None = None

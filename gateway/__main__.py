@@ -30,13 +30,17 @@ def hypercorn_config(settings: Settings) -> Config:
     return config
 
 
+def tune_gc() -> None:
+    """Full collections of a heap holding thousands of SSE connections paused delivery for up
+    to 720 ms (bench/sse.py); collect less often and keep start-up objects out of them."""
+    gc.set_threshold(100_000, 50, 100)
+    gc.freeze()
+
+
 def main() -> None:
     settings = Settings.from_env()
     configure_logging("gateway", settings.log_level, settings.log_json)
-    # Full collections of a heap holding thousands of SSE connections paused delivery for up
-    # to 720 ms (bench/sse.py); collect less often and keep start-up objects out of it.
-    gc.set_threshold(100_000, 50, 100)
-    gc.freeze()
+    tune_gc()
     asyncio.run(serve(create_app(settings), hypercorn_config(settings)))  # type: ignore[arg-type]
 
 

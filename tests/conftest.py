@@ -32,7 +32,12 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture
 def make_settings(nats_server: NatsServer, tmp_path: Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
-        base: dict[str, Any] = {"nats_url": nats_server.url, "data_dir": str(tmp_path / "data")}
+        base: dict[str, Any] = {
+            "nats_url": nats_server.url,
+            "data_dir": str(tmp_path / "data"),
+            # bcrypt's floor: a sign-up costs milliseconds; test_stored_secrets checks the real cost.
+            "password_hash_cost": 4,
+        }
         base.update(overrides)
         return Settings.from_env({}, **base)
 

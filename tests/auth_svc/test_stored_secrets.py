@@ -13,7 +13,8 @@ TABLES = ("auth_users", "auth_sessions", "auth_refresh_tokens", "auth_codes", "a
 
 
 async def test_rows_hold_no_plaintext_password_code_token_or_key(start_stack: StartStack) -> None:
-    auth = await start_stack("postgres")
+    # The production cost (the suite elsewhere uses bcrypt's floor to save CPU).
+    auth = await start_stack("postgres", password_hash_cost=12)
     password, new_password = "first secret pass", "second secret pass"
     secrets: list[str] = [password, new_password]
     codes: list[str] = []
