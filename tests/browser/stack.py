@@ -48,6 +48,7 @@ class DevStack:
             NATS_PORT=str(self.nats_port),
             DATA_DIR=str(data_dir),
             PYTHONUNBUFFERED="1",
+            PASSWORD_HASH_COST="4",  # bcrypt's floor: sign-ups in tests cost milliseconds
         )
         environ.update(env or {})
         self.env = environ
