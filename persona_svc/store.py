@@ -231,6 +231,13 @@ class Store(Protocol):
 # Message edits shared by both stores: pure functions of the current row.
 
 
+def check_regenerable(last: Message | None, generation: Generation) -> Message:
+    """The conversation's last message, if it is the finished assistant reply `generation` names."""
+    if last is None or last.id != generation.message_id or last.role != "assistant" or last.job_id is None:
+        raise NotRegenerable(generation.message_id)
+    return last
+
+
 def regenerated(last: Message, job_id: str, now: datetime) -> Message:
     """`last` with a new pending swipe for `job_id` (an empty current swipe is reused)."""
     swipes = list(last.swipes) or [last.content]

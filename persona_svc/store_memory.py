@@ -19,9 +19,9 @@ from persona_svc.store import (
     Generation,
     ListFilter,
     MessageBusy,
-    NotRegenerable,
     Trending,
     UserCounts,
+    check_regenerable,
     edited,
     event_points,
     finished,
@@ -372,14 +372,7 @@ class MemoryStore:
         if c.pending_job_id is not None:
             raise Busy(c.pending_job_id)
         messages = self.messages[conversation_id]
-        last = max(messages.values(), key=lambda m: m.seq, default=None)
-        if (
-            last is None
-            or last.id != generation.message_id
-            or last.role != "assistant"
-            or last.job_id is None
-        ):
-            raise NotRegenerable(generation.message_id)
+        last = check_regenerable(max(messages.values(), key=lambda m: m.seq, default=None), generation)
         now = utcnow()
         reply = regenerated(last, generation.job_id, now)
         messages[reply.id] = reply

@@ -25,9 +25,9 @@ from persona_svc.store import (
     Generation,
     ListFilter,
     MessageBusy,
-    NotRegenerable,
     Trending,
     UserCounts,
+    check_regenerable,
     edited,
     finished,
     like_pattern,
@@ -272,36 +272,32 @@ class PgStore:
         return " AND ".join(conds)
 
     async def list_new(self, f: ListFilter, limit: int, after: NewKey | None) -> list[tuple[Persona, NewKey]]:
-        params = _Params()
-        liked = self._liked(params, f.viewer_id)
-        where = self._where(f, params)
-        if after is not None:
-            where += (
-                f" AND (p.created_at, p.id) < ({params.add(after.created_at, '::TIMESTAMPTZ')},"
-                f" {params.add(_uuid(after.id), '::UUID')})"
-            )
-        rows = await self.pool.fetch(
-            f"SELECT {SELECT_PERSONA}, {liked} FROM personas p WHERE {where}"
-            f" ORDER BY p.created_at DESC, p.id DESC LIMIT {params.add(limit)}",
-            *params.values,
-        )
-        return [(p, NewKey(p.created_at, p.id)) for p in map(_persona, rows)]
+        key = None if after is None else (after.created_at, "::TIMESTAMPTZ", after.id)
+        found = await self._list_by(f, limit, "p.created_at", key)
+        return [(p, NewKey(p.created_at, p.id)) for p in found]
 
     async def list_top(self, f: ListFilter, limit: int, after: TopKey | None) -> list[tuple[Persona, TopKey]]:
+        key = None if after is None else (after.like_count, "::INT", after.id)
+        found = await self._list_by(f, limit, "p.like_count", key)
+        return [(p, TopKey(p.like_count, p.id)) for p in found]
+
+    async def _list_by(
+        self, f: ListFilter, limit: int, column: str, after: tuple[object, str, str] | None
+    ) -> list[Persona]:
+        """Keyset page ordered by `column` then id, both descending; `after` is (value, cast, id)."""
         params = _Params()
         liked = self._liked(params, f.viewer_id)
         where = self._where(f, params)
         if after is not None:
-            where += (
-                f" AND (p.like_count, p.id) < ({params.add(after.like_count, '::INT')},"
-                f" {params.add(_uuid(after.id), '::UUID')})"
-            )
+            value, cast, after_id = after
+            bound = f"{params.add(value, cast)}, {params.add(_uuid(after_id), '::UUID')}"
+            where += f" AND ({column}, p.id) < ({bound})"
         rows = await self.pool.fetch(
             f"SELECT {SELECT_PERSONA}, {liked} FROM personas p WHERE {where}"
-            f" ORDER BY p.like_count DESC, p.id DESC LIMIT {params.add(limit)}",
+            f" ORDER BY {column} DESC, p.id DESC LIMIT {params.add(limit)}",
             *params.values,
         )
-        return [(p, TopKey(p.like_count, p.id)) for p in map(_persona, rows)]
+        return list(map(_persona, rows))
 
     async def list_trending(
         self, f: ListFilter, limit: int, trending: Trending, after: TrendKey | None
@@ -802,14 +798,7 @@ class PgStore:
                 " ORDER BY seq DESC LIMIT 1",
                 cid,
             )
-            last = None if row is None else _message(row)
-            if (
-                last is None
-                or last.id != generation.message_id
-                or last.role != "assistant"
-                or last.job_id is None
-            ):
-                raise NotRegenerable(generation.message_id)
+            last = check_regenerable(None if row is None else _message(row), generation)
             now = utcnow()
             reply = regenerated(last, generation.job_id, now)
             await self._update_message(conn, reply)

@@ -9,26 +9,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chassis import db
 from media_svc.app import MIGRATIONS
 from media_svc.store import Applied, JobRecord, MediaRecord, MediaStore
 from media_svc.store_memory import MemoryMediaStore
 from media_svc.store_pg import PgMediaStore
 from proto.media import MediaResult, StoredVariant
-from tests.support.pg import fresh_database
+from tests.support.pg import emptied_pool, migrated_database
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
 async def media_db(postgres_url: str) -> str:
-    url = await fresh_database(postgres_url)
-    pool = await db.create_pool(url, min_size=1, max_size=2)
-    try:
-        await db.migrate(pool, "media", MIGRATIONS)
-    finally:
-        await pool.close()
-    return url
+    return await migrated_database(postgres_url, "media", MIGRATIONS)
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -36,12 +29,8 @@ async def store(request: pytest.FixtureRequest, media_db: str) -> AsyncIterator[
     if request.param == "memory":
         yield MemoryMediaStore()
         return
-    pool = await db.create_pool(media_db, min_size=1, max_size=10)
-    try:
-        await pool.execute("TRUNCATE media, media_jobs, media_generation_slots")
+    async with emptied_pool(media_db, ("media", "media_jobs", "media_generation_slots")) as pool:
         yield PgMediaStore(pool)
-    finally:
-        await pool.close()
 
 
 def records(

@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from auth_svc.app import create_app as create_auth
-from chassis import db
 from chassis.settings import Settings
 from gateway.app import create_app as create_gateway
 from generation_worker.app import create_app as create_worker
@@ -23,22 +22,16 @@ from persona_svc.store import Store
 from persona_svc.store_memory import MemoryStore
 from persona_svc.store_pg import PgStore
 from tests.support.mesh import Mesh, RunningApp, client
-from tests.support.pg import fresh_database
+from tests.support.pg import emptied_pool, migrated_database
 from tests.support.users import User, sign_up
 
 TABLES = ("personas", "likes", "follows", "reports", "drafts", "conversations", "messages", "generations")
 
 
 @pytest.fixture(scope="module")
-async def persona_db(postgres_url: str) -> AsyncIterator[str]:
+async def persona_db(postgres_url: str) -> str:
     """One migrated database per test module."""
-    url = await fresh_database(postgres_url)
-    pool = await db.create_pool(url, min_size=1, max_size=2)
-    try:
-        await db.migrate(pool, "persona", MIGRATIONS)
-    finally:
-        await pool.close()
-    yield url
+    return await migrated_database(postgres_url, "persona", MIGRATIONS)
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -46,12 +39,8 @@ async def store(request: pytest.FixtureRequest, persona_db: str) -> AsyncIterato
     if request.param == "memory":
         yield MemoryStore()
         return
-    pool = await db.create_pool(persona_db, min_size=1, max_size=12)
-    try:
-        await pool.execute(f"TRUNCATE {', '.join(TABLES)}")
+    async with emptied_pool(persona_db, TABLES, max_size=12) as pool:
         yield PgStore(pool)
-    finally:
-        await pool.close()
 
 
 ADMIN_EMAIL = "moderator@example.com"

@@ -6,11 +6,14 @@ import os
 import tempfile
 import uuid
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+
+from chassis import db
 
 
 @contextmanager
@@ -48,3 +51,25 @@ def _with_database(url: str, name: str) -> str:
     head, sep, query = url.partition("?")
     base = head.rsplit("/", 1)[0]
     return f"{base}/{name}{sep}{query}"
+
+
+async def migrated_database(admin_url: str, service: str, migrations: Path) -> str:
+    """A fresh database with `service`'s migrations applied (one per test module, for store suites)."""
+    url = await fresh_database(admin_url)
+    pool = await db.create_pool(url, min_size=1, max_size=2)
+    try:
+        await db.migrate(pool, service, migrations)
+    finally:
+        await pool.close()
+    return url
+
+
+@asynccontextmanager
+async def emptied_pool(url: str, tables: Iterable[str], max_size: int = 10) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on `url` with `tables` emptied first, closed afterwards."""
+    pool = await db.create_pool(url, min_size=1, max_size=max_size)
+    try:
+        await pool.execute(f"TRUNCATE {', '.join(tables)}")
+        yield pool
+    finally:
+        await pool.close()
