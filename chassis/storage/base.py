@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import posixpath
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -125,3 +126,17 @@ class Storage(Protocol):
     async def check(self) -> None:
         """Raise when the back-end is not usable (readiness)."""
         ...
+
+
+async def copy_file(writer: Writer, path: Path, chunk: int, on_bytes: OnBytes | None) -> int:
+    """Stream a local file into `writer` (`put_file` of every back-end); aborted on any failure."""
+    try:
+        with open(path, "rb") as f:
+            while data := await asyncio.to_thread(f.read, chunk):
+                await writer.write(data)
+                if on_bytes is not None:
+                    await on_bytes(writer.written)
+        return await writer.commit()
+    except BaseException:
+        await writer.abort()
+        raise

@@ -21,6 +21,7 @@ from chassis.storage.base import (
     check_key,
     check_prefix,
     content_type_for,
+    copy_file,
 )
 from chassis.storage.signing import UrlSigner
 
@@ -95,17 +96,7 @@ class LocalStorage:
             raise
 
     async def put_file(self, key: str, path: Path, content_type: str, on_bytes: OnBytes | None = None) -> int:
-        w = self.writer(key, content_type)
-        try:
-            with open(path, "rb") as f:
-                while chunk := await asyncio.to_thread(f.read, 4 * CHUNK):
-                    await w.write(chunk)
-                    if on_bytes is not None:
-                        await on_bytes(w.written)
-            return await w.commit()
-        except BaseException:
-            await w.abort()
-            raise
+        return await copy_file(self.writer(key, content_type), path, 4 * CHUNK, on_bytes)
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         try:

@@ -29,6 +29,7 @@ from chassis.storage.base import (
     StorageUnavailable,
     check_key,
     check_prefix,
+    copy_file,
 )
 
 MIN_PART = 5 * 1024 * 1024  # S3's smallest part but the last
@@ -192,17 +193,7 @@ class S3Storage:
         return len(data)
 
     async def put_file(self, key: str, path: Path, content_type: str, on_bytes: OnBytes | None = None) -> int:
-        w = self.writer(key, content_type)
-        try:
-            with open(path, "rb") as f:
-                while chunk := await asyncio.to_thread(f.read, self.part_size):
-                    await w.write(chunk)
-                    if on_bytes is not None:
-                        await on_bytes(w.written)
-            return await w.commit()
-        except BaseException:
-            await w.abort()
-            raise
+        return await copy_file(self.writer(key, content_type), path, self.part_size, on_bytes)
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         extra: dict[str, str] = {}
