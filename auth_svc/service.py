@@ -145,16 +145,7 @@ class AuthService:
     async def register(self, body: RegisterRequest, info: RequestInfo) -> TokenPair:
         email = normalize_email(body.email)
         password_hash = await passwords.hash_password(body.password, self.settings.password_hash_cost)
-        now = self.clock()
-        user = UserRecord(
-            id=str(uuid.uuid4()),
-            email=email,
-            password_hash=password_hash,
-            display_name=(body.display_name or "").strip() or default_name(email),
-            is_admin=email in self.admins,
-            created_at=now,
-            updated_at=now,
-        )
+        user = self._new_user(email, password_hash, (body.display_name or "").strip())
         try:
             await self.store.create_user(user)
         except EmailTaken:
@@ -420,18 +411,11 @@ class AuthService:
         password = self.settings.dev_user_password
         if password:
             passwords.check_length(password, field="DEV_USER_PASSWORD")
-        now = self.clock()
-        user = UserRecord(
-            id=str(uuid.uuid5(DEV_USER_NAMESPACE, email)),
-            email=email,
-            password_hash=await passwords.hash_password(password, self.settings.password_hash_cost)
-            if password
-            else None,
-            display_name=default_name(email),
-            is_admin=email in self.admins,
-            created_at=now,
-            updated_at=now,
+        hashed = (
+            await passwords.hash_password(password, self.settings.password_hash_cost) if password else None
         )
+        # A name-based id: the same account after every restart of an in-memory store.
+        user = self._new_user(email, hashed, user_id=str(uuid.uuid5(DEV_USER_NAMESPACE, email)))
         try:
             await self.store.create_user(user)
         except EmailTaken:
@@ -464,15 +448,7 @@ class AuthService:
         user = await self.store.get_user_by_email(email)
         if user is not None:
             return user
-        now = self.clock()
-        user = UserRecord(
-            id=str(uuid.uuid4()),
-            email=email,
-            display_name=default_name(email),
-            is_admin=email in self.admins,
-            created_at=now,
-            updated_at=now,
-        )
+        user = self._new_user(email, None)
         try:
             await self.store.create_user(user)
         except EmailTaken:
@@ -481,6 +457,20 @@ class AuthService:
             return existing
         log.info("account created", user_id=user.id, via="code")
         return user
+
+    def _new_user(
+        self, email: str, password_hash: str | None, display_name: str = "", user_id: str | None = None
+    ) -> UserRecord:
+        now = self.clock()
+        return UserRecord(
+            id=user_id or str(uuid.uuid4()),
+            email=email,
+            password_hash=password_hash,
+            display_name=display_name or default_name(email),
+            is_admin=email in self.admins,
+            created_at=now,
+            updated_at=now,
+        )
 
     async def _sign_in(self, user: UserRecord, info: RequestInfo) -> TokenPair:
         user = await self._with_admin(user)

@@ -59,6 +59,23 @@ V1_CARD: dict[str, Any] = {
     "mes_example": "<START>\n{{user}}: How much?\n{{char}}: Two coins. Always two.",
 }
 
+# Card fields our persona keeps under the same name (first_mes and mes_example are renamed).
+SAME_NAMED_FIELDS = (
+    "name",
+    "description",
+    "personality",
+    "scenario",
+    "creator_notes",
+    "system_prompt",
+    "post_history_instructions",
+    "alternate_greetings",
+    "tags",
+    "creator",
+    "character_version",
+    "character_book",
+    "extensions",
+)
+
 
 def v2_card() -> dict[str, Any]:
     data = {
@@ -150,21 +167,7 @@ async def test_v1_v2_v3_json_cards_map_every_field(site: Site) -> None:
     assert v2["visibility"] == "public"
     for ours, theirs in [("greeting", "first_mes"), ("example_dialogues", "mes_example")]:
         assert v2[ours] == data[theirs]
-    for field in (
-        "name",
-        "description",
-        "personality",
-        "scenario",
-        "creator_notes",
-        "system_prompt",
-        "post_history_instructions",
-        "alternate_greetings",
-        "tags",
-        "creator",
-        "character_version",
-        "character_book",
-        "extensions",
-    ):
+    for field in SAME_NAMED_FIELDS:
         assert v2[field] == data[field], field
 
     card3 = v3_card()
@@ -272,21 +275,7 @@ async def test_real_world_seraphina_card_keeps_every_field(start_site: SiteFacto
     assert r.status_code == 201, r.text
     persona = r.json()["data"]
     assert persona["greeting"] == data["first_mes"] and persona["example_dialogues"] == data["mes_example"]
-    for field in (
-        "name",
-        "description",
-        "personality",
-        "scenario",
-        "creator_notes",
-        "system_prompt",
-        "post_history_instructions",
-        "alternate_greetings",
-        "tags",
-        "creator",
-        "character_version",
-        "character_book",
-        "extensions",
-    ):
+    for field in SAME_NAMED_FIELDS:
         assert persona[field] == data[field], field
     assert persona["avatar_media_id"]
     exported = (await site.http.get(f"/personas/{persona['id']}/card.json", headers=user.headers)).json()
