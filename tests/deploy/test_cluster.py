@@ -35,20 +35,23 @@ async def test_replicated_streams_survive_a_node_loss(cluster: Cluster) -> None:
         await js.publish(JOBS_CHAT, b"before")
         cluster.kill(cluster.nodes[0])
         await cluster.wait_jetstream()
-        for _ in range(100):
+        # The stream elects a new leader after the meta leader: publish until one acks it.
+        ack = None
+        deadline = asyncio.get_running_loop().time() + 60
+        while ack is None and asyncio.get_running_loop().time() < deadline:
             try:
-                await js.publish(JOBS_CHAT, b"during", timeout=2)
-                break
+                ack = await js.publish(JOBS_CHAT, b"during", timeout=2)
             except (nats.errors.Error, TimeoutError):
-                continue
+                await asyncio.sleep(0.25)
+        assert ack is not None and ack.seq == 2
         cluster.start_node(cluster.nodes[0])
         await cluster.wait_jetstream()
         # The restarted node catches up while the stream's leader may move: ask until it answers.
         messages = None
-        for _ in range(60):
+        deadline = asyncio.get_running_loop().time() + 60
+        while messages is None and asyncio.get_running_loop().time() < deadline:
             try:
                 messages = (await js.stream_info(STREAM_JOBS)).state.messages
-                break
             except (nats.errors.Error, TimeoutError):
                 await asyncio.sleep(0.5)
         assert messages == 2
