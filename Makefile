@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Test files run in this many processes (each test starts its own nats-server, services and
+# browser, so most of a test is waiting); TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 
 .PHONY: dev test quality discover bench docs clean
 
@@ -17,7 +20,7 @@ dev: $(STAMP)
 	$(BIN)/python -m chassis.devstack
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 quality: $(STAMP)
 	$(BIN)/ruff check .

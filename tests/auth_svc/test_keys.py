@@ -42,6 +42,8 @@ def test_json_list_jwks_single_jwk_and_pem_are_accepted() -> None:
         json.dumps([OctKey.generate_key(256).as_dict(private=True)]),
         "[1, 2]",
     ],
+    # Generated keys differ per run: stable ids keep collection identical across xdist workers.
+    ids=["empty", "garbage", "no-keys", "public-only", "p384", "rsa", "symmetric", "not-objects"],
 )
 def test_unusable_keys_are_refused_at_start(value: str) -> None:
     with pytest.raises(KeyConfigError):
