@@ -17,6 +17,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import Browsing
 from tests.browser.flows import PASSWORD, create_persona, new_email, sign_up_with_code, sign_up_with_password
 from tests.conftest import SHARED
+from tests.media_svc.support import make_mp4
 
 SERAPHINA = SHARED / "fixtures" / "cards" / "seraphina_v2.png"
 
@@ -295,6 +296,36 @@ def test_upload_an_image_and_see_its_thumbnail(ui: Browsing, tmp_path: Path) -> 
     page.get_by_role("button", name="Use as avatar").click()
     expect(page.locator(".persona-head img.avatar")).to_be_visible()
     ui.shot(page, "avatar-from-gallery")
+
+
+def test_upload_a_video_and_play_it(ui: Browsing, tmp_path: Path) -> None:
+    page = ui.page()
+    sign_up_with_password(page, "Filmmaker")
+    create_persona(page, "Reel Keeper", visibility="private")
+    clip = make_mp4(tmp_path / "harbour.mp4", seconds=3.0, size="640x480")
+    page.locator(".media-panel input[type=file]").set_input_files(str(clip))
+    tile = page.locator(".gallery li[data-status=ready]")
+    expect(tile.locator("img.thumb")).to_have_js_property("complete", True)
+    expect(tile.get_by_role("button", name=re.compile("^Play video"))).to_be_visible()
+    tile.get_by_role("button", name=re.compile("^Play video")).click()
+    video = page.locator(".viewer video")
+    expect(video).to_be_visible()
+    # Muted: Chromium lets a page start muted playback without a user gesture.
+    played = video.evaluate(
+        """async (v) => {
+            v.muted = true;
+            await v.play();
+            await new Promise((done, fail) => {
+                const check = () =>
+                    v.currentTime >= 1 ? done() : v.error ? fail(v.error.message) : setTimeout(check, 50);
+                check();
+            });
+            return { time: v.currentTime, width: v.videoWidth, height: v.videoHeight, state: v.readyState };
+        }"""
+    )
+    assert played["time"] >= 1 and played["state"] >= 2, played
+    assert (played["width"], played["height"]) == (640, 480), played
+    ui.shot(page, "video-playing")
 
 
 def test_a_shared_personas_avatar_is_seen_by_another_person(ui: Browsing, tmp_path: Path) -> None:
