@@ -28,7 +28,9 @@ import psutil
 
 from bench.procs import ClientProc, GatewayProc, ask, clients, gateway, percentile
 from bench.report import machine, write_section
+from chassis import streams
 from chassis.events import EventPublisher
+from chassis.settings import Settings
 from proto.chat import AiChatChunk
 from proto.subjects import user_channel
 from tests.support.natsd import NatsServer
@@ -197,18 +199,50 @@ def fanout(nats_url: str, folder: str) -> tuple[float, float, list[Phase], list[
     return idle_kib, busy_kib, phases, profile_summary(profile_path), gc_pauses
 
 
+async def ensure_streams(nats_url: str) -> None:
+    nc = await nats.connect(nats_url)
+    try:
+        await streams.ensure_all(nc.jetstream(), Settings.from_env({}, nats_url=nats_url))
+    finally:
+        await nc.close()
+
+
+def floor(nats_url: str) -> tuple[float, list[Phase]]:
+    """The same clients and rates against `RawServer` (no framework): (KiB per client, phases)."""
+    users = [f"r{i}" for i in range(FANOUT_USERS)]
+    asyncio.run(ensure_streams(nats_url))  # the gateway creates them; RawServer does not
+    with gateway(nats_url, "raw") as raw:
+        time.sleep(1.0)
+        base = raw.rss()
+        with clients(specs(raw.port, users, CONNECTIONS // FANOUT_USERS, nats_url)) as procs:
+            open_all(procs, CONNECTIONS)
+            time.sleep(2.0)
+            kib = (raw.rss() - base) / CONNECTIONS / KIB
+            phases = [phase(raw, procs, nats_url, users, rate) for rate in DELIVERY_RATES]
+    return kib, phases
+
+
 def profile_summary(path: str) -> list[str]:
     stats = pstats.Stats(path)
     areas: dict[str, float] = {}
     rows = []
-    for (filename, line, func), (_, _, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+    sends, send_time = 0, 0.0
+    for (filename, line, func), (_, calls, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
         area = _area(filename, func)
         areas[area] = areas.get(area, 0.0) + tottime
         rows.append((tottime, f"{_short(filename)}:{line}({func})"))
+        if area == "socket send (syscall)":
+            sends, send_time = sends + calls, send_time + tottime
     total = sum(areas.values()) or 1.0
     lines = ["| where | share of gateway CPU |", "|---|---|"]
     for area, t in sorted(areas.items(), key=lambda kv: -kv[1]):
         lines.append(f"| {area} | {t / total:.0%} |")
+    if sends:
+        lines += [
+            "",
+            f"- One socket `send` (one write to one client) took {send_time / sends * 1e6:.1f} µs on average "
+            f"({sends:,} calls, under the profiler).",
+        ]
     lines += ["", "Top functions by own time:", ""]
     for t, name in sorted(rows, reverse=True)[:12]:
         lines.append(f"- `{name}`: {t / total:.1%}")
@@ -256,6 +290,23 @@ def _short(filename: str) -> str:
     return "/".join(parts[-2:]) if len(parts) > 1 else filename
 
 
+@dataclass
+class Results:
+    bare_kib: float
+    bare_rss: float
+    own_kib: float
+    own_rss: float
+    open_seconds: float
+    shared_kib: float
+    busy_kib: float
+    phases: list[Phase]
+    profile: list[str]
+    gc_pauses: list[list[float]]
+    floor_kib: float
+    floor_phases: list[Phase]
+    load: float
+
+
 def main() -> None:
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as folder:
@@ -265,40 +316,44 @@ def main() -> None:
             bare_kib, _, bare_rss = memory(server.url, "bare", distinct, 1)
             own_kib, open_seconds, own_rss = memory(server.url, "gateway", distinct, 1)
             shared_kib, busy_kib, phases, profile, gc_pauses = fanout(server.url, folder)
+            floor_kib, floor_phases = floor(server.url)
         finally:
             server.stop()
     print_report(
-        bare_kib,
-        bare_rss,
-        own_kib,
-        own_rss,
-        open_seconds,
-        shared_kib,
-        busy_kib,
-        phases,
-        profile,
-        load,
-        gc_pauses,
+        Results(
+            bare_kib,
+            bare_rss,
+            own_kib,
+            own_rss,
+            open_seconds,
+            shared_kib,
+            busy_kib,
+            phases,
+            profile,
+            gc_pauses,
+            floor_kib,
+            floor_phases,
+            load,
+        )
     )
 
 
-def print_report(
-    bare_kib: float,
-    bare_rss: float,
-    own_kib: float,
-    own_rss: float,
-    open_seconds: float,
-    shared_kib: float,
-    busy_kib: float,
-    phases: list[Phase],
-    profile: list[str],
-    load: float,
-    gc_pauses: list[list[float]],
-) -> None:
-    fan = CONNECTIONS // FANOUT_USERS
+def best_rate(phases: list[Phase]) -> Phase | None:
+    """The highest delivered rate with every event delivered and p99 ≤ 50 ms."""
     ok = [p for p in phases if p.missing == 0 and p.p99 <= 50]
-    best = max(ok, key=lambda p: p.delivered_per_s, default=None)
-    per_core = 1e6 / min(p.cpu_us_per_delivery for p in phases)
+    return max(ok, key=lambda p: p.delivered_per_s, default=None)
+
+
+def describe(best: Phase | None) -> str:
+    return f"**{best.delivered_per_s:,.0f} deliveries/s** (p99 {best.p99:.1f} ms)" if best else "**none**"
+
+
+def print_report(r: Results) -> None:
+    fan = CONNECTIONS // FANOUT_USERS
+    best = best_rate(r.phases)
+    floor_best = best_rate(r.floor_phases)
+    per_core = 1e6 / min(p.cpu_us_per_delivery for p in r.phases)
+    floor_per_core = 1e6 / min(p.cpu_us_per_delivery for p in r.floor_phases)
     lines = [
         "## SSE fan-out on one gateway process",
         "",
@@ -307,57 +362,67 @@ def print_report(
         "process (`python -m bench.ssekit gateway`: the real gateway and EventsPlugin under Hypercorn), "
         "events published to JetStream by a separate process (`EventPublisher`), each stamped with the "
         "monotonic clock just before publishing. Gateway, nats-server, clients and publisher share the "
-        f"machine's 2 cores (1-minute load average when the run started: {load:.1f}). "
+        f"machine's 2 cores (1-minute load average when the run started: {r.load:.1f}). "
         "Run with `python -m bench sse`.",
+        "",
+        "Two baselines run in the same session: Hypercorn holding bare SSE responses (the memory floor "
+        "of the mandated server) and `RawServer` (`python -m bench.ssekit raw`), an asyncio server "
+        "with no HTTP framework and no task per connection that writes each NATS message straight to "
+        "every follower's socket: the floor for delivery by any Python asyncio server on this machine.",
         "",
         "### Memory per client (gateway RSS growth ÷ clients, idle streams)",
         "",
         "| server | clients | NATS subscriptions | KiB per client | process RSS |",
         "|---|---|---|---|---|",
-        f"| baseline: Hypercorn holding bare SSE responses | {CONNECTIONS:,} | 0 | {bare_kib:.1f} "
-        f"| {bare_rss:.0f} MiB |",
-        f"| gateway, one user per client | {CONNECTIONS:,} | {CONNECTIONS:,} | **{own_kib:.1f}** "
-        f"| {own_rss:.0f} MiB |",
+        f"| baseline: Hypercorn holding bare SSE responses | {CONNECTIONS:,} | 0 | {r.bare_kib:.1f} "
+        f"| {r.bare_rss:.0f} MiB |",
+        f"| baseline: RawServer, {FANOUT_USERS} users × {fan} clients | {CONNECTIONS:,} | {FANOUT_USERS} "
+        f"| {r.floor_kib:.1f} | |",
+        f"| gateway, one user per client | {CONNECTIONS:,} | {CONNECTIONS:,} | **{r.own_kib:.1f}** "
+        f"| {r.own_rss:.0f} MiB |",
         f"| gateway, {FANOUT_USERS} users × {fan} clients | {CONNECTIONS:,} | {FANOUT_USERS} "
-        f"| **{shared_kib:.1f}** (after the delivery runs: {busy_kib:.1f}) | |",
+        f"| **{r.shared_kib:.1f}** (after the delivery runs: {r.busy_kib:.1f}) | |",
         "",
-        f"- Gateway ÷ bare Hypercorn: {own_kib / bare_kib:.2f}× (distinct users), "
-        f"{shared_kib / bare_kib:.2f}× (shared channels). Target ≤ 16 KiB per client: "
-        f"**{'met' if max(own_kib, shared_kib) <= 16 else 'not met'}**; Hypercorn's own per-connection "
-        f"objects are {bare_kib:.1f} KiB of it.",
+        f"- Gateway ÷ bare Hypercorn: {r.own_kib / r.bare_kib:.2f}× (distinct users), "
+        f"{r.shared_kib / r.bare_kib:.2f}× (shared channels). Target ≤ 16 KiB per client: "
+        f"**{'met' if max(r.own_kib, r.shared_kib) <= 16 else 'not met'}**; Hypercorn's own per-connection "
+        f"objects are {r.bare_kib:.1f} KiB of it.",
         f"- Opening {CONNECTIONS:,} streams (authenticate, subscribe, first frame) took "
-        f"{open_seconds:.1f} s.",
+        f"{r.open_seconds:.1f} s.",
         "",
         f"### Delivery: {FANOUT_USERS} channels × {fan} clients, {PHASE_SECONDS:.0f} s per rate",
         "",
         "Latency is publish (before the JetStream publish call) → the client's socket read. "
-        "Baseline: a raw NATS subscriber on `live.events.user.>` receiving the same events once.",
+        "Baseline: a raw NATS subscriber on `live.events.user.>` receiving the same events once. "
+        "CPU columns are the server process's.",
         "",
-        "| target/s | delivered/s | missing | SSE p50 ms | SSE p99 ms | NATS p50 ms | NATS p99 ms "
-        "| p99 SSE ÷ NATS | gateway CPU | gateway CPU µs per delivery | client processes CPU "
+        "| server | target/s | delivered/s | missing | SSE p50 ms | SSE p99 ms | NATS p50 ms | NATS p99 ms "
+        "| p99 SSE ÷ NATS | server CPU | server CPU µs per delivery | client processes CPU "
         "| machine busy |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for p in phases:
-        ratio = p.p99 / p.nats_p99 if p.nats_p99 else float("nan")
-        lines.append(
-            f"| {p.target:,} | {p.delivered_per_s:,.0f} | {p.missing:,} | {p.p50:.1f} | {p.p99:.1f} "
-            f"| {p.nats_p50:.2f} | {p.nats_p99:.2f} | {ratio:.1f}× | {p.cpu_share:.0%} "
-            f"| {p.cpu_us_per_delivery:.1f} | {p.clients_cpu:.0%} | {p.machine_busy:.0%} |"
-        )
+    for name, phases in (("RawServer (floor)", r.floor_phases), ("**gateway**", r.phases)):
+        for p in phases:
+            ratio = p.p99 / p.nats_p99 if p.nats_p99 else float("nan")
+            lines.append(
+                f"| {name} | {p.target:,} | {p.delivered_per_s:,.0f} | {p.missing:,} | {p.p50:.1f} "
+                f"| {p.p99:.1f} | {p.nats_p50:.2f} | {p.nats_p99:.2f} | {ratio:.1f}× | {p.cpu_share:.0%} "
+                f"| {p.cpu_us_per_delivery:.1f} | {p.clients_cpu:.0%} | {p.machine_busy:.0%} |"
+            )
     lines += [
         "",
-        "- Best rate with every event delivered and p99 ≤ 50 ms: "
-        + (f"**{best.delivered_per_s:,.0f} deliveries/s** (p99 {best.p99:.1f} ms)." if best else "**none**."),
-        f"- At its lowest CPU cost per delivery, one dedicated core would sustain ≈ {per_core:,.0f} "
-        "deliveries/s.",
-        f"- Target 50,000/s at p99 ≤ 50 ms: **{'met' if best and best.target >= 50_000 else 'not met'}**.",
+        f"- Gateway: best rate with every event delivered and p99 ≤ 50 ms: {describe(best)}; "
+        f"RawServer: {describe(floor_best)}.",
+        f"- At their lowest CPU cost per delivery, one dedicated core would sustain ≈ {per_core:,.0f} "
+        f"deliveries/s through the gateway, ≈ {floor_per_core:,.0f} through RawServer.",
+        f"- Target 50,000/s at p99 ≤ 50 ms: **{'met' if best and best.target >= 50_000 else 'not met'}** "
+        f"(the no-framework floor: {'met' if floor_best and floor_best.target >= 50_000 else 'not met'}).",
         "",
         f"### Where the gateway's time goes (cProfile, {PROFILE_SECONDS:.0f} s at {DELIVERY_RATES[-1]:,}/s)",
         "",
-        *profile,
+        *r.profile,
         "",
-        *gc_report(gc_pauses, phases),
+        *gc_report(r.gc_pauses, r.phases),
     ]
     write_section("sse", "\n".join(lines))
     print("\n".join(lines))

@@ -4,6 +4,9 @@
 authenticator that trusts `Bearer user:<id>` (authentication is not what is measured), and
 cProfile toggled by SIGUSR1 (start) / SIGUSR2 (stop, dump to $PROFILE_PATH).
 
+`python -m bench.ssekit raw`: the floor for delivery, an asyncio server with no framework
+(`RawServer`).
+
 `python -m bench.ssekit clients '<json spec>'`: many SSE clients on raw asyncio protocols,
 plus optionally one raw NATS subscriber (the baseline). Commands on stdin, one JSON
 answer per line on stdout: `open`, `stats`, `reset`, `quit`."""
@@ -27,11 +30,14 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from chassis.errors import Unauthorized
+from chassis.events import EVENT_HEADER
 from chassis.logging import configure_logging
 from chassis.settings import Settings
 from gateway.__main__ import tune_gc
 from gateway.app import create_app as create_gateway
+from gateway.fanout import frame
 from proto.identity import Identity
+from proto.subjects import live_subject, user_channel
 
 
 class BenchAuthenticator:
@@ -67,6 +73,91 @@ async def bare_sse(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b": connected\n\n", "more_body": True})
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+class RawSse(asyncio.Protocol):
+    """One connection of the raw floor server: read the request head, then only write."""
+
+    def __init__(self, server: RawServer) -> None:
+        self.server = server
+        self.head = b""
+        self.subject = ""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.subject:
+            return
+        self.head += data
+        if b"\r\n\r\n" not in self.head:
+            return
+        user = self.head.partition(b"Bearer user:")[2].partition(b"\r\n")[0].decode()
+        self.subject = live_subject(user_channel(user))
+        asyncio.ensure_future(self.server.join(self.subject, self))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.subject:
+            self.server.leave(self.subject, self)
+
+
+class RawServer:
+    """The delivery floor for any Python asyncio server on this machine: no HTTP framework,
+    no per-connection task; each NATS message is written straight to every follower's
+    transport (one `send` per client per event), from one shared subscription per subject."""
+
+    def __init__(self, nc: Any) -> None:
+        self.nc = nc
+        self.followers: dict[str, set[RawSse]] = {}
+        self.subs: dict[str, Any] = {}
+
+    async def join(self, subject: str, conn: RawSse) -> None:
+        followers = self.followers.setdefault(subject, set())
+        followers.add(conn)
+        if subject not in self.subs:
+            self.subs[subject] = None
+            self.subs[subject] = await self.nc.subscribe(subject, cb=self._deliver(followers))
+            await self.nc.flush()
+        assert conn.transport is not None
+        conn.transport.write(RAW_HEAD)
+
+    def leave(self, subject: str, conn: RawSse) -> None:
+        self.followers.get(subject, set()).discard(conn)
+
+    @staticmethod
+    def _deliver(followers: set[RawSse]) -> Any:
+        async def deliver(msg: Any) -> None:
+            headers = msg.headers or {}
+            sse = frame(int(headers["Nats-Sequence"]), headers.get(EVENT_HEADER, "message"), msg.data)
+            for conn in followers:
+                if conn.transport is not None:
+                    conn.transport.write(sse)
+
+        return deliver
+
+
+RAW_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n: connected\n\n"
+
+
+def serve_raw() -> None:
+    settings = Settings.from_env()
+
+    async def main() -> None:
+        nc = await nats.connect(settings.nats_url)
+        raw = RawServer(nc)
+        server = await asyncio.get_running_loop().create_server(
+            lambda: RawSse(raw), "127.0.0.1", settings.port, backlog=4096
+        )
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        async with server:
+            await stop.wait()
+        await nc.close()
+
+    tune_gc()
+    asyncio.run(main())
 
 
 def serve_gateway(role: str) -> None:
@@ -286,6 +377,8 @@ def main() -> None:
     role = sys.argv[1]
     if role in ("gateway", "bare"):
         serve_gateway(role)
+    elif role == "raw":
+        serve_raw()
     elif role == "clients":
         asyncio.run(run_clients(json.loads(sys.argv[2])))
     else:
