@@ -151,21 +151,15 @@ class _Run:
     async def failed(self, reason: str) -> None:
         log.warning("chat reply failed", reason=reason)
         await self.emit(AiChatError(**self.ids, reason=reason))
-        job = self.job
-        result = ChatResult(
-            job_id=job.job_id,
-            conversation_id=job.conversation_id,
-            message_id=job.message_id,
-            user_id=job.user_id,
-            status="failed",
-            text="".join(self.parts),
-            provider=self.provider.name,
-            model=self.provider.model,
-            error=reason,
-        )
-        await publish_result(self.ctx.js, RESULTS_CHAT, self.job.job_id, result)
+        await self._result("failed", "".join(self.parts), TextFinish(""), error=reason)
 
-    async def _result(self, status: Literal["done", "cancelled"], text: str, finish: TextFinish) -> None:
+    async def _result(
+        self,
+        status: Literal["done", "cancelled", "failed"],
+        text: str,
+        finish: TextFinish,
+        error: str | None = None,
+    ) -> None:
         job = self.job
         result = ChatResult(
             job_id=job.job_id,
@@ -178,5 +172,6 @@ class _Run:
             usage=finish.usage,
             provider=self.provider.name,
             model=self.provider.model,
+            error=error,
         )
         await publish_result(self.ctx.js, RESULTS_CHAT, self.job.job_id, result)

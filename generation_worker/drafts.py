@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import structlog
@@ -210,33 +210,32 @@ class _Run:
         return parse_draft(text, self.job)
 
     async def ready(self, draft: PersonaDraft) -> None:
+        await self._finish(PersonaDraftReady(job_id=self.job.job_id, draft=draft), "done", draft=draft)
+
+    async def failed(self, reason: str) -> None:
+        log.warning("draft failed", job_id=self.job.job_id, reason=reason)
+        await self._finish(PersonaDraftFailed(job_id=self.job.job_id, reason=reason), "failed", error=reason)
+
+    async def _finish(
+        self,
+        event: PersonaDraftReady | PersonaDraftFailed,
+        status: Literal["done", "failed"],
+        *,
+        draft: PersonaDraft | None = None,
+        error: str | None = None,
+    ) -> None:
         provider, model = self.handler.name
         result = DraftResult(
             job_id=self.job.job_id,
             user_id=self.job.user_id,
-            status="done",
+            status=status,
             draft=draft,
+            error=error,
             provider=provider,
             model=model,
         )
         # The event first: whoever reads the stored result afterwards has seen every event.
-        await self.ctx.events.publish(self.channels, PersonaDraftReady(job_id=self.job.job_id, draft=draft))
-        await publish_result(self.ctx.js, RESULTS_DRAFT, self.job.job_id, result)
-
-    async def failed(self, reason: str) -> None:
-        log.warning("draft failed", job_id=self.job.job_id, reason=reason)
-        provider, model = self.handler.name
-        result = DraftResult(
-            job_id=self.job.job_id,
-            user_id=self.job.user_id,
-            status="failed",
-            error=reason,
-            provider=provider,
-            model=model,
-        )
-        await self.ctx.events.publish(
-            self.channels, PersonaDraftFailed(job_id=self.job.job_id, reason=reason)
-        )
+        await self.ctx.events.publish(self.channels, event)
         await publish_result(self.ctx.js, RESULTS_DRAFT, self.job.job_id, result)
 
 
