@@ -1,4 +1,5 @@
-"""How an OpenAI-compatible server's refusals become ProviderErrors (text and image models)."""
+"""How the text and image providers talk to an OpenAI-compatible server: the SDK client, and how
+the server's refusals become ProviderErrors."""
 
 from __future__ import annotations
 
@@ -10,6 +11,15 @@ from generation_worker.providers.base import ProviderError
 log = structlog.get_logger("generation_worker.providers")
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+
+def client(*, base_url: str | None, api_key: str | None, timeout: float) -> openai.AsyncOpenAI:
+    """The SDK's own retries are off: a retryable failure becomes a retryable ProviderError and the
+    job is redelivered with backoff. Local servers (Ollama, llama.cpp) need no key, but the SDK
+    insists on one."""
+    return openai.AsyncOpenAI(
+        base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=0
+    )
 
 
 def status_error(exc: openai.APIStatusError, *, model: str, key_setting: str) -> ProviderError:

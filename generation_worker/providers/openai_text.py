@@ -14,7 +14,7 @@ import openai
 from openai.types.chat import ChatCompletionMessageParam
 
 from generation_worker.providers.base import ProviderError, TextFinish
-from generation_worker.providers.openai_errors import connection_error, status_error
+from generation_worker.providers.openai_errors import client, connection_error, status_error
 from proto.chat import ChatUsage, PromptMessage
 
 NAME = "openai"
@@ -34,10 +34,7 @@ class OpenAITextProvider:
     ) -> None:
         self.model = model
         self.stream_usage = stream_usage
-        # Local servers (Ollama, llama.cpp) need no key, but the SDK insists on one.
-        self.client = openai.AsyncOpenAI(
-            base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=0
-        )
+        self.client = client(base_url=base_url, api_key=api_key, timeout=timeout)
 
     async def stream(
         self,

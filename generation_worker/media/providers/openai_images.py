@@ -16,7 +16,7 @@ import openai
 
 from generation_worker.media.providers.image import GeneratedImage, ImageRequest, OnFraction
 from generation_worker.providers.base import ProviderError
-from generation_worker.providers.openai_errors import connection_error, status_error
+from generation_worker.providers.openai_errors import client, connection_error, status_error
 
 NAME = "openai"
 
@@ -44,9 +44,7 @@ class OpenAIImageProvider:
         self.size = size
         self.timeout = timeout
         self.max_bytes = max_bytes
-        self.client = openai.AsyncOpenAI(
-            base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=0
-        )
+        self.client = client(base_url=base_url, api_key=api_key, timeout=timeout)
 
     async def generate(self, request: ImageRequest, on_fraction: OnFraction) -> GeneratedImage:
         try:
