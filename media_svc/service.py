@@ -38,6 +38,7 @@ from proto.media import (
     KV_MEDIA_PROGRESS,
     GenerationRequest,
     ImageGenerationJob,
+    JobKindName,
     MediaAccepted,
     MediaJobOut,
     MediaListQuery,
@@ -315,14 +316,7 @@ class MediaService:
             created_at=stamp,
             updated_at=stamp,
         )
-        job = JobRecord(
-            id=job_id,
-            media_id=media_id,
-            owner_id=identity.user_id,
-            kind="process",
-            state="queued",
-            created_at=stamp,
-        )
+        job = _queued_job(media, "process")
         try:
             await self.store.create(media, job)
         except BaseException:
@@ -383,14 +377,7 @@ class MediaService:
             created_at=stamp,
             updated_at=stamp,
         )
-        job = JobRecord(
-            id=job_id,
-            media_id=media_id,
-            owner_id=identity.user_id,
-            kind=request.kind,
-            state="queued",
-            created_at=stamp,
-        )
+        job = _queued_job(media, request.kind)
         limit = self.settings.max_generations_per_user
         if not await self.store.create_generation(media, job, limit):
             raise TooManyRequests(
@@ -442,6 +429,18 @@ class MediaService:
             await self.storage.delete_prefix(f"{result.media_id}/")
         log.info("media result", media_id=result.media_id, job_id=result.job_id, outcome=outcome.value)
         return outcome
+
+
+def _queued_job(media: MediaRecord, kind: JobKindName) -> JobRecord:
+    """The job that produces `media`, queued as the item is created."""
+    return JobRecord(
+        id=media.job_id,
+        media_id=media.id,
+        owner_id=media.owner_id,
+        kind=kind,
+        state="queued",
+        created_at=media.created_at,
+    )
 
 
 def _visibility(value: str) -> Visibility:
