@@ -238,6 +238,42 @@ def check_regenerable(last: Message | None, generation: Generation) -> Message:
     return last
 
 
+def new_turn(
+    conversation_id: str,
+    generation: Generation,
+    user_message_id: str | None,
+    user_content: str | None,
+    seq: int,
+    now: datetime,
+) -> tuple[Message | None, Message]:
+    """The user's message (when given, at `seq - 1`) and the pending reply at `seq` for `generation`."""
+    user = None
+    if user_message_id is not None and user_content is not None:
+        user = Message(
+            id=user_message_id,
+            conversation_id=conversation_id,
+            seq=seq - 1,
+            role="user",
+            content=user_content,
+            created_at=now,
+            updated_at=now,
+        )
+    reply = Message(
+        id=generation.message_id,
+        conversation_id=conversation_id,
+        seq=seq,
+        role="assistant",
+        content="",
+        swipes=[""],
+        swipe_index=0,
+        status="pending",
+        job_id=generation.job_id,
+        created_at=now,
+        updated_at=now,
+    )
+    return user, reply
+
+
 def regenerated(last: Message, job_id: str, now: datetime) -> Message:
     """`last` with a new pending swipe for `job_id` (an empty current swipe is reused)."""
     swipes = list(last.swipes) or [last.content]

@@ -25,6 +25,7 @@ from persona_svc.store import (
     edited,
     event_points,
     finished,
+    new_turn,
     regenerated,
     search_text,
     utcnow,
@@ -34,6 +35,16 @@ from proto.personas import DraftResult, DraftView, Persona, Report, ReportedPers
 
 T = TypeVar("T")
 replace = msgspec.structs.replace
+
+
+def _toggle(table: dict[tuple[str, str], datetime], key: tuple[str, str], on: bool) -> bool:
+    """Add (stamped now) or remove `key`; whether that changed anything."""
+    changed = (key in table) != on
+    if changed and on:
+        table[key] = utcnow()
+    elif changed:
+        del table[key]
+    return changed
 
 
 class MemoryStore:
@@ -156,23 +167,13 @@ class MemoryStore:
 
     async def set_like(self, persona_id: str, user_id: str, liked: bool) -> tuple[bool, int]:
         p = self.personas[persona_id]
-        key = (persona_id, user_id)
-        changed = (key in self.likes) != liked
-        if changed and liked:
-            self.likes[key] = utcnow()
-        elif changed:
-            del self.likes[key]
+        changed = _toggle(self.likes, (persona_id, user_id), liked)
         count = sum(1 for (pid, _) in self.likes if pid == persona_id)
         self.personas[persona_id] = replace(p, like_count=count)
         return changed, count
 
     async def set_follow(self, follower_id: str, followee_id: str, following: bool) -> tuple[bool, int]:
-        key = (follower_id, followee_id)
-        changed = (key in self.follows) != following
-        if changed and following:
-            self.follows[key] = utcnow()
-        elif changed:
-            del self.follows[key]
+        changed = _toggle(self.follows, (follower_id, followee_id), following)
         return changed, sum(1 for (_, b) in self.follows if b == followee_id)
 
     async def user_counts(self, user_id: str, viewer_id: str | None) -> UserCounts:
@@ -332,35 +333,12 @@ class MemoryStore:
         if c.pending_job_id is not None:
             raise Busy(c.pending_job_id)
         now = utcnow()
-        seq = self.last_seq[conversation_id]
+        with_user = user_message_id is not None and user_content is not None
+        seq = self.last_seq[conversation_id] + (2 if with_user else 1)
+        user, reply = new_turn(conversation_id, generation, user_message_id, user_content, seq, now)
         messages = self.messages[conversation_id]
-        user = None
-        if user_message_id is not None and user_content is not None:
-            seq += 1
-            user = Message(
-                id=user_message_id,
-                conversation_id=conversation_id,
-                seq=seq,
-                role="user",
-                content=user_content,
-                created_at=now,
-                updated_at=now,
-            )
+        if user is not None:
             messages[user.id] = user
-        seq += 1
-        reply = Message(
-            id=generation.message_id,
-            conversation_id=conversation_id,
-            seq=seq,
-            role="assistant",
-            content="",
-            swipes=[""],
-            swipe_index=0,
-            status="pending",
-            job_id=generation.job_id,
-            created_at=now,
-            updated_at=now,
-        )
         messages[reply.id] = reply
         self.last_seq[conversation_id] = seq
         self.generations[generation.job_id] = replace(generation, swipe_index=0, created_at=now)

@@ -31,6 +31,7 @@ from persona_svc.store import (
     edited,
     finished,
     like_pattern,
+    new_turn,
     regenerated,
     search_text,
     utcnow,
@@ -752,30 +753,9 @@ class PgStore:
             )
             if seq is None:
                 raise Busy(conversation_id)
-            user = None
-            if user_message_id is not None and user_content is not None:
-                user = Message(
-                    id=user_message_id,
-                    conversation_id=conversation_id,
-                    seq=seq - 1,
-                    role="user",
-                    content=user_content,
-                    created_at=now,
-                    updated_at=now,
-                )
+            user, reply = new_turn(conversation_id, generation, user_message_id, user_content, seq, now)
+            if user is not None:
                 await self._insert_message(conn, user)
-            reply = Message(
-                id=generation.message_id,
-                conversation_id=conversation_id,
-                seq=seq,
-                role="assistant",
-                content="",
-                swipes=[""],
-                status="pending",
-                job_id=generation.job_id,
-                created_at=now,
-                updated_at=now,
-            )
             await self._insert_message(conn, reply)
             await self._insert_generation(
                 conn, msgspec.structs.replace(generation, swipe_index=0, created_at=now)
