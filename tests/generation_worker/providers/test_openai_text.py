@@ -27,6 +27,16 @@ def provider(url: str, timeout: float = 10.0) -> OpenAITextProvider:
     return OpenAITextProvider(base_url=url, api_key="sk-test", model="gpt-4o-mini", timeout=timeout)
 
 
+async def stream_error(p: OpenAITextProvider) -> ProviderError:
+    """The error `p` raises while streaming PROMPT (the test fails if it raises none)."""
+    try:
+        with pytest.raises(ProviderError) as caught:
+            [item async for item in p.stream(PROMPT)]
+    finally:
+        await p.close()
+    return caught.value
+
+
 async def test_deltas_arrive_as_the_server_sends_them(standin: tuple[OpenAIStandIn, str]) -> None:
     fake, url = standin
     fake.gate_after = 3
@@ -59,54 +69,34 @@ async def test_rate_limits_and_server_errors_are_retryable(
 ) -> None:
     fake, url = standin
     fake.script = [status]
-    p = provider(url)
-    try:
-        with pytest.raises(ProviderError) as caught:
-            [item async for item in p.stream(PROMPT)]
-    finally:
-        await p.close()
-    assert caught.value.retryable and str(status) in caught.value.reason
+    error = await stream_error(provider(url))
+    assert error.retryable and str(status) in error.reason
     assert len(fake.requests) == 1  # the SDK's own retries are off: the job is what retries
     if status == 429:
-        assert caught.value.retry_after == 0
+        assert error.retry_after == 0
 
 
 async def test_a_refused_request_is_final_with_a_readable_reason(standin: tuple[OpenAIStandIn, str]) -> None:
     fake, url = standin
     fake.script = [400]
-    p = provider(url)
-    try:
-        with pytest.raises(ProviderError) as caught:
-            [item async for item in p.stream(PROMPT)]
-    finally:
-        await p.close()
-    assert not caught.value.retryable
-    assert "maximum context length is 8192 tokens" in caught.value.reason
+    error = await stream_error(provider(url))
+    assert not error.retryable
+    assert "maximum context length is 8192 tokens" in error.reason
 
 
 async def test_bad_credentials_never_echo_the_key(standin: tuple[OpenAIStandIn, str]) -> None:
     fake, url = standin
     fake.script = [401]
-    p = provider(url)
-    try:
-        with pytest.raises(ProviderError) as caught:
-            [item async for item in p.stream(PROMPT)]
-    finally:
-        await p.close()
-    assert not caught.value.retryable and "LLM_API_KEY" in caught.value.reason
-    assert "sk-" not in caught.value.reason
+    error = await stream_error(provider(url))
+    assert not error.retryable and "LLM_API_KEY" in error.reason
+    assert "sk-" not in error.reason
 
 
 async def test_a_stalled_stream_times_out_as_retryable(standin: tuple[OpenAIStandIn, str]) -> None:
     fake, url = standin
     fake.gate_after = 1  # never released
-    p = provider(url, timeout=0.5)
-    try:
-        with pytest.raises(ProviderError) as caught:
-            [item async for item in p.stream(PROMPT)]
-    finally:
-        await p.close()
-    assert caught.value.retryable
+    error = await stream_error(provider(url, timeout=0.5))
+    assert error.retryable
 
 
 async def test_closing_the_stream_early_ends_the_upstream_request(standin: tuple[OpenAIStandIn, str]) -> None:
