@@ -4,7 +4,7 @@
 import { api } from "./api.js";
 import { $, h, uid } from "./dom.js";
 import { follow, forgetMedia, generate, remember, uploadFile, urlFor } from "./media.js";
-import { busy, errorMessage, field, formatBytes, progressBar, replace, toast } from "./ui.js";
+import { busy, errorMessage, field, formatBytes, onDrop, progressBar, replace, toast } from "./ui.js";
 
 const ACCEPT = "image/jpeg,image/png,image/webp,image/gif,video/mp4,video/webm,video/quicktime";
 
@@ -193,15 +193,8 @@ export function mediaPanel(persona, { onAvatar = () => {}, title = "Images and v
     fileInput.value = "";
   });
   const zone = $(".dropzone", uploadForm);
-  zone.addEventListener("dragover", (e) => {
-    e.preventDefault();
-    zone.classList.add("over");
-  });
-  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
-  zone.addEventListener("drop", (e) => {
-    e.preventDefault();
-    zone.classList.remove("over");
-    for (const file of e.dataTransfer.files) startUpload(file);
+  onDrop(zone, (files) => {
+    for (const file of files) startUpload(file);
   });
 
   const el = h(

@@ -108,6 +108,20 @@ export async function busy(button, work, form = null) {
 }
 
 /** A labelled <progress>: `set(value 0..100 | null for indeterminate, text)`. */
+/** Take the files dropped on `zone`, highlighting it while something is dragged over. */
+export function onDrop(zone, take) {
+  zone.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    zone.classList.add("over");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    take(e.dataTransfer.files);
+  });
+}
+
 export function progressBar(labelText) {
   const id = uid("progress");
   const bar = h("progress", { id, max: "100", "aria-labelledby": `${id}-label` });

@@ -4,10 +4,9 @@
 import { ApiError, api } from "../api.js";
 import { h } from "../dom.js";
 import { live } from "../events.js";
-import { go } from "../router.js";
 import { drafts } from "../store.js";
-import { busy, field, replace, showError, toast } from "../ui.js";
-import { avatarBox, personaForm } from "./editor.js";
+import { busy, field, replace, showError } from "../ui.js";
+import { avatarBox, personaForm, unsavedPersona } from "./editor.js";
 
 export function render(main, { query }) {
   const idea = h("input", { type: "text", name: "idea", minlength: "3", maxlength: "500", required: true, value: query.idea || "", placeholder: "a retired lighthouse keeper who collects storm stories" });
@@ -28,29 +27,8 @@ export function render(main, { query }) {
   let poll = null;
 
   const showDraft = (draft) => {
-    let saved = null;
     const pf = personaForm({ ...draft, visibility: "public" }, { submitLabel: "Save persona" });
-    const ensureSaved = async () => {
-      if (saved) return saved;
-      try {
-        saved = await api.post("/personas", pf.values());
-        toast("Saved, so its avatar can be generated. Keep editing, then save again.", "success");
-        pf.submit.textContent = "Save changes";
-        return saved;
-      } catch (err) {
-        showError(pf.form, err);
-        return null;
-      }
-    };
-    pf.form.addEventListener("submit", (e) => {
-      e.preventDefault();
-      busy(pf.submit, async () => {
-        const values = pf.values();
-        saved = saved ? await api.patch(`/personas/${encodeURIComponent(saved.id)}`, values) : await api.post("/personas", values);
-        toast(`${saved.name} saved.`, "success");
-        go(`/p/${saved.id}`);
-      }, pf.form);
-    });
+    const ensureSaved = unsavedPersona(pf, { note: "Saved, so its avatar can be generated. Keep editing, then save again." });
     replace(editorSlot, h("h2", {}, "Your draft: edit anything"), avatarBox(pf, { ensureSaved }), pf.form);
     pf.form.querySelector("[name=name]").focus();
   };

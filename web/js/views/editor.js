@@ -6,7 +6,7 @@ import { $$, h, uid } from "../dom.js";
 import { mediaPanel } from "../gallery.js";
 import { avatar, follow, generate, uploadFile, urlFor } from "../media.js";
 import { go } from "../router.js";
-import { busy, clearErrors, errorMessage, field, progressBar, replace, showError, toast } from "../ui.js";
+import { busy, clearErrors, errorMessage, field, onDrop, progressBar, replace, showError, toast } from "../ui.js";
 
 const TEXT_FIELDS = ["name", "tagline", "description", "personality", "scenario", "greeting", "example_dialogues", "system_prompt", "post_history_instructions", "creator_notes", "creator", "character_version"];
 
@@ -241,6 +241,33 @@ async function savePersona(pf, existing) {
   return saved;
 }
 
+/** Wire a form for a persona not saved yet: `ensureSaved` (returned) saves it once, for what
+ * needs an id first (the avatar); submitting saves it and opens its page. */
+export function unsavedPersona(pf, { note, onFirstSave = () => {} }) {
+  let saved = null;
+  pf.form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    busy(pf.submit, async () => {
+      saved = await savePersona(pf, saved);
+      toast(`${saved.name} saved.`, "success");
+      go(`/p/${saved.id}`);
+    }, pf.form);
+  });
+  return async () => {
+    if (saved) return saved;
+    try {
+      saved = await savePersona(pf, null);
+      onFirstSave(saved);
+      toast(note, "success");
+      pf.submit.textContent = "Save changes";
+      return saved;
+    } catch (err) {
+      showError(pf.form, err);
+      return null;
+    }
+  };
+}
+
 /** Read a dropped or chosen card file and import it; resolves with the new persona. */
 export async function importCard(file, visibility = "private") {
   const name = (file.name || "").toLowerCase();
@@ -282,43 +309,16 @@ function importPanel() {
     }
   };
   input.addEventListener("change", () => input.files[0] && run(input.files[0]));
-  zone.addEventListener("dragover", (e) => {
-    e.preventDefault();
-    zone.classList.add("over");
-  });
-  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
-  zone.addEventListener("drop", (e) => {
-    e.preventDefault();
-    zone.classList.remove("over");
-    if (e.dataTransfer.files[0]) run(e.dataTransfer.files[0]);
-  });
+  onDrop(zone, (files) => files[0] && run(files[0]));
   return h("section", { class: "panel", "aria-labelledby": "import-title" }, h("h2", { id: "import-title" }, "Import"), form);
 }
 
 /** `#/new`: a blank persona, or an import. */
 export function createView(main) {
-  let saved = null;
   const pf = personaForm({}, { submitLabel: "Create persona" });
-  const ensureSaved = async () => {
-    if (saved) return saved;
-    try {
-      saved = await savePersona(pf, null);
-      history.replaceState(null, "", `#/p/${saved.id}/edit`);
-      toast("Saved, so its avatar can be generated.", "success");
-      pf.submit.textContent = "Save changes";
-      return saved;
-    } catch (err) {
-      showError(pf.form, err);
-      return null;
-    }
-  };
-  pf.form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    busy(pf.submit, async () => {
-      saved = await savePersona(pf, saved);
-      toast(`${saved.name} saved.`, "success");
-      go(`/p/${saved.id}`);
-    }, pf.form);
+  const ensureSaved = unsavedPersona(pf, {
+    note: "Saved, so its avatar can be generated.",
+    onFirstSave: (saved) => history.replaceState(null, "", `#/p/${saved.id}/edit`),
   });
   main.append(
     h("div", { class: "page-head" }, h("h1", {}, "New persona"), h("a", { href: "#/create", class: "button" }, "Draft one from an idea instead")),
