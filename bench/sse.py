@@ -19,6 +19,8 @@ import pstats
 import signal
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,24 +179,33 @@ def _cpu(procs: list[ClientProc]) -> float:
     return total
 
 
-def fanout(nats_url: str, folder: str) -> tuple[float, float, list[Phase], list[str], list[list[float]]]:
-    users = [f"f{i}" for i in range(FANOUT_USERS)]
-    per_user = CONNECTIONS // FANOUT_USERS
-    profile_path = os.path.join(folder, "gateway.prof")
-    with gateway(nats_url, PROFILE_PATH=profile_path) as gw:
+@contextmanager
+def streams_open(
+    nats_url: str, role: str, users: list[str], **env: str
+) -> Iterator[tuple[GatewayProc, list[ClientProc], int]]:
+    """`role`'s server holding CONNECTIONS streams spread over `users`, with the clients that
+    hold them and the server's RSS before they opened."""
+    with gateway(nats_url, role, **env) as server:
         time.sleep(1.0)
-        base = gw.rss()
-        with clients(specs(gw.port, users, per_user, nats_url)) as procs:
+        base = server.rss()
+        with clients(specs(server.port, users, CONNECTIONS // len(users), nats_url)) as procs:
             open_all(procs, CONNECTIONS)
             time.sleep(2.0)
-            idle_kib = (gw.rss() - base) / CONNECTIONS / KIB
-            phases = [phase(gw, procs, nats_url, users, rate) for rate in DELIVERY_RATES]
-            busy_kib = (gw.rss() - base) / CONNECTIONS / KIB
-            ask(procs, "reset")
-            os.kill(gw.proc.pid, signal.SIGUSR1)
-            asyncio.run(publish(nats_url, users, DELIVERY_RATES[-1] / per_user, PROFILE_SECONDS))
-            os.kill(gw.proc.pid, signal.SIGUSR2)
-            time.sleep(2.0)
+            yield server, procs, base
+
+
+def fanout(nats_url: str, folder: str) -> tuple[float, float, list[Phase], list[str], list[list[float]]]:
+    users = [f"f{i}" for i in range(FANOUT_USERS)]
+    profile_path = os.path.join(folder, "gateway.prof")
+    with streams_open(nats_url, "gateway", users, PROFILE_PATH=profile_path) as (gw, procs, base):
+        idle_kib = (gw.rss() - base) / CONNECTIONS / KIB
+        phases = [phase(gw, procs, nats_url, users, rate) for rate in DELIVERY_RATES]
+        busy_kib = (gw.rss() - base) / CONNECTIONS / KIB
+        ask(procs, "reset")
+        os.kill(gw.proc.pid, signal.SIGUSR1)
+        asyncio.run(publish(nats_url, users, DELIVERY_RATES[-1] / len(users), PROFILE_SECONDS))
+        os.kill(gw.proc.pid, signal.SIGUSR2)
+        time.sleep(2.0)
     gc_pauses = json.loads(Path(profile_path + ".gc.json").read_text())
     return idle_kib, busy_kib, phases, profile_summary(profile_path), gc_pauses
 
@@ -211,14 +222,9 @@ def floor(nats_url: str) -> tuple[float, list[Phase]]:
     """The same clients and rates against `RawServer` (no framework): (KiB per client, phases)."""
     users = [f"r{i}" for i in range(FANOUT_USERS)]
     asyncio.run(ensure_streams(nats_url))  # the gateway creates them; RawServer does not
-    with gateway(nats_url, "raw") as raw:
-        time.sleep(1.0)
-        base = raw.rss()
-        with clients(specs(raw.port, users, CONNECTIONS // FANOUT_USERS, nats_url)) as procs:
-            open_all(procs, CONNECTIONS)
-            time.sleep(2.0)
-            kib = (raw.rss() - base) / CONNECTIONS / KIB
-            phases = [phase(raw, procs, nats_url, users, rate) for rate in DELIVERY_RATES]
+    with streams_open(nats_url, "raw", users) as (raw, procs, base):
+        kib = (raw.rss() - base) / CONNECTIONS / KIB
+        phases = [phase(raw, procs, nats_url, users, rate) for rate in DELIVERY_RATES]
     return kib, phases
 
 
