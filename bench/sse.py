@@ -2,7 +2,11 @@
 publish→client latency, each against a baseline measured in the same run:
 
 - memory: Hypercorn holding the same number of bare SSE responses (no gateway code) — the floor;
-- latency: a raw NATS subscriber receiving every published event once (the bus alone).
+- latency: a raw NATS subscriber receiving every published event once (the bus alone);
+- both: `RawServer`, an asyncio server with no HTTP framework (the floor for any Python server).
+
+Where the memory goes is measured with tracemalloc (which library allocated each block a
+client holds), where the time goes with cProfile.
 
 Targets (issue 4): 10,000 concurrent clients at ≤ 16 KiB of gateway memory each; 50,000
 events/s delivered with p99 publish→client ≤ 50 ms. The gateway, nats-server, the client
@@ -19,6 +23,7 @@ import pstats
 import signal
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,9 +45,10 @@ from tests.support.natsd import NatsServer
 CONNECTIONS = 10_000
 CLIENT_PROCS = 2
 FANOUT_USERS = 100  # 100 users × 100 connections each: every event reaches 100 clients
-DELIVERY_RATES = (10_000, 25_000, 50_000)
+DELIVERY_RATES = (10_000, 15_000, 20_000, 25_000, 50_000)
 PHASE_SECONDS = 8.0
 PROFILE_SECONDS = 5.0
+HEAP_CLIENTS = 1_000  # tracing every allocation is slow: a tenth of the clients
 KIB = 1024
 
 
@@ -228,6 +234,49 @@ def floor(nats_url: str) -> tuple[float, list[Phase]]:
     return kib, phases
 
 
+def heap(nats_url: str, folder: str) -> dict[str, float]:
+    """Bytes per client of Python heap the gateway allocated while HEAP_CLIENTS streams opened
+    and still holds, by the innermost library on the allocating stack (asyncio's and the
+    standard library's frames are passed over: a queue Hypercorn creates is Hypercorn's)."""
+    path = os.path.join(folder, "heap")
+    fan = CONNECTIONS // FANOUT_USERS
+    users = [f"h{i}" for i in range(HEAP_CLIENTS // fan)]
+    with gateway(nats_url, "gateway", HEAP_PATH=path) as gw:
+        # A first stream allocates what every later one shares (caches, a grown task set).
+        with clients(specs(gw.port, ["hw0", "hw1"], 1, None)) as procs:
+            open_all(procs, 2)
+        time.sleep(1.0)
+        before = _heap_snapshot(gw, path, 0)
+        with clients(specs(gw.port, users, fan, None)) as procs:
+            open_all(procs, HEAP_CLIENTS)
+            time.sleep(2.0)
+            after = _heap_snapshot(gw, path, 1)
+    own = [tracemalloc.Filter(False, tracemalloc.__file__)]
+    owners: dict[str, float] = {}
+    for stat in after.filter_traces(own).compare_to(before.filter_traces(own), "traceback"):
+        owner = _owner(stat.traceback)
+        owners[owner] = owners.get(owner, 0.0) + stat.size_diff / HEAP_CLIENTS
+    return owners
+
+
+def _heap_snapshot(gw: GatewayProc, path: str, n: int) -> tracemalloc.Snapshot:
+    os.kill(gw.proc.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 120
+    while not os.path.exists(f"{path}.{n}"):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the gateway wrote no heap snapshot")
+        time.sleep(0.2)
+    return tracemalloc.Snapshot.load(f"{path}.{n}")
+
+
+def _owner(traceback: tracemalloc.Traceback) -> str:
+    for place in reversed(traceback):  # innermost frame first
+        layer = _layer(place.filename)
+        if layer is not None:
+            return layer
+    return SERVER_ASYNCIO
+
+
 def profile_summary(path: str) -> list[str]:
     stats = pstats.Stats(path)
     areas: dict[str, float] = {}
@@ -255,6 +304,33 @@ def profile_summary(path: str) -> list[str]:
     return lines
 
 
+def heap_report(owners: dict[str, float]) -> list[str]:
+    total = sum(owners.values()) or 1.0
+    server = sum(v for k, v in owners.items() if k in (*SERVER_LAYERS, SERVER_ASYNCIO))
+    lines = [
+        f"### Where a client's memory goes (gateway, {HEAP_CLIENTS:,} clients on "
+        f"{HEAP_CLIENTS * FANOUT_USERS // CONNECTIONS} channels, tracemalloc)",
+        "",
+        "Python heap allocated while the streams opened and still held by them, by the innermost "
+        "library on the allocating stack (asyncio's frames passed over: a queue Hypercorn creates "
+        "is Hypercorn's; what asyncio allocates for a connection by itself is asyncio's).",
+        "",
+        "| allocated by | bytes per client | share |",
+        "|---|---|---|",
+    ]
+    for owner, size in sorted(owners.items(), key=lambda kv: -kv[1]):
+        if size >= 1:
+            lines.append(f"| {owner} | {size:,.0f} | {size / total:.0%} |")
+    lines += [
+        "",
+        f"- Python heap per client: {total / KIB:.1f} KiB, of which the server under the gateway "
+        f"(asyncio's connection objects, Hypercorn, h11) {server / KIB:.1f} KiB and the gateway's "
+        f"own code {(total - server) / KIB:.1f} KiB. RSS per client (above) also counts the "
+        "allocator's overhead.",
+    ]
+    return lines
+
+
 def gc_report(pauses: list[list[float]], phases: list[Phase]) -> list[str]:
     """The gateway's garbage-collector pauses, overall and during the delivery runs."""
     during = [p for p in pauses if any(ph.started <= p[0] <= ph.ended for ph in phases)]
@@ -271,19 +347,31 @@ def gc_report(pauses: list[list[float]], phases: list[Phase]) -> list[str]:
     return lines
 
 
+# The server under the gateway, and the gateway's own modules, as profiles and heap reports name them.
+SERVER_LAYERS = ("h11 (HTTP/1.1 framing)", "Hypercorn (ASGI server)")
+SERVER_ASYNCIO = "asyncio (socket, transport and stream objects)"
+LAYERS = (
+    ("/h11/", SERVER_LAYERS[0]),
+    ("/hypercorn/", SERVER_LAYERS[1]),
+    ("/nats/", "nats-py (receiving from NATS)"),
+    ("gateway/fanout.py", "gateway fan-out (gateway/fanout.py)"),
+    ("gateway/sse.py", "SSE connections (gateway/sse.py)"),
+    ("gateway/app.py", "gateway dispatch (gateway/app.py)"),
+    ("/gateway/", "gateway, other modules"),
+    ("/chassis/", "chassis"),
+)
+
+
+def _layer(filename: str) -> str | None:
+    return next((label for key, label in LAYERS if key in filename), None)
+
+
 def _area(filename: str, func: str) -> str:
-    for key, label in (
-        ("/h11/", "h11 (HTTP/1.1 framing)"),
-        ("/hypercorn/", "Hypercorn (ASGI server)"),
-        ("/nats/", "nats-py (receiving from NATS)"),
-        ("gateway/fanout.py", "gateway fan-out (gateway/fanout.py)"),
-        ("gateway/sse.py", "SSE connections (gateway/sse.py)"),
-        ("gateway/app.py", "gateway dispatch (gateway/app.py)"),
-        ("asyncio/", "asyncio event loop"),
-        ("selectors.py", "asyncio event loop"),
-    ):
-        if key in filename:
-            return label
+    layer = _layer(filename)
+    if layer is not None:
+        return layer
+    if "asyncio/" in filename or "selectors.py" in filename:
+        return "asyncio event loop"
     if "'send' of '_socket.socket'" in func:
         return "socket send (syscall)"
     if "'poll' of 'select.epoll'" in func:
@@ -310,6 +398,7 @@ class Results:
     gc_pauses: list[list[float]]
     floor_kib: float
     floor_phases: list[Phase]
+    heap: dict[str, float]
     load: float
 
 
@@ -323,6 +412,7 @@ def main() -> None:
             own_kib, open_seconds, own_rss = memory(server.url, "gateway", distinct, 1)
             shared_kib, busy_kib, phases, profile, gc_pauses = fanout(server.url, folder)
             floor_kib, floor_phases = floor(server.url)
+            heap_owners = heap(server.url, folder)
         finally:
             server.stop()
     print_report(
@@ -339,6 +429,7 @@ def main() -> None:
             gc_pauses,
             floor_kib,
             floor_phases,
+            heap_owners,
             load,
         )
     )
@@ -395,6 +486,8 @@ def print_report(r: Results) -> None:
         f"objects are {r.bare_kib:.1f} KiB of it.",
         f"- Opening {CONNECTIONS:,} streams (authenticate, subscribe, first frame) took "
         f"{r.open_seconds:.1f} s.",
+        "",
+        *heap_report(r.heap),
         "",
         f"### Delivery: {FANOUT_USERS} channels × {fan} clients, {PHASE_SECONDS:.0f} s per rate",
         "",

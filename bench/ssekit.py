@@ -2,7 +2,8 @@
 
 `python -m bench.ssekit gateway`: the real gateway (EventsPlugin) behind Hypercorn, with an
 authenticator that trusts `Bearer user:<id>` (authentication is not what is measured), and
-cProfile toggled by SIGUSR1 (start) / SIGUSR2 (stop, dump to $PROFILE_PATH).
+cProfile toggled by SIGUSR1 (start) / SIGUSR2 (stop, dump to $PROFILE_PATH), and heap
+snapshots on SIGHUP (`HeapSnapshots`, to $HEAP_PATH).
 
 `python -m bench.ssekit raw`: the floor for delivery, an asyncio server with no framework
 (`RawServer`).
@@ -21,6 +22,7 @@ import os
 import signal
 import sys
 import time
+import tracemalloc
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -189,10 +191,37 @@ def serve_gateway(role: str) -> None:
             Path(path + ".gc.json").write_text(json.dumps(pauses.summary()))
 
         loop.add_signal_handler(signal.SIGUSR1, profiler.enable)
+        loop.add_signal_handler(signal.SIGHUP, HeapSnapshots(os.environ.get("HEAP_PATH", "heap")).take)
         loop.add_signal_handler(signal.SIGUSR2, stop_profile)
         await serve(app, config)  # type: ignore[arg-type]
 
     asyncio.run(main())
+
+
+class HeapSnapshots:
+    """First SIGHUP: start tracing allocations and write `<path>.0`; second: write `<path>.1`
+    and stop. Their difference is what was allocated in between and is still alive, each
+    block with the stack that allocated it. Tracing starts late so that it slows only what
+    is measured."""
+
+    FRAMES = 24
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.taken = 0
+
+    def take(self) -> None:
+        if self.taken == 0:
+            tracemalloc.start(self.FRAMES)
+        gc.collect()
+        snapshot = tracemalloc.take_snapshot()
+        # Written aside then renamed: the reader polls for the name.
+        part = f"{self.path}.{self.taken}.part"
+        snapshot.dump(part)
+        os.replace(part, f"{self.path}.{self.taken}")
+        self.taken += 1
+        if self.taken == 2:
+            tracemalloc.stop()
 
 
 class GcPauses:
