@@ -66,6 +66,22 @@ class Output:
         raise AssertionError(f"no line matching {pattern!r}; output:\n{''.join(self.lines[-60:])}")
 
 
+def launch(**settings: str) -> tuple[subprocess.Popen[str], Output]:
+    """`python -m chassis.devstack` with `settings`, as on a fresh laptop: the machine's NATS_URL
+    and DATABASE_URL would point it at those servers instead of its embedded bus and memory stores."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
+    env.update(settings)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chassis.devstack"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return process, Output(process)
+
+
 def status(url: str) -> int:
     try:
         with urllib.request.urlopen(url, timeout=3) as r:
@@ -81,19 +97,9 @@ def test_launcher_starts_supervises_and_stops_the_stack(tmp_path: Path) -> None:
     nats_port = taken.getsockname()[1]
     port = free_port()
     base = free_range(4)
-    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
-    env.update(
+    process, out = launch(
         NATS_PORT=str(nats_port), PORT=str(port), HEALTH_PORT_BASE=str(base), DATA_DIR=str(tmp_path / "data")
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "chassis.devstack"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    out = Output(process)
     try:
         out.wait_for(rf"port {nats_port} is taken; the embedded nats-server uses \d+")
         out.wait_for(rf"ready: open http://localhost:{port}")
@@ -136,17 +142,9 @@ def test_launcher_starts_supervises_and_stops_the_stack(tmp_path: Path) -> None:
 def test_children_do_not_outlive_a_killed_launcher(tmp_path: Path) -> None:
     port = free_port()
     base = free_range(4)
-    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
-    env.update(PORT=str(port), HEALTH_PORT_BASE=str(base), NATS_PORT=str(free_port()), DATA_DIR=str(tmp_path))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "chassis.devstack"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    process, out = launch(
+        PORT=str(port), HEALTH_PORT_BASE=str(base), NATS_PORT=str(free_port()), DATA_DIR=str(tmp_path)
     )
-    out = Output(process)
     try:
         out.wait_for(r"started generation_worker pid=\d+")
         pids = [int(p) for p in re.findall(r"started \S+ pid=(\d+)", "".join(out.lines))]
