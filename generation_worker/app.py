@@ -134,6 +134,9 @@ def create_app(settings: Settings, kinds: list[JobKind] | None = None) -> Starle
         await worker.start()
         ctx.state["worker"] = worker
         ctx.health.add("consumers", lambda: _consumers_alive(worker))
+        for kind in worker.kinds:
+            if kind.ready is not None:
+                ctx.health.add(f"{kind.name}:model", kind.ready)
         try:
             yield
         finally:

@@ -5,7 +5,9 @@ For each `ChatJob` on `jobs.chat`, on `user:<user_id>` and `channel:<conversatio
 `ai_chat_error` or `ai_chat_cancelled`; then the `ChatResult` on `results.chat`, which
 persona_svc persists (idempotent by job id; JetStream drops a second publish within two
 minutes). A retryable provider failure redelivers the job with backoff; the next attempt
-starts over with a new `ai_chat_started` (`attempt` > 1)."""
+starts over with a new `ai_chat_started` (`attempt` > 1). While the text model's slots are all
+busy (`generation_worker.gate`), the reply waits in order and sends `ai_chat_queued` with its
+position first."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import structlog
 from chassis.consumer import Fatal, Retry
 from chassis.jobs import publish_result
 from chassis.settings import Settings
+from generation_worker.gate import ModelGate
 from generation_worker.kinds import JobContext, JobKind
 from generation_worker.providers.base import ProviderError, TextFinish, TextProvider
 from generation_worker.providers.text import create_text_provider
@@ -27,6 +30,7 @@ from proto.chat import (
     AiChatChunk,
     AiChatDone,
     AiChatError,
+    AiChatQueued,
     AiChatStarted,
     ChatJob,
     ChatResult,
@@ -39,23 +43,29 @@ log = structlog.get_logger("generation_worker.chat")
 GAVE_UP = "the text model is unavailable right now; please try again in a moment"
 
 
-def kind(settings: Settings, provider: TextProvider | None = None) -> JobKind:
+def kind(settings: Settings, provider: TextProvider | None = None, gate: ModelGate | None = None) -> JobKind:
     provider = provider or create_text_provider(settings)
     return JobKind(
-        "chat", JOBS_CHAT, ChatHandler(provider), settings.worker_chat_concurrency, close=provider.close
+        "chat",
+        JOBS_CHAT,
+        ChatHandler(provider, gate),
+        settings.worker_chat_concurrency,
+        close=provider.close,
+        ready=provider.check,
     )
 
 
 class ChatHandler:
-    def __init__(self, provider: TextProvider) -> None:
+    def __init__(self, provider: TextProvider, gate: ModelGate | None = None) -> None:
         self.provider = provider
+        self.gate = gate
 
     async def __call__(self, ctx: JobContext) -> None:
         try:
             job = chat_job_decoder.decode(ctx.data)
         except msgspec.ValidationError as exc:
             raise Fatal(f"malformed chat job: {exc}") from None
-        run = _Run(ctx, job, self.provider)
+        run = _Run(ctx, job, self.provider, self.gate)
         if ctx.cancelled.is_set():  # cancelled before any worker took it
             await run.cancelled()
             return
@@ -77,10 +87,11 @@ class ChatHandler:
 class _Run:
     """One attempt at one reply."""
 
-    def __init__(self, ctx: JobContext, job: ChatJob, provider: TextProvider) -> None:
+    def __init__(self, ctx: JobContext, job: ChatJob, provider: TextProvider, gate: ModelGate | None) -> None:
         self.ctx = ctx
         self.job = job
         self.provider = provider
+        self.gate = gate
         self.channels = [user_channel(job.user_id), conversation_channel(job.conversation_id)]
         self.parts: list[str] = []
 
@@ -94,7 +105,6 @@ class _Run:
 
     async def stream(self) -> None:
         p = self.provider
-        await self.emit(AiChatStarted(**self.ids, provider=p.name, model=p.model, attempt=self.ctx.attempt))
         generate = asyncio.create_task(self._generate())
         stop = asyncio.create_task(self.ctx.cancelled.wait())
         try:
@@ -125,7 +135,17 @@ class _Run:
         await self._result("done", text, finish)
 
     async def _generate(self) -> TextFinish:
-        job = self.job
+        if self.gate is None:
+            return await self._reply()
+        async with self.gate.slot(self._queued):
+            return await self._reply()
+
+    async def _queued(self, position: int) -> None:
+        await self.emit(AiChatQueued(**self.ids, position=position))
+
+    async def _reply(self) -> TextFinish:
+        job, p = self.job, self.provider
+        await self.emit(AiChatStarted(**self.ids, provider=p.name, model=p.model, attempt=self.ctx.attempt))
         stream = self.provider.stream(
             job.messages,
             max_tokens=job.max_tokens,

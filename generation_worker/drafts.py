@@ -5,15 +5,19 @@ For each `DraftJob` on `jobs.persona.draft`, on the requester's `user:<id>`: one
 `persona_draft_ready` with the validated draft (or `persona_draft_failed`), and a
 `DraftResult` on `results.draft` that persona_svc keeps for `GET /personas/drafts/{job_id}`.
 
-An OpenAI-compatible model is asked for a JSON object (json_mode); the answer is validated
-against the persona schema (`proto.personas.PersonaDraft`) and, when invalid, the model is
-told what was wrong and asked once more. With the `offline` provider (no model) the draft
-is built here, deterministically, from the idea's own words, and streamed the same way.
+An OpenAI-compatible model is asked for JSON constrained by the JSON Schema of
+`proto.personas.DraftAnswer` (`response_format` json_schema, whose length limits keep a field from
+running away); the answer is validated against the persona schema (`PersonaDraft`) and, when
+invalid, the model is told what was wrong and asked once more. A draft that still fails reaches
+the user as a sentence naming the field, never an exception's text. With the `offline` provider
+(no model) the draft is built here, deterministically, from the idea's own words, and streamed
+the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
 from typing import Any, Literal
@@ -24,11 +28,13 @@ import structlog
 from chassis.consumer import Fatal, Retry
 from chassis.jobs import publish_result
 from chassis.settings import Settings
+from generation_worker.gate import ModelGate
 from generation_worker.kinds import JobContext, JobKind
-from generation_worker.providers.base import ProviderError, TextFinish, TextProvider
+from generation_worker.providers.base import JsonSchema, ProviderError, TextFinish, TextProvider
 from generation_worker.providers.text import create_text_provider
 from proto.chat import PromptMessage
 from proto.personas import (
+    DraftAnswer,
     DraftJob,
     DraftResult,
     PersonaDraft,
@@ -44,6 +50,21 @@ OFFLINE = "offline"
 OFFLINE_MODEL = "offline-draft-v1"
 MAX_TOKENS = 2000
 GAVE_UP = "the text model is unavailable right now; please try again in a moment"
+UNUSABLE = (
+    "The model could not write a usable persona from this idea ({problem}), even on a second try. "
+    "Try again, or put the idea another way."
+)
+CRASHED = "Something went wrong while drafting this persona. Please try again."
+_FIELD = re.compile(r"at `\$\.(\w+)")
+
+
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """msgspec puts a Struct under `$defs`; a model server wants the object schema itself."""
+    ref = schema.get("$ref", "")
+    return dict(schema["$defs"][ref.rsplit("/", 1)[-1]]) if ref else schema
+
+
+DRAFT_SCHEMA = JsonSchema("persona_draft", _inline(msgspec.json.schema(DraftAnswer)))
 
 INSTRUCTIONS = """You design characters for a role-play chat app. From the user's one-line idea, \
 write one original character as a single JSON object with exactly these keys:
@@ -62,18 +83,35 @@ Write {{char}} and {{user}} literally where the character's or the user's name g
 scenario, greetings and dialogues. Answer with the JSON object only."""
 
 
-def kind(settings: Settings, provider: TextProvider | None = None) -> JobKind:
+def kind(
+    settings: Settings,
+    provider: TextProvider | None = None,
+    gate: ModelGate | None = None,
+    *,
+    close: bool = True,
+) -> JobKind:
+    """`close=False` when the provider is shared with another kind that closes it."""
     if provider is None and settings.text_provider != OFFLINE:
         provider = create_text_provider(settings)
-    handler = DraftHandler(provider, settings.offline_token_delay)
-    close = provider.close if provider is not None else None
+    handler = DraftHandler(provider, settings.offline_token_delay, gate)
     return JobKind(
-        "persona_draft", JOBS_PERSONA_DRAFT, handler, settings.worker_draft_concurrency, close=close
+        "persona_draft",
+        JOBS_PERSONA_DRAFT,
+        handler,
+        settings.worker_draft_concurrency,
+        close=provider.close if provider is not None and close else None,
     )
 
 
 class InvalidDraft(ValueError):
-    pass
+    @property
+    def sentence(self) -> str:
+        """What the user reads: which part was wrong, in words."""
+        found = _FIELD.search(str(self))
+        problem = (
+            f"its {found.group(1).replace('_', ' ')} did not fit" if found else "its answer was not a persona"
+        )
+        return UNUSABLE.format(problem=problem)
 
 
 def parse_draft(text: str, job: DraftJob) -> PersonaDraft:
@@ -116,9 +154,10 @@ def parse_draft(text: str, job: DraftJob) -> PersonaDraft:
 
 
 class DraftHandler:
-    def __init__(self, provider: TextProvider | None, pace: float) -> None:
+    def __init__(self, provider: TextProvider | None, pace: float, gate: ModelGate | None = None) -> None:
         self.provider = provider
         self.pace = pace
+        self.gate = gate or ModelGate(1 << 30)
 
     @property
     def name(self) -> tuple[str, str]:
@@ -135,12 +174,20 @@ class DraftHandler:
         try:
             draft = await (run.offline() if self.provider is None else run.model(self.provider))
         except InvalidDraft as exc:
-            await run.failed(f"the model did not write a valid persona: {exc}")
+            log.info("draft invalid twice", job_id=job.job_id, reason=str(exc))
+            await run.failed(exc.sentence)
             return
         except ProviderError as exc:
             if exc.retryable and not ctx.delivery.final_attempt:
                 raise Retry(exc.reason, delay=exc.retry_after) from None
             await run.failed(exc.reason if not exc.retryable else GAVE_UP)
+            return
+        except Exception:
+            # A bug here must not reach the user as an exception's text; it is logged in full.
+            log.exception("draft crashed", job_id=job.job_id)
+            if not ctx.delivery.final_attempt:
+                raise
+            await run.failed(CRASHED)
             return
         await run.ready(draft)
 
@@ -191,12 +238,16 @@ class _Run:
     async def _answer(self, provider: TextProvider, messages: list[PromptMessage]) -> str:
         self.answer += 1
         parts: list[str] = []
-        stream = provider.stream(messages, max_tokens=MAX_TOKENS, temperature=0.9, json_mode=True)
-        async for item in stream:
-            if isinstance(item, TextFinish):
-                break
-            parts.append(item)
-            await self._progress(item)
+        async with self.handler.gate.slot():
+            stream = provider.stream(
+                messages, max_tokens=MAX_TOKENS, temperature=0.9, json_schema=DRAFT_SCHEMA
+            )
+            async with contextlib.aclosing(stream):
+                async for item in stream:
+                    if isinstance(item, TextFinish):
+                        break
+                    parts.append(item)
+                    await self._progress(item)
         return "".join(parts)
 
     async def offline(self) -> PersonaDraft:
@@ -290,8 +341,10 @@ def offline_draft(job: DraftJob) -> PersonaDraft:
     seed = _seed(idea)
     name = f"{FIRST_NAMES[seed[0] % len(FIRST_NAMES)]} {LAST_NAMES[seed[1] % len(LAST_NAMES)]}"
     first = name.split()[0]
-    traits = [TRAITS[seed[2 + i] % len(TRAITS)] for i in range(4)]
-    traits = list(dict.fromkeys(traits))
+    # Four distinct traits: consecutive picks from a seeded start (independent picks could repeat
+    # and leave fewer than the three the templates use).
+    first_trait = seed[2] % len(TRAITS)
+    traits = [TRAITS[(first_trait + i * (1 + seed[3] % 3)) % len(TRAITS)] for i in range(4)]
     keywords = _keywords(idea)
     # "… who collects storm stories" → "storm stories"; otherwise a topic anyone could raise.
     clause = re.search(r"\b(?:who|that|which)\s+\w+\s+(.+)$", idea, re.I)

@@ -52,3 +52,5 @@ class JobKind:
     concurrency: int
     # Releases what the kind holds (e.g. an HTTP client), called when the worker stops.
     close: Callable[[], Awaitable[None]] | None = None
+    # Raises when what the kind needs (its model) does not answer: a check of the worker's /readyz.
+    ready: Callable[[], Awaitable[None]] | None = None

@@ -36,7 +36,10 @@ from proto.personas import Persona
 
 DEFAULT_SYSTEM = (
     "Write {{char}}'s next reply in a fictional chat between {{char}} and {{user}}. "
-    "Stay in character, write one reply only, and never write {{user}}'s lines."
+    "Stay in character, write one reply only, and never write {{user}}'s lines. "
+    "Speak as {{char}}, in the first person, with actions in *asterisks*; {{char}} is a person "
+    "in this story, never an AI, a language model or an assistant, and never says so. "
+    "Keep replies to one to three short paragraphs."
 )
 _MACRO = re.compile(r"\{\{(char|user|original)\}\}|<(BOT|CHAR|USER)>", re.IGNORECASE)
 _START = re.compile(r"<START>", re.IGNORECASE)

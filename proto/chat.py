@@ -64,6 +64,17 @@ class AiChatStarted(Event, tag="ai_chat_started"):
     attempt: int = 1
 
 
+class AiChatQueued(Event, tag="ai_chat_queued"):
+    """The reply waits for the text model: `position` replies are ahead of it in this worker's
+    queue, this one included (1: it is next). Sent again each time it moves up, before
+    `ai_chat_started`. Same channels as `ai_chat_started`."""
+
+    job_id: str
+    conversation_id: str
+    message_id: str
+    position: int
+
+
 class AiChatChunk(Event, tag="ai_chat_chunk"):
     """One token or token group of the reply, as the text provider yields it; `index` counts from 0
     within an attempt. Same channels as `ai_chat_started`."""

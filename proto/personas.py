@@ -241,6 +241,23 @@ class PersonaDraft(msgspec.Struct, kw_only=True):
     nsfw: bool = False
 
 
+class DraftAnswer(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """What a text model writes for a draft. Its JSON Schema (`msgspec.json.schema`) constrains the
+    model's output, and the limits, tighter than a persona's, keep any one field from running away."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=60)]
+    tagline: Annotated[str, Meta(min_length=1, max_length=160)]
+    description: Annotated[str, Meta(min_length=1, max_length=1500)]
+    personality: Annotated[str, Meta(min_length=1, max_length=400)]
+    scenario: Annotated[str, Meta(min_length=1, max_length=600)]
+    greeting: Annotated[str, Meta(min_length=1, max_length=800)]
+    alternate_greetings: Annotated[
+        list[Annotated[str, Meta(min_length=1, max_length=600)]], Meta(min_length=2, max_length=2)
+    ]
+    example_dialogues: Annotated[str, Meta(min_length=1, max_length=1200)]
+    tags: Annotated[list[Annotated[str, Meta(min_length=1, max_length=24)]], Meta(min_length=3, max_length=8)]
+
+
 class GenerateRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     idea: Annotated[str, Meta(min_length=3, max_length=500)]
     tags: Tags = []

@@ -37,6 +37,8 @@ def make_settings(nats_server: NatsServer, tmp_path: Path) -> Callable[..., Sett
             "data_dir": str(tmp_path / "data"),
             # bcrypt's floor: a sign-up costs milliseconds; test_stored_secrets checks the real cost.
             "password_hash_cost": 4,
+            # Deterministic replies; the tests of a real model choose it (tests/model_server).
+            "text_provider": "offline",
         }
         base.update(overrides)
         return Settings.from_env({}, **base)

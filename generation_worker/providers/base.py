@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -13,6 +13,13 @@ from proto.chat import ChatUsage, PromptMessage
 class TextFinish(msgspec.Struct):
     finish_reason: str
     usage: ChatUsage = msgspec.field(default_factory=ChatUsage)
+
+
+class JsonSchema(msgspec.Struct, frozen=True):
+    """Constrains a reply to JSON valid against `schema` (OpenAI's `response_format` json_schema)."""
+
+    name: str
+    schema: dict[str, Any]
 
 
 class ProviderError(Exception):
@@ -36,7 +43,7 @@ class TextProvider(Protocol):
         *,
         max_tokens: int = 512,
         temperature: float = 0.8,
-        json_mode: bool = False,
+        json_schema: JsonSchema | None = None,
         persona_name: str = "",
         user_name: str = "",
     ) -> AsyncGenerator[str | TextFinish, None]:
@@ -45,6 +52,10 @@ class TextProvider(Protocol):
         `persona_name`/`user_name` are hints for back-ends without a model (a real model reads
         the names from the assembled prompt). Raises ProviderError; closing the iterator early
         (cancellation) stops the back-end's stream."""
+        ...
+
+    async def check(self) -> None:
+        """Raise when the back-end does not answer (the worker's readiness)."""
         ...
 
     async def close(self) -> None:

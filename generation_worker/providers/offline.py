@@ -1,6 +1,7 @@
 """The `offline` text provider: no model, no network. A deterministic reply built from the
 persona (its name, a trait from its prompt) and the user's last message, streamed word by word at
-a model-like pace, and saying plainly that it is an offline reply."""
+a model-like pace. It says nothing about being offline in the reply itself: the UI says once, from
+`ai_chat_started`'s provider, that no model is connected."""
 
 from __future__ import annotations
 
@@ -10,12 +11,11 @@ import json
 import re
 from collections.abc import AsyncGenerator
 
-from generation_worker.providers.base import TextFinish
+from generation_worker.providers.base import JsonSchema, TextFinish
 from proto.chat import ChatUsage, PromptMessage
 
 NAME = "offline"
 MODEL = "offline-v1"
-LABEL = "(offline reply: no language model is configured)"
 
 _TOKEN = re.compile(r"\s*\S+")
 _CLAUSE = re.compile(r"[^.,;:!?\n]+")
@@ -73,7 +73,7 @@ def compose(messages: list[PromptMessage], persona_name: str = "", user_name: st
     you = user_name or "friend"
     seed = hashlib.sha256(f"{me}\x00{system}\x00{last_user}\x00{turns}".encode()).digest()
     if not last_user.strip():
-        return f"{GREETING.format(me=me, you=you)} {LABEL}"
+        return GREETING.format(me=me, you=you)
     words = last_user.split()
     topic = " ".join(words[:8]).strip(" .,!?;:") + ("…" if len(words) > 8 else "")
     trait = _trait(system, seed)
@@ -82,7 +82,6 @@ def compose(messages: list[PromptMessage], persona_name: str = "", user_name: st
         _pick(ANSWERS, seed, 1).format(topic=topic, you=you),
         *([_pick(FLAVOURS, seed, 2).format(trait=trait)] if trait else []),
         _pick(QUESTIONS, seed, 3).format(you=you),
-        LABEL,
     ]
     return " ".join(parts)
 
@@ -105,12 +104,12 @@ class OfflineProvider:
         *,
         max_tokens: int = 512,
         temperature: float = 0.8,
-        json_mode: bool = False,
+        json_schema: JsonSchema | None = None,
         persona_name: str = "",
         user_name: str = "",
     ) -> AsyncGenerator[str | TextFinish, None]:
         text = compose(messages, persona_name, user_name)
-        if json_mode:
+        if json_schema is not None:
             # A valid JSON object whatever the caller asked for; callers needing a schema
             # build their offline answer themselves.
             text = json.dumps({"reply": text}, ensure_ascii=False)
@@ -124,6 +123,9 @@ class OfflineProvider:
                 await asyncio.sleep(self.token_delay)
             yield piece
         yield TextFinish(finish, ChatUsage(prompt_tokens=prompt_tokens, completion_tokens=len(pieces)))
+
+    async def check(self) -> None:
+        return None
 
     async def close(self) -> None:
         return None

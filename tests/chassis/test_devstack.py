@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -11,9 +12,14 @@ import sys
 import threading
 import time
 import urllib.request
+import uuid
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from chassis.discover import table
+from tests.support.model import SMALL_MODEL, model_server
 from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,8 +74,10 @@ class Output:
 
 def launch(**settings: str) -> tuple[subprocess.Popen[str], Output]:
     """`python -m chassis.devstack` with `settings`, as on a fresh laptop: the machine's NATS_URL
-    and DATABASE_URL would point it at those servers instead of its embedded bus and memory stores."""
-    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
+    and DATABASE_URL would point it at those servers instead of its embedded bus and memory stores.
+    Canned replies unless `settings` choose a model (the default model is `make dev`'s, not the tests')."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL", "LLM_BASE_URL")}
+    env["TEXT_PROVIDER"] = "offline"
     env.update(settings)
     process = subprocess.Popen(
         [sys.executable, "-m", "chassis.devstack"],
@@ -192,7 +200,145 @@ def test_discover_lists_every_component() -> None:
         ("persona_svc", 8002),
         ("media_svc", 8003),
         ("generation_worker", 8004),
+        ("model_server", 8005),
     ]:
         row = next(line for line in out.splitlines() if line.startswith(name + " "))
         assert f" {port} " in row
     assert "http.auth" in out and "jobs.chat" in out and "results.media" in out
+
+
+class Visitor:
+    """A user of a running dev stack, through its gateway, with a persona to chat with."""
+
+    def __init__(self, url: str) -> None:
+        self.http = httpx.Client(base_url=url, timeout=30)
+        email = f"dev-{uuid.uuid4().hex[:8]}@example.com"
+        r = self.http.post("/auth/register", json={"email": email, "password": "correct horse battery"})
+        assert r.status_code == 201, r.text
+        self.http.headers["Authorization"] = f"Bearer {r.json()['data']['access_token']}"
+        body = {
+            "name": "Mira",
+            "description": "A ship's captain.",
+            "greeting": "Ahoy.",
+            "visibility": "private",
+        }
+        persona = self.http.post("/personas", json=body).json()["data"]
+        self.conversation = self.http.post(f"/personas/{persona['id']}/conversations").json()["data"]
+        self.cid = self.conversation["conversation"]["id"]
+
+    def __enter__(self) -> Visitor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()
+
+    def send(self, content: str) -> str:
+        r = self.http.post(f"/conversations/{self.cid}/messages", json={"content": content})
+        assert r.status_code == 202, r.text
+        return str(r.json()["data"]["reply_message_id"])
+
+    def send_until_streaming(self, content: str) -> str:
+        """Send, and return once the first token of the reply arrived on the user's event stream."""
+        with self.http.stream("GET", "/events", timeout=60) as events:
+            reply_id = self.send(content)
+            for line in events.iter_lines():
+                if line.startswith("data:") and '"ai_chat_chunk"' in line and reply_id in line:
+                    return reply_id
+        raise AssertionError("the event stream ended before the reply started")
+
+    def reply(self, message_id: str) -> dict[str, Any]:
+        for m in self.http.get(f"/conversations/{self.cid}/messages").json()["data"]:
+            if m["id"] == message_id:
+                return dict(m)
+        return {}
+
+    def wait_reply(self, message_id: str, timeout: float = 120) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while (m := self.reply(message_id)).get("status") in (None, "pending", "streaming"):
+            assert time.monotonic() < deadline, f"no reply after {timeout:.0f}s: {m}"
+            time.sleep(0.2)
+        return m
+
+
+def test_the_embedded_model_answers_and_is_restarted_when_it_dies(tmp_path: Path) -> None:
+    port, base = free_port(), free_range(5)
+    process, out = launch(
+        PORT=str(port),
+        HEALTH_PORT_BASE=str(base),
+        NATS_PORT=str(free_port()),
+        DATA_DIR=str(tmp_path / "data"),
+        TEXT_PROVIDER="",
+        MODEL_SERVER_MODEL="smollm2-135m-instruct",
+        JOB_BACKOFF_BASE="0.5",
+        LOG_JSON="false",
+    )
+    try:
+        out.wait_for(rf"ready: open http://localhost:{port}", timeout=180)
+        # The model is a component like the others: its load and speed logged, its health port up.
+        out.wait_for(r"model loaded .*load_seconds=[\d.]+ model=smollm2-135m-instruct")
+        out.wait_for(r"model ready .*tokens_per_second=[\d.]+")
+        assert status(f"http://127.0.0.1:{base + 4}/readyz") == 200
+        with Visitor(f"http://127.0.0.1:{port}") as visitor:
+            reply = visitor.wait_reply(visitor.send("Hello! Who are you?"))
+            assert reply["status"] == "done" and reply["content"].strip()
+
+            # Killed in the middle of a reply: the launcher restarts it and the job's retry finishes.
+            pid = int(re.findall(r"started model_server pid=(\d+)", "".join(out.lines))[-1])
+            reply_id = visitor.send_until_streaming(
+                "Tell me a very long story about the sea, in many paragraphs."
+            )
+            mark = len(out.lines)
+            os.kill(pid, signal.SIGKILL)
+            out.wait_for(r"model_server exited with code -9; restarting", after=mark)
+            out.wait_for(r"started model_server pid=\d+", after=mark)
+            reply = visitor.wait_reply(reply_id)
+            assert reply["status"] == "done" and reply["content"].strip()
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            out.close()
+
+
+async def test_with_llm_base_url_no_embedded_model_starts(tmp_path: Path) -> None:
+    async with model_server(tmp_path / "external") as external:
+        port, base = free_port(), free_range(5)
+        process, out = launch(
+            PORT=str(port),
+            HEALTH_PORT_BASE=str(base),
+            NATS_PORT=str(free_port()),
+            DATA_DIR=str(tmp_path / "data"),
+            TEXT_PROVIDER="",
+            LLM_BASE_URL=external.base_url,
+            LLM_API_KEY=external.key,
+            LLM_MODEL=SMALL_MODEL,
+        )
+        try:
+            out.wait_for(rf"ready: open http://localhost:{port}", timeout=120)
+            out.wait_for(rf"using the text model at {re.escape(external.base_url)}; no embedded model")
+            assert "started model_server" not in "".join(out.lines)
+            assert _status_or_zero(f"http://127.0.0.1:{base + 4}/healthz") == 0
+            # The worker's readiness includes the model it was pointed at.
+            worker = f"http://127.0.0.1:{base + 3}/readyz"
+            deadline = time.monotonic() + 60
+            while _status_or_zero(worker) != 200:
+                assert time.monotonic() < deadline, "the worker never became ready"
+                await asyncio.sleep(0.2)
+            ready = httpx.get(worker).json()
+            assert ready["checks"]["chat:model"] == "ok", ready
+            with Visitor(f"http://127.0.0.1:{port}") as visitor:
+                reply = await asyncio.to_thread(visitor.wait_reply, visitor.send("Hi there"))
+                assert reply["status"] == "done" and reply["content"].strip()
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+                out.close()

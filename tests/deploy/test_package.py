@@ -11,7 +11,16 @@ from pathlib import Path
 from chassis.components import COMPONENTS
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("proto", "chassis", "gateway", "auth_svc", "persona_svc", "media_svc", "generation_worker")
+PACKAGES = (
+    "proto",
+    "chassis",
+    "gateway",
+    "auth_svc",
+    "persona_svc",
+    "media_svc",
+    "generation_worker",
+    "model_server",
+)
 
 
 def test_wheel_carries_every_module_and_data_file(tmp_path: Path) -> None:

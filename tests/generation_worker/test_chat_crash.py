@@ -27,6 +27,7 @@ def worker_process(nats_url: str, log: Path) -> Iterator[subprocess.Popen[bytes]
         "NATS_URL": nats_url,
         "JOB_ACK_WAIT": "2",
         "OFFLINE_TOKEN_DELAY": "0.1",
+        "TEXT_PROVIDER": "offline",
         "LOG_LEVEL": "warning",
     }
     with open(log, "ab") as out:

@@ -17,8 +17,15 @@ import httpx
 from tests.support.ports import free_port
 
 # Quiet, plain logs in the files; each component reads its settings from these variables.
-# PASSWORD_HASH_COST: bcrypt's floor, so the many sign-ups of a fault run cost milliseconds.
-BASE_ENV = {"LOG_LEVEL": "warning", "LOG_JSON": "false", "PYTHONUNBUFFERED": "1", "PASSWORD_HASH_COST": "4"}
+# PASSWORD_HASH_COST: bcrypt's floor, so the many sign-ups of a fault run cost milliseconds;
+# TEXT_PROVIDER: deterministic replies (the real model is tested in tests/model_server).
+BASE_ENV = {
+    "LOG_LEVEL": "warning",
+    "LOG_JSON": "false",
+    "PYTHONUNBUFFERED": "1",
+    "PASSWORD_HASH_COST": "4",
+    "TEXT_PROVIDER": "offline",
+}
 
 
 @dataclass

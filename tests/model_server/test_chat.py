@@ -1,0 +1,193 @@
+"""A real language model behind the mesh (SmolLM2 in llama.cpp's server, as `make dev` runs the
+default model): a chat streamed token by token through the gateway, stop, a draft constrained by
+its schema, and the model server dying mid-reply."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+
+from chassis.settings import Settings
+from generation_worker.app import create_app as create_worker
+from generation_worker.chat import GAVE_UP
+from generation_worker.drafts import DRAFT_SCHEMA
+from persona_svc.app import create_app as create_persona
+from proto.personas import PersonaDraft
+from tests.support.mesh import Mesh, client
+from tests.support.model import SMALL_MODEL, ModelServer, model_server
+from tests.support.sse import SseEvent, SseStream, events_gateway, open_stream
+from tests.support.users import User, sign_up
+
+PERSONA = {
+    "name": "Captain Mira Vance",
+    "description": "Mira commands the airship Kestrel and has sailed the cloud seas for twenty years.",
+    "personality": "bold, wry, loyal to her crew",
+    "greeting": "*Mira looks up from her charts.* Welcome aboard the Kestrel.",
+    "visibility": "private",
+}
+
+
+@pytest.fixture(scope="module")
+async def model(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ModelServer]:
+    async with model_server(tmp_path_factory.mktemp("model")) as server:
+        yield server
+
+
+@dataclass
+class Chat:
+    http: httpx.AsyncClient
+    user: User
+    conversation_id: str
+    settings: Settings
+
+    async def send(self, content: str) -> dict[str, Any]:
+        r = await self.http.post(
+            f"/conversations/{self.conversation_id}/messages",
+            json={"content": content},
+            headers=self.user.headers,
+        )
+        assert r.status_code == 202, r.text
+        turn: dict[str, Any] = r.json()["data"]
+        return turn
+
+    async def stored(self, message_id: str, status: str) -> dict[str, Any]:
+        async with asyncio.timeout(60):
+            while True:
+                r = await self.http.get(
+                    f"/conversations/{self.conversation_id}/messages", headers=self.user.headers
+                )
+                for m in r.json()["data"]:
+                    if m["id"] == message_id and m["status"] == status:
+                        return dict(m)
+                await asyncio.sleep(0.1)
+
+
+async def start_chat(stack: Mesh, model: ModelServer, **overrides: Any) -> AsyncIterator[Chat]:
+    settings = msgspec.structs.replace(stack.settings, **{**model.worker_settings(), **overrides})
+    gateway = await events_gateway(stack, settings)
+    await stack.app(create_persona(settings))
+    await stack.app(create_worker(settings))
+    async with client(gateway.url) as http:
+        user = await sign_up(http, "Sam")
+        persona = (await http.post("/personas", json=PERSONA, headers=user.headers)).json()["data"]
+        started = await http.post(f"/personas/{persona['id']}/conversations", headers=user.headers)
+        yield Chat(http, user, started.json()["data"]["conversation"]["id"], settings)
+
+
+@pytest.fixture
+async def chat(stack: Mesh, model: ModelServer) -> AsyncIterator[Chat]:
+    async for c in start_chat(stack, model, job_backoff_base=0.05):
+        yield c
+
+
+def of_reply(events: list[SseEvent], message_id: str) -> list[SseEvent]:
+    return [
+        e for e in events if e.data.get("message_id") == message_id and e.data["channel"].startswith("user:")
+    ]
+
+
+async def until(sse: SseStream, names: set[str], message_id: str, timeout: float = 60) -> list[SseEvent]:
+    seen: list[SseEvent] = []
+    async with asyncio.timeout(timeout):
+        while not seen or seen[-1].event not in names:
+            event = await sse.next(timeout)
+            if event.data.get("message_id") == message_id and event.data["channel"].startswith("user:"):
+                seen.append(event)
+    return seen
+
+
+async def test_a_reply_from_a_real_model_streams_token_by_token_through_the_gateway(chat: Chat) -> None:
+    async with open_stream(chat.http, headers=chat.user.headers) as sse:
+        turn = await chat.send("Hello, captain! Who are you?")
+        events = await until(sse, {"ai_chat_done", "ai_chat_error"}, turn["reply_message_id"])
+    started, *chunks, done = events
+    assert started.event == "ai_chat_started" and done.event == "ai_chat_done", [e.event for e in events]
+    assert started.data["provider"] == "openai" and started.data["model"] == SMALL_MODEL
+    # One event per token as the model produced it: many small deltas, in order, adding up to the reply.
+    assert [c.data["index"] for c in chunks] == list(range(len(chunks))) and len(chunks) >= 5
+    assert all(0 < len(c.data["delta"]) <= 40 for c in chunks)
+    text = "".join(c.data["delta"] for c in chunks)
+    assert text == done.data["text"] and text.strip()
+    assert abs(len(chunks) - done.data["usage"]["completion_tokens"]) <= 2
+    assert done.data["usage"]["prompt_tokens"] > 50  # the persona's prompt went to the model
+    stored = await chat.stored(turn["reply_message_id"], "done")
+    assert stored["content"] == text
+
+
+async def test_stop_ends_the_generation_on_the_model_server(chat: Chat, model: ModelServer) -> None:
+    async with open_stream(chat.http, headers=chat.user.headers) as sse:
+        turn = await chat.send("Tell me a very long story about the cloud seas, in many paragraphs.")
+        await until(sse, {"ai_chat_chunk"}, turn["reply_message_id"])
+        assert await model.busy_slots() == 1
+        r = await chat.http.post(
+            f"/conversations/{chat.conversation_id}/generations/{turn['job_id']}/cancel",
+            headers=chat.user.headers,
+        )
+        assert r.status_code == 202, r.text
+        asked = time.monotonic()
+        events = await until(sse, {"ai_chat_cancelled", "ai_chat_done"}, turn["reply_message_id"])
+    assert events[-1].event == "ai_chat_cancelled"
+    # The model server stops generating too, not only the worker: its slot is free within a second.
+    while await model.busy_slots():
+        assert time.monotonic() - asked < 1.0, "the model server kept generating after the stop"
+        await asyncio.sleep(0.02)
+    stored = await chat.stored(turn["reply_message_id"], "cancelled")
+    assert stored["content"] == events[-1].data["text"]
+
+
+async def test_a_draft_from_an_idea_is_constrained_by_its_schema_and_validates(chat: Chat) -> None:
+    async with open_stream(chat.http, headers=chat.user.headers) as sse:
+        r = await chat.http.post(
+            "/personas/generate",
+            json={"idea": "a grumpy dragon who runs a small bakery", "tags": ["cozy"]},
+            headers=chat.user.headers,
+        )
+        assert r.status_code == 202, r.text
+        job_id = r.json()["data"]["job_id"]
+        async with asyncio.timeout(180):
+            while (event := await sse.next(180)).event not in ("persona_draft_ready", "persona_draft_failed"):
+                pass
+    assert event.event == "persona_draft_ready", event.data
+    draft = msgspec.convert(event.data["draft"], PersonaDraft)
+    # Within the limits of the schema the model was held to (DraftAnswer), and usable as a persona.
+    limits = DRAFT_SCHEMA.schema["properties"]
+    for name in ("name", "tagline", "description", "personality", "scenario", "greeting"):
+        assert 0 < len(getattr(draft, name)) <= limits[name]["maxLength"], name
+    assert draft.tags[0] == "cozy" and len(draft.alternate_greetings) == 2
+    stored = await chat.http.get(f"/personas/drafts/{job_id}", headers=chat.user.headers)
+    assert stored.json()["data"]["status"] == "done"
+
+
+async def test_the_model_server_dying_mid_reply_is_retried_then_told_in_words(
+    stack: Mesh, tmp_path: Path
+) -> None:
+    server = await ModelServer(tmp_path, slots=1).start()
+    try:
+        async for chat in start_chat(stack, server, job_backoff_base=0.05, job_max_deliver=2):
+            async with open_stream(chat.http, headers=chat.user.headers) as sse:
+                turn = await chat.send("Tell me a very long story about the cloud seas, in many paragraphs.")
+                await until(sse, {"ai_chat_chunk"}, turn["reply_message_id"])
+                server.proc.kill()
+                events = await until(sse, {"ai_chat_error", "ai_chat_done"}, turn["reply_message_id"])
+            # The job was tried again (a new attempt), and when that failed too the user got a sentence.
+            attempts = [e.data["attempt"] for e in events if e.event == "ai_chat_started"]
+            assert attempts == [2] and events[-1].event == "ai_chat_error"
+            assert events[-1].data["reason"] == GAVE_UP
+            assert (await chat.stored(turn["reply_message_id"], "failed"))["status"] == "failed"
+
+            # Back up: the next message is answered.
+            await server.start()
+            async with open_stream(chat.http, headers=chat.user.headers) as sse:
+                turn = await chat.send("Are you still there?")
+                events = await until(sse, {"ai_chat_error", "ai_chat_done"}, turn["reply_message_id"])
+            assert events[-1].event == "ai_chat_done" and events[-1].data["text"].strip()
+    finally:
+        server.stop()
