@@ -65,9 +65,9 @@ class AiChatStarted(Event, tag="ai_chat_started"):
 
 
 class AiChatQueued(Event, tag="ai_chat_queued"):
-    """The reply waits for the text model: `position` replies are ahead of it in this worker's
-    queue, this one included (1: it is next). Sent again each time it moves up, before
-    `ai_chat_started`. Same channels as `ai_chat_started`."""
+    """The reply waits for the text model, whose slots are all busy: `position` replies must start
+    or end before this one starts (1: it starts as soon as a slot frees; the UI shows "2 ahead").
+    Sent again each time it moves up, then `ai_chat_started`. Same channels as `ai_chat_started`."""
 
     job_id: str
     conversation_id: str

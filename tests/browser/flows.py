@@ -70,3 +70,11 @@ def create_persona(page: Page, name: str, *, tags: str = "test, friendly", visib
     form.get_by_role("button", name="Create persona").click()
     expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
     return page.url.rsplit("/", 1)[-1]
+
+
+def open_chat(page: Page, persona: str) -> None:
+    page.get_by_role("button", name=f"Chat with {persona}").click()
+    expect(page.get_by_role("heading", name=persona, exact=True)).to_be_visible()
+    # The greeting is the first message.
+    expect(page.locator("li.message.assistant").first).to_contain_text("sets down the kettle")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "open")

@@ -39,7 +39,7 @@ def free_range(count: int) -> int:
 class DevStack:
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
-        self.health_base = free_range(4)
+        self.health_base = free_range(5)  # the services, the worker and a model server
         self.nats_port = free_port()
         environ = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
         environ.update(

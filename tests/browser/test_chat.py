@@ -10,7 +10,7 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Browsing
-from tests.browser.flows import create_persona, sign_up_with_password
+from tests.browser.flows import create_persona, open_chat, sign_up_with_password
 
 # The offline provider at a model-like pace slow enough to press Stop mid-reply on a busy machine.
 STACK_ENV = {"OFFLINE_TOKEN_DELAY": "0.12"}
@@ -40,14 +40,6 @@ AFTER_RELOAD = """new MutationObserver(() => {
 }).observe(document, { subtree: true, childList: true, characterData: true, attributes: true });"""
 
 
-def open_chat(page: Page, persona: str) -> None:
-    page.get_by_role("button", name=f"Chat with {persona}").click()
-    expect(page.get_by_role("heading", name=persona, exact=True)).to_be_visible()
-    # The greeting is the first message.
-    expect(page.locator("li.message.assistant").first).to_contain_text("sets down the kettle")
-    expect(page.locator("#live-status")).to_have_attribute("data-state", "open")
-
-
 def send(page: Page, text: str) -> None:
     page.evaluate(RECORDER)
     page.locator("#chat-input").fill(text)
@@ -71,6 +63,9 @@ def test_the_reply_grows_token_by_token(ui: Browsing) -> None:
     expect(reply).to_have_attribute("data-status", "pending")
     ui.shot(page, "streaming")
     expect(reply).to_have_attribute("data-status", "done")
+    # No model is connected: the chat says so once, not in every reply.
+    expect(page.locator("#offline-notice")).to_have_count(1)
+    expect(page.locator("#offline-notice")).to_contain_text("No language model is connected")
     ui.shot(page, "replied")
     ui.assert_labelled(page)
 

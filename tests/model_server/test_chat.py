@@ -191,3 +191,38 @@ async def test_the_model_server_dying_mid_reply_is_retried_then_told_in_words(
             assert events[-1].event == "ai_chat_done" and events[-1].data["text"].strip()
     finally:
         server.stop()
+
+
+async def test_replies_beyond_the_models_slots_wait_in_order_and_say_where_they_are(
+    stack: Mesh, model: ModelServer
+) -> None:
+    async for chat in start_chat(stack, model, llm_parallel=1, persona_reply_max_tokens=48):
+        conversations = [chat.conversation_id]
+        for _ in range(2):
+            started = await chat.http.post(
+                f"/personas/{await persona_of(chat)}/conversations", headers=chat.user.headers
+            )
+            conversations.append(started.json()["data"]["conversation"]["id"])
+        async with open_stream(chat.http, headers=chat.user.headers) as sse:
+            turns = []
+            for cid in conversations:
+                chat.conversation_id = cid
+                turns.append(await chat.send("Tell me about your ship."))
+            replies = [t["reply_message_id"] for t in turns]
+            seen: dict[str, list[SseEvent]] = {r: [] for r in replies}
+            async with asyncio.timeout(120):
+                while not all(s and s[-1].event == "ai_chat_done" for s in seen.values()):
+                    event = await sse.next(60)
+                    if event.data.get("message_id") in seen and event.data["channel"].startswith("user:"):
+                        seen[event.data["message_id"]].append(event)
+        first, second, third = ([e.event for e in seen[r] if e.event != "ai_chat_chunk"] for r in replies)
+        assert first == ["ai_chat_started", "ai_chat_done"]
+        assert second == ["ai_chat_queued", "ai_chat_started", "ai_chat_done"]
+        assert third == ["ai_chat_queued", "ai_chat_queued", "ai_chat_started", "ai_chat_done"]
+        positions = [e.data["position"] for e in seen[replies[2]] if e.event == "ai_chat_queued"]
+        assert positions == [2, 1]
+
+
+async def persona_of(chat: Chat) -> str:
+    r = await chat.http.get(f"/conversations/{chat.conversation_id}", headers=chat.user.headers)
+    return str(r.json()["data"]["persona_id"])

@@ -9,6 +9,7 @@
 import { api, currentUser, signedIn } from "./api.js";
 
 const EVENT_NAMES = [
+  "ai_chat_queued",
   "ai_chat_started",
   "ai_chat_chunk",
   "ai_chat_done",

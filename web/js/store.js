@@ -37,7 +37,7 @@ class Keyed {
 export const replies = new Keyed();
 
 function fresh(data) {
-  return { messageId: data.message_id, conversationId: data.conversation_id, jobId: data.job_id, attempt: 1, parts: [], status: "pending", text: "", error: null };
+  return { messageId: data.message_id, conversationId: data.conversation_id, jobId: data.job_id, attempt: 1, parts: [], status: "pending", text: "", error: null, queued: null, provider: null };
 }
 
 /** The state for this event's job: a regeneration (new job) of the same message starts over. */
@@ -55,17 +55,26 @@ function joined(parts) {
 const holdReply = (data, meta) => live.hold(`reply:${data.message_id}`, meta.id);
 const releaseReply = (data) => live.release(`reply:${data.message_id}`);
 
+live.on("ai_chat_queued", holdReply);
 live.on("ai_chat_started", holdReply);
 live.on("ai_chat_chunk", holdReply);
 for (const name of ["ai_chat_done", "ai_chat_cancelled", "ai_chat_error"]) live.on(name, releaseReply);
+
+// Waiting for the text model: `position` replies must start or end before this one starts.
+live.on("ai_chat_queued", (data) =>
+  replies.update(data.message_id, (prev) => {
+    const state = reply(prev, data);
+    return state.status === "pending" && !state.parts.length ? { ...state, queued: data.position } : state;
+  }),
+);
 
 live.on("ai_chat_started", (data) =>
   replies.update(data.message_id, (prev) => {
     const state = reply(prev, data);
     const attempt = data.attempt || 1;
     // A retried or redelivered job restarts the reply from scratch.
-    if (attempt > state.attempt) return { ...fresh(data), attempt };
-    return state;
+    if (attempt > state.attempt) return { ...fresh(data), attempt, provider: data.provider };
+    return { ...state, queued: null, provider: data.provider };
   }),
 );
 

@@ -9,6 +9,29 @@ import { replies } from "../store.js";
 import { ask, busy, errorMessage, timeAgo, toast } from "../ui.js";
 
 const cid = (id) => encodeURIComponent(id);
+
+/** What a reply being written shows beside it: queued for the model, thinking, or writing. */
+function pendingLabel(state, personaName) {
+  if (state && state.text) return "Writing…";
+  if (state && state.queued) return `Waiting for the model (${state.queued} ahead)`;
+  return `${personaName} is thinking…`;
+}
+
+/** Said once per chat when replies come from the offline provider (no language model). */
+function offlineNotice() {
+  return h(
+    "p",
+    { class: "dev-hint", role: "note", id: "offline-notice" },
+    "No language model is connected: replies here are placeholders written without AI. ",
+    "To connect one, run ",
+    h("code", {}, "make dev"),
+    " without ",
+    h("code", {}, "TEXT_PROVIDER=offline"),
+    " (it starts a local model), or set ",
+    h("code", {}, "LLM_BASE_URL"),
+    " to any OpenAI-compatible server.",
+  );
+}
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function conversationLink(c, currentId) {
@@ -64,6 +87,7 @@ export async function conversation(main, { params }) {
   const stop = h("button", { type: "button", class: "danger", id: "stop", hidden: true }, "Stop generating");
   const composer = h("form", { class: "composer", novalidate: true, "aria-label": "Send a message" }, h("label", { for: input.id, class: "visually-hidden" }, `Message ${conv.persona_name}`), input, send, stop);
   composer.append(h("div", { class: "field-error", hidden: true }));
+  const notice = offlineNotice();
   let cursor = null;
   let pendingJob = conv.pending_job_id || null; // the job writing the latest reply
   const unsubs = [];
@@ -114,7 +138,7 @@ export async function conversation(main, { params }) {
     const li = h("li", { class: `message ${m.role}${m.status === "pending" ? " streaming" : ""}`, dataset: { messageId: m.id, status: m.status, role: m.role } }, mine ? null : avatar(persona), bubble);
     const tools = h("div", { class: "tools" });
     if (m.status === "pending") {
-      tools.append(h("span", { class: "status" }, text.textContent ? "Writing…" : `${conv.persona_name} is thinking…`));
+      tools.append(h("span", { class: "status" }, pendingLabel(replies.get(m.id), conv.persona_name)));
     } else {
       if (m.status === "cancelled") tools.append(h("span", { class: "status" }, "Stopped"));
       if (m.status === "failed") tools.append(h("span", { class: "status", role: "alert" }, `Failed: ${m.error || "the reply could not be written"}`));
@@ -187,6 +211,7 @@ export async function conversation(main, { params }) {
   /** Follow a reply being written: repaint as its live state changes. */
   const track = (messageId) => {
     const off = replies.subscribe(messageId, (state) => {
+      if (state.provider === "offline" && !notice.isConnected) ul.before(notice);
       const m = messages.get(messageId);
       if (!m || m.status !== "pending" || state.jobId !== m.job_id) return;
       if (state.status === "pending") {
@@ -197,7 +222,7 @@ export async function conversation(main, { params }) {
           // Only the text node changes, so screen readers and selection are left alone.
           text.textContent = state.text;
           const label = $(".tools .status", li);
-          if (label && state.text) label.textContent = "Writing…";
+          if (label) label.textContent = pendingLabel(state, conv.persona_name);
           if (stick) toBottom();
         } else paint(m);
         return;

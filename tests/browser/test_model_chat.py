@@ -1,0 +1,46 @@
+"""Chat with a real language model in Chromium (SmolLM2 in the dev stack's model server, one slot):
+the reply streams in with no "offline" notice, and a second reply waits in line and says so."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import Browsing
+from tests.browser.flows import create_persona, open_chat, sign_up_with_password
+
+STACK_ENV = {
+    "TEXT_PROVIDER": "",
+    "MODEL_SERVER_MODEL": "smollm2-135m-instruct",
+    "LLM_PARALLEL": "1",
+    "PERSONA_REPLY_MAX_TOKENS": "300",
+}
+
+
+def test_a_model_replies_and_a_second_reply_waits_for_its_turn(ui: Browsing) -> None:
+    first = ui.page()
+    sign_up_with_password(first, "Sailor")
+    create_persona(first, "Keeper Ivo")
+    open_chat(first, "Keeper Ivo")
+    second = ui.page(width=390, height=844)
+    sign_up_with_password(second, "Visitor")
+    create_persona(second, "Keeper Ada")
+    open_chat(second, "Keeper Ada")
+
+    first.locator("#chat-input").fill("Tell me a very long story about every storm you have seen.")
+    first.get_by_role("button", name="Send", exact=True).click()
+    mine = first.locator("li.message.assistant").last
+    expect(mine.locator(".status")).to_have_text("Writing…")
+
+    # The one slot is busy: the second reply waits in line, and says where it stands.
+    second.locator("#chat-input").fill("Hello!")
+    second.get_by_role("button", name="Send", exact=True).click()
+    waiting = second.locator("li.message.assistant").last
+    expect(waiting.locator(".status")).to_have_text("Waiting for the model (1 ahead)")
+    ui.shot(second, "waiting-for-the-model")
+
+    expect(mine).to_have_attribute("data-status", "done", timeout=120_000)
+    expect(waiting).to_have_attribute("data-status", "done", timeout=120_000)
+    for page in (first, second):
+        expect(page.locator("li.message.assistant").last.locator(".text")).not_to_be_empty()
+        expect(page.locator("#offline-notice")).to_have_count(0)
+    ui.shot(first, "model-replied")
