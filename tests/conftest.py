@@ -37,6 +37,8 @@ def make_settings(nats_server: NatsServer, tmp_path: Path) -> Callable[..., Sett
             "data_dir": str(tmp_path / "data"),
             # bcrypt's floor: a sign-up costs milliseconds; test_stored_secrets checks the real cost.
             "password_hash_cost": 4,
+            # Listings hold only what a test made; tests/persona_svc/test_starters.py turns it on.
+            "seed_starters": False,
         }
         base.update(overrides)
         return Settings.from_env({}, **base)

@@ -49,6 +49,7 @@ class DevStack:
             DATA_DIR=str(data_dir),
             PYTHONUNBUFFERED="1",
             PASSWORD_HASH_COST="4",  # bcrypt's floor: sign-ups in tests cost milliseconds
+            SEED_STARTERS="false",  # the explore page holds only what a test made
         )
         environ.update(env or {})
         self.env = environ
