@@ -33,6 +33,7 @@ from chassis.settings import Settings
 from proto.auth import (
     API_KEY_VERIFY_PATH,
     JWKS_PATH,
+    SYSTEM_USER_PATH,
     ApiKeyCreate,
     ApiKeyVerify,
     CodeVerifyRequest,
@@ -45,6 +46,7 @@ from proto.auth import (
     RefreshRequest,
     RegisterRequest,
     ResetRequest,
+    SystemUserEnsure,
     UsersLookup,
 )
 from proto.subjects import KV_REVOKED
@@ -164,6 +166,14 @@ async def verify_api_key(request: Request) -> object:
     return await auth(request).verify_api_key(body.key_hash)
 
 
+async def ensure_system_user(request: Request) -> object:
+    identity = current_identity(request)
+    if identity is None or identity.via != "internal":
+        raise Forbidden("internal endpoint: only services create system accounts")
+    body = await bind(request, SystemUserEnsure)
+    return await auth(request).ensure_system_user(request.path_params["handle"], body)
+
+
 async def jwks(request: Request) -> Response:
     keys = auth(request).jwks()
     # RFC 7517 readers find `keys` at the top; envelope readers find `data`.
@@ -201,6 +211,7 @@ def routes() -> list[BaseRoute]:
         route("/auth/api-keys", list_api_keys, methods=["GET"], auth=True),
         route("/auth/api-keys/{key_id}", delete_api_key, methods=["DELETE"], auth=True),
         route(API_KEY_VERIFY_PATH, verify_api_key, methods=["POST"]),
+        route(SYSTEM_USER_PATH, ensure_system_user, methods=["PUT"]),
         route(JWKS_PATH, jwks, methods=["GET"]),
         route("/auth/users/lookup", lookup_users, methods=["POST"]),
         route("/auth/users/{user_id}", public_user, methods=["GET"]),

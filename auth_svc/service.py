@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,7 @@ from chassis.errors import (
 )
 from chassis.settings import Settings
 from proto.auth import (
+    SYSTEM_EMAIL_DOMAIN,
     ApiKey,
     ApiKeyCreated,
     ApiKeyIdentity,
@@ -51,6 +53,7 @@ from proto.auth import (
     RegisterRequest,
     ResetRequest,
     Session,
+    SystemUserEnsure,
     TokenPair,
     User,
 )
@@ -62,6 +65,9 @@ MAX_API_KEYS = 50
 # Stable id of the dev account, so tokens and other services' rows survive a restart of
 # the in-memory store.
 DEV_USER_NAMESPACE = uuid.UUID("6f1c3f0e-2b7a-4c55-9a51-0d4b3c2a1e77")
+# Stable ids of system accounts (one per handle), for the same reason.
+SYSTEM_USER_NAMESPACE = uuid.UUID("0b7e3a52-5d0c-4f4e-8f3a-6c1d2e9b4a10")
+SYSTEM_HANDLE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 
 WRONG_CREDENTIALS = "wrong email or password"
 # The web UI's magic-link landing page (web/js/views/auth.js `magic`), relative to PUBLIC_URL.
@@ -81,6 +87,11 @@ def utcnow() -> datetime:
 
 def normalize_email(email: str) -> str:
     return email.strip().lower()
+
+
+def is_system_email(email: str) -> bool:
+    """A system account's address: nobody registers it, receives its mail or signs in with it."""
+    return email.rpartition("@")[2] == SYSTEM_EMAIL_DOMAIN
 
 
 def parse_emails(value: str) -> frozenset[str]:
@@ -144,6 +155,8 @@ class AuthService:
 
     async def register(self, body: RegisterRequest, info: RequestInfo) -> TokenPair:
         email = normalize_email(body.email)
+        if is_system_email(email):
+            raise UnprocessableEntity("this address is reserved", field="email")
         password_hash = await passwords.hash_password(body.password, self.settings.password_hash_cost)
         user = self._new_user(email, password_hash, (body.display_name or "").strip())
         try:
@@ -422,6 +435,26 @@ class AuthService:
             return  # Another replica seeded it just now.
         log.info("dev user seeded", email=email, user_id=user.id, with_password=password is not None)
 
+    async def ensure_system_user(self, handle: str, body: SystemUserEnsure) -> PublicUser:
+        """A service's own account (`<handle>@system.invalid`, no password), created when missing
+        under a name-based id, so every replica and every restart finds the same account."""
+        if not SYSTEM_HANDLE.match(handle):
+            raise UnprocessableEntity("handle must be 1-32 of a-z, 0-9 and '-'", field="handle")
+        email = f"{handle}@{SYSTEM_EMAIL_DOMAIN}"
+        user = await self.store.get_user_by_email(email)
+        if user is None:
+            user = self._new_user(
+                email, None, body.display_name.strip(), user_id=str(uuid.uuid5(SYSTEM_USER_NAMESPACE, handle))
+            )
+            user.bio = body.bio
+            try:
+                await self.store.create_user(user)
+                log.info("system account created", handle=handle, user_id=user.id)
+            except EmailTaken:
+                user = await self.store.get_user_by_email(email)  # another replica, just now
+                assert user is not None
+        return to_public(user)
+
     async def promote_admins(self) -> None:
         for email in self.admins:
             user = await self.store.get_user_by_email(email)
@@ -473,6 +506,8 @@ class AuthService:
         )
 
     async def _sign_in(self, user: UserRecord, info: RequestInfo) -> TokenPair:
+        if is_system_email(user.email):
+            raise Unauthorized(WRONG_CREDENTIALS, code="invalid_credentials")
         user = await self._with_admin(user)
         now = self.clock()
         session_id = str(uuid.uuid4())
@@ -523,7 +558,10 @@ class AuthService:
             raise TooManyRequests(f"too many attempts; retry in {int(wait) + 1} s", retry_after=wait)
 
     async def _may_send(self, email: str, info: RequestInfo) -> bool:
-        """Mail-bombing guard: over the limit nothing is sent, and the answer is still 202."""
+        """Mail-bombing guard: over the limit nothing is sent, and the answer is still 202. Nothing
+        is ever sent for a system account either: no code or link can sign it in."""
+        if is_system_email(email):
+            return False
         waits = [
             await self.limiter.hit("send_email", email, self.settings.code_send_per_email),
             await self.limiter.hit("send_client", info.client, self.settings.login_rate_per_client),

@@ -136,6 +136,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     persona_trending_half_life: float = 2 * 24 * 3600.0
     # Seconds to wait for a worker to acknowledge a cancel request.
     persona_cancel_timeout: float = 2.0
+    # Seed the starter personas (persona_svc/starters/) when missing, so Explore is never empty.
+    seed_starters: bool = True
     # SSE
     sse_ticket_ttl: float = 30.0
     sse_heartbeat: float = 15.0

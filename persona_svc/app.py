@@ -29,6 +29,7 @@ from persona_svc.media import Media
 from persona_svc.profiles import Profiles
 from persona_svc.service import PersonaService
 from persona_svc.spec import build_spec
+from persona_svc.starters.seed import seeding
 from persona_svc.store import Store
 from persona_svc.store_memory import MemoryStore
 from persona_svc.store_pg import PgStore
@@ -322,7 +323,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
         chat = ChatService(backing, svc, ctx.settings, ctx.nc, ctx.js, profiles)
         ctx.state["personas"] = svc
         ctx.state["chat"] = chat
-        async with results.consuming(ctx.js, ctx.settings, svc, chat):
+        async with results.consuming(ctx.js, ctx.settings, svc, chat), seeding(ctx.settings, svc, ctx.bus):
             yield
 
     return create_service_app(

@@ -154,6 +154,16 @@ class Media:
             raise ServiceUnavailable("media answered an upload without a media id")
         return media_id
 
+    async def delete(self, identity: Identity, media_id: str) -> None:
+        """Delete the owner's item; best effort (an item left behind only takes space)."""
+        try:
+            reply = await self.bus.call(MEDIA, "DELETE", f"/media/{media_id}", identity=identity)
+        except HTTPError as exc:
+            log.info("media item not deleted", media_id=media_id, error=repr(exc))
+            return
+        if reply.status not in (204, 404):
+            log.info("media item not deleted", media_id=media_id, status=reply.status)
+
     async def content(self, identity: Identity, media_id: str) -> bytes | None:
         """The original bytes of `media_id`; None when media_svc does not have it."""
         try:

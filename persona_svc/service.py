@@ -220,6 +220,15 @@ class PersonaService:
         created = await self.store.create_persona(persona)
         return (await self.decorate([created], identity))[0]
 
+    async def create_under_id(self, owner_id: str, persona_id: str, body: PersonaCreate) -> bool:
+        """Create `body` as `owner_id`'s under a fixed id unless a persona ever had that id (a
+        deleted one too); True when created. The starters use it, so replicas starting together
+        and restarts create each one once. The avatar is the caller's upload: not checked."""
+        fields = self._checked(msgspec.structs.asdict(body))
+        now = utcnow()
+        persona = Persona(id=persona_id, owner_id=owner_id, created_at=now, updated_at=now, **fields)
+        return await self.store.create_persona_if_absent(persona)
+
     async def update(self, identity: Identity, persona_id: str, patch: PersonaPatch) -> Persona:
         current = await self.owned(persona_id, identity)
         changes = {f: v for f in patch.__struct_fields__ if (v := getattr(patch, f)) is not msgspec.UNSET}

@@ -8,6 +8,7 @@ key; "after" always means "further down the list" in that listing's order.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -107,6 +108,15 @@ class BadSwipe(Exception):
 class Store(Protocol):
     # Personas
     async def create_persona(self, persona: Persona) -> Persona: ...
+
+    async def create_persona_if_absent(self, persona: Persona) -> bool:
+        """Insert unless a persona ever had this id (deleted and removed ones too); True when
+        inserted. Seeding under fixed ids relies on it: replicas racing create one row."""
+        ...
+
+    async def existing_persona_ids(self, persona_ids: Sequence[str]) -> set[str]:
+        """Which of `persona_ids` a persona ever had (deleted and removed ones too)."""
+        ...
 
     async def get_persona(self, persona_id: str, viewer_id: str | None = None) -> Persona | None:
         """The persona unless deleted or removed; `liked_by_me` for `viewer_id`."""

@@ -5,7 +5,7 @@ Every method runs without awaiting in the middle, so each is atomic on the event
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
@@ -76,6 +76,15 @@ class MemoryStore:
     async def create_persona(self, persona: Persona) -> Persona:
         self.personas[persona.id] = persona
         return persona
+
+    async def create_persona_if_absent(self, persona: Persona) -> bool:
+        if persona.id in self.personas:
+            return False
+        self.personas[persona.id] = persona
+        return True
+
+    async def existing_persona_ids(self, persona_ids: Sequence[str]) -> set[str]:
+        return {pid for pid in persona_ids if pid in self.personas}
 
     async def get_persona(self, persona_id: str, viewer_id: str | None = None) -> Persona | None:
         p = self._alive(persona_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -190,15 +190,27 @@ class PgStore:
         )
 
     async def create_persona(self, persona: Persona) -> Persona:
+        await self._insert_persona(persona, "")
+        return persona
+
+    async def create_persona_if_absent(self, persona: Persona) -> bool:
+        return await self._insert_persona(persona, " ON CONFLICT (id) DO NOTHING") is not None
+
+    async def _insert_persona(self, persona: Persona, on_conflict: str) -> Any:
         params = _Params()
         placeholders = [
             params.add(v, _CASTS.get(c, "")) for c, v in zip(PERSONA_COLUMNS, _values(persona), strict=True)
         ]
-        await self.pool.execute(
-            f"INSERT INTO personas ({', '.join(PERSONA_COLUMNS)}) VALUES ({', '.join(placeholders)})",
+        return await self.pool.fetchval(
+            f"INSERT INTO personas ({', '.join(PERSONA_COLUMNS)}) VALUES ({', '.join(placeholders)})"
+            f"{on_conflict} RETURNING id",
             *params.values,
         )
-        return persona
+
+    async def existing_persona_ids(self, persona_ids: Sequence[str]) -> set[str]:
+        ids = [pid for pid in map(_uuid, persona_ids) if pid is not None]
+        rows = await self.pool.fetch("SELECT id FROM personas WHERE id = ANY($1::uuid[])", ids)
+        return {str(row["id"]) for row in rows}
 
     async def _get(self, conn: Conn | asyncpg.Pool, persona_id: str, viewer_id: str | None) -> Persona | None:
         pid = _uuid(persona_id)

@@ -19,6 +19,11 @@ ADMIN_CLAIM = "admin"
 
 JWKS_PATH = "/auth/.well-known/jwks.json"
 API_KEY_VERIFY_PATH = "/auth/internal/api-keys/verify"
+# Internal: services create the accounts they own things as (the starter personas' owner).
+SYSTEM_USER_PATH = "/auth/internal/system-users/{handle}"
+# System accounts' addresses are `<handle>@system.invalid`: a reserved domain (RFC 2606) that no
+# one can register, receive mail at, or sign in with.
+SYSTEM_EMAIL_DOMAIN = "system.invalid"
 API_KEY_HEADER = "x-api-key"
 # Identity the gateway presents on internal calls (never produced from a client credential).
 INTERNAL_CALLER = "gateway"
@@ -108,6 +113,14 @@ class ApiKeyVerify(msgspec.Struct):
     key_hash: Annotated[str, msgspec.Meta(min_length=64, max_length=64)]
 
 
+class SystemUserEnsure(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Internal `PUT /auth/internal/system-users/{handle}`: the account is created when missing
+    (nothing changes when it exists) and can never sign in."""
+
+    display_name: DisplayName
+    bio: Bio = ""
+
+
 class UsersLookup(msgspec.Struct):
     ids: Annotated[list[Annotated[str, msgspec.Meta(max_length=64)]], msgspec.Meta(max_length=100)]
 
@@ -144,6 +157,13 @@ class TokenPair(msgspec.Struct, kw_only=True):
     refresh_token: str
     token_type: Literal["Bearer"] = "Bearer"
     expires_in: int = 900
+
+
+class PublicUserEnvelope(msgspec.Struct):
+    data: PublicUser
+
+
+public_user_envelope_decoder = msgspec.json.Decoder(PublicUserEnvelope)
 
 
 class Notice(msgspec.Struct):

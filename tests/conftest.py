@@ -39,6 +39,8 @@ def make_settings(nats_server: NatsServer, tmp_path: Path) -> Callable[..., Sett
             "password_hash_cost": 4,
             # Deterministic replies; the tests of a real model choose it (tests/model_server).
             "text_provider": "offline",
+            # Listings hold only what a test made; tests/persona_svc/test_starters.py turns it on.
+            "seed_starters": False,
         }
         base.update(overrides)
         return Settings.from_env({}, **base)

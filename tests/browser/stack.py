@@ -50,6 +50,7 @@ class DevStack:
             PYTHONUNBUFFERED="1",
             PASSWORD_HASH_COST="4",  # bcrypt's floor: sign-ups in tests cost milliseconds
             TEXT_PROVIDER="offline",  # deterministic replies; the real model: tests/model_server
+            SEED_STARTERS="false",  # the explore page holds only what a test made
         )
         environ.update(env or {})
         self.env = environ

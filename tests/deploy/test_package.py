@@ -44,7 +44,7 @@ def test_wheel_carries_every_module_and_data_file(tmp_path: Path) -> None:
     expected = {
         str(path.relative_to(ROOT))
         for package in PACKAGES
-        for pattern in ("**/*.py", "**/*.sql", "**/*.html")
+        for pattern in ("**/*.py", "**/*.sql", "**/*.html", "**/*.toml", "**/*.webp")
         for path in (ROOT / package).glob(pattern)
         if "__pycache__" not in path.parts
     }

@@ -79,6 +79,21 @@ async def test_create_get_update_delete(store: Store) -> None:
     assert await store.get_persona("not-a-uuid") is None
 
 
+async def test_create_if_absent_creates_one_row_per_id_and_never_revives_a_deleted_one(store: Store) -> None:
+    first = persona("u1", name="Starter")
+    racing = [msgspec.structs.replace(first, name=f"Starter {i}") for i in range(5)]
+    created = await asyncio.gather(*(store.create_persona_if_absent(p) for p in racing))
+    assert sorted(created) == [False] * 4 + [True]
+    got = await store.get_persona(first.id)
+    assert got is not None and got.name in {p.name for p in racing}
+    other = new_id()
+    assert await store.existing_persona_ids([first.id, other, "not-a-uuid"]) == {first.id}
+    assert await store.delete_persona(first.id) is True
+    assert await store.existing_persona_ids([first.id]) == {first.id}
+    assert await store.create_persona_if_absent(first) is False
+    assert await store.get_persona(first.id) is None
+
+
 async def test_listing_shows_public_listed_personas_only(store: Store) -> None:
     public = await store.create_persona(persona("u1"))
     await store.create_persona(persona("u1", visibility="private"))

@@ -18,13 +18,15 @@ from tests.support.ports import free_port
 
 # Quiet, plain logs in the files; each component reads its settings from these variables.
 # PASSWORD_HASH_COST: bcrypt's floor, so the many sign-ups of a fault run cost milliseconds;
-# TEXT_PROVIDER: deterministic replies (the real model is tested in tests/model_server).
+# TEXT_PROVIDER: deterministic replies (the real model is tested in tests/model_server);
+# SEED_STARTERS: listings hold only what a test made.
 BASE_ENV = {
     "LOG_LEVEL": "warning",
     "LOG_JSON": "false",
     "PYTHONUNBUFFERED": "1",
     "PASSWORD_HASH_COST": "4",
     "TEXT_PROVIDER": "offline",
+    "SEED_STARTERS": "false",
 }
 
 
