@@ -163,18 +163,16 @@ class Stack:
         env.setdefault("DATA_DIR", str(self.data_dir))
         env.setdefault("PUBLIC_URL", f"http://localhost:{self.gateway_port}")
         env["PYTHONUNBUFFERED"] = "1"
-        port = health_port(component, self.gateway_port, self.health_base)
+        env["HEALTH_PORT"] = str(health_port(component, self.health_base))
         if component.kind == "gateway":
-            env["PORT"] = str(port)
-        else:
-            env["HEALTH_PORT"] = str(port)
+            env["PORT"] = str(self.gateway_port)
         return Child(component.name, [sys.executable, "-m", component.module], env)
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stopping.set)
-        for port in [self.gateway_port] + [self.health_base + i for i in range(len(COMPONENTS) - 1)]:
+        for port in [self.gateway_port] + [health_port(c, self.health_base) for c in COMPONENTS]:
             if not port_free(port, "0.0.0.0"):
                 say(f"port {port} is in use; set PORT / HEALTH_PORT_BASE or stop what holds it")
                 return 1

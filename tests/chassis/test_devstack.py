@@ -13,6 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from chassis.components import COMPONENTS, health_port
 from chassis.discover import table
 from tests.support.ports import free_port
 
@@ -96,7 +97,7 @@ def test_launcher_starts_supervises_and_stops_the_stack(tmp_path: Path) -> None:
     taken.listen()
     nats_port = taken.getsockname()[1]
     port = free_port()
-    base = free_range(4)
+    base = free_range(len(COMPONENTS))
     process, out = launch(
         NATS_PORT=str(nats_port), PORT=str(port), HEALTH_PORT_BASE=str(base), DATA_DIR=str(tmp_path / "data")
     )
@@ -106,10 +107,15 @@ def test_launcher_starts_supervises_and_stops_the_stack(tmp_path: Path) -> None:
         assert status(f"http://127.0.0.1:{port}/readyz") == 200
         # Services are in the gateway's readiness; the worker is not: wait for its port too.
         deadline = time.monotonic() + 60
-        for offset in range(4):
-            while _status_or_zero(f"http://127.0.0.1:{base + offset}/healthz") != 200:
-                assert time.monotonic() < deadline, f"health port {base + offset} never answered"
+        for component in COMPONENTS:
+            health = health_port(component, base)
+            while _status_or_zero(f"http://127.0.0.1:{health}/healthz") != 200:
+                assert time.monotonic() < deadline, f"health port {health} never answered"
                 time.sleep(0.2)
+        # The gateway's metrics are on its health port, never on its public port.
+        gateway_health = health_port(next(c for c in COMPONENTS if c.kind == "gateway"), base)
+        assert status(f"http://127.0.0.1:{gateway_health}/metrics") == 200
+        assert status(f"http://127.0.0.1:{port}/metrics") == 404
         assert (tmp_path / "data" / "nats").is_dir()
 
         pids = {m[0]: int(m[1]) for m in re.findall(r"started (\S+) pid=(\d+)", "".join(out.lines))}
@@ -141,7 +147,7 @@ def test_launcher_starts_supervises_and_stops_the_stack(tmp_path: Path) -> None:
 
 def test_children_do_not_outlive_a_killed_launcher(tmp_path: Path) -> None:
     port = free_port()
-    base = free_range(4)
+    base = free_range(len(COMPONENTS))
     process, out = launch(
         PORT=str(port), HEALTH_PORT_BASE=str(base), NATS_PORT=str(free_port()), DATA_DIR=str(tmp_path)
     )
@@ -192,6 +198,7 @@ def test_discover_lists_every_component() -> None:
         ("persona_svc", 8002),
         ("media_svc", 8003),
         ("generation_worker", 8004),
+        ("gateway", 8005),
     ]:
         row = next(line for line in out.splitlines() if line.startswith(name + " "))
         assert f" {port} " in row
