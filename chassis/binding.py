@@ -54,7 +54,7 @@ def validation_error(exc: msgspec.ValidationError, prefix: str = "") -> Unproces
     return UnprocessableEntity(f"{message}{where}", field=field or None)
 
 
-def too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> list[str] | None:
+def too_deep(body: bytes | bytearray, limit: int = MAX_JSON_DEPTH) -> list[str] | None:
     """The keys leading to the first value of `body` nested deeper than `limit` levels
     (`[]` when it is the top level's), or None when the body stays within the limit."""
     if body.count(b"{") + body.count(b"[") <= limit:
