@@ -149,6 +149,7 @@ class AuthService:
         self.clock = clock
         self.admins = parse_emails(settings.admin_emails)
         self.refresh_ttl = timedelta(seconds=settings.refresh_token_ttl)
+        self.refresh_grace = timedelta(seconds=settings.refresh_reuse_grace)
         self.code_ttl = timedelta(seconds=settings.code_ttl)
 
     # Sign-up and sign-in
@@ -291,7 +292,9 @@ class AuthService:
     async def refresh(self, token: str, info: RequestInfo) -> TokenPair:
         now = self.clock()
         fresh = new_secret(REFRESH_PREFIX)
-        rotation = await self.store.rotate_refresh(digest(token), digest(fresh), now, now + self.refresh_ttl)
+        rotation = await self.store.rotate_refresh(
+            digest(token), digest(fresh), now, now + self.refresh_ttl, grace=self.refresh_grace
+        )
         if rotation.status == "reused":
             assert rotation.session_id is not None
             await self.store.revoke_session(rotation.session_id, now)
@@ -307,6 +310,9 @@ class AuthService:
         if user is None:
             raise Unauthorized("the refresh token is not valid; sign in again", code="invalid_refresh_token")
         user = await self._with_admin(user)
+        if rotation.replayed:
+            # Two tabs refreshing at once: the later one gets its own pair of the same session.
+            log.info("refresh token presented again within the grace window", session_id=rotation.session_id)
         return self._pair(user, rotation.session_id, fresh, now)
 
     async def logout(self, identity: Identity) -> None:

@@ -7,7 +7,7 @@ magic-link token or API key in the clear.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 import msgspec
@@ -82,6 +82,13 @@ class Rotation(msgspec.Struct, kw_only=True):
     status: RotateStatus
     session_id: str | None = None
     user_id: str | None = None
+    # "ok" for a token already used, presented again within the grace window.
+    replayed: bool = False
+
+
+def within_grace(used_at: datetime | None, now: datetime, grace: timedelta) -> bool:
+    """Whether a refresh token first used at `used_at` may be rotated again at `now`."""
+    return used_at is not None and grace > timedelta(0) and now < used_at + grace
 
 
 class AuthStore(Protocol):
@@ -115,12 +122,13 @@ class AuthStore(Protocol):
         """Revoke every active session of the user except `keep`; returns the revoked ids."""
 
     async def rotate_refresh(
-        self, old_hash: str, new_hash: str, now: datetime, expires_at: datetime
+        self, old_hash: str, new_hash: str, now: datetime, expires_at: datetime, *, grace: timedelta
     ) -> Rotation:
         """Atomically mark `old_hash` used and store `new_hash` for the same session.
 
-        A token that was already used gives "reused" (with its session id) and stores
-        nothing; the caller revokes that session.
+        A token used less than `grace` ago is rotated again ("ok", `replayed`): two tabs that
+        refresh at once both get a valid pair of the same session. A token used earlier gives
+        "reused" (with its session id) and stores nothing; the caller revokes that session.
         """
 
     # Codes (login, magic link, reset)

@@ -6,7 +6,7 @@ Each method runs without awaiting, so every operation is atomic on the event loo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -21,6 +21,7 @@ from auth_svc.store import (
     Rotation,
     SessionRecord,
     UserRecord,
+    within_grace,
 )
 
 
@@ -102,16 +103,17 @@ class MemoryStore:
         return revoked
 
     async def rotate_refresh(
-        self, old_hash: str, new_hash: str, now: datetime, expires_at: datetime
+        self, old_hash: str, new_hash: str, now: datetime, expires_at: datetime, *, grace: timedelta
     ) -> Rotation:
         token = self.refresh.get(old_hash)
         if token is None:
             return Rotation(status="unknown")
         session = self.sessions.get(token.session_id)
         user_id = session.user_id if session else None
-        if token.used_at is not None:
+        replayed = token.used_at is not None
+        if token.used_at is not None and not within_grace(token.used_at, now, grace):
             return Rotation(status="reused", session_id=token.session_id, user_id=user_id)
-        token.used_at = now
+        token.used_at = token.used_at or now
         if session is None or session.revoked_at is not None:
             return Rotation(status="revoked", session_id=token.session_id, user_id=user_id)
         if token.expires_at <= now or session.expires_at <= now:
@@ -121,7 +123,7 @@ class MemoryStore:
         )
         session.last_used_at = now
         session.expires_at = expires_at
-        return Rotation(status="ok", session_id=session.id, user_id=session.user_id)
+        return Rotation(status="ok", session_id=session.id, user_id=session.user_id, replayed=replayed)
 
     # Codes
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -19,6 +19,7 @@ from auth_svc.store import (
     Rotation,
     SessionRecord,
     UserRecord,
+    within_grace,
 )
 
 USER_COLUMNS = (
@@ -174,7 +175,7 @@ class PgStore:
         return [str(r["id"]) for r in rows]
 
     async def rotate_refresh(
-        self, old_hash: str, new_hash: str, now: datetime, expires_at: datetime
+        self, old_hash: str, new_hash: str, now: datetime, expires_at: datetime, *, grace: timedelta
     ) -> Rotation:
         async with self.pool.acquire() as conn, conn.transaction():
             # The conditional UPDATE is the lock: of two racing requests one sees used_at set.
@@ -184,17 +185,20 @@ class PgStore:
                 old_hash,
                 now,
             )
+            replayed = used is None
             if used is None:
                 seen = await conn.fetchrow(
-                    "SELECT r.session_id, s.user_id FROM auth_refresh_tokens r"
+                    "SELECT r.session_id, r.expires_at, r.used_at, s.user_id FROM auth_refresh_tokens r"
                     " JOIN auth_sessions s ON s.id = r.session_id WHERE r.token_hash = $1",
                     old_hash,
                 )
                 if seen is None:
                     return Rotation(status="unknown")
-                return Rotation(
-                    status="reused", session_id=str(seen["session_id"]), user_id=str(seen["user_id"])
-                )
+                if not within_grace(seen["used_at"], now, grace):
+                    return Rotation(
+                        status="reused", session_id=str(seen["session_id"]), user_id=str(seen["user_id"])
+                    )
+                used = seen
             session = await conn.fetchrow(
                 "SELECT user_id, revoked_at, expires_at FROM auth_sessions WHERE id = $1", used["session_id"]
             )
@@ -218,7 +222,7 @@ class PgStore:
                 now,
                 expires_at,
             )
-            return Rotation(status="ok", session_id=sid, user_id=uid)
+            return Rotation(status="ok", session_id=sid, user_id=uid, replayed=replayed)
 
     # Codes
 

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from chassis import bus, db, streams
 from chassis.bridge import BridgeServer, BusClient
-from chassis.errors import STATUS_CODES, HTTPError
+from chassis.errors import HTTPError, error_for_status
 from chassis.health import Health, HealthServer
 from chassis.openapi import OpenAPI
 from chassis.responses import JSONResponse, error_response
@@ -115,13 +115,10 @@ async def nats_check(nc: NATS) -> None:
 
 async def _starlette_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    code = STATUS_CODES.get(exc.status_code, "error")
     message = {404: f"no route for {request.method} {request.url.path}", 405: "method not allowed"}.get(
         exc.status_code, str(exc.detail)
     )
-    err = HTTPError(message, code=code)
-    err.status = exc.status_code
-    return error_response(err)
+    return error_response(error_for_status(exc.status_code, message))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -169,12 +169,11 @@ class BridgeServer:
             await request.respond(msgpack_encoder.encode(reply), headers={REQUEST_ID_HEADER: rid})
         except Exception:  # noqa: BLE001 - the caller gave up or the bus is gone
             log.warning("could not send bridge reply", path=breq.path)
-        route = scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        metrics.http_requests.labels(self.service, breq.method, template, str(reply.status)).inc()
-        metrics.http_latency.labels(self.service, breq.method, template).observe(
-            time.perf_counter() - started
-        )
+        # The route's template (`/personas/{persona_id}`), never the path a client made up.
+        template = getattr(scope.get("route"), "path", metrics.UNMATCHED_ROUTE)
+        method = metrics.method_label(breq.method)
+        metrics.http_requests.labels(self.service, method, template, str(reply.status)).inc()
+        metrics.http_latency.labels(self.service, method, template).observe(time.perf_counter() - started)
         metrics.bridge_inflight.labels(self.service).dec()
         if breq.body_ref:
             await objects.delete_object(self.js, OBJ_BODIES, breq.body_ref)

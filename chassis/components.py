@@ -13,7 +13,7 @@ class Component:
     kind: str
     module: str
     path: str
-    health_offset: int  # health port = base + offset (gateway: its own HTTP port)
+    health_offset: int  # health port = base + offset - 1 (8001+; the gateway's comes after the others')
     subjects: tuple[str, ...]
 
 
@@ -23,7 +23,7 @@ COMPONENTS: tuple[Component, ...] = (
         "gateway",
         "gateway",
         "gateway/",
-        0,
+        5,
         (
             f"{s.http_subject('*')} (requests)",
             f"{s.LIVE_PREFIX}.{s.EVENTS_ALL} (SSE)",
@@ -60,8 +60,10 @@ COMPONENTS: tuple[Component, ...] = (
 )
 
 
-def health_port(component: Component, gateway_port: int, health_base: int) -> int:
-    return gateway_port if component.kind == "gateway" else health_base + component.health_offset - 1
+def health_port(component: Component, health_base: int) -> int:
+    """Where the component serves `/healthz`, `/readyz` and `/metrics` (the gateway's public port
+    answers the two probes too, never `/metrics`)."""
+    return health_base + component.health_offset - 1
 
 
 # Started by `make dev` only when no text model is configured (no LLM_BASE_URL, TEXT_PROVIDER not
@@ -71,6 +73,6 @@ MODEL_SERVER = Component(
     "model",
     "model_server",
     "model_server/",
-    len(COMPONENTS),
+    len(COMPONENTS) + 1,
     ("- (OpenAI-compatible HTTP on 127.0.0.1: the worker's LLM_BASE_URL)",),
 )

@@ -184,7 +184,7 @@ class Stack:
             LLM_API_KEY=key,
             DATA_DIR=str(self.data_dir),
             PYTHONUNBUFFERED="1",
-            HEALTH_PORT=str(health_port(MODEL_SERVER, self.gateway_port, self.health_base)),
+            HEALTH_PORT=str(health_port(MODEL_SERVER, self.health_base)),
         )
         self.model = Child(MODEL_SERVER.name, [sys.executable, "-m", MODEL_SERVER.module], env)
         model = self.environ.get("MODEL_SERVER_MODEL") or "qwen2.5-coder-1.5b-instruct"
@@ -205,11 +205,9 @@ class Stack:
         env.setdefault("DATA_DIR", str(self.data_dir))
         env.setdefault("PUBLIC_URL", f"http://localhost:{self.gateway_port}")
         env["PYTHONUNBUFFERED"] = "1"
-        port = health_port(component, self.gateway_port, self.health_base)
+        env["HEALTH_PORT"] = str(health_port(component, self.health_base))
         if component.kind == "gateway":
-            env["PORT"] = str(port)
-        else:
-            env["HEALTH_PORT"] = str(port)
+            env["PORT"] = str(self.gateway_port)
         return Child(component.name, [sys.executable, "-m", component.module], env)
 
     async def run(self) -> int:
@@ -217,8 +215,8 @@ class Stack:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stopping.set)
         model_settings = self.model_server()
-        health_ports = len(COMPONENTS) - 1 + (self.model is not None)
-        for port in [self.gateway_port] + [self.health_base + i for i in range(health_ports)]:
+        components = [*COMPONENTS, *([MODEL_SERVER] if self.model is not None else [])]
+        for port in [self.gateway_port] + [health_port(c, self.health_base) for c in components]:
             if not port_free(port, "0.0.0.0"):
                 say(f"port {port} is in use; set PORT / HEALTH_PORT_BASE or stop what holds it")
                 return 1
@@ -269,7 +267,7 @@ class Stack:
     async def announce_ready(self) -> None:
         urls = [f"http://127.0.0.1:{self.gateway_port}/readyz"]
         if self.model is not None:
-            model_port = health_port(MODEL_SERVER, self.gateway_port, self.health_base)
+            model_port = health_port(MODEL_SERVER, self.health_base)
             urls.append(f"http://127.0.0.1:{model_port}/readyz")
         # The first start joins the model's parts into one file (about 1 GB) before loading it.
         deadline = time.monotonic() + 300

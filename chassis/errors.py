@@ -114,3 +114,10 @@ STATUS_CODES: dict[int, str] = {
         GatewayTimeout,
     )
 }
+
+
+def error_for_status(status: int, message: str) -> HTTPError:
+    """An HTTPError of any status: for the errors Starlette raises (a 404 route, a 400 form)."""
+    err = HTTPError(message, code=STATUS_CODES.get(status, "error"))
+    err.status = status
+    return err

@@ -52,12 +52,13 @@ class Health:
         data, content_type = metrics.render()
         return Response(data, media_type=content_type)
 
+    def probes(self) -> list[Route]:
+        """`/healthz` and `/readyz`: what a public port may answer too."""
+        return [Route("/healthz", self.healthz), Route("/readyz", self.readyz)]
+
     def routes(self) -> list[Route]:
-        return [
-            Route("/healthz", self.healthz),
-            Route("/readyz", self.readyz),
-            Route("/metrics", self.metrics),
-        ]
+        """Probes and `/metrics`: the health port's routes."""
+        return [*self.probes(), Route("/metrics", self.metrics)]
 
 
 class HealthServer:

@@ -34,5 +34,16 @@ job_seconds = Histogram(
 )
 
 
+# Label values come from fixed sets only: a client's made-up method or path must not add series.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
+UNMATCHED_ROUTE = "unmatched"
+
+
+def method_label(method: str) -> str:
+    """`method` when it is a standard HTTP method, else `other`."""
+    return method if method in METHODS else OTHER_METHOD
+
+
 def render() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

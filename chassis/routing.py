@@ -7,13 +7,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import structlog
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from chassis.auth import require_user
 from chassis.db import is_unavailable
-from chassis.errors import HTTPError, ServiceUnavailable
+from chassis.errors import HTTPError, ServiceUnavailable, error_for_status
 from chassis.responses import error_response, ok
 
 Handler = Callable[[Request], Awaitable[Any]]
@@ -29,6 +30,9 @@ def wrap(handler: Handler, *, auth: bool = False) -> Callable[[Request], Awaitab
             result = await handler(request)
         except HTTPError as exc:
             return error_response(exc)
+        except StarletteHTTPException as exc:
+            # Starlette's own refusals inside a handler, e.g. a multipart body without a boundary.
+            return error_response(error_for_status(exc.status_code, str(exc.detail)))
         except Exception as exc:
             if is_unavailable(exc):
                 log.warning("dependency unavailable", error=repr(exc))

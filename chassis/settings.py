@@ -96,6 +96,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_audience: str = "persona-api"
     jwt_private_keys: str | None = None
     refresh_token_ttl: float = 30 * 24 * 3600.0
+    # Seconds a just-rotated refresh token may be presented again (two tabs refreshing at once)
+    # and get a new pair of the same session; later, presenting it revokes the session.
+    refresh_reuse_grace: float = 10.0
     code_ttl: float = 600.0
     code_max_attempts: int = 5
     login_rate_per_email: int = 10

@@ -21,7 +21,7 @@ from chassis.app import nats_check
 from chassis.bridge import BusClient
 from chassis.context import new_request_id, request_id_var, valid_request_id
 from chassis.errors import HTTPError, NotFound
-from chassis.health import Health
+from chassis.health import Health, HealthServer
 from chassis.openapi import OpenAPI
 from chassis.responses import JSONResponse
 from chassis.settings import Settings
@@ -55,7 +55,6 @@ def gateway_spec() -> OpenAPI:
         tags=("operations",),
         response_type="application/json",
     )
-    spec.add("get", "/metrics", "Prometheus metrics", tags=("operations",), response_type="text/plain")
     return spec
 
 
@@ -80,9 +79,11 @@ class Gateway:
         self._js: JetStreamContext | None = None
         self._bus: BusClient | None = None
         self._merged: MergedSpec | None = None
+        self._health_server: HealthServer | None = None
+        # `/metrics` is not here: it is served on the health port only (HEALTH_PORT).
         self.local = Starlette(
             routes=[
-                *self.health.routes(),
+                *self.health.probes(),
                 Route("/openapi.json", self._openapi),
                 Route("/docs", self._docs),
             ]
@@ -116,8 +117,14 @@ class Gateway:
         await self.auth.start()
         for plugin in self.plugins:
             await plugin.start(self)
+        if self.settings.health_port:
+            self._health_server = HealthServer(self.health, self.settings.host, self.settings.health_port)
+            await self._health_server.start()
 
     async def shutdown(self) -> None:
+        if self._health_server is not None:
+            await self._health_server.stop()
+            self._health_server = None
         for plugin in reversed(self.plugins):
             await plugin.stop()
         await self.auth.stop()
@@ -168,7 +175,8 @@ class Gateway:
             await send(message)
 
         path: str = scope["path"]
-        route = "unmatched"
+        # Labels from fixed sets: a plugin's prefix, a service, a local path, "static", "unmatched".
+        route = metrics.UNMATCHED_ROUTE
         try:
             service = self.table.resolve(path)
             plugin = next((p for p in self.plugins if matches(p, path)), None)
@@ -207,8 +215,9 @@ class Gateway:
                 await send_error(
                     tracked, HTTPError("internal error; the request id identifies it in the logs"), rid
                 )
-        metrics.http_requests.labels("gateway", scope["method"], route, str(state["status"])).inc()
-        metrics.http_latency.labels("gateway", scope["method"], route).observe(time.perf_counter() - started)
+        method = metrics.method_label(scope["method"])
+        metrics.http_requests.labels("gateway", method, route, str(state["status"])).inc()
+        metrics.http_latency.labels("gateway", method, route).observe(time.perf_counter() - started)
 
     async def _openapi(self, request: Request) -> Response:
         assert self._merged is not None

@@ -51,6 +51,7 @@ from proto.media import (
     Visibility,
     progress_state_decoder,
 )
+from proto.personas import persona_envelope_decoder
 from proto.subjects import JOBS_MEDIA_IMAGE, JOBS_MEDIA_PROCESS, JOBS_MEDIA_VIDEO
 
 log = structlog.get_logger("media_svc")
@@ -239,27 +240,31 @@ class MediaService:
 
     # Writing
 
-    async def _persona_name(self, identity: Identity, persona_id: str) -> str:
-        """The persona's name from persona_svc; a persona the caller cannot see is a 404.
-        When persona_svc is down the request goes on without the name."""
+    async def _own_persona(self, identity: Identity, persona_id: str) -> str:
+        """The name of `persona_id` when the caller owns it: only a persona's owner adds media
+        to it (403). persona_svc decides, over the bus, what the caller may see: a persona they
+        cannot see is a 404. When persona_svc cannot answer, nothing is added (503)."""
+        unavailable = ServiceUnavailable("the persona cannot be checked right now; retry shortly")
         try:
             reply = await self.bus.call(
                 "persona", "GET", f"/personas/{persona_id}", identity=identity, timeout=PERSONA_TIMEOUT
             )
         except (ServiceUnavailable, GatewayTimeout) as exc:
-            log.warning("persona_svc unavailable; going on without persona details", error=exc.message)
-            return ""
+            log.warning("persona_svc unavailable; media for a persona refused", error=exc.message)
+            raise unavailable from None
         if reply.status in (403, 404):
             raise NotFound("no such persona", details={"field": "persona_id"})
         if reply.status != 200:
             log.warning("persona_svc answered unexpectedly", status=reply.status)
-            return ""
+            raise unavailable
         try:
-            data = reply.json().get("data") or {}
-        except (msgspec.DecodeError, AttributeError):
-            return ""
-        name = data.get("name") if isinstance(data, dict) else None
-        return name if isinstance(name, str) else ""
+            persona = persona_envelope_decoder.decode(reply.body).data
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            log.warning("persona_svc answered with an unexpected persona")
+            raise unavailable from None
+        if persona.owner_id != identity.user_id:
+            raise Forbidden("only the persona's owner can add media to it", details={"field": "persona_id"})
+        return persona.name
 
     async def _enqueue(self, subject: str, job_id: str, job: msgspec.Struct, media: MediaRecord) -> None:
         try:
@@ -296,7 +301,7 @@ class MediaService:
             visibility = _visibility(pending.fields.get("visibility") or "private")
             if persona_id is not None:
                 _check_id(persona_id, "persona_id")
-                await self._persona_name(identity, persona_id)
+                await self._own_persona(identity, persona_id)
             size = await pending.commit()
         except BaseException:
             await pending.abort()
@@ -343,7 +348,7 @@ class MediaService:
         return MediaAccepted(job_id=job_id, media_id=media_id)
 
     async def generate(self, identity: Identity, request: GenerationRequest) -> MediaAccepted:
-        persona_name = await self._persona_name(identity, request.persona_id)
+        persona_name = await self._own_persona(identity, request.persona_id)
         image_keys: list[str] = []
         if request.kind == "video":
             images = await self.store.persona_images(

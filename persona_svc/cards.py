@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 from PIL import Image, ImageDraw, ImageFont
 
-from chassis.binding import field_of
+from chassis.binding import depth_error, field_of, too_deep
 from persona_svc import png
 from proto.cards import V1_FIELDS, V2_FIELDS, V2_SPEC, V3_SPEC, CardData, CharacterCard
 from proto.personas import Persona, PersonaCreate, Visibility
@@ -75,9 +75,13 @@ def read_card(body: bytes, *, visibility: Visibility, max_bytes: int) -> Importe
             raise CardError("the PNG's card chunk is not base64") from None
     else:
         raw = body
+    if (path := too_deep(raw)) is not None:
+        # Name the card's field: `data.extensions` in a V2/V3 card, `extensions` in a V1 one.
+        error = depth_error(path, "card", keep=2 if path[:1] == ["data"] else 1)
+        raise CardError(error.message, str(error.details["field"]))
     try:
         card = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:
         raise CardError(f"card is not valid JSON: {exc}") from None
     persona, spec = card_to_persona(card, visibility)
     return ImportedCard(persona, spec, image)

@@ -101,7 +101,9 @@ class OpenAITextProvider:
         except openai.APIError as exc:  # an error event inside the stream
             raise ProviderError(f"the text model failed mid-reply: {exc.message}", retryable=True) from None
         except httpx.HTTPError as exc:  # the connection broke mid-stream (the SDK does not wrap these)
-            raise ProviderError(f"the text model's connection broke mid-reply: {exc!r}", retryable=True) from None
+            raise ProviderError(
+                f"the text model's connection broke mid-reply: {exc!r}", retryable=True
+            ) from None
         if not finish:
             # The connection ended without a finish reason: a truncated reply, not a complete one.
             raise ProviderError("the text model's stream ended before the reply finished", retryable=True)

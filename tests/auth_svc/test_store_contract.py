@@ -26,6 +26,8 @@ from tests.support.pg import fresh_database
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 DAY = timedelta(days=1)
+NO_GRACE = timedelta(0)
+GRACE = timedelta(seconds=10)
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -156,15 +158,15 @@ async def test_refresh_rotation_and_reuse(store: AuthStore) -> None:
     await store.create_user(a)
     sid = await session_for(store, a.id, "old")
     later = NOW + timedelta(hours=1)
-    ok = await store.rotate_refresh("old", "new", later, later + DAY)
+    ok = await store.rotate_refresh("old", "new", later, later + DAY, grace=NO_GRACE)
     assert (ok.status, ok.session_id, ok.user_id) == ("ok", sid, a.id)
     session = await store.get_session(sid)
     assert session is not None and session.last_used_at == later and session.expires_at == later + DAY
-    reused = await store.rotate_refresh("old", "other", later, later + DAY)
+    reused = await store.rotate_refresh("old", "other", later, later + DAY, grace=NO_GRACE)
     assert (reused.status, reused.session_id) == ("reused", sid)
     # A reused token stores nothing: "other" is unknown.
-    assert (await store.rotate_refresh("other", "x", later, later + DAY)).status == "unknown"
-    assert (await store.rotate_refresh("new", "newer", later, later + DAY)).status == "ok"
+    assert (await store.rotate_refresh("other", "x", later, later + DAY, grace=NO_GRACE)).status == "unknown"
+    assert (await store.rotate_refresh("new", "newer", later, later + DAY, grace=NO_GRACE)).status == "ok"
 
 
 async def test_refresh_of_revoked_or_expired_session_fails(store: AuthStore) -> None:
@@ -172,18 +174,42 @@ async def test_refresh_of_revoked_or_expired_session_fails(store: AuthStore) -> 
     await store.create_user(a)
     sid = await session_for(store, a.id, "r-revoked")
     await store.revoke_session(sid, NOW)
-    assert (await store.rotate_refresh("r-revoked", "n1", NOW, NOW + DAY)).status == "revoked"
+    assert (await store.rotate_refresh("r-revoked", "n1", NOW, NOW + DAY, grace=NO_GRACE)).status == "revoked"
     await session_for(store, a.id, "r-expired")
     late = NOW + 2 * DAY
-    assert (await store.rotate_refresh("r-expired", "n2", late, late + DAY)).status == "expired"
+    assert (
+        await store.rotate_refresh("r-expired", "n2", late, late + DAY, grace=NO_GRACE)
+    ).status == "expired"
 
 
 async def test_concurrent_refresh_lets_exactly_one_win(store: AuthStore) -> None:
     a = user()
     await store.create_user(a)
     await session_for(store, a.id, "race")
-    results = await asyncio.gather(*(store.rotate_refresh("race", f"n{i}", NOW, NOW + DAY) for i in range(6)))
+    results = await asyncio.gather(
+        *(store.rotate_refresh("race", f"n{i}", NOW, NOW + DAY, grace=NO_GRACE) for i in range(6))
+    )
     assert sorted(r.status for r in results) == ["ok"] + ["reused"] * 5
+
+
+async def test_a_token_used_within_the_grace_window_rotates_again(store: AuthStore) -> None:
+    a = user()
+    await store.create_user(a)
+    sid = await session_for(store, a.id, "tab")
+    results = await asyncio.gather(
+        *(store.rotate_refresh("tab", f"t{i}", NOW, NOW + DAY, grace=GRACE) for i in range(4))
+    )
+    assert [(r.status, r.session_id, r.user_id) for r in results] == [("ok", sid, a.id)] * 4
+    assert sorted(r.replayed for r in results) == [False, True, True, True]
+    # Every tab's new token is live; the window counts from the first use, not the last.
+    for i in range(4):
+        assert (await store.rotate_refresh(f"t{i}", f"u{i}", NOW, NOW + DAY, grace=GRACE)).status == "ok"
+    almost = NOW + GRACE - timedelta(milliseconds=1)
+    assert (await store.rotate_refresh("tab", "late", almost, almost + DAY, grace=GRACE)).status == "ok"
+    after = NOW + GRACE
+    reused = await store.rotate_refresh("tab", "later", after, after + DAY, grace=GRACE)
+    assert (reused.status, reused.session_id) == ("reused", sid)
+    assert (await store.rotate_refresh("later", "x", after, after + DAY, grace=GRACE)).status == "unknown"
 
 
 async def test_codes_newest_only_attempts_and_single_use(store: AuthStore) -> None:

@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+from chassis.components import COMPONENTS
 from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,7 +40,7 @@ def free_range(count: int) -> int:
 class DevStack:
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
-        self.health_base = free_range(5)  # the services, the worker and a model server
+        self.health_base = free_range(len(COMPONENTS) + 1)  # and a model server's
         self.nats_port = free_port()
         environ = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
         environ.update(

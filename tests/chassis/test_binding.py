@@ -3,7 +3,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from chassis.binding import field_of
+from chassis.binding import field_of, too_deep
 
 
 class Inner(msgspec.Struct, forbid_unknown_fields=True):
@@ -29,3 +29,22 @@ def test_validation_errors_name_the_field(body: bytes, field: str) -> None:
     with pytest.raises(msgspec.ValidationError) as exc:
         msgspec.json.decode(body, type=Outer)
     assert field_of(exc.value)[1] == field
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        (b'{"a": ' + b"[" * 31 + b"]" * 31 + b"}", None),  # 32 levels: the limit
+        (b'{"a": ' + b"[" * 32 + b"]" * 32 + b"}", ["a"]),
+        (
+            b'{"a": {"b": ' + b"{}, " * 40 + b'"c": ' + b'{"d":' * 31 + b"1" + b"}" * 31 + b"}}",
+            ["a", "c", "d"],
+        ),
+        # Brackets inside strings (escaped quotes included) are text, not nesting.
+        (b'{"s": "' + b'[{\\"' * 100 + b'"}', None),
+        (b"[" * 1000 + b"]" * 1000, []),
+    ],
+)
+def test_depth_scan_finds_the_first_value_nested_too_deep(body: bytes, path: list[str] | None) -> None:
+    found = too_deep(body)
+    assert found == path if path is None else found is not None and found[: len(path)] == path

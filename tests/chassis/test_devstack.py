@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from chassis.components import COMPONENTS, MODEL_SERVER, health_port
 from chassis.discover import table
 from tests.support.model import SMALL_MODEL, model_server
 from tests.support.ports import free_port
@@ -104,7 +105,7 @@ def test_launcher_starts_supervises_and_stops_the_stack(tmp_path: Path) -> None:
     taken.listen()
     nats_port = taken.getsockname()[1]
     port = free_port()
-    base = free_range(4)
+    base = free_range(len(COMPONENTS))
     process, out = launch(
         NATS_PORT=str(nats_port), PORT=str(port), HEALTH_PORT_BASE=str(base), DATA_DIR=str(tmp_path / "data")
     )
@@ -114,10 +115,15 @@ def test_launcher_starts_supervises_and_stops_the_stack(tmp_path: Path) -> None:
         assert status(f"http://127.0.0.1:{port}/readyz") == 200
         # Services are in the gateway's readiness; the worker is not: wait for its port too.
         deadline = time.monotonic() + 60
-        for offset in range(4):
-            while _status_or_zero(f"http://127.0.0.1:{base + offset}/healthz") != 200:
-                assert time.monotonic() < deadline, f"health port {base + offset} never answered"
+        for component in COMPONENTS:
+            health = health_port(component, base)
+            while _status_or_zero(f"http://127.0.0.1:{health}/healthz") != 200:
+                assert time.monotonic() < deadline, f"health port {health} never answered"
                 time.sleep(0.2)
+        # The gateway's metrics are on its health port, never on its public port.
+        gateway_health = health_port(next(c for c in COMPONENTS if c.kind == "gateway"), base)
+        assert status(f"http://127.0.0.1:{gateway_health}/metrics") == 200
+        assert status(f"http://127.0.0.1:{port}/metrics") == 404
         assert (tmp_path / "data" / "nats").is_dir()
 
         pids = {m[0]: int(m[1]) for m in re.findall(r"started (\S+) pid=(\d+)", "".join(out.lines))}
@@ -149,7 +155,7 @@ def test_launcher_starts_supervises_and_stops_the_stack(tmp_path: Path) -> None:
 
 def test_children_do_not_outlive_a_killed_launcher(tmp_path: Path) -> None:
     port = free_port()
-    base = free_range(4)
+    base = free_range(len(COMPONENTS))
     process, out = launch(
         PORT=str(port), HEALTH_PORT_BASE=str(base), NATS_PORT=str(free_port()), DATA_DIR=str(tmp_path)
     )
@@ -200,7 +206,8 @@ def test_discover_lists_every_component() -> None:
         ("persona_svc", 8002),
         ("media_svc", 8003),
         ("generation_worker", 8004),
-        ("model_server", 8005),
+        ("gateway", 8005),
+        ("model_server", 8006),
     ]:
         row = next(line for line in out.splitlines() if line.startswith(name + " "))
         assert f" {port} " in row
@@ -261,7 +268,7 @@ class Visitor:
 
 
 def test_the_embedded_model_answers_and_is_restarted_when_it_dies(tmp_path: Path) -> None:
-    port, base = free_port(), free_range(5)
+    port, base = free_port(), free_range(len(COMPONENTS) + 1)
     process, out = launch(
         PORT=str(port),
         HEALTH_PORT_BASE=str(base),
@@ -277,7 +284,7 @@ def test_the_embedded_model_answers_and_is_restarted_when_it_dies(tmp_path: Path
         # The model is a component like the others: its load and speed logged, its health port up.
         out.wait_for(r"model loaded .*load_seconds=[\d.]+ model=smollm2-135m-instruct")
         out.wait_for(r"model ready .*tokens_per_second=[\d.]+")
-        assert status(f"http://127.0.0.1:{base + 4}/readyz") == 200
+        assert status(f"http://127.0.0.1:{health_port(MODEL_SERVER, base)}/readyz") == 200
         with Visitor(f"http://127.0.0.1:{port}") as visitor:
             reply = visitor.wait_reply(visitor.send("Hello! Who are you?"))
             assert reply["status"] == "done" and reply["content"].strip()
@@ -306,7 +313,7 @@ def test_the_embedded_model_answers_and_is_restarted_when_it_dies(tmp_path: Path
 
 async def test_with_llm_base_url_no_embedded_model_starts(tmp_path: Path) -> None:
     async with model_server(tmp_path / "external") as external:
-        port, base = free_port(), free_range(5)
+        port, base = free_port(), free_range(len(COMPONENTS) + 1)
         process, out = launch(
             PORT=str(port),
             HEALTH_PORT_BASE=str(base),
@@ -321,9 +328,10 @@ async def test_with_llm_base_url_no_embedded_model_starts(tmp_path: Path) -> Non
             out.wait_for(rf"ready: open http://localhost:{port}", timeout=120)
             out.wait_for(rf"using the text model at {re.escape(external.base_url)}; no embedded model")
             assert "started model_server" not in "".join(out.lines)
-            assert _status_or_zero(f"http://127.0.0.1:{base + 4}/healthz") == 0
+            assert _status_or_zero(f"http://127.0.0.1:{health_port(MODEL_SERVER, base)}/healthz") == 0
             # The worker's readiness includes the model it was pointed at.
-            worker = f"http://127.0.0.1:{base + 3}/readyz"
+            worker_port = health_port(next(c for c in COMPONENTS if c.kind == "worker"), base)
+            worker = f"http://127.0.0.1:{worker_port}/readyz"
             deadline = time.monotonic() + 60
             while _status_or_zero(worker) != 200:
                 assert time.monotonic() < deadline, "the worker never became ready"

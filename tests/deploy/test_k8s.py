@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from chassis.components import COMPONENTS
+from chassis.components import COMPONENTS, health_port
+from chassis.discover import DEFAULT_HEALTH_BASE
 from chassis.settings import Settings
 from tests.support.kustomize import render
 
@@ -45,6 +46,9 @@ def test_a_deployment_per_component_with_probes_on_its_health_port(manifests: li
         assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port}
         env = {e["name"]: e.get("value") for e in container["env"]}
         assert env.get("PORT" if component.kind == "gateway" else "HEALTH_PORT") == str(port)
+        # Every component, the gateway too, has a health port where `/metrics` is (as `make dev`).
+        health = {p["name"]: p["containerPort"] for p in container["ports"]}["health"]
+        assert env["HEALTH_PORT"] == str(health) == str(health_port(component, DEFAULT_HEALTH_BASE))
         assert container["resources"]["requests"]["cpu"] and container["resources"]["requests"]["memory"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert container["image"].startswith("registry.example.com/persona-community:")

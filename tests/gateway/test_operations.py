@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import string
+
 import httpx
 import msgspec
 
@@ -11,7 +14,7 @@ from media_svc.app import create_app as create_media
 from persona_svc.app import create_app as create_persona
 from tests.gateway.test_bridge import SAMPLE_ROUTES
 from tests.support import sample
-from tests.support.mesh import Mesh, client
+from tests.support.mesh import Mesh, client, with_health_port
 from tests.support.ports import free_port
 
 
@@ -49,13 +52,51 @@ async def test_service_health_port_serves_healthz_readyz_metrics(stack: Mesh) ->
     assert "persona_http_request_seconds_bucket" in metrics.text
 
 
-async def test_gateway_metrics_count_requests(stack: Mesh) -> None:
+async def test_gateway_metrics_are_on_its_health_port_only(stack: Mesh) -> None:
     await stack.app(sample.create_app(stack.settings))
-    gw = await stack.server(create_gateway(stack.settings, routes=SAMPLE_ROUTES))
-    async with client(gw.url) as http:
+    gw = await stack.server(create_gateway(with_health_port(stack.settings), routes=SAMPLE_ROUTES))
+    async with client(gw.url) as http, client(gw.health_url) as health:
         await http.get("/sample/hello")
-        text = (await http.get("/metrics")).text
+        public = await http.get("/metrics")
+        text = (await health.get("/metrics")).text
+        alive = await health.get("/healthz")
+        ready = await health.get("/readyz")
+        spec = (await http.get("/openapi.json")).json()
+    assert public.status_code == 404 and public.json()["error"]["code"] == "not_found"
+    assert "/metrics" not in spec["paths"]
     assert 'persona_http_requests_total{component="gateway",method="GET",route="sample",status="200"}' in text
+    assert alive.status_code == 200 and ready.json()["component"] == "gateway"
+
+
+def series(metrics_text: str) -> set[str]:
+    """The labelled series of the HTTP request metrics."""
+    names = ("persona_http_requests_total{", "persona_http_request_seconds_count{")
+    return {line.rpartition(" ")[0] for line in metrics_text.splitlines() if line.startswith(names)}
+
+
+async def test_made_up_methods_and_paths_add_no_metric_series(stack: Mesh) -> None:
+    await stack.app(sample.create_app(stack.settings))
+    gw = await stack.server(create_gateway(with_health_port(stack.settings), routes=SAMPLE_ROUTES))
+    rng = random.Random(14)
+
+    def made_up(length: int = 8) -> str:
+        return "".join(rng.choices(string.ascii_uppercase, k=length))
+
+    paths = ("/sample/hello", "/sample/things/{}", "/sample/{}", "/{}", "/healthz")
+    async with client(gw.url) as http, client(gw.health_url) as health:
+        # Every label value the random requests can reach, once.
+        for method in ("GET", "POST", "BREW"):
+            for path in paths:
+                await http.request(method, path.format("x"))
+        before = series((await health.get("/metrics")).text)
+        for _ in range(300):
+            await http.request(made_up(), rng.choice(paths).format(made_up()))
+        after = series((await health.get("/metrics")).text)
+    assert len(after) == len(before), sorted(after - before)[:10]
+    methods = {label.split('method="')[1].split('"')[0] for label in after}
+    # The process's registry is shared with other tests: no made-up method in any series.
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
+    assert 'method="other"' in "".join(after)
 
 
 async def test_openapi_is_merged_from_services_over_the_bus(stack: Mesh) -> None:

@@ -17,7 +17,7 @@ from chassis.settings import Settings
 from gateway.app import create_app as create_gateway
 from proto.chat import AiChatChunk
 from proto.subjects import user_channel
-from tests.support.mesh import Mesh, RunningServer, client
+from tests.support.mesh import Mesh, RunningServer, client, metric
 from tests.support.sse import SseEvent, SseStream, events_gateway, open_stream
 from tests.support.users import User, sign_up
 
@@ -229,14 +229,14 @@ async def test_idle_stream_gets_comment_heartbeats(live: Live) -> None:
 async def test_connections_of_one_subject_share_one_subscription(live: Live) -> None:
     user = await live.user()
     async with client(live.gateway.url) as http:
-        before = await metric(http, "persona_sse_subscriptions")
+        before = await metric(live.gateway.health_url, "persona_sse_subscriptions")
         async with (
             open_stream(http, headers=user.headers) as a,
             open_stream(http, headers=user.headers) as b,
             open_stream(http, headers=user.headers) as c,
         ):
-            assert await metric(http, "persona_sse_subscriptions") == before + 1
-            assert await metric(http, "persona_sse_connections") >= 3
+            assert await metric(live.gateway.health_url, "persona_sse_subscriptions") == before + 1
+            assert await metric(live.gateway.health_url, "persona_sse_connections") >= 3
             seq = await live.publish(user, 1)
             assert [(await s.next()).id for s in (a, b, c)] == [seq] * 3
 
@@ -247,11 +247,3 @@ async def _publish_many(live: Live, user: User, indexes: range) -> list[int]:
         out.append(await live.publish(user, i))
         await asyncio.sleep(0)
     return out
-
-
-async def metric(http: httpx.AsyncClient, name: str) -> float:
-    text = (await http.get("/metrics")).text
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} not in /metrics")

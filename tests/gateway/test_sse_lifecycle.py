@@ -14,8 +14,7 @@ from gateway.app import create_app as create_gateway
 from gateway.sse import EventsPlugin
 from proto.chat import AiChatChunk
 from proto.subjects import user_channel
-from tests.gateway.test_sse import metric
-from tests.support.mesh import Mesh, client
+from tests.support.mesh import Mesh, client, metric, with_health_port
 from tests.support.natsd import NatsServer
 from tests.support.sse import events_gateway, open_stream
 from tests.support.users import User, sign_up
@@ -85,20 +84,20 @@ def frame_ids(body: bytes) -> list[int]:
 
 async def test_opening_and_closing_1000_streams_leaves_nothing_behind(stack: Mesh) -> None:
     await stack.app(create_auth(stack.settings))
-    app = create_gateway(stack.settings)
+    app = create_gateway(with_health_port(stack.settings))
     gw = await stack.server(app)
     plugin = next(p for p in app.plugins if isinstance(p, EventsPlugin))
     names = ("persona_sse_connections", "persona_sse_subscriptions", "persona_sse_tasks")
     async with client(gw.url) as http:
         users = [await sign_up(http) for _ in range(USERS)]
-        before = {n: await metric(http, n) for n in names}
+        before = {n: await metric(gw.health_url, n) for n in names}
         tasks_before = len(asyncio.all_tasks())
         streams = []
         for user in users:
             streams += await asyncio.gather(
                 *(RawStream.open(gw.port, user) for _ in range(CONNECTIONS // USERS))
             )
-        during = {n: await metric(http, n) for n in names}
+        during = {n: await metric(gw.health_url, n) for n in names}
         assert during["persona_sse_connections"] == before["persona_sse_connections"] + CONNECTIONS
         # One subscription per followed subject, whatever the number of connections.
         assert during["persona_sse_subscriptions"] == before["persona_sse_subscriptions"] + USERS
@@ -106,7 +105,7 @@ async def test_opening_and_closing_1000_streams_leaves_nothing_behind(stack: Mes
         assert during["persona_sse_tasks"] == before["persona_sse_tasks"] + 2 * CONNECTIONS
         await asyncio.gather(*(s.close() for s in streams))
         async with asyncio.timeout(30):
-            while {n: await metric(http, n) for n in names} != before:
+            while {n: await metric(gw.health_url, n) for n in names} != before:
                 await asyncio.sleep(0.1)
             while len(asyncio.all_tasks()) > tasks_before:
                 await asyncio.sleep(0.1)
@@ -132,13 +131,13 @@ async def test_a_client_that_stops_reading_is_disconnected_and_resumes(stack: Me
         async with client(gw.url) as http:
             user = await sign_up(http)
         async with client(gw.url) as http, open_stream(http, headers=user.headers) as healthy:
-            dropped = await metric(http, "persona_sse_slow_clients_total")
+            dropped = await metric(gw.health_url, "persona_sse_slow_clients_total")
             slow = await RawStream.open(gw.port, user, rcvbuf=4096)
-            connections = await metric(http, "persona_sse_connections")
+            connections = await metric(gw.health_url, "persona_sse_connections")
             async with asyncio.timeout(120):
-                while await metric(http, "persona_sse_slow_clients_total") == dropped:
+                while await metric(gw.health_url, "persona_sse_slow_clients_total") == dropped:
                     await publish(20)
-                while await metric(http, "persona_sse_connections") != connections - 1:
+                while await metric(gw.health_url, "persona_sse_connections") != connections - 1:
                     await asyncio.sleep(0.05)
             # The healthy client on the same channel was not held back.
             received = [(await healthy.next()).id for _ in published]

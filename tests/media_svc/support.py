@@ -1,5 +1,5 @@
 """Helpers for the media tests: sample media made at test time (Pillow, ffmpeg) and the mesh
-pieces media needs (auth_svc, media_svc, the worker's media kinds, the gateway). The S3-protocol
+pieces media needs (auth_svc, persona_svc, media_svc, the worker's media kinds, the gateway). The S3-protocol
 server is `tests.support.s3`."""
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from generation_worker.app import create_app as create_worker
 from generation_worker.media.ffmpeg import ffmpeg_exe
 from generation_worker.media.jobs import MediaJobs
 from media_svc.app import create_app as create_media
+from persona_svc.app import create_app as create_persona
 from tests.support.mesh import Mesh, RunningApp, RunningServer, client
 from tests.support.s3 import create_bucket
 from tests.support.sse import SseEvent, SseStream
@@ -184,6 +185,8 @@ async def start_media_stack(mesh: Mesh, settings: Settings, *, worker: bool = Tr
     if settings.storage == "s3":
         await create_bucket(settings)
     auth = await mesh.app(create_auth(settings))
+    # Media is added to a persona by its owner only: persona_svc says whose it is.
+    await mesh.app(create_persona(settings))
     media = await mesh.app(create_media(settings))
     port = urlsplit(settings.public_url).port
     gateway = await mesh.server(create_gateway(settings), port=port)
@@ -245,3 +248,11 @@ def progress_of(events: list[SseEvent]) -> list[int]:
 
 async def new_user(http: httpx.AsyncClient, name: str = "media") -> User:
     return await sign_up(http, name)
+
+
+async def new_persona(http: httpx.AsyncClient, user: User, visibility: str = "private") -> str:
+    """A persona of `user`'s (media can be added to it by `user` only); its id."""
+    body = {"name": "Seraphina", "description": "A guardian.", "greeting": "Hello.", "visibility": visibility}
+    r = await http.post("/personas", json=body, headers=user.headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["data"]["id"])

@@ -15,6 +15,7 @@ from tests.media_svc.conftest import StartMedia
 from tests.media_svc.support import (
     jpeg_with_gps,
     media_events,
+    new_persona,
     new_user,
     progress_of,
     top_level_boxes,
@@ -36,8 +37,9 @@ async def test_image_generation_progresses_and_is_labelled(start_media: StartMed
     media = await start_media()
     async with media.http() as http:
         user = await new_user(http)
+        persona_id = await new_persona(http, user)
         async with open_stream(http, headers=user.headers, params={"last_event_id": "0"}) as stream:
-            body = {"persona_id": "persona-1", "kind": "image", "prompt": "a misty ocean at sunset"}
+            body = {"persona_id": persona_id, "kind": "image", "prompt": "a misty ocean at sunset"}
             r = await http.post("/media/generations", json=body, headers=user.headers)
             assert r.status_code == 202, r.text
             media_id = r.json()["data"]["media_id"]
@@ -67,15 +69,16 @@ async def test_video_generation_is_a_slideshow_of_the_personas_images(
     media = await start_media()
     async with media.http() as http:
         user = await new_user(http)
+        persona_id = await new_persona(http, user, "public")
         for size in ((1200, 800), (600, 900)):
-            r = await upload(http, user, jpeg_with_gps(*size), fields={"persona_id": "persona-2"})
+            r = await upload(http, user, jpeg_with_gps(*size), fields={"persona_id": persona_id})
             await wait_status(http, user, r.json()["data"]["media_id"])
-        # Someone else's image of the same persona is not theirs to use.
+        # Someone else cannot add an image to the persona, so none slips into the video.
         other = await new_user(http, "other")
-        r = await upload(http, other, jpeg_with_gps(300, 300), fields={"persona_id": "persona-2"})
-        await wait_status(http, other, r.json()["data"]["media_id"])
+        r = await upload(http, other, jpeg_with_gps(300, 300), fields={"persona_id": persona_id})
+        assert r.status_code == 403, r.text
         async with open_stream(http, headers=user.headers, params={"last_event_id": "0"}) as stream:
-            body = {"persona_id": "persona-2", "kind": "video", "prompt": "a walk along the shore"}
+            body = {"persona_id": persona_id, "kind": "video", "prompt": "a walk along the shore"}
             r = await http.post("/media/generations", json=body, headers=user.headers)
             assert r.status_code == 202, r.text
             media_id = r.json()["data"]["media_id"]
@@ -104,7 +107,7 @@ async def test_video_needs_images_of_the_persona(start_media: StartMedia) -> Non
     media = await start_media(worker=False)
     async with media.http() as http:
         user = await new_user(http)
-        body = {"persona_id": "persona-3", "kind": "video", "prompt": "anything"}
+        body = {"persona_id": await new_persona(http, user), "kind": "video", "prompt": "anything"}
         r = await http.post("/media/generations", json=body, headers=user.headers)
         assert r.status_code == 422 and r.json()["error"]["details"]["field"] == "persona_id"
         r = await http.post("/media/generations", json={**body, "kind": "song"}, headers=user.headers)
@@ -115,15 +118,16 @@ async def test_video_needs_images_of_the_persona(start_media: StartMedia) -> Non
 
 async def test_quota_of_running_generations(start_media: StartMedia) -> None:
     media = await start_media(worker=False, max_generations_per_user=2)
-    body = {"persona_id": "persona-4", "kind": "image", "prompt": "a lighthouse"}
     async with media.http() as http:
         user, other = await new_user(http), await new_user(http, "other")
+        body = {"persona_id": await new_persona(http, user), "kind": "image", "prompt": "a lighthouse"}
+        others = {**body, "persona_id": await new_persona(http, other)}
         first = [await http.post("/media/generations", json=body, headers=user.headers) for _ in range(2)]
         assert [r.status_code for r in first] == [202, 202]
         r = await http.post("/media/generations", json=body, headers=user.headers)
         assert r.status_code == 429, r.text
         assert r.json()["error"]["code"] == "rate_limited" and int(r.headers["retry-after"]) >= 1
-        assert (await http.post("/media/generations", json=body, headers=other.headers)).status_code == 202
+        assert (await http.post("/media/generations", json=others, headers=other.headers)).status_code == 202
         # Uploads are not generations: still accepted.
         assert (await upload(http, user, jpeg_with_gps(64, 64))).status_code == 202
         # Once the queued ones finish, the user may generate again.
@@ -144,7 +148,7 @@ async def test_openai_compatible_image_provider(start_media: StartMedia, stack: 
     )
     async with media.http() as http:
         user = await new_user(http)
-        body = {"persona_id": "persona-5", "kind": "image", "prompt": "a red fox"}
+        body = {"persona_id": await new_persona(http, user), "kind": "image", "prompt": "a red fox"}
         r = await http.post("/media/generations", json=body, headers=user.headers)
         item = await wait_status(http, user, r.json()["data"]["media_id"])
     assert item["status"] == "ready" and item["provider"] == "openai"

@@ -18,6 +18,7 @@ from tests.media_svc.support import (
     jpeg_with_gps,
     make_mp4,
     media_events,
+    new_persona,
     new_user,
     png_bomb,
     png_bytes,
@@ -262,12 +263,13 @@ async def test_private_media_is_the_owners_until_made_public(start_media: StartM
     media = await start_media()
     async with media.http() as http:
         owner, other = await new_user(http, "owner"), await new_user(http, "other")
-        r = await upload(http, owner, jpeg_with_gps(320, 240), fields={"persona_id": "persona-1"})
+        persona_id = await new_persona(http, owner, "public")
+        r = await upload(http, owner, jpeg_with_gps(320, 240), fields={"persona_id": persona_id})
         media_id = r.json()["data"]["media_id"]
         await wait_status(http, owner, media_id)
         assert (await http.get(f"/media/{media_id}", headers=other.headers)).status_code == 404
         assert (await http.get(f"/media/{media_id}/content", headers=other.headers)).status_code == 404
-        listed = await http.get("/media", params={"persona_id": "persona-1"}, headers=other.headers)
+        listed = await http.get("/media", params={"persona_id": persona_id}, headers=other.headers)
         assert listed.json()["data"] == []
         r = await http.patch(f"/media/{media_id}", json={"visibility": "public"}, headers=other.headers)
         assert r.status_code == 404
@@ -275,7 +277,7 @@ async def test_private_media_is_the_owners_until_made_public(start_media: StartM
         assert r.status_code == 200 and r.json()["data"]["visibility"] == "public"
         seen = await http.get(f"/media/{media_id}", headers=other.headers)
         assert seen.status_code == 200 and seen.json()["data"]["urls"]["thumbnail"]
-        listed = await http.get("/media", params={"persona_id": "persona-1"}, headers=other.headers)
+        listed = await http.get("/media", params={"persona_id": persona_id}, headers=other.headers)
         assert [m["id"] for m in listed.json()["data"]] == [media_id]
         assert (await http.delete(f"/media/{media_id}", headers=other.headers)).status_code == 403
 

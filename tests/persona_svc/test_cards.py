@@ -343,3 +343,55 @@ def test_png_writer_keeps_other_chunks_and_replaces_card_chunks() -> None:
         img.load()
     with pytest.raises(png.PngError):
         png.text_chunks(original[:-5])
+
+
+def with_nested(document: dict[str, Any], depth: int) -> bytes:
+    """`document` as JSON with its `"DEEP"` value replaced by objects nested `depth` deep
+    (written as text: Python's own json module cannot encode 1,000 levels)."""
+    deep = '{"deeper":' * (depth - 1) + '{"leaf":true}' + "}" * (depth - 1)
+    return json.dumps(document).replace('"DEEP"', deep).encode()
+
+
+async def test_broken_multipart_and_deep_json_are_4xx_and_create_nothing(site: Site) -> None:
+    user = await site.user()
+    form = (
+        b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="c.json"\r\n\r\n'
+        b"{}\r\n--b0undary--\r\n"
+    )
+    broken_forms = [
+        "multipart/form-data",  # no boundary
+        "multipart/form-data; boundary=",  # an empty one
+        "multipart/form-data; boundary=other",  # one the body does not use
+        'multipart/form-data; boundary="' + "x" * 200 + '"',  # longer than RFC 2046's 70
+    ]
+    for content_type in broken_forms:
+        r = await import_card(site, user, form, content_type)
+        assert 400 <= r.status_code < 500, (content_type, r.status_code, r.text)
+        error = r.json()["error"]
+        assert error["code"] and "multipart" in error["message"], (content_type, error)
+        assert r.json()["meta"]["request_id"]
+    # Free-form JSON (extensions, character_book) nested 1,000 deep: refused by bind() and by import.
+    deep_card = v2_card()
+    deep_card["data"]["extensions"] = "DEEP"
+    for depth in (1000, 40):
+        r = await import_card(site, user, with_nested(deep_card, depth), "application/json")
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["details"]["field"] == "card.data.extensions", r.text
+    persona = {
+        "name": "Deep",
+        "description": "d",
+        "greeting": "g",
+        "visibility": "private",
+        "extensions": "DEEP",
+    }
+    json_headers = {**user.headers, "content-type": "application/json"}
+    for depth in (1000, 32):
+        r = await site.http.post("/personas", content=with_nested(persona, depth), headers=json_headers)
+        assert r.status_code == 422, r.text
+        error = r.json()["error"]
+        assert error["details"]["field"] == "extensions" and "nested deeper than 32" in error["message"]
+    mine = await site.http.get("/personas", params={"creator_id": user.id}, headers=user.headers)
+    assert mine.json()["data"] == []
+    # 31 levels in `extensions` is 32 from the top of the body: allowed.
+    r = await site.http.post("/personas", content=with_nested(persona, 31), headers=json_headers)
+    assert r.status_code == 201, r.text

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import msgspec
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
@@ -50,6 +51,13 @@ class RunningServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def health_url(self) -> str:
+        """The gateway's health server (`/healthz`, `/readyz`, `/metrics`): its HEALTH_PORT."""
+        port = getattr(getattr(self.app, "settings", None), "health_port", 0)
+        assert port, "this server has no health port (give its settings a health_port)"
+        return f"http://127.0.0.1:{port}"
 
     async def start(self) -> RunningServer:
         config = Config()
@@ -111,3 +119,18 @@ async def mesh(settings: Settings) -> AsyncIterator[Mesh]:
 
 def client(base_url: str, **kwargs: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=base_url, timeout=30.0, **kwargs)
+
+
+def with_health_port(settings: Settings) -> Settings:
+    """`settings` with a free health port: give it to one component only (the gateway)."""
+    return msgspec.structs.replace(settings, health_port=free_port())
+
+
+async def metric(health_url: str, name: str) -> float:
+    """One unlabelled sample from a health server's `/metrics`."""
+    async with httpx.AsyncClient(base_url=health_url, timeout=10.0) as http:
+        text = (await http.get("/metrics")).text
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")

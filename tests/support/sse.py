@@ -14,7 +14,7 @@ import httpx
 from auth_svc.app import create_app as create_auth
 from chassis.settings import Settings
 from gateway.app import create_app as create_gateway
-from tests.support.mesh import Mesh, RunningServer
+from tests.support.mesh import Mesh, RunningServer, with_health_port
 
 
 @dataclass
@@ -107,7 +107,8 @@ async def open_stream(
 
 
 async def events_gateway(stack: Mesh, settings: Settings | None = None) -> RunningServer:
-    """auth_svc and a gateway with its real authenticator: users come from `sign_up`."""
+    """auth_svc and a gateway with its real authenticator (users come from `sign_up`) and its
+    own health port (`health_url`, where `/metrics` is)."""
     settings = settings or stack.settings
     await stack.app(create_auth(settings))
-    return await stack.server(create_gateway(settings))
+    return await stack.server(create_gateway(with_health_port(settings)))
