@@ -181,6 +181,7 @@ class Stack:
         env = dict(self.environ)
         env.update(
             MODEL_SERVER_PORT=str(port),
+            HOST="127.0.0.1",  # only the worker on this machine talks to it
             LLM_API_KEY=key,
             DATA_DIR=str(self.data_dir),
             PYTHONUNBUFFERED="1",

@@ -33,7 +33,7 @@ def params(settings: Settings, name: str, path: Path) -> xllamacpp.CommonParams:
     p = xllamacpp.CommonParams()
     p.model.path = str(path)
     p.model_alias = {name}
-    p.hostnames = ["127.0.0.1"]
+    p.hostnames = [settings.host]  # loopback unless HOST says otherwise (a cluster: 0.0.0.0)
     p.port = settings.model_server_port
     if settings.llm_api_key:
         p.api_keys = [settings.llm_api_key]

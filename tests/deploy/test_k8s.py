@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from chassis.components import COMPONENTS, health_port
+from chassis.components import COMPONENTS, MODEL_SERVER, health_port
 from chassis.discover import DEFAULT_HEALTH_BASE
 from chassis.settings import Settings
 from tests.support.kustomize import render
@@ -112,3 +112,24 @@ def test_compose_provides_cluster_database_and_object_store() -> None:
         command = services[name]["command"]
         assert command[:2] == ["-c", "/etc/nats/cluster.conf"]
     assert (ROOT / "deploy" / "nats" / "cluster.conf").exists()
+
+
+def test_the_embedded_model_overlay_serves_the_worker_a_model_in_the_cluster() -> None:
+    rendered = render(OVERLAY.parent / "embedded-model")
+    deployments = by_kind(rendered, "Deployment")
+    config = Settings.from_env(by_kind(rendered, "ConfigMap")["persona-config"]["data"])
+    pod = deployments["model-server"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert container["args"] == ["model_server"] and pod["securityContext"]["runAsNonRoot"] is True
+    assert env["HEALTH_PORT"] == str(ports["health"]) == str(health_port(MODEL_SERVER, DEFAULT_HEALTH_BASE))
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": ports["health"]}
+    # The worker reaches it through its Service, with the key both read from persona-secrets.
+    service = by_kind(rendered, "Service")["model-server"]
+    assert service["spec"]["ports"][0]["targetPort"] == ports["openai"] == int(env["MODEL_SERVER_PORT"])
+    assert config.llm_base_url == f"http://model-server:{service['spec']['ports'][0]['port']}/v1"
+    assert config.text_provider == "openai" and config.llm_model == env["MODEL_SERVER_MODEL"]
+    assert config.llm_parallel >= 1 and env["HOST"] == "0.0.0.0"
+    assert {"secretRef": {"name": "persona-secrets"}} in container["envFrom"]
+    assert {"generation-worker", "gateway"} <= set(deployments)  # production, plus the model

@@ -20,13 +20,15 @@ SMALL_MODEL = "smollm2-135m-instruct"
 class ModelServer:
     """The model server as a process; `port` its OpenAI-compatible API, `proc.url` its health port."""
 
-    def __init__(self, folder: Path, slots: int = 2) -> None:
+    def __init__(self, folder: Path, slots: int = 2, model: str = SMALL_MODEL, context: int = 2048) -> None:
         self.port = free_port()
         self.key = secrets.token_urlsafe(16)
+        self.model = model
+        self.slots = slots
         env = {
-            "MODEL_SERVER_MODEL": SMALL_MODEL,
+            "MODEL_SERVER_MODEL": model,
             "MODEL_SERVER_PORT": str(self.port),
-            "MODEL_SERVER_CONTEXT": "2048",
+            "MODEL_SERVER_CONTEXT": str(context),
             "LLM_API_KEY": self.key,
             "LLM_PARALLEL": str(slots),
             "DATA_DIR": str(folder / "data"),
@@ -43,13 +45,17 @@ class ModelServer:
             "text_provider": "openai",
             "llm_base_url": self.base_url,
             "llm_api_key": self.key,
-            "llm_model": SMALL_MODEL,
-            "llm_parallel": 2,
+            "llm_model": self.model,
+            "llm_parallel": self.slots,
         }
+
+    def worker_env(self) -> dict[str, str]:
+        """The same, as the environment of a worker process."""
+        return {k.upper(): str(v) for k, v in self.worker_settings().items()}
 
     async def start(self) -> ModelServer:
         self.proc.start()
-        await self.proc.wait_ready(timeout=120)
+        await self.proc.wait_ready(timeout=300)  # the default model's first start joins 1.1 GB
         return self
 
     def stop(self) -> None:
