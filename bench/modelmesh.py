@@ -60,8 +60,10 @@ class User:
         self.headers = {"Authorization": f"Bearer {token}"}
         self.name = name
         self.sse = sse
-        self.waiting: dict[str, Reply] = {}
-        self.done: dict[str, asyncio.Event] = {}
+        # Everything heard about each reply, by message id, from the start: a reply may begin (even
+        # end) before the answer to its POST arrives.
+        self.heard: dict[str, list[tuple[float, str, dict[str, Any]]]] = {}
+        self.ended: dict[str, asyncio.Event] = {}
         self.drafts: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.reader = asyncio.create_task(self._read())
 
@@ -70,22 +72,16 @@ class User:
             event = await self.sse.next(timeout=3600)
             now = time.perf_counter()
             data = event.data
+            if not isinstance(data, dict) or not str(data.get("channel", "")).startswith("user:"):
+                continue
             if event.event in ("persona_draft_ready", "persona_draft_failed"):
                 found = self.drafts.setdefault(data["job_id"], asyncio.get_running_loop().create_future())
                 if not found.done():
                     found.set_result({"event": event.event, **data})
-                continue
-            reply = self.waiting.get(data.get("message_id", "")) if isinstance(data, dict) else None
-            if reply is None or not data["channel"].startswith("user:"):
-                continue
-            if event.event == "ai_chat_chunk":
-                reply.token_times.append(now)
-            elif event.event == "ai_chat_started" and data.get("attempt", 1) > 1:
-                reply.token_times.clear()
-            elif event.event in ("ai_chat_done", "ai_chat_error", "ai_chat_cancelled"):
-                reply.status = event.event
-                reply.text = data.get("text", "") or data.get("reason", "")
-                self.done[data["message_id"]].set()
+            elif "message_id" in data:
+                self.heard.setdefault(data["message_id"], []).append((now, event.event, data))
+                if event.event in ("ai_chat_done", "ai_chat_error", "ai_chat_cancelled"):
+                    self.ended.setdefault(data["message_id"], asyncio.Event()).set()
 
     async def persona(self, body: dict[str, Any]) -> str:
         r = await self.http.post("/personas", json=body, headers=self.headers)
@@ -104,10 +100,15 @@ class User:
         )
         r.raise_for_status()
         reply_id = r.json()["data"]["reply_message_id"]
-        reply = self.waiting.setdefault(reply_id, Reply(asked))
-        reply.asked = asked
-        done = self.done.setdefault(reply_id, asyncio.Event())
-        await asyncio.wait_for(done.wait(), 600)
+        await asyncio.wait_for(self.ended.setdefault(reply_id, asyncio.Event()).wait(), 600)
+        reply = Reply(asked)
+        for at, name, data in self.heard.pop(reply_id):
+            if name == "ai_chat_chunk":
+                reply.token_times.append(at)
+            elif name == "ai_chat_started" and data.get("attempt", 1) > 1:
+                reply.token_times.clear()  # a retried reply starts over
+            elif name in ("ai_chat_done", "ai_chat_error", "ai_chat_cancelled"):
+                reply.status, reply.text = name, data.get("text", "") or data.get("reason", "")
         # The stored reply ends the turn: the next message is accepted only once it is persisted.
         async with asyncio.timeout(30):
             while (await self.get(f"/conversations/{conversation_id}"))["pending_job_id"]:
