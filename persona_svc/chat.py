@@ -159,7 +159,6 @@ class ChatService:
         self, identity: Identity, conversation_id: str, patch: ConversationPatch
     ) -> Conversation:
         """Rename (a blank title is refused; null clears it) and/or set this chat's user persona."""
-        await self.mine(conversation_id, identity)
         title = patch.title
         if isinstance(title, str):
             title = title.strip()
@@ -167,8 +166,30 @@ class ChatService:
                 raise UnprocessableEntity("the title is blank", field="title")
         if isinstance(patch.user_persona, UserPersona) and not patch.user_persona.name.strip():
             raise UnprocessableEntity("the name is blank", field="user_persona.name")
+        before = await self.mine(conversation_id, identity)
         await self.store.update_conversation(conversation_id, title, patch.user_persona)
+        after = await self.mine(conversation_id, identity)
+        if not isinstance(patch.user_persona, msgspec.UnsetType):
+            await self._readdress_greeting(after, identity, (await self.playing(identity, before)).name)
         return await self.view(conversation_id, identity)
+
+    async def _readdress_greeting(self, c: Conversation, identity: Identity, old_name: str) -> None:
+        """The greeting named the user when the chat began; after a change of user persona, each
+        of its swipes still as written then is written again with the new name (edited ones stay)."""
+        new_name = (await self.playing(identity, c)).name
+        p = await self.store.get_persona(c.persona_id)
+        first = await self.store.history(c.id, 1, before_seq=2)
+        if new_name == old_name or p is None or not first or first[0].role != "assistant" or first[0].job_id:
+            return
+        greeting = first[0]
+        char = prompt.char_name(p)
+        raw = [g for g in [p.greeting, *p.alternate_greetings] if g.strip()]
+        for i, (shown, source) in enumerate(zip(greeting.swipes, raw, strict=False)):
+            text = prompt.substitute(source, char, new_name)
+            if shown == prompt.substitute(source, char, old_name) and shown != text:
+                await self.store.edit_message(c.id, greeting.id, None, i)
+                await self.store.edit_message(c.id, greeting.id, text, None)
+        await self.store.edit_message(c.id, greeting.id, None, greeting.swipe_index)
 
     async def delete(self, identity: Identity, conversation_id: str) -> None:
         await self.mine(conversation_id, identity)
