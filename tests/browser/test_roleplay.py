@@ -54,7 +54,9 @@ def test_role_play_chat(ui: Browsing) -> None:
     open_chat(page, "Keeper Ivo")
     first_chat = conversation_id(page)
     hello = page.locator("li.message.assistant").first
-    expect(hello.locator(".text")).to_have_text("Keeper Ivo sets down the kettle. Another storm, Captain Wren. Sit.")
+    expect(hello.locator(".text")).to_have_text(
+        "Keeper Ivo sets down the kettle. Another storm, Captain Wren. Sit."
+    )
     expect(hello.locator(".text em")).to_have_text("Keeper Ivo sets down the kettle.")
 
     # My *action* is italics; a <b> I type stays text, never markup.
