@@ -11,8 +11,8 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import Browsing
 from tests.browser.flows import create_persona, open_chat, sign_up_with_password
 
-WIDE = {"width": 1366, "height": 860}
-PHONE = {"width": 390, "height": 844}
+WIDE = (1366, 860)
+PHONE = (390, 844)
 
 
 def send(page: Page, text: str) -> None:
@@ -37,7 +37,7 @@ def set_account_persona(page: Page, name: str, about: str) -> None:
 
 
 def test_role_play_chat(ui: Browsing) -> None:
-    page = ui.page(**WIDE)
+    page = ui.page(width=WIDE[0], height=WIDE[1])
     sign_up_with_password(page, "Rowan")
     set_account_persona(page, "Captain Wren", "A sailor with a scar across one cheek.")
     ui.shot(page, "account-persona")
@@ -145,7 +145,7 @@ def test_role_play_chat(ui: Browsing) -> None:
 
 
 def test_role_play_on_a_phone(ui: Browsing) -> None:
-    page = ui.page(**PHONE)
+    page = ui.page(width=PHONE[0], height=PHONE[1])
     sign_up_with_password(page, "Juno")
     create_persona(page, "Warden Pell")
     ui.shot(page, "persona-390px")
