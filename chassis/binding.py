@@ -41,9 +41,10 @@ def field_of(exc: msgspec.ValidationError) -> tuple[str, str]:
         return text, named.group(1) if named else ""
     path = m.group("path").lstrip(".")
     message = text[: m.start()]
-    unknown = _UNKNOWN.search(message)
-    if unknown:
-        path = f"{path}.{unknown.group(1)}".lstrip(".")
+    # A nested object's missing or unknown field: name the field itself (`user.name`).
+    named = re.search(r"missing required field `([^`]+)`", message) or _UNKNOWN.search(message)
+    if named:
+        path = f"{path}.{named.group(1)}".lstrip(".")
     return message, path
 
 

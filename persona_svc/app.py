@@ -33,7 +33,14 @@ from persona_svc.starters.seed import seeding
 from persona_svc.store import Store
 from persona_svc.store_memory import MemoryStore
 from persona_svc.store_pg import PgStore
-from proto.conversations import MessageCreate, MessagePatch
+from proto.conversations import (
+    ConversationListQuery,
+    ConversationPatch,
+    MessageCreate,
+    MessageDeleteQuery,
+    MessagePatch,
+    UserPersona,
+)
 from proto.personas import (
     FeedQuery,
     ForkRequest,
@@ -218,12 +225,18 @@ async def start_conversation(request: Request) -> Response:
 
 
 async def list_conversations(request: Request) -> Response:
-    items, cursor = await chats(request).listing(require_user(request), bind_query(request, PageQuery))
+    query = bind_query(request, ConversationListQuery)
+    items, cursor = await chats(request).listing(require_user(request), query)
     return ok(items, next_cursor=cursor)
 
 
 async def get_conversation(request: Request) -> object:
     return await chats(request).view(param(request, "conversation_id"), require_user(request))
+
+
+async def update_conversation(request: Request) -> object:
+    patch = await bind(request, ConversationPatch)
+    return await chats(request).update(require_user(request), param(request, "conversation_id"), patch)
 
 
 async def delete_conversation(request: Request) -> Response:
@@ -258,9 +271,27 @@ async def edit_message(request: Request) -> object:
 
 async def delete_message(request: Request) -> Response:
     identity = require_user(request)
+    query = bind_query(request, MessageDeleteQuery)
     await chats(request).delete_message(
-        identity, param(request, "conversation_id"), param(request, "message_id")
+        identity, param(request, "conversation_id"), param(request, "message_id"), query.with_reply
     )
+    return no_content()
+
+
+# Who the user plays
+
+
+async def get_user_persona(request: Request) -> Response:
+    return ok(await chats(request).user_persona(require_user(request)))
+
+
+async def put_user_persona(request: Request) -> Response:
+    body = await bind(request, UserPersona)
+    return ok(await chats(request).set_user_persona(require_user(request), body))
+
+
+async def delete_user_persona(request: Request) -> Response:
+    await chats(request).set_user_persona(require_user(request), None)
     return no_content()
 
 
@@ -292,11 +323,15 @@ def routes() -> list[BaseRoute]:
         route(f"{p}/card.json", card_json),
         route(f"{p}/card.png", card_png),
         route(f"{p}/conversations", start_conversation, methods=["POST"], auth=True),
+        route("/users/me/persona", get_user_persona, auth=True),
+        route("/users/me/persona", put_user_persona, methods=["PUT"], auth=True),
+        route("/users/me/persona", delete_user_persona, methods=["DELETE"], auth=True),
         route("/users/{user_id}", profile),
         route("/users/{user_id}/follow", follow, methods=["PUT", "DELETE"], auth=True),
         route("/feed", feed, auth=True),
         route("/conversations", list_conversations, auth=True),
         route(c, get_conversation, auth=True),
+        route(c, update_conversation, methods=["PATCH"], auth=True),
         route(c, delete_conversation, methods=["DELETE"], auth=True),
         route(f"{c}/messages", list_messages, auth=True),
         route(f"{c}/messages", send_message, methods=["POST"], auth=True),

@@ -32,9 +32,12 @@ from proto.conversations import (
     CancelAccepted,
     ChatTurn,
     Conversation,
+    ConversationListQuery,
+    ConversationPatch,
     ConversationStarted,
     Message,
     MessagePatch,
+    UserPersona,
 )
 from proto.identity import Identity
 from proto.jobs import DeadLetter
@@ -91,9 +94,30 @@ class ChatService:
     async def view(self, conversation_id: str, identity: Identity) -> Conversation:
         return (await self.with_avatars([await self.mine(conversation_id, identity)], identity))[0]
 
+    # Who the user plays
+
+    async def user_persona(self, identity: Identity) -> UserPersona | None:
+        return await self.store.get_user_persona(identity.user_id)
+
+    async def set_user_persona(self, identity: Identity, persona: UserPersona | None) -> UserPersona | None:
+        if persona is not None and not persona.name.strip():
+            raise UnprocessableEntity("the name is blank", field="name")
+        await self.store.set_user_persona(identity.user_id, persona)
+        return persona
+
+    async def playing(self, identity: Identity, c: Conversation | None = None) -> UserPersona:
+        """Who the user plays in `c`: its own user persona, else the account's, else their
+        display name with no description."""
+        if c is not None and c.user_persona is not None:
+            return c.user_persona
+        mine = await self.store.get_user_persona(identity.user_id)
+        if mine is not None:
+            return mine
+        return UserPersona(name=await self.profiles.name(identity.user_id, identity, DEFAULT_USER_NAME))
+
     async def start(self, identity: Identity, persona_id: str) -> ConversationStarted:
         p = await self.personas.readable(persona_id, identity)
-        user = await self.profiles.name(identity.user_id, identity, DEFAULT_USER_NAME)
+        user = (await self.playing(identity)).name
         char = prompt.char_name(p)
         now = utcnow()
         conversation = Conversation(
@@ -123,11 +147,49 @@ class ChatService:
         started = await self.view(conversation.id, identity)
         return ConversationStarted(conversation=started, messages=[greeting] if greeting else [])
 
-    async def listing(self, identity: Identity, query: PageQuery) -> tuple[list[Conversation], str | None]:
+    async def listing(
+        self, identity: Identity, query: ConversationListQuery
+    ) -> tuple[list[Conversation], str | None]:
         after = pagination.decode(query.cursor, ActivityKey)
-        rows = await self.store.list_conversations(identity.user_id, query.limit + 1, after)
+        rows = await self.store.list_conversations(identity.user_id, query.limit + 1, after, query.persona_id)
         page = await self.with_avatars([c for c, _ in rows[: query.limit]], identity)
         return page, next_cursor(rows, query.limit)
+
+    async def update(
+        self, identity: Identity, conversation_id: str, patch: ConversationPatch
+    ) -> Conversation:
+        """Rename (a blank title is refused; null clears it) and/or set this chat's user persona."""
+        title = patch.title
+        if isinstance(title, str):
+            title = title.strip()
+            if not title:
+                raise UnprocessableEntity("the title is blank", field="title")
+        if isinstance(patch.user_persona, UserPersona) and not patch.user_persona.name.strip():
+            raise UnprocessableEntity("the name is blank", field="user_persona.name")
+        before = await self.mine(conversation_id, identity)
+        await self.store.update_conversation(conversation_id, title, patch.user_persona)
+        after = await self.mine(conversation_id, identity)
+        if not isinstance(patch.user_persona, msgspec.UnsetType):
+            await self._readdress_greeting(after, identity, (await self.playing(identity, before)).name)
+        return await self.view(conversation_id, identity)
+
+    async def _readdress_greeting(self, c: Conversation, identity: Identity, old_name: str) -> None:
+        """The greeting named the user when the chat began; after a change of user persona, each
+        of its swipes still as written then is written again with the new name (edited ones stay)."""
+        new_name = (await self.playing(identity, c)).name
+        p = await self.store.get_persona(c.persona_id)
+        first = await self.store.history(c.id, 1, before_seq=2)
+        if new_name == old_name or p is None or not first or first[0].role != "assistant" or first[0].job_id:
+            return
+        greeting = first[0]
+        char = prompt.char_name(p)
+        raw = [g for g in [p.greeting, *p.alternate_greetings] if g.strip()]
+        for i, (shown, source) in enumerate(zip(greeting.swipes, raw, strict=False)):
+            text = prompt.substitute(source, char, new_name)
+            if shown == prompt.substitute(source, char, old_name) and shown != text:
+                await self.store.edit_message(c.id, greeting.id, None, i)
+                await self.store.edit_message(c.id, greeting.id, text, None)
+        await self.store.edit_message(c.id, greeting.id, None, greeting.swipe_index)
 
     async def delete(self, identity: Identity, conversation_id: str) -> None:
         await self.mine(conversation_id, identity)
@@ -158,7 +220,7 @@ class ChatService:
         job_id: str,
         reply_id: str,
         history: list[Message],
-        user: str,
+        user: UserPersona,
     ) -> None:
         job = ChatJob(
             job_id=job_id,
@@ -168,8 +230,8 @@ class ChatService:
             message_id=reply_id,
             persona_id=p.id,
             persona_name=prompt.char_name(p),
-            user_name=user,
-            messages=prompt.build(p, user, history, self.budget),
+            user_name=user.name,
+            messages=prompt.build(p, user.name, history, self.budget, user.description),
             max_tokens=self.settings.persona_reply_max_tokens,
             temperature=self.settings.persona_chat_temperature,
         )
@@ -193,7 +255,7 @@ class ChatService:
         if not content.strip():
             raise UnprocessableEntity("the message is empty", field="content")
         p = await self._persona_for(c, identity)
-        user = await self.profiles.name(identity.user_id, identity, DEFAULT_USER_NAME)
+        user = await self.playing(identity, c)
         job_id, message_id, reply_id = new_id(), new_id(), new_id()
         history = await self.store.history(c.id, HISTORY_LIMIT)
         now = utcnow()
@@ -228,7 +290,7 @@ class ChatService:
         if c.pending_job_id is not None:
             raise self._busy(c)
         p = await self._persona_for(c, identity)
-        user = await self.profiles.name(identity.user_id, identity, DEFAULT_USER_NAME)
+        user = await self.playing(identity, c)
         latest = await self.store.history(c.id, 1)
         if not latest or (latest[0].role == "assistant" and latest[0].job_id is None):
             raise Conflict("nothing to regenerate: send a message first")
@@ -272,10 +334,12 @@ class ChatService:
             raise NotFound("no such message", details={"message_id": message_id})
         return m
 
-    async def delete_message(self, identity: Identity, conversation_id: str, message_id: str) -> None:
+    async def delete_message(
+        self, identity: Identity, conversation_id: str, message_id: str, with_reply: bool = False
+    ) -> None:
         await self.mine(conversation_id, identity)
         try:
-            found = await self.store.delete_message(conversation_id, message_id)
+            found = await self.store.delete_message(conversation_id, message_id, with_reply)
         except MessageBusy:
             raise Conflict("this reply is still being written: cancel it first") from None
         if not found:

@@ -4,7 +4,8 @@ Order, as SillyTavern builds it:
 1. system: the persona's `system_prompt` (`{{original}}` inside it stands for the default
    instruction) or the default instruction;
 2. system: the character definition: lorebook entries placed `before_char`, description,
-   personality, scenario, entries placed `after_char`;
+   personality, scenario, the user persona's description ("About {{user}}: …"), entries
+   placed `after_char`;
 3. example dialogues, one `[Example chat]` block per `<START>` section, as system messages
    named `example_user` / `example_assistant`;
 4. `[Start a new chat]`, then the history, oldest first, trimmed from the oldest end to the
@@ -76,9 +77,14 @@ def char_name(persona: Persona) -> str:
 
 
 def build(
-    persona: Persona, user_name: str, history: Sequence[Message], budget: Budget
+    persona: Persona,
+    user_name: str,
+    history: Sequence[Message],
+    budget: Budget,
+    user_description: str = "",
 ) -> list[PromptMessage]:
-    """The messages for the reply that follows `history` (oldest first, ending with the user's turn)."""
+    """The messages for the reply that follows `history` (oldest first, ending with the user's
+    turn); `user_name` and `user_description` say who the user plays (their user persona)."""
     char = char_name(persona)
 
     def sub(text: str, original: str = "") -> str:
@@ -92,6 +98,7 @@ def build(
         sub(persona.description),
         sub(f"{char}'s personality: {persona.personality}") if persona.personality.strip() else "",
         sub(f"Scenario: {persona.scenario}") if persona.scenario.strip() else "",
+        sub(f"About {{{{user}}}}: {user_description}") if user_description.strip() else "",
         *(sub(e) for e in after),
     ]
     head = [PromptMessage(role="system", content=system)]

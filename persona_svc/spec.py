@@ -8,10 +8,14 @@ from proto.conversations import (
     CancelAccepted,
     ChatTurn,
     Conversation,
+    ConversationListQuery,
+    ConversationPatch,
     ConversationStarted,
     Message,
     MessageCreate,
+    MessageDeleteQuery,
     MessagePatch,
+    UserPersona,
 )
 from proto.personas import (
     DraftView,
@@ -226,10 +230,21 @@ def build_spec() -> OpenAPI:
     spec.add(
         "get",
         "/conversations",
-        "Your conversations, latest activity first",
-        query=PageQuery,
+        "Your conversations, latest activity first (with one persona: `persona_id`)",
+        query=ConversationListQuery,
         response=list[Conversation],
         auth=True,
+        errors=(422,),
+        tags=v,
+    )
+    spec.add(
+        "patch",
+        C,
+        "Rename a conversation (`title`) or set its own user persona (`user_persona`); null clears",
+        body=ConversationPatch,
+        response=Conversation,
+        auth=True,
+        errors=(404, 422),
         tags=v,
     )
     spec.add(
@@ -286,7 +301,8 @@ def build_spec() -> OpenAPI:
     spec.add(
         "delete",
         f"{C}/messages/{{message_id}}",
-        "Delete a message",
+        "Delete a message (`with_reply=true`: a user's message with the reply that answered it)",
+        query=MessageDeleteQuery,
         status=204,
         auth=True,
         errors=(404, 409),
@@ -302,4 +318,23 @@ def build_spec() -> OpenAPI:
         errors=(404, 409),
         tags=v,
     )
+    spec.add(
+        "get",
+        "/users/me/persona",
+        "Who you play in chats (`{{user}}` and a description told to the model); null when unset",
+        response=UserPersona | None,
+        auth=True,
+        tags=v,
+    )
+    spec.add(
+        "put",
+        "/users/me/persona",
+        "Set who you play in chats (a conversation may override it)",
+        body=UserPersona,
+        response=UserPersona,
+        auth=True,
+        errors=(422,),
+        tags=v,
+    )
+    spec.add("delete", "/users/me/persona", "Forget your user persona", status=204, auth=True, tags=v)
     return spec

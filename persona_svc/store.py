@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 import msgspec
+from msgspec import UnsetType
 
 from persona_svc.pagination import ActivityKey, NewKey, ReportKey, SeqKey, TopKey, TrendKey
-from proto.conversations import Conversation, Message
+from proto.conversations import Conversation, Message, UserPersona
 from proto.personas import DraftResult, DraftView, Persona, Report, ReportedPersona, ReportState
 
 # Trending weights: a new chat says more about a persona than a like does.
@@ -186,8 +187,19 @@ class Store(Protocol):
     async def get_conversation(self, conversation_id: str) -> Conversation | None: ...
 
     async def list_conversations(
-        self, user_id: str, limit: int, after: ActivityKey | None
-    ) -> list[tuple[Conversation, ActivityKey]]: ...
+        self, user_id: str, limit: int, after: ActivityKey | None, persona_id: str | None = None
+    ) -> list[tuple[Conversation, ActivityKey]]:
+        """The user's conversations (with `persona_id` only, when given), latest activity first."""
+        ...
+
+    async def update_conversation(
+        self,
+        conversation_id: str,
+        title: str | None | UnsetType,
+        user_persona: UserPersona | None | UnsetType,
+    ) -> bool:
+        """Set (or clear, with None) what is given; UNSET leaves it. False when unknown."""
+        ...
 
     async def delete_conversation(self, conversation_id: str) -> bool: ...
 
@@ -233,12 +245,28 @@ class Store(Protocol):
         """MessageBusy while pending; BadSwipe for an index that does not exist."""
         ...
 
-    async def delete_message(self, conversation_id: str, message_id: str) -> bool:
-        """MessageBusy while pending."""
+    async def delete_message(self, conversation_id: str, message_id: str, with_reply: bool = False) -> bool:
+        """MessageBusy while pending. `with_reply`: a user's message goes with the reply that
+        answered it (`reply_to`), in one transaction; MessageBusy while that reply is pending."""
+        ...
+
+    # User personas (who the user plays), one per account
+    async def get_user_persona(self, user_id: str) -> UserPersona | None: ...
+
+    async def set_user_persona(self, user_id: str, persona: UserPersona | None) -> None:
+        """Store it, or forget it with None."""
         ...
 
 
 # Message edits shared by both stores: pure functions of the current row.
+
+
+def reply_to(message: Message, following: Message | None) -> Message | None:
+    """The reply that answered `message`: the next message, when `message` is the user's and
+    the next one is the persona's."""
+    if message.role != "user" or following is None or following.role != "assistant":
+        return None
+    return following
 
 
 def check_regenerable(last: Message | None, generation: Generation) -> Message:

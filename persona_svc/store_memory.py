@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 import msgspec
+from msgspec import UnsetType
 
 from persona_svc.pagination import ActivityKey, NewKey, ReportKey, SeqKey, TopKey, TrendKey
 from persona_svc.store import (
@@ -27,10 +28,11 @@ from persona_svc.store import (
     finished,
     new_turn,
     regenerated,
+    reply_to,
     search_text,
     utcnow,
 )
-from proto.conversations import Conversation, Message
+from proto.conversations import Conversation, Message, UserPersona
 from proto.personas import DraftResult, DraftView, Persona, Report, ReportedPersona, ReportState
 
 T = TypeVar("T")
@@ -60,6 +62,7 @@ class MemoryStore:
         self.messages: dict[str, dict[str, Message]] = {}
         self.last_seq: dict[str, int] = {}
         self.generations: dict[str, Generation] = {}
+        self.user_personas: dict[str, UserPersona] = {}
 
     # Personas
 
@@ -289,18 +292,34 @@ class MemoryStore:
         return None if c is None else self._conversation(c)
 
     async def list_conversations(
-        self, user_id: str, limit: int, after: ActivityKey | None
+        self, user_id: str, limit: int, after: ActivityKey | None, persona_id: str | None = None
     ) -> list[tuple[Conversation, ActivityKey]]:
         rows = [
             (c, ActivityKey(c.last_activity_at, c.id))
             for c in self.conversations.values()
-            if c.user_id == user_id
+            if c.user_id == user_id and (persona_id is None or c.persona_id == persona_id)
         ]
         if after is not None:
             bound = (after.last_activity_at, after.id)
             rows = [r for r in rows if (r[1].last_activity_at, r[1].id) < bound]
         rows.sort(key=lambda r: (r[1].last_activity_at, r[1].id), reverse=True)
         return [(self._conversation(c), k) for c, k in rows[:limit]]
+
+    async def update_conversation(
+        self,
+        conversation_id: str,
+        title: str | None | UnsetType,
+        user_persona: UserPersona | None | UnsetType,
+    ) -> bool:
+        c = self.conversations.get(conversation_id)
+        if c is None:
+            return False
+        if not isinstance(title, UnsetType):
+            c = replace(c, title=title)
+        if not isinstance(user_persona, UnsetType):
+            c = replace(c, user_persona=user_persona)
+        self.conversations[conversation_id] = c
+        return True
 
     async def delete_conversation(self, conversation_id: str) -> bool:
         if self.conversations.pop(conversation_id, None) is None:
@@ -401,11 +420,27 @@ class MemoryStore:
         self.messages[conversation_id][message_id] = m
         return m
 
-    async def delete_message(self, conversation_id: str, message_id: str) -> bool:
-        m = self.messages.get(conversation_id, {}).get(message_id)
+    async def delete_message(self, conversation_id: str, message_id: str, with_reply: bool = False) -> bool:
+        messages = self.messages.get(conversation_id, {})
+        m = messages.get(message_id)
         if m is None:
             return False
-        if m.status == "pending":
+        following = min((x for x in messages.values() if x.seq > m.seq), key=lambda x: x.seq, default=None)
+        reply = reply_to(m, following) if with_reply else None
+        if m.status == "pending" or (reply is not None and reply.status == "pending"):
             raise MessageBusy(message_id)
-        del self.messages[conversation_id][message_id]
+        del messages[message_id]
+        if reply is not None:
+            del messages[reply.id]
         return True
+
+    # User personas
+
+    async def get_user_persona(self, user_id: str) -> UserPersona | None:
+        return self.user_personas.get(user_id)
+
+    async def set_user_persona(self, user_id: str, persona: UserPersona | None) -> None:
+        if persona is None:
+            self.user_personas.pop(user_id, None)
+        else:
+            self.user_personas[user_id] = persona

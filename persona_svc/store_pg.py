@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import asyncpg
 import msgspec
+from msgspec import UnsetType
 
 from persona_svc.pagination import ActivityKey, NewKey, ReportKey, SeqKey, TopKey, TrendKey
 from persona_svc.store import (
@@ -33,10 +34,11 @@ from persona_svc.store import (
     like_pattern,
     new_turn,
     regenerated,
+    reply_to,
     search_text,
     utcnow,
 )
-from proto.conversations import Conversation, Message
+from proto.conversations import Conversation, Message, UserPersona
 from proto.personas import DraftResult, DraftView, Persona, PersonaDraft, Report, ReportedPersona, ReportState
 
 if TYPE_CHECKING:
@@ -145,6 +147,8 @@ def _conversation(row: Record) -> Conversation:
             data[column] = str(data[column])
     data.pop("last_seq", None)
     data["last_message"] = data.get("last_message") or ""
+    name, description = data.pop("user_persona_name", None), data.pop("user_persona_description", None)
+    data["user_persona"] = None if name is None else {"name": name, "description": description or ""}
     return msgspec.convert(data, Conversation)
 
 
@@ -653,7 +657,8 @@ class PgStore:
                (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count,
                (SELECT substr(m.content, 1, 200) FROM messages m WHERE m.conversation_id = c.id
                  ORDER BY m.seq DESC LIMIT 1) AS last_message,
-               c.pending_job_id, c.created_at, c.last_activity_at
+               c.pending_job_id, c.created_at, c.last_activity_at,
+               c.title, c.user_persona_name, c.user_persona_description
           FROM conversations c LEFT JOIN personas p ON p.id = c.persona_id
     """
 
@@ -665,10 +670,12 @@ class PgStore:
         return None if row is None else _conversation(row)
 
     async def list_conversations(
-        self, user_id: str, limit: int, after: ActivityKey | None
+        self, user_id: str, limit: int, after: ActivityKey | None, persona_id: str | None = None
     ) -> list[tuple[Conversation, ActivityKey]]:
         params = _Params()
         where = f"c.user_id = {params.add(user_id)}"
+        if persona_id is not None:
+            where += f" AND c.persona_id = {params.add(_uuid(persona_id), '::UUID')}"
         if after is not None:
             where += (
                 f" AND (c.last_activity_at, c.id) < ({params.add(after.last_activity_at, '::TIMESTAMPTZ')},"
@@ -680,6 +687,34 @@ class PgStore:
             *params.values,
         )
         return [(c, ActivityKey(c.last_activity_at, c.id)) for c in map(_conversation, rows)]
+
+    async def update_conversation(
+        self,
+        conversation_id: str,
+        title: str | None | UnsetType,
+        user_persona: UserPersona | None | UnsetType,
+    ) -> bool:
+        cid = _uuid(conversation_id)
+        if cid is None:
+            return False
+        params = _Params()
+        where = f"id = {params.add(cid)}"
+        sets = []
+        if not isinstance(title, UnsetType):
+            sets.append(f"title = {params.add(title, '::TEXT')}")
+        if not isinstance(user_persona, UnsetType):
+            name = None if user_persona is None else user_persona.name
+            description = None if user_persona is None else user_persona.description
+            sets.append(f"user_persona_name = {params.add(name, '::TEXT')}")
+            sets.append(f"user_persona_description = {params.add(description, '::TEXT')}")
+        if not sets:
+            return bool(
+                await self.pool.fetchval(f"SELECT true FROM conversations WHERE {where}", *params.values)
+            )
+        found = await self.pool.fetchval(
+            f"UPDATE conversations SET {', '.join(sets)} WHERE {where} RETURNING true", *params.values
+        )
+        return bool(found)
 
     async def delete_conversation(self, conversation_id: str) -> bool:
         cid = _uuid(conversation_id)
@@ -878,22 +913,55 @@ class PgStore:
 
         return await self._tx(work)
 
-    async def delete_message(self, conversation_id: str, message_id: str) -> bool:
-        mid = _uuid(message_id)
+    async def delete_message(self, conversation_id: str, message_id: str, with_reply: bool = False) -> bool:
+        mid, cid = _uuid(message_id), _uuid(conversation_id)
         if mid is None:
             return False
 
         async def work(conn: Conn) -> bool:
-            status = await conn.fetchval(
-                "SELECT status FROM messages WHERE id = $1 AND conversation_id = $2 FOR UPDATE",
+            row = await conn.fetchrow(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND conversation_id = $2 FOR UPDATE",
                 mid,
-                _uuid(conversation_id),
+                cid,
             )
-            if status is None:
+            if row is None:
                 return False
-            if status == "pending":
+            m = _message(row)
+            reply = None
+            if with_reply:
+                following = await conn.fetchrow(
+                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND seq > $2"
+                    " ORDER BY seq LIMIT 1 FOR UPDATE",
+                    cid,
+                    m.seq,
+                )
+                reply = reply_to(m, None if following is None else _message(following))
+            if m.status == "pending" or (reply is not None and reply.status == "pending"):
                 raise MessageBusy(message_id)
-            await conn.execute("DELETE FROM messages WHERE id = $1", mid)
+            doomed = [mid] if reply is None else [mid, _uuid(reply.id)]
+            await conn.execute("DELETE FROM messages WHERE id = ANY($1::UUID[])", doomed)
             return True
 
         return await self._tx(work)
+
+    # User personas
+
+    async def get_user_persona(self, user_id: str) -> UserPersona | None:
+        row = await self.pool.fetchrow(
+            "SELECT name, description FROM user_personas WHERE user_id = $1", user_id
+        )
+        return None if row is None else UserPersona(name=row["name"], description=row["description"])
+
+    async def set_user_persona(self, user_id: str, persona: UserPersona | None) -> None:
+        if persona is None:
+            await self.pool.execute("DELETE FROM user_personas WHERE user_id = $1", user_id)
+            return
+        await self.pool.execute(
+            "INSERT INTO user_personas (user_id, name, description, updated_at) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (user_id) DO UPDATE SET name = excluded.name, description = excluded.description,"
+            " updated_at = excluded.updated_at",
+            user_id,
+            persona.name,
+            persona.description,
+            utcnow(),
+        )

@@ -12,6 +12,16 @@ MessageRole = Literal["user", "assistant"]
 # pending: a job is writing it; cancelled/failed: the last generation stopped early.
 MessageStatus = Literal["done", "pending", "cancelled", "failed"]
 Content = Annotated[str, Meta(min_length=1, max_length=16 * 1024)]
+Title = Annotated[str, Meta(min_length=1, max_length=100)]
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+class UserPersona(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Who the user plays in a role-play: `{{user}}` is `name`, and `description` is told to the
+    model. One per account (`PUT /users/me/persona`), overridable per conversation."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=80)]
+    description: Annotated[str, Meta(max_length=4000)] = ""
 
 
 class Message(msgspec.Struct, kw_only=True):
@@ -40,6 +50,10 @@ class Conversation(msgspec.Struct, kw_only=True):
     persona_avatar_media_id: str | None = None
     # The avatar's thumbnail, resolved from media_svc at each answer (never stored).
     persona_avatar_url: str | None = None
+    # A title the user gave it (`null`: the UI shows the persona's name).
+    title: str | None = None
+    # This conversation's own user persona, overriding the account's (`null`: the account's).
+    user_persona: UserPersona | None = None
     message_count: int = 0
     last_message: str = ""
     # The job writing the latest reply, while one is running.
@@ -57,6 +71,28 @@ class ConversationStarted(msgspec.Struct, kw_only=True):
 
 class MessageCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     content: Content
+
+
+class ConversationPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Rename a conversation and/or set its own user persona; `null` clears either."""
+
+    title: Title | None | UnsetType = UNSET
+    user_persona: UserPersona | None | UnsetType = UNSET
+
+
+class ConversationListQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`GET /conversations`: `persona_id` keeps the conversations with that persona only."""
+
+    limit: Annotated[int, Meta(ge=1, le=100)] = 20
+    cursor: Annotated[str, Meta(max_length=512)] | None = None
+    persona_id: Annotated[str, Meta(pattern=UUID_PATTERN)] | None = None
+
+
+class MessageDeleteQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`DELETE …/messages/{id}?with_reply=true` also deletes the reply that answered a user's
+    message (the message right after it, when that is the persona's)."""
+
+    with_reply: bool = False
 
 
 class MessagePatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

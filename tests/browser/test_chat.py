@@ -123,7 +123,7 @@ def test_regenerate_swipe_edit_and_delete(ui: Browsing) -> None:
     )
 
     page.locator("li.message.user").last.get_by_role("button", name="Delete this message").click()
-    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete only my message").click()
     expect(page.locator("li.message.user")).to_have_count(0)
     ui.shot(page, "deleted")
 

@@ -25,7 +25,17 @@ from tests.support.mesh import Mesh, RunningApp, client
 from tests.support.pg import emptied_pool, migrated_database
 from tests.support.users import User, sign_up
 
-TABLES = ("personas", "likes", "follows", "reports", "drafts", "conversations", "messages", "generations")
+TABLES = (
+    "personas",
+    "likes",
+    "follows",
+    "reports",
+    "drafts",
+    "conversations",
+    "messages",
+    "generations",
+    "user_personas",
+)
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from persona_svc.store import (
     Trending,
     utcnow,
 )
-from proto.conversations import Conversation, Message
+from proto.conversations import Conversation, Message, UserPersona
 from proto.personas import DraftResult, Persona, PersonaDraft, Report
 
 
@@ -361,6 +361,57 @@ async def test_conversations_list_newest_activity_first(store: Store) -> None:
     assert [c.id for c, _ in rows] == [made[0], made[4], made[3]]
     rest = await store.list_conversations("u1", 3, rows[-1][1])
     assert [c.id for c, _ in rest] == [made[2], made[1]]
+
+
+async def test_titles_user_personas_and_deleting_a_message_with_its_reply(store: Store) -> None:
+    p = await store.create_persona(persona("maker"))
+    other = await store.create_persona(persona("maker", name="Bo"))
+    c, greeting = conversation("u1", p)
+    await store.create_conversation(c, greeting)
+    elsewhere, hello = conversation("u1", other)
+    await store.create_conversation(elsewhere, hello)
+    assert [x.id for x, _ in await store.list_conversations("u1", 10, None, p.id)] == [c.id]
+    assert await store.list_conversations("u1", 10, None, new_id()) == []
+
+    # Title and this chat's user persona: set, left alone (UNSET), cleared (None).
+    sailor = UserPersona(name="Wren", description="A sailor with a scar.")
+    assert await store.update_conversation(c.id, "Storm night", sailor) is True
+    got = await store.get_conversation(c.id)
+    assert got is not None and got.title == "Storm night" and got.user_persona == sailor
+    await store.update_conversation(c.id, msgspec.UNSET, None)
+    got = (await store.list_conversations("u1", 10, None, p.id))[0][0]
+    assert got.title == "Storm night" and got.user_persona is None
+    await store.update_conversation(c.id, None, msgspec.UNSET)
+    got = await store.get_conversation(c.id)
+    assert got is not None and got.title is None
+    assert await store.update_conversation(new_id(), "x", msgspec.UNSET) is False
+
+    # The account's user persona.
+    assert await store.get_user_persona("u1") is None
+    await store.set_user_persona("u1", sailor)
+    await store.set_user_persona("u1", UserPersona(name="Wren Hale"))
+    assert await store.get_user_persona("u1") == UserPersona(name="Wren Hale", description="")
+    assert await store.get_user_persona("u2") is None
+    await store.set_user_persona("u1", None)
+    assert await store.get_user_persona("u1") is None
+
+    # A user's message goes with the reply that answered it; a reply alone, or the greeting, alone.
+    g = generation(c)
+    asked, answer = await store.start_reply(c.id, g, new_id(), "First?")
+    assert asked is not None
+    with pytest.raises(MessageBusy):
+        await store.delete_message(c.id, asked.id, with_reply=True)
+    await store.finish_generation(g.job_id, "done", "Yes.", None)
+    g2 = generation(c)
+    second, _ = await store.start_reply(c.id, g2, new_id(), "Second?")
+    await store.finish_generation(g2.job_id, "done", "Also yes.", None)
+    assert second is not None
+    assert await store.delete_message(c.id, asked.id, with_reply=True) is True
+    assert [m.content for m in await store.history(c.id, 10)] == ["Hello!", "Second?", "Also yes."]
+    assert await store.delete_message(c.id, greeting.id, with_reply=True) is True
+    assert [m.content for m in await store.history(c.id, 10)] == ["Second?", "Also yes."]
+    assert await store.delete_message(c.id, second.id) is True
+    assert [m.content for m in await store.history(c.id, 10)] == ["Also yes."]
 
 
 async def test_top_cursor_keys(store: Store) -> None:

@@ -75,7 +75,17 @@ export async function report(persona, button = null) {
   });
 }
 
+/** "Chat": resume the latest conversation with this persona, or start the first one. */
 export async function startChat(persona, button = null) {
+  await busy(button, async () => {
+    const { items } = await api.page("/conversations", { persona_id: persona.id, limit: 1 });
+    if (items.length) go(`/c/${items[0].id}`);
+    else go(`/c/${(await api.post(`/personas/${pid(persona)}/conversations`, {})).conversation.id}`);
+  });
+}
+
+/** "New chat": always a fresh conversation, greeting first. */
+export async function newChat(persona, button = null) {
   await busy(button, async () => {
     const started = await api.post(`/personas/${pid(persona)}/conversations`, {});
     go(`/c/${started.conversation.id}`);

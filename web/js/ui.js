@@ -192,8 +192,8 @@ export function ask({ title, body = "", confirm = "OK", input = null, danger = f
     const form = h("form", { method: "dialog" }, h("h2", {}, title), body ? h("p", {}, body) : null);
     if (input) {
       control = input.multiline
-        ? h("textarea", { name: "value", required: true, maxlength: input.maxlength || null })
-        : h("input", { type: "text", name: "value", required: true, maxlength: input.maxlength || null });
+        ? h("textarea", { name: "value", required: true, maxlength: input.maxlength || null, value: input.value || null })
+        : h("input", { type: "text", name: "value", required: true, maxlength: input.maxlength || null, value: input.value || null });
       form.append(field(input.label, control));
     }
     const cancel = h("button", { type: "button", value: "cancel" }, "Cancel");
@@ -214,6 +214,35 @@ export function ask({ title, body = "", confirm = "OK", input = null, danger = f
     });
     dialog.showModal();
     (control || ok).focus();
+  });
+}
+
+/**
+ * A modal with one button per choice; resolves with the chosen `value`, or null when cancelled.
+ * @param {{title: string, body?: string, choices: {value: string, label: string, danger?: boolean}[]}} options
+ * @returns {Promise<string|null>}
+ */
+export function choose({ title, body = "", choices }) {
+  return new Promise((resolve) => {
+    let result = null;
+    const buttons = choices.map((c, i) => {
+      const b = h("button", { type: "button", class: c.danger ? "danger" : i === 0 ? "primary" : "" }, c.label);
+      b.addEventListener("click", () => {
+        result = c.value;
+        dialog.close();
+      });
+      return b;
+    });
+    const cancel = h("button", { type: "button" }, "Cancel");
+    cancel.addEventListener("click", () => dialog.close());
+    const dialog = h("dialog", { "aria-label": title }, h("h2", {}, title), body ? h("p", {}, body) : null, h("div", { class: "row" }, buttons, cancel));
+    document.body.append(dialog);
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      resolve(result);
+    });
+    dialog.showModal();
+    buttons[0].focus();
   });
 }
 

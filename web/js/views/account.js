@@ -4,6 +4,7 @@ import { api, currentUser, forget, setUser } from "../api.js";
 import { h } from "../dom.js";
 import { go } from "../router.js";
 import { ask, busy, errorMessage, field, replace, timeAgo, toast } from "../ui.js";
+import { userPersonaPanel } from "../whoami.js";
 
 export async function signOut(button = null) {
   await busy(button, async () => {
@@ -144,6 +145,7 @@ export async function render(main) {
     h("div", { class: "page-head" }, h("h1", {}, "Your account"), signOutButton),
     h("p", { class: "muted" }, `Signed in as ${user.email}. `, h("a", { href: `#/u/${encodeURIComponent(user.id)}` }, "See your public profile")),
     h("div", { class: "grid-2" }, h("section", { class: "panel" }, h("h2", {}, "Profile"), profileForm), passwordPanel),
+    userPersonaPanel(),
     h("section", { class: "panel", "aria-labelledby": "sessions-title" }, h("h2", { id: "sessions-title" }, "Sessions"), h("p", { class: "muted" }, "Every device where you are signed in. Revoking one signs it out within a second."), sessions),
   );
   await loadSessions(sessions);

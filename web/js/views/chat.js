@@ -1,12 +1,17 @@
 // Chat: the conversations list, and a conversation whose replies grow token by token from
-// `ai_chat_chunk` events; stop, regenerate, swipe between alternatives, edit and delete messages.
+// `ai_chat_chunk` events; stop, regenerate, swipe between alternatives, edit and delete messages;
+// rename, delete or start a new chat; who the user plays in this chat.
 
 import { ApiError, api } from "../api.js";
+import { newChat } from "../community.js";
 import { $, h } from "../dom.js";
 import { live } from "../events.js";
+import { markup, renderInto } from "../markup.js";
 import { avatar } from "../media.js";
+import { go } from "../router.js";
 import { replies } from "../store.js";
-import { ask, busy, errorMessage, timeAgo, toast } from "../ui.js";
+import { ask, busy, choose, errorMessage, field, timeAgo, toast } from "../ui.js";
+import { loadUserPersona, personaFields, userName } from "../whoami.js";
 
 const cid = (id) => encodeURIComponent(id);
 
@@ -34,15 +39,18 @@ function offlineNotice() {
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** A conversation's name: its title, else the persona's name. */
+const chatTitle = (c) => c.title || c.persona_name;
+
 function conversationLink(c, currentId) {
   return h(
     "li",
-    {},
+    { dataset: { conversationId: c.id } },
     h(
       "a",
       { href: `#/c/${cid(c.id)}`, "aria-current": c.id === currentId ? "page" : null },
       avatar({ name: c.persona_name, avatar_url: c.persona_avatar_url }),
-      h("span", {}, h("strong", {}, c.persona_name), h("span", { class: "preview" }, c.last_message || "No messages yet"), h("span", { class: "muted small" }, timeAgo(c.last_activity_at))),
+      h("span", {}, h("strong", { class: "title" }, chatTitle(c)), c.title ? h("span", { class: "muted small" }, ` · ${c.persona_name}`) : null, h("span", { class: "preview" }, c.last_message ? markup(c.last_message, { char: c.persona_name, user: userName(c.user_persona) }) : "No messages yet"), h("span", { class: "muted small" }, timeAgo(c.last_activity_at))),
     ),
   );
 }
@@ -96,6 +104,8 @@ export async function conversation(main, { params }) {
   const toBottom = () => window.scrollTo({ top: document.body.scrollHeight });
 
   const ordered = () => [...messages.values()].sort((a, b) => a.seq - b.seq);
+  /** The names `{{char}}` and `{{user}}` stand for in this chat. */
+  const names = () => ({ char: conv.persona_name, user: userName(conv.user_persona) });
   const latest = () => ordered().pop();
 
   /** The text shown for a message: a live reply's growing text, else its stored content. */
@@ -133,7 +143,7 @@ export async function conversation(main, { params }) {
 
   function renderMessage(m) {
     const mine = m.role === "user";
-    const text = h("div", { class: "text" }, shownText(m));
+    const text = renderInto(h("div", { class: "text" }), shownText(m), { ...names(), streaming: m.status === "pending" });
     const bubble = h("div", { class: "bubble" }, text);
     const li = h("li", { class: `message ${m.role}${m.status === "pending" ? " streaming" : ""}`, dataset: { messageId: m.id, status: m.status, role: m.role } }, mine ? null : avatar(persona), bubble);
     const tools = h("div", { class: "tools" });
@@ -164,23 +174,34 @@ export async function conversation(main, { params }) {
       }
       const edit = h("button", { type: "button", class: "edit", "aria-label": "Edit this message" }, "Edit");
       edit.addEventListener("click", () => editMessage(m, li));
-      tools.append(edit);
-      if (mine) {
-        const del = h("button", { type: "button", class: "delete", "aria-label": "Delete this message" }, "Delete");
-        del.addEventListener("click", () => deleteMessage(m, del));
-        tools.append(del);
-      }
+      const del = h("button", { type: "button", class: "delete", "aria-label": "Delete this message" }, "Delete");
+      del.addEventListener("click", () => deleteMessage(m, del));
+      tools.append(edit, del);
     }
     bubble.append(tools);
     return li;
   }
 
+  /** Edit in place, the editor as wide as the conversation; Escape (or Cancel) puts it back. */
   const editMessage = (m, li) => {
-    const area = h("textarea", { name: "content", "aria-label": "Edit message", value: m.content, maxlength: "16384" });
+    const rows = Math.min(16, Math.max(3, m.content.split("\n").length + Math.ceil(m.content.length / 90)));
+    const area = h("textarea", { name: "content", "aria-label": "Edit message", value: m.content, maxlength: "16384", rows: String(rows) });
     const save = h("button", { type: "submit", class: "primary small" }, "Save");
     const cancel = h("button", { type: "button", class: "small" }, "Cancel");
-    const form = h("form", { class: "edit-form", novalidate: true }, h("div", { class: "field" }, area, h("div", { class: "field-error", hidden: true })), h("div", { class: "row" }, save, cancel));
-    cancel.addEventListener("click", () => paint(m));
+    const form = h("form", { class: "edit-form", novalidate: true }, h("div", { class: "field" }, area, h("div", { class: "field-error", hidden: true })), h("div", { class: "row" }, save, cancel, h("span", { class: "muted small" }, "Escape cancels")));
+    const back = () => {
+      paint(m);
+      $(".tools .edit", nodes.get(m.id))?.focus();
+    };
+    cancel.addEventListener("click", back);
+    form.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") {
+        e.preventDefault();
+        e.stopPropagation();
+        back();
+      }
+    });
+    li.classList.add("editing");
     form.addEventListener("submit", (e) => {
       e.preventDefault();
       busy(save, async () => {
@@ -193,17 +214,28 @@ export async function conversation(main, { params }) {
     const bubble = $(".bubble", li);
     bubble.replaceChildren(form);
     area.focus();
+    area.setSelectionRange(area.value.length, area.value.length);
   };
 
+  /** Delete one message; a message of mine that was answered may take its reply with it. */
   const deleteMessage = async (m, button) => {
-    const sure = await ask({ title: "Delete this message?", body: "It is removed from the conversation and from what the persona remembers.", confirm: "Delete", danger: true });
-    if (!sure) return;
+    const next = ordered().find((x) => x.seq > m.seq);
+    const reply = m.role === "user" && next && next.role === "assistant" && next.status !== "pending" ? next : null;
+    const body = "It is removed from the conversation and from what the persona remembers.";
+    const choice = reply
+      ? await choose({ title: "Delete this message?", body: `${body} The reply that answered it can go too.`, choices: [{ value: "both", label: "Delete with the reply", danger: true }, { value: "one", label: "Delete only my message" }] })
+      : (await ask({ title: "Delete this message?", body, confirm: "Delete", danger: true })) && "one";
+    if (!choice) return;
+    const gone = choice === "both" ? [m, reply] : [m];
     await busy(button, async () => {
-      await api.del(`/conversations/${cid(conv.id)}/messages/${cid(m.id)}`);
-      messages.delete(m.id);
-      nodes.get(m.id)?.remove();
-      nodes.delete(m.id);
-      status.textContent = "Message deleted.";
+      const query = choice === "both" ? "?with_reply=true" : "";
+      await api.del(`/conversations/${cid(conv.id)}/messages/${cid(m.id)}${query}`);
+      for (const x of gone) {
+        messages.delete(x.id);
+        nodes.get(x.id)?.remove();
+        nodes.delete(x.id);
+      }
+      status.textContent = gone.length > 1 ? "Message and reply deleted." : "Message deleted.";
       repaintAll();
     });
   };
@@ -219,8 +251,8 @@ export async function conversation(main, { params }) {
         const text = li && $(".text", li);
         if (text) {
           const stick = nearBottom();
-          // Only the text node changes, so screen readers and selection are left alone.
-          text.textContent = state.text;
+          // Only the text changes (the list is not a live region, its end is announced once).
+          renderInto(text, state.text, { ...names(), streaming: true });
           const label = $(".tools .status", li);
           if (label) label.textContent = pendingLabel(state, conv.persona_name);
           if (stick) toBottom();
@@ -336,6 +368,77 @@ export async function conversation(main, { params }) {
     }),
   );
 
+  /** The heading and the chat's own actions: rename, new chat, delete, the persona, who I play. */
+  const title = h("h1", { id: "chat-title" }, chatTitle(conv));
+  const subtitle = h("p", { class: "muted small chat-subtitle", hidden: !conv.title }, `with ${conv.persona_name}`);
+  const settings = h("details", { class: "panel chat-settings", id: "chat-settings" });
+  const chatHead = () => {
+    const rename = h("button", { type: "button", class: "small", id: "rename-chat" }, "Rename");
+    rename.addEventListener("click", async () => {
+      const name = await ask({ title: "Rename this chat", input: { label: "Title", maxlength: 100, value: conv.title || "" }, confirm: "Rename" });
+      if (!name) return;
+      await busy(rename, async () => {
+        Object.assign(conv, await api.patch(`/conversations/${cid(conv.id)}`, { title: name }));
+        title.textContent = chatTitle(conv);
+        subtitle.hidden = !conv.title;
+        const link = document.querySelector(`#conversations li[data-conversation-id="${conv.id}"] .title`);
+        if (link) link.textContent = chatTitle(conv);
+        status.textContent = `Chat renamed to ${conv.title}.`;
+      });
+    });
+    const fresh = h("button", { type: "button", class: "small", id: "new-chat" }, "New chat");
+    fresh.addEventListener("click", () => newChat({ id: conv.persona_id, name: conv.persona_name }, fresh));
+    const remove = h("button", { type: "button", class: "small danger", id: "delete-chat" }, "Delete chat");
+    remove.addEventListener("click", async () => {
+      const sure = await ask({ title: `Delete “${chatTitle(conv)}”?`, body: "Every message of this chat is deleted. This cannot be undone.", confirm: "Delete chat", danger: true });
+      if (!sure) return;
+      await busy(remove, async () => {
+        await api.del(`/conversations/${cid(conv.id)}`);
+        toast("Chat deleted.", "success");
+        go("/chats");
+      });
+    });
+    return h(
+      "div",
+      { class: "page-head chat-head" },
+      h("div", { class: "row" }, avatar(persona), h("div", {}, title, subtitle)),
+      h("div", { class: "row chat-actions" }, rename, fresh, remove, h("a", { href: `#/p/${cid(conv.persona_id)}`, class: "button small" }, "Persona")),
+    );
+  };
+
+  /** Who I play in this chat: its own user persona, or the account's. */
+  const drawSettings = () => {
+    const fields = personaFields(conv.user_persona, "chat-persona-");
+    const save = h("button", { type: "submit", class: "primary small" }, "Use in this chat");
+    const reset = h("button", { type: "button", class: "small", hidden: !conv.user_persona }, "Use my account's persona");
+    const form = h(
+      "form",
+      { novalidate: true, "aria-label": "Who you are in this chat" },
+      field("Your name here", fields.name, { hint: `What ${conv.persona_name} calls you in this chat only.` }),
+      field("About you here", fields.description),
+      h("div", { class: "row" }, save, reset),
+    );
+    const apply = async (value) => {
+      Object.assign(conv, await api.patch(`/conversations/${cid(conv.id)}`, { user_persona: value }));
+      // The greeting may now name the new persona: read the messages again.
+      const page = await api.page(`/conversations/${cid(conv.id)}/messages`, { limit: 50 });
+      for (const m of page.items) if (messages.has(m.id) && messages.get(m.id).status !== "pending") messages.set(m.id, { ...messages.get(m.id), ...m });
+      repaintAll();
+      drawSettings();
+      settings.open = true;
+      status.textContent = `In this chat you are ${userName(conv.user_persona)}.`;
+    };
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const value = fields.read();
+      busy(save, () => apply(value.name ? value : null), form);
+    });
+    reset.addEventListener("click", () => busy(reset, () => apply(null)));
+    settings.replaceChildren(h("summary", {}, `You in this chat: ${userName(conv.user_persona)}`), form);
+  };
+  await loadUserPersona().catch(() => null);
+  drawSettings();
+
   addPage(await api.page(`/conversations/${cid(conv.id)}/messages`, { limit: 50 }));
   main.append(
     h(
@@ -345,7 +448,8 @@ export async function conversation(main, { params }) {
       h(
         "section",
         { class: "chat", "aria-labelledby": "chat-title" },
-        h("div", { class: "page-head" }, h("div", { class: "row" }, avatar(persona), h("h1", { id: "chat-title" }, conv.persona_name)), h("a", { href: `#/p/${cid(conv.persona_id)}`, class: "button small" }, "Persona")),
+        chatHead(),
+        settings,
         olderButton,
         ul,
         status,

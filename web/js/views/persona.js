@@ -8,6 +8,7 @@ import { mediaPanel } from "../gallery.js";
 import { avatar } from "../media.js";
 import { go } from "../router.js";
 import { ask, busy, formatCount, timeAgo, toast } from "../ui.js";
+import { personaText } from "../whoami.js";
 
 /** Download a card export through the API client (it needs the Authorization header). */
 async function download(persona, kind, button) {
@@ -77,12 +78,12 @@ export async function render(main, { params }) {
   const details = h(
     "dl",
     { class: "fields" },
-    section("Description", persona.description),
-    section("Personality", persona.personality),
-    section("Scenario", persona.scenario),
-    section("Greeting", persona.greeting),
-    persona.alternate_greetings && persona.alternate_greetings.length ? [h("dt", {}, "Alternate greetings"), h("dd", {}, h("ol", {}, persona.alternate_greetings.map((g) => h("li", { class: "prose" }, g))))] : null,
-    section("Example dialogues", persona.example_dialogues),
+    section("Description", personaText(persona.description, persona)),
+    section("Personality", personaText(persona.personality, persona)),
+    section("Scenario", personaText(persona.scenario, persona)),
+    section("Greeting", personaText(persona.greeting, persona)),
+    persona.alternate_greetings && persona.alternate_greetings.length ? [h("dt", {}, "Alternate greetings"), h("dd", {}, h("ol", {}, persona.alternate_greetings.map((g) => h("li", { class: "prose" }, personaText(g, persona)))))] : null,
+    section("Example dialogues", personaText(persona.example_dialogues, persona)),
     own ? section("System prompt", persona.system_prompt) : null,
     own ? section("Post-history instructions", persona.post_history_instructions) : null,
     section("Creator notes", persona.creator_notes),
