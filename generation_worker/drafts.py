@@ -68,17 +68,16 @@ DRAFT_SCHEMA = JsonSchema("persona_draft", _inline(msgspec.json.schema(DraftAnsw
 
 INSTRUCTIONS = """You design characters for a role-play chat app. From the user's one-line idea, \
 write one original character as a single JSON object with exactly these keys:
-"name": the character's name (at most 80 characters),
-"tagline": one catchy line (at most 200 characters),
-"description": who they are: appearance, background, what they want (2-4 paragraphs),
+"name": the character's name (at most 60 characters),
+"tagline": one catchy line (at most 160 characters),
+"description": who they are: appearance, background, what they want (one or two short paragraphs),
 "personality": a comma-separated list of traits and quirks,
 "scenario": the situation in which {{user}} meets {{char}},
 "greeting": {{char}}'s first message to {{user}}, in character, with *actions* in asterisks,
 "alternate_greetings": an array of exactly 2 other first messages,
 "example_dialogues": 2 short example exchanges, each starting with a line "<START>", then lines \
 starting "{{user}}:" or "{{char}}:",
-"tags": an array of 3 to 8 lowercase tags (each at most 32 characters),
-"nsfw": false unless the idea is explicitly adult.
+"tags": an array of 3 to 8 lowercase tags (each at most 24 characters).
 Write {{char}} and {{user}} literally where the character's or the user's name goes in the \
 scenario, greetings and dialogues. Answer with the JSON object only."""
 

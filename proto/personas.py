@@ -249,18 +249,19 @@ class PersonaDraft(msgspec.Struct, kw_only=True):
 
 class DraftAnswer(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """What a text model writes for a draft. Its JSON Schema (`msgspec.json.schema`) constrains the
-    model's output, and the limits, tighter than a persona's, keep any one field from running away."""
+    model's output, and the limits, tighter than a persona's, keep any one field from running away
+    (about 1,000 tokens at most in all: half a minute on the embedded model)."""
 
     name: Annotated[str, Meta(min_length=1, max_length=60)]
     tagline: Annotated[str, Meta(min_length=1, max_length=160)]
-    description: Annotated[str, Meta(min_length=1, max_length=1500)]
-    personality: Annotated[str, Meta(min_length=1, max_length=400)]
-    scenario: Annotated[str, Meta(min_length=1, max_length=600)]
-    greeting: Annotated[str, Meta(min_length=1, max_length=800)]
+    description: Annotated[str, Meta(min_length=1, max_length=1000)]
+    personality: Annotated[str, Meta(min_length=1, max_length=300)]
+    scenario: Annotated[str, Meta(min_length=1, max_length=400)]
+    greeting: Annotated[str, Meta(min_length=1, max_length=500)]
     alternate_greetings: Annotated[
-        list[Annotated[str, Meta(min_length=1, max_length=600)]], Meta(min_length=2, max_length=2)
+        list[Annotated[str, Meta(min_length=1, max_length=400)]], Meta(min_length=2, max_length=2)
     ]
-    example_dialogues: Annotated[str, Meta(min_length=1, max_length=1200)]
+    example_dialogues: Annotated[str, Meta(min_length=1, max_length=800)]
     tags: Annotated[list[Annotated[str, Meta(min_length=1, max_length=24)]], Meta(min_length=3, max_length=8)]
 
 

@@ -38,8 +38,8 @@ def test_a_model_replies_and_a_second_reply_waits_for_its_turn(ui: Browsing) -> 
     expect(waiting.locator(".status")).to_have_text("Waiting for the model (1 ahead)")
     ui.shot(second, "waiting-for-the-model")
 
-    expect(mine).to_have_attribute("data-status", "done", timeout=120_000)
-    expect(waiting).to_have_attribute("data-status", "done", timeout=120_000)
+    expect(mine).to_have_attribute("data-status", "done", timeout=300_000)
+    expect(waiting).to_have_attribute("data-status", "done", timeout=300_000)
     for page in (first, second):
         expect(page.locator("li.message.assistant").last.locator(".text")).not_to_be_empty()
         expect(page.locator("#offline-notice")).to_have_count(0)

@@ -217,7 +217,8 @@ def test_discover_lists_every_component() -> None:
 class Visitor:
     """A user of a running dev stack, through its gateway, with a persona to chat with."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, out: Output) -> None:
+        self.out = out
         self.http = httpx.Client(base_url=url, timeout=30)
         email = f"dev-{uuid.uuid4().hex[:8]}@example.com"
         r = self.http.post("/auth/register", json={"email": email, "password": "correct horse battery"})
@@ -259,10 +260,12 @@ class Visitor:
                 return dict(m)
         return {}
 
-    def wait_reply(self, message_id: str, timeout: float = 120) -> dict[str, Any]:
+    def wait_reply(self, message_id: str, timeout: float = 300) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while (m := self.reply(message_id)).get("status") in (None, "pending", "streaming"):
-            assert time.monotonic() < deadline, f"no reply after {timeout:.0f}s: {m}"
+            assert time.monotonic() < deadline, (
+                f"no reply after {timeout:.0f}s: {m}\n{''.join(self.out.lines[-80:])}"
+            )
             time.sleep(0.2)
         return m
 
@@ -277,6 +280,7 @@ def test_the_embedded_model_answers_and_is_restarted_when_it_dies(tmp_path: Path
         TEXT_PROVIDER="",
         MODEL_SERVER_MODEL="smollm2-135m-instruct",
         JOB_BACKOFF_BASE="0.5",
+        PERSONA_REPLY_MAX_TOKENS="200",
         LOG_JSON="false",
     )
     try:
@@ -285,7 +289,7 @@ def test_the_embedded_model_answers_and_is_restarted_when_it_dies(tmp_path: Path
         out.wait_for(r"model loaded .*load_seconds=[\d.]+ model=smollm2-135m-instruct")
         out.wait_for(r"model ready .*tokens_per_second=[\d.]+")
         assert status(f"http://127.0.0.1:{health_port(MODEL_SERVER, base)}/readyz") == 200
-        with Visitor(f"http://127.0.0.1:{port}") as visitor:
+        with Visitor(f"http://127.0.0.1:{port}", out) as visitor:
             reply = visitor.wait_reply(visitor.send("Hello! Who are you?"))
             assert reply["status"] == "done" and reply["content"].strip()
 
@@ -338,7 +342,7 @@ async def test_with_llm_base_url_no_embedded_model_starts(tmp_path: Path) -> Non
                 await asyncio.sleep(0.2)
             ready = httpx.get(worker).json()
             assert ready["checks"]["chat:model"] == "ok", ready
-            with Visitor(f"http://127.0.0.1:{port}") as visitor:
+            with Visitor(f"http://127.0.0.1:{port}", out) as visitor:
                 reply = await asyncio.to_thread(visitor.wait_reply, visitor.send("Hi there"))
                 assert reply["status"] == "done" and reply["content"].strip()
         finally:

@@ -107,6 +107,11 @@ async def test_a_nats_node_dies_and_returns_while_jobs_run(
         creator = await sign_up(http, "creator")
         users = [await sign_up(http, f"chatter{i}") for i in range(USERS)]
     persona = await api.must("POST", "/personas", creator, "persona", expect=201, json=PERSONA)
+    # Images go to a persona of one's own (only its owner adds media to a persona).
+    galleries = {
+        u.id: (await api.must("POST", "/personas", u, "persona", expect=201, json=PERSONA))["id"]
+        for u in users
+    }
     followers = {u.id: Follower(gateway_url, u) for u in users}
     for f in followers.values():
         f.start()
@@ -140,7 +145,7 @@ async def test_a_nats_node_dies_and_returns_while_jobs_run(
             async def one(n: int) -> dict[str, Any]:
                 user = users[n % USERS]
                 await eventually(lambda: len(chats.accepted) >= n * 9, 150, f"chat turns before image {n}")
-                return await images.wait_ready(await images.generate(user, persona["id"], n))
+                return await images.wait_ready(await images.generate(user, galleries[user.id], n))
 
             return await asyncio.gather(*(one(n) for n in range(IMAGES)))
 

@@ -157,7 +157,7 @@ async def test_model_is_asked_for_json_and_asked_again_once_when_invalid(
     # Constrained by the JSON Schema of the draft's proto Struct, length limits included.
     schema = first["response_format"]["json_schema"]["schema"]
     assert first["response_format"]["type"] == "json_schema" and first["stream"] is True
-    assert schema == drafts.DRAFT_SCHEMA.schema and schema["properties"]["description"]["maxLength"] == 1500
+    assert schema == drafts.DRAFT_SCHEMA.schema and schema["properties"]["description"]["maxLength"] == 1000
     assert IDEA in first["messages"][1]["content"] and "cozy" in first["messages"][1]["content"]
     correction = second["messages"][-1]["content"]
     assert (

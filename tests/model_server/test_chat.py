@@ -59,7 +59,7 @@ class Chat:
         return turn
 
     async def stored(self, message_id: str, status: str) -> dict[str, Any]:
-        async with asyncio.timeout(60):
+        async with asyncio.timeout(240):
             while True:
                 r = await self.http.get(
                     f"/conversations/{self.conversation_id}/messages", headers=self.user.headers
@@ -94,7 +94,7 @@ def of_reply(events: list[SseEvent], message_id: str) -> list[SseEvent]:
     ]
 
 
-async def until(sse: SseStream, names: set[str], message_id: str, timeout: float = 60) -> list[SseEvent]:
+async def until(sse: SseStream, names: set[str], message_id: str, timeout: float = 240) -> list[SseEvent]:
     seen: list[SseEvent] = []
     async with asyncio.timeout(timeout):
         while not seen or seen[-1].event not in names:
@@ -152,8 +152,8 @@ async def test_a_draft_from_an_idea_is_constrained_by_its_schema_and_validates(c
         )
         assert r.status_code == 202, r.text
         job_id = r.json()["data"]["job_id"]
-        async with asyncio.timeout(180):
-            while (event := await sse.next(180)).event not in ("persona_draft_ready", "persona_draft_failed"):
+        async with asyncio.timeout(400):
+            while (event := await sse.next(400)).event not in ("persona_draft_ready", "persona_draft_failed"):
                 pass
     assert event.event == "persona_draft_ready", event.data
     draft = msgspec.convert(event.data["draft"], PersonaDraft)
@@ -210,17 +210,21 @@ async def test_replies_beyond_the_models_slots_wait_in_order_and_say_where_they_
                 turns.append(await chat.send("Tell me about your ship."))
             replies = [t["reply_message_id"] for t in turns]
             seen: dict[str, list[SseEvent]] = {r: [] for r in replies}
-            async with asyncio.timeout(120):
+            async with asyncio.timeout(300):
                 while not all(s and s[-1].event == "ai_chat_done" for s in seen.values()):
-                    event = await sse.next(60)
+                    event = await sse.next(240)
                     if event.data.get("message_id") in seen and event.data["channel"].startswith("user:"):
                         seen[event.data["message_id"]].append(event)
-        first, second, third = ([e.event for e in seen[r] if e.event != "ai_chat_chunk"] for r in replies)
-        assert first == ["ai_chat_started", "ai_chat_done"]
-        assert second == ["ai_chat_queued", "ai_chat_started", "ai_chat_done"]
-        assert third == ["ai_chat_queued", "ai_chat_queued", "ai_chat_started", "ai_chat_done"]
-        positions = [e.data["position"] for e in seen[replies[2]] if e.event == "ai_chat_queued"]
-        assert positions == [2, 1]
+        # Until its first start each reply heard only where it stands in line (a retry on a loaded
+        # machine may add a second start later: that is not what this test is about).
+        before_start = []
+        for r in replies:
+            events = [e for e in seen[r] if e.event != "ai_chat_chunk"]
+            first_start = next(i for i, e in enumerate(events) if e.event == "ai_chat_started")
+            assert all(e.event == "ai_chat_queued" for e in events[:first_start])
+            assert events[-1].event == "ai_chat_done"
+            before_start.append([e.data["position"] for e in events[:first_start]])
+        assert before_start == [[], [1], [2, 1]]
 
 
 async def persona_of(chat: Chat) -> str:
