@@ -119,9 +119,10 @@ async def cache_turns(mesh: ModelMesh) -> dict[int, list[float]]:
     """Time to first token of each turn of conversations with a ~600-token persona."""
     by_turn: dict[int, list[float]] = {turn: [] for turn in range(1, TURNS + 1)}
     async with mesh.user("Ada") as user:
-        persona = await user.persona(LONG_PERSONA)
-        for _ in range(CACHE_CONVERSATIONS):
-            conversation = await user.conversation(persona)
+        for n in range(CACHE_CONVERSATIONS):
+            # A persona of its own per conversation, so every first turn reads its prompt uncached.
+            body = {**LONG_PERSONA, "description": f"(Night {n + 1} of the logbook.) {LONG_DESCRIPTION}"}
+            conversation = await user.conversation(await user.persona(body))
             for turn, question in enumerate(QUESTIONS[:TURNS], start=1):
                 by_turn[turn].append((await user.chat(conversation, question)).ttft)
     return by_turn

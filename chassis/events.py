@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Iterable
 
 import msgspec
+from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from proto.codec import json_encoder
@@ -16,8 +17,9 @@ EVENT_HEADER = "Event"
 
 
 class EventPublisher:
-    def __init__(self, js: JetStreamContext) -> None:
+    def __init__(self, js: JetStreamContext, nc: NATS | None = None) -> None:
         self.js = js
+        self.nc = nc
 
     async def publish(self, channels: Iterable[str], event: Event) -> list[int]:
         """Store `event` once per channel (its `channel` field set); returns the stream sequences.
@@ -35,3 +37,16 @@ class EventPublisher:
             )
         )
         return [int(ack.seq) for ack in acks]
+
+    async def send(self, channels: Iterable[str], event: Event) -> None:
+        """Publish without waiting for the store's acknowledgement: for the many small events of a
+        stream (a reply's tokens), so producing the next one never waits on a round trip. EVENTS
+        still stores them (it captures the subjects); NATS keeps one connection's messages in
+        order, so an acknowledged `publish` that follows is stored after every one of them."""
+        if self.nc is None:
+            await self.publish(channels, event)
+            return
+        name = event_name(event)
+        for channel in channels:
+            payload = json_encoder.encode(msgspec.structs.replace(event, channel=channel))
+            await self.nc.publish(channel_subject(channel), payload, headers={EVENT_HEADER: name})

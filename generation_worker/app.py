@@ -32,7 +32,7 @@ class Worker:
     def __init__(self, ctx: ServiceContext, kinds: list[JobKind]) -> None:
         self.ctx = ctx
         self.kinds = kinds
-        self.events = EventPublisher(ctx.js)
+        self.events = EventPublisher(ctx.js, ctx.nc)
         self.consumers: list[PullConsumer] = []
 
     async def start(self) -> None:

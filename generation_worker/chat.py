@@ -103,6 +103,10 @@ class _Run:
     async def emit(self, event: Event) -> None:
         await self.ctx.events.publish(self.channels, event)
 
+    async def stream_event(self, event: Event) -> None:
+        """The start and the tokens: not waited for (the ending event, acknowledged, follows them)."""
+        await self.ctx.events.send(self.channels, event)
+
     async def stream(self) -> None:
         p = self.provider
         generate = asyncio.create_task(self._generate())
@@ -145,7 +149,9 @@ class _Run:
 
     async def _reply(self) -> TextFinish:
         job, p = self.job, self.provider
-        await self.emit(AiChatStarted(**self.ids, provider=p.name, model=p.model, attempt=self.ctx.attempt))
+        await self.stream_event(
+            AiChatStarted(**self.ids, provider=p.name, model=p.model, attempt=self.ctx.attempt)
+        )
         stream = self.provider.stream(
             job.messages,
             max_tokens=job.max_tokens,
@@ -160,7 +166,7 @@ class _Run:
                 # Kept before publishing: if a cancel cuts the publish, the cancelled text
                 # (authoritative for clients) still has every delta they may have seen.
                 self.parts.append(item)
-                await self.emit(AiChatChunk(**self.ids, index=len(self.parts) - 1, delta=item))
+                await self.stream_event(AiChatChunk(**self.ids, index=len(self.parts) - 1, delta=item))
         raise ProviderError("the text provider ended without finishing", retryable=True)
 
     async def cancelled(self) -> None:

@@ -204,7 +204,7 @@ class _Run:
 
     async def _progress(self, delta: str) -> None:
         event = PersonaDraftProgress(job_id=self.job.job_id, delta=delta, attempt=self.answer)
-        await self.ctx.events.publish(self.channels, event)
+        await self.ctx.events.send(self.channels, event)  # the acknowledged ending follows
 
     async def model(self, provider: TextProvider) -> PersonaDraft:
         messages = [

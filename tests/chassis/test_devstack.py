@@ -214,6 +214,18 @@ def test_discover_lists_every_component() -> None:
     assert "http.auth" in out and "jobs.chat" in out and "results.media" in out
 
 
+def shut_down(process: subprocess.Popen[str], out: Output) -> None:
+    """Ctrl-C, as a developer stops `make dev`; killed if it does not stop in 30 s."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        out.close()
+
+
 class Visitor:
     """A user of a running dev stack, through its gateway, with a persona to chat with."""
 
@@ -305,14 +317,7 @@ def test_the_embedded_model_answers_and_is_restarted_when_it_dies(tmp_path: Path
             reply = visitor.wait_reply(reply_id)
             assert reply["status"] == "done" and reply["content"].strip()
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            out.close()
+        shut_down(process, out)
 
 
 async def test_with_llm_base_url_no_embedded_model_starts(tmp_path: Path) -> None:
@@ -346,11 +351,4 @@ async def test_with_llm_base_url_no_embedded_model_starts(tmp_path: Path) -> Non
                 reply = await asyncio.to_thread(visitor.wait_reply, visitor.send("Hi there"))
                 assert reply["status"] == "done" and reply["content"].strip()
         finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            finally:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait()
-                out.close()
+            shut_down(process, out)
