@@ -163,9 +163,8 @@ class AuthService:
         email = normalize_email(body.email)
         if is_system_email(email):
             raise UnprocessableEntity("this address is reserved", field="email")
+        name = optional_display_name(body.display_name)
         password_hash = await passwords.hash_password(body.password, self.settings.password_hash_cost)
-        # Optional: left out (or blank), the account gets a generated handle.
-        name = display_name(body.display_name) if body.display_name and body.display_name.strip() else ""
         user = self._new_user(email, password_hash, name)
         try:
             await self.store.create_user(user)
@@ -203,9 +202,11 @@ class AuthService:
 
     async def verify_code(self, body: CodeVerifyRequest, info: RequestInfo) -> TokenPair:
         email = normalize_email(body.email)
+        # Checked before the code is spent, so a refused name does not cost the code.
+        name = optional_display_name(body.display_name)
         await self._limit(("verify_client", info.client, self.settings.login_rate_per_client))
         await self._redeem(email, "login", body.code)
-        return await self._sign_in(await self._user_for(email), info)
+        return await self._sign_in(await self._user_for(email, name), info)
 
     async def request_magic_link(self, email: str, info: RequestInfo) -> None:
         email = normalize_email(email)
@@ -486,12 +487,12 @@ class AuthService:
         log.info("account promoted to administrator", user_id=user.id)
         return promoted or user
 
-    async def _user_for(self, email: str) -> UserRecord:
-        """The account of a proven email address, created on first sign-in."""
+    async def _user_for(self, email: str, name: str = "") -> UserRecord:
+        """The account of a proven email address, created on first sign-in (named `name`)."""
         user = await self.store.get_user_by_email(email)
         if user is not None:
             return user
-        user = self._new_user(email, None)
+        user = self._new_user(email, None, name)
         try:
             await self.store.create_user(user)
         except EmailTaken:
@@ -637,6 +638,11 @@ def display_name(value: str) -> str:
             "display_name must not be an email address: it is shown to everyone", field="display_name"
         )
     return name
+
+
+def optional_display_name(value: str | None) -> str:
+    """A name offered at sign-up: "" (a handle is generated) when left out or blank."""
+    return display_name(value) if value and value.strip() else ""
 
 
 def generated_handle() -> str:

@@ -43,6 +43,20 @@ async def test_a_sign_up_without_a_name_gets_a_handle_not_the_email(auth_stack: 
         user = r.json()["data"]["user"]
         assert HANDLE.match(user["display_name"]) and "ada" not in user["display_name"]
 
+        # A name given with the code that creates the account is its name; a bad one is refused
+        # before the code is spent.
+        named = new_email("grace.hopper")
+        await http.post("/auth/code", json={"email": named})
+        code = await auth_stack.inbox.wait_for(named, "auth_code")
+        r = await http.post(
+            "/auth/code/verify", json={"email": named, "code": code, "display_name": "grace@navy.mil"}
+        )
+        assert r.status_code == 422 and r.json()["error"]["details"]["field"] == "display_name", r.text
+        body = {"email": named, "code": code, "display_name": " Grace "}
+        r = await http.post("/auth/code/verify", json=body)
+        assert r.status_code == 200, r.text
+        assert r.json()["data"]["user"]["display_name"] == "Grace"
+
         # What anyone reads about the account: the handle, no address anywhere.
         public = await http.get(f"/auth/users/{user['id']}")
         assert public.status_code == 200 and "@" not in public.text and "lovelace" not in public.text
