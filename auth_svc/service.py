@@ -630,12 +630,12 @@ def display_name(value: str) -> str:
     characters, or an email address (a name is shown to everyone; an address never is)."""
     name = value.strip()
     if not name:
-        raise UnprocessableEntity("display_name must not be blank", field="display_name")
+        raise UnprocessableEntity("a display name cannot be blank", field="display_name")
     if CONTROL.search(name):
-        raise UnprocessableEntity("display_name must not contain control characters", field="display_name")
+        raise UnprocessableEntity("a display name cannot contain control characters", field="display_name")
     if LOOKS_LIKE_EMAIL.search(name):
         raise UnprocessableEntity(
-            "display_name must not be an email address: it is shown to everyone", field="display_name"
+            "a display name cannot be an email address: everyone sees it", field="display_name"
         )
     return name
 
