@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -70,6 +71,10 @@ SYSTEM_USER_NAMESPACE = uuid.UUID("0b7e3a52-5d0c-4f4e-8f3a-6c1d2e9b4a10")
 SYSTEM_HANDLE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 
 WRONG_CREDENTIALS = "wrong email or password"
+# Accounts created without a name are shown as `reader-<4 digits>` (see generated_handle).
+HANDLE_PREFIX = "reader"
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+LOOKS_LIKE_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # The web UI's magic-link landing page (web/js/views/auth.js `magic`), relative to PUBLIC_URL.
 MAGIC_LINK_PAGE = "#/magic"
 BAD_CODE = "the code is wrong or has expired; request a new one"
@@ -158,8 +163,9 @@ class AuthService:
         email = normalize_email(body.email)
         if is_system_email(email):
             raise UnprocessableEntity("this address is reserved", field="email")
+        name = optional_display_name(body.display_name)
         password_hash = await passwords.hash_password(body.password, self.settings.password_hash_cost)
-        user = self._new_user(email, password_hash, (body.display_name or "").strip())
+        user = self._new_user(email, password_hash, name)
         try:
             await self.store.create_user(user)
         except EmailTaken:
@@ -196,9 +202,11 @@ class AuthService:
 
     async def verify_code(self, body: CodeVerifyRequest, info: RequestInfo) -> TokenPair:
         email = normalize_email(body.email)
+        # Checked before the code is spent, so a refused name does not cost the code.
+        name = optional_display_name(body.display_name)
         await self._limit(("verify_client", info.client, self.settings.login_rate_per_client))
         await self._redeem(email, "login", body.code)
-        return await self._sign_in(await self._user_for(email), info)
+        return await self._sign_in(await self._user_for(email, name), info)
 
     async def request_magic_link(self, email: str, info: RequestInfo) -> None:
         email = normalize_email(email)
@@ -352,10 +360,7 @@ class AuthService:
     async def update_me(self, identity: Identity, patch: ProfilePatch) -> User:
         changes: dict[str, Any] = {}
         if patch.display_name is not msgspec.UNSET:
-            name = patch.display_name.strip()
-            if not name:
-                raise UnprocessableEntity("display_name must not be blank", field="display_name")
-            changes["display_name"] = name
+            changes["display_name"] = display_name(patch.display_name)
         if patch.bio is not msgspec.UNSET:
             changes["bio"] = patch.bio or ""
         if patch.avatar_media_id is not msgspec.UNSET:
@@ -482,12 +487,12 @@ class AuthService:
         log.info("account promoted to administrator", user_id=user.id)
         return promoted or user
 
-    async def _user_for(self, email: str) -> UserRecord:
-        """The account of a proven email address, created on first sign-in."""
+    async def _user_for(self, email: str, name: str = "") -> UserRecord:
+        """The account of a proven email address, created on first sign-in (named `name`)."""
         user = await self.store.get_user_by_email(email)
         if user is not None:
             return user
-        user = self._new_user(email, None)
+        user = self._new_user(email, None, name)
         try:
             await self.store.create_user(user)
         except EmailTaken:
@@ -505,7 +510,7 @@ class AuthService:
             id=user_id or str(uuid.uuid4()),
             email=email,
             password_hash=password_hash,
-            display_name=display_name or default_name(email),
+            display_name=display_name or generated_handle(),
             is_admin=email in self.admins,
             created_at=now,
             updated_at=now,
@@ -620,5 +625,27 @@ class AuthService:
         await self.delivery.send(message)
 
 
-def default_name(email: str) -> str:
-    return email.split("@", 1)[0][:80] or "user"
+def display_name(value: str) -> str:
+    """What others see, trimmed; 422 naming `display_name` when blank, holding control
+    characters, or an email address (a name is shown to everyone; an address never is)."""
+    name = value.strip()
+    if not name:
+        raise UnprocessableEntity("a display name cannot be blank", field="display_name")
+    if CONTROL.search(name):
+        raise UnprocessableEntity("a display name cannot contain control characters", field="display_name")
+    if LOOKS_LIKE_EMAIL.search(name):
+        raise UnprocessableEntity(
+            "a display name cannot be an email address: everyone sees it", field="display_name"
+        )
+    return name
+
+
+def optional_display_name(value: str | None) -> str:
+    """A name offered at sign-up: "" (a handle is generated) when left out or blank."""
+    return display_name(value) if value and value.strip() else ""
+
+
+def generated_handle() -> str:
+    """The public name of an account whose owner gave none: `reader-4821`. Never derived from
+    the email address, whose local part often is the person's real name."""
+    return f"{HANDLE_PREFIX}-{1000 + secrets.randbelow(9000)}"

@@ -69,8 +69,11 @@ class EmailRequest(msgspec.Struct):
 
 
 class CodeVerifyRequest(msgspec.Struct):
+    """`display_name` names the account when this code creates it (ignored otherwise)."""
+
     email: Email
     code: Code
+    display_name: DisplayName | None = None
 
 
 class MagicLinkQuery(msgspec.Struct):

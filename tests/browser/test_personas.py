@@ -24,7 +24,7 @@ SERAPHINA = SHARED / "fixtures" / "cards" / "seraphina_v2.png"
 
 def test_sign_up_with_an_emailed_code_and_stay_signed_in(ui: Browsing) -> None:
     page = ui.page()
-    page.goto("/")
+    page.goto("/#/signin")  # `/` is the landing page for visitors (tests/browser/test_door.py)
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     ui.shot(page, "sign-in")
     ui.assert_labelled(page)

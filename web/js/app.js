@@ -1,6 +1,7 @@
 // Boot: restore the session, start live events, wire the header, route.
 
 import { currentUser, onAuthChange, restore, signedIn } from "./api.js";
+import { joinHref } from "./door.js";
 import { $, $$, h } from "./dom.js";
 import { live } from "./events.js";
 import { setupNotifications } from "./notifications.js";
@@ -12,27 +13,27 @@ import * as chat from "./views/chat.js";
 import * as create from "./views/create.js";
 import * as editor from "./views/editor.js";
 import * as explore from "./views/explore.js";
+import * as landing from "./views/landing.js";
 import * as mine from "./views/mine.js";
 import * as persona from "./views/persona.js";
 import * as profile from "./views/profile.js";
 
-route("/", (main) => {
-  location.replace(signedIn() ? "#/explore" : "#/signin");
-  main.append(h("p", { class: "loading" }, "Loading…"));
-});
+// Visitors (signed out) may read: the landing page, the community, persona pages, profiles.
+route("/", landing.render, { auth: false });
+route("/welcome", landing.render, { auth: false });
 route("/signin", auth.signIn, { auth: false });
 route("/signup", auth.signUp, { auth: false });
 route("/reset", auth.reset, { auth: false });
 route("/magic", auth.magic, { auth: false });
-route("/explore", explore.render, { nav: "explore" });
+route("/explore", explore.render, { auth: false, nav: "explore" });
 route("/create", create.render, { nav: "create" });
 route("/new", editor.createView, { nav: "create" });
 route("/mine", mine.render, { nav: "mine" });
-route("/p/:id", persona.render, { nav: "explore" });
+route("/p/:id", persona.render, { auth: false, nav: "explore" });
 route("/p/:id/edit", editor.editView, { nav: "mine" });
 route("/chats", chat.list, { nav: "chats" });
 route("/c/:id", chat.conversation, { nav: "chats" });
-route("/u/:id", profile.render, { nav: "explore" });
+route("/u/:id", profile.render, { auth: false, nav: "explore" });
 route("/account", account.render, { nav: "account" });
 route("/404", (main) => {
   main.append(h("h1", {}, "Page not found"), h("p", {}, h("a", { href: "#/explore" }, "Back to the community")));
@@ -43,20 +44,27 @@ setGuard((found, path, query) => {
     const next = path === "/" ? undefined : path + (Object.keys(query).length ? `?${new URLSearchParams(query)}` : "");
     return { path: "/signin", query: next ? { next } : {} };
   }
-  if (!found.auth && signedIn() && ["/signin", "/signup"].includes(path)) return { path: "/explore" };
+  if (!found.auth && signedIn() && ["/", "/welcome", "/signin", "/signup"].includes(path)) return { path: "/explore" };
   return null;
 });
 
-onRender((found) => {
-  for (const link of $$(".mainnav a")) {
-    if (link.dataset.nav === found.nav) link.setAttribute("aria-current", "page");
+onRender((found, path) => {
+  for (const link of $$(".mainnav a, .topbar-visitor a")) {
+    const nav = link.dataset.nav;
+    if (nav === found.nav || (nav === "signin" && path === "/signin") || (nav === "signup" && path === "/signup")) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
+  // A visitor who signs in or up from the top bar comes back to the page they were reading.
+  $("#visitor-signin").href = joinHref(null, { page: "signin" });
+  $("#visitor-signup").href = joinHref(null);
 });
 
+/** Members see their pages, live status and notifications; visitors see the way in. */
 function showChrome(user) {
-  $(".mainnav").hidden = !user;
+  for (const link of $$(".mainnav [data-members]")) link.hidden = !user;
   $(".topbar-tools").hidden = !user;
+  $(".topbar-visitor").hidden = Boolean(user);
+  document.body.classList.toggle("visitor", !user);
 }
 
 function liveStatus() {

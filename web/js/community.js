@@ -1,6 +1,8 @@
-// Community actions (like, follow, fork, report, start a chat) and the persona card.
+// Community actions (like, follow, fork, report, start a chat) and the persona card. A visitor
+// (signed out) who presses one is sent to sign up and brought back (door.js).
 
 import { api, currentUser } from "./api.js";
+import { member } from "./door.js";
 import { h } from "./dom.js";
 import { avatar } from "./media.js";
 import { go, href } from "./router.js";
@@ -17,7 +19,8 @@ export function likeButton(persona, { onChange = () => {} } = {}) {
     button.title = persona.liked_by_me ? "Unlike" : "Like";
   };
   paint();
-  button.addEventListener("click", () =>
+  button.addEventListener("click", () => {
+    if (!member("like")) return;
     busy(button, async () => {
       const state = persona.liked_by_me ? await api.del(`/personas/${pid(persona)}/like`) : await api.put(`/personas/${pid(persona)}/like`);
       if (state && typeof state.like_count === "number") {
@@ -30,8 +33,8 @@ export function likeButton(persona, { onChange = () => {} } = {}) {
       button.dataset.keepLabel = "1";
       paint();
       onChange(persona);
-    }),
-  );
+    });
+  });
   return button;
 }
 
@@ -46,18 +49,20 @@ export function followButton(userId, name, followed, { onChange = () => {} } = {
   };
   paint();
   button.dataset.keepLabel = "1";
-  button.addEventListener("click", () =>
+  button.addEventListener("click", () => {
+    if (!member("follow")) return;
     busy(button, async () => {
       const result = state ? await api.del(`/users/${encodeURIComponent(userId)}/follow`) : await api.put(`/users/${encodeURIComponent(userId)}/follow`);
       state = result && typeof result.followed_by_me === "boolean" ? result.followed_by_me : !state;
       paint();
       onChange(state, result);
-    }),
-  );
+    });
+  });
   return button;
 }
 
 export async function fork(persona, button = null) {
+  if (!member("fork")) return undefined;
   return busy(button, async () => {
     const copy = await api.post(`/personas/${pid(persona)}/fork`, { visibility: "private" });
     toast(`Forked ${persona.name}: your private copy is ready to edit.`, "success");
@@ -67,6 +72,7 @@ export async function fork(persona, button = null) {
 }
 
 export async function report(persona, button = null) {
+  if (!member("report")) return;
   const reason = await ask({ title: `Report ${persona.name}`, body: "Tell the moderators what is wrong with this persona.", input: { label: "Reason", multiline: true, maxlength: 1000 }, confirm: "Send report", danger: true });
   if (!reason) return;
   await busy(button, async () => {
@@ -77,6 +83,7 @@ export async function report(persona, button = null) {
 
 /** "Chat": resume the latest conversation with this persona, or start the first one. */
 export async function startChat(persona, button = null) {
+  if (!member("chat")) return;
   await busy(button, async () => {
     const { items } = await api.page("/conversations", { persona_id: persona.id, limit: 1 });
     if (items.length) go(`/c/${items[0].id}`);

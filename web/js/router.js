@@ -85,7 +85,7 @@ export async function render() {
   current = { path, cleanup: null };
   main.replaceChildren();
   main.removeAttribute("aria-busy");
-  afterRender(found);
+  afterRender(found, path);
   let cleanup = null;
   try {
     cleanup = await found.view(main, { params: found.params, query, isCurrent: () => token === renderCount });

@@ -123,7 +123,7 @@ export async function render(main) {
   const name = h("input", { type: "text", name: "display_name", value: user.display_name || "", maxlength: "80", required: true });
   const bio = h("textarea", { name: "bio", value: user.bio || "", maxlength: "1000" });
   const saveProfile = h("button", { type: "submit", class: "primary" }, "Save profile");
-  const profileForm = h("form", { novalidate: true, "aria-label": "Profile" }, field("Display name", name), field("Bio", bio, { hint: "Shown on your public profile." }), saveProfile);
+  const profileForm = h("form", { novalidate: true, "aria-label": "Profile" }, field("Display name", name, { hint: "What everyone else sees: on your profile, beside your personas, in notifications." }), field("Bio", bio, { hint: "Shown on your public profile." }), saveProfile);
   profileForm.addEventListener("submit", (e) => {
     e.preventDefault();
     busy(saveProfile, async () => {
@@ -143,7 +143,7 @@ export async function render(main) {
 
   main.append(
     h("div", { class: "page-head" }, h("h1", {}, "Your account"), signOutButton),
-    h("p", { class: "muted" }, `Signed in as ${user.email}. `, h("a", { href: `#/u/${encodeURIComponent(user.id)}` }, "See your public profile")),
+    h("p", { class: "muted" }, `Signed in as ${user.email} (only you see your address). `, h("a", { href: `#/u/${encodeURIComponent(user.id)}` }, "See your public profile")),
     h("div", { class: "grid-2" }, h("section", { class: "panel" }, h("h2", {}, "Profile"), profileForm), passwordPanel),
     userPersonaPanel(),
     h("section", { class: "panel", "aria-labelledby": "sessions-title" }, h("h2", { id: "sessions-title" }, "Sessions"), h("p", { class: "muted" }, "Every device where you are signed in. Revoking one signs it out within a second."), sessions),

@@ -1,15 +1,39 @@
 // Sign in, sign up (password or emailed code), password reset.
 
 import { adoptTokens, api } from "../api.js";
+import { destination, goTo, joinHref, reason, rememberNext, safeNext } from "../door.js";
 import { h } from "../dom.js";
-import { go } from "../router.js";
 import { busy, errorMessage, field, toast } from "../ui.js";
 
+/** Signed in: back to the page that sent the visitor here (`next`), else the community. */
 function afterSignIn(pair, query) {
   adoptTokens(pair);
-  const next = query.next && query.next.startsWith("/") ? query.next : "/explore";
-  const [path, qs = ""] = next.split("?");
-  go(path, Object.fromEntries(new URLSearchParams(qs)), { replace: true });
+  goTo(destination(query));
+}
+
+/** Why this page was opened ("Create a free account to chat with personas."), and the way back. */
+function why(query, lead) {
+  const what = reason(query.why);
+  if (!what) return null;
+  return h(
+    "p",
+    { class: "callout", id: "why-account" },
+    `${lead} ${what}.`,
+    safeNext(query.next) ? " You'll come right back to the page you were on." : null,
+  );
+}
+
+const NAME_HINT =
+  "What everyone else sees beside your personas and on your profile. Your email address is never shown. Leave it empty and we'll pick a handle like reader-4821; you can change it any time.";
+
+/** The display-name control of a sign-up form; both sign-up forms share what is typed. */
+function nameInput(shared) {
+  const input = h("input", { type: "text", name: "display_name", autocomplete: "nickname", maxlength: "80" });
+  input.addEventListener("input", () => {
+    for (const other of shared) if (other !== input) other.value = input.value;
+  });
+  shared.push(input);
+  return input;
 }
 
 function devHint() {
@@ -55,7 +79,8 @@ function tabs(labels, contents) {
 }
 
 /** The emailed-code flow: ask for a code, then verify it (creates the account on first use). */
-function codeForm(query, { signUp }) {
+function codeForm(query, { signUp, names = [] }) {
+  const name = signUp ? nameInput(names) : null;
   const email = h("input", { type: "email", name: "email", autocomplete: "email", required: true });
   const code = h("input", { type: "text", name: "code", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxlength: "6", required: true });
   const send = h("button", { type: "submit", class: "primary" }, "Email me a code");
@@ -64,6 +89,8 @@ function codeForm(query, { signUp }) {
   link.addEventListener("click", () =>
     busy(link, async () => {
       await api.post("/auth/magic-link", { email: email.value.trim() }, { auth: false });
+      // The link may open in another tab: it finds the page to come back to there.
+      rememberNext(query.next);
       toast(`If ${email.value.trim()} can receive mail, a sign-in link is on its way. Standalone: the server's terminal shows it as a [DEV] magic link line.`);
     }, form),
   );
@@ -72,6 +99,7 @@ function codeForm(query, { signUp }) {
     "form",
     { novalidate: true, "aria-label": signUp ? "Sign up with an emailed code" : "Sign in with an emailed code" },
     h("p", { class: "muted" }, signUp ? "No password needed: we email you a code and your account is created when you enter it." : "We email you a one-time code."),
+    name ? field("Display name", name, { hint: NAME_HINT }) : null,
     field("Email", email),
     h("div", { class: "row send-row" }, send, link),
     step2,
@@ -90,7 +118,9 @@ function codeForm(query, { signUp }) {
       }, form);
     } else {
       busy(verify, async () => {
-        const pair = await api.post("/auth/code/verify", { email: email.value.trim(), code: code.value.trim() }, { auth: false });
+        const body = { email: email.value.trim(), code: code.value.trim() };
+        if (name && name.value.trim()) body.display_name = name.value.trim();
+        const pair = await api.post("/auth/code/verify", body, { auth: false });
         afterSignIn(pair, query);
       }, form);
     }
@@ -121,21 +151,23 @@ export function signIn(main, { query }) {
       "section",
       { class: "panel narrow" },
       h("h1", {}, "Sign in"),
+      why(query, "Sign in to"),
       tabs(["Password", "Email code"], [passwordForm, codeForm(query, { signUp: false })]),
-      h("p", {}, "New here? ", h("a", { href: `#/signup${query.next ? `?next=${encodeURIComponent(query.next)}` : ""}` }, "Create an account")),
+      h("p", {}, "New here? ", h("a", { href: joinHref(query.why, { next: query.next || "" }) }, "Create an account")),
     ),
   );
 }
 
 export function signUp(main, { query }) {
-  const name = h("input", { type: "text", name: "display_name", autocomplete: "nickname", maxlength: "80" });
+  const names = [];
+  const name = nameInput(names);
   const email = h("input", { type: "email", name: "email", autocomplete: "email", required: true });
   const password = h("input", { type: "password", name: "password", autocomplete: "new-password", required: true, minlength: "8" });
   const submit = h("button", { type: "submit", class: "primary" }, "Create account");
   const form = h(
     "form",
     { novalidate: true, "aria-label": "Sign up with a password" },
-    field("Display name", name, { hint: "Shown beside your personas. Optional." }),
+    field("Display name", name, { hint: NAME_HINT }),
     field("Email", email),
     field("Password", password, { hint: "8 to 72 bytes." }),
     h("div", { class: "row" }, submit),
@@ -154,8 +186,9 @@ export function signUp(main, { query }) {
       "section",
       { class: "panel narrow" },
       h("h1", {}, "Create your account"),
-      tabs(["Email code", "Password"], [codeForm(query, { signUp: true }), form]),
-      h("p", {}, "Already have an account? ", h("a", { href: "#/signin" }, "Sign in")),
+      why(query, "Create a free account to"),
+      tabs(["Email code", "Password"], [codeForm(query, { signUp: true, names }), form]),
+      h("p", {}, "Already have an account? ", h("a", { href: joinHref(query.why, { page: "signin", next: query.next || "" }) }, "Sign in")),
     ),
   );
 }

@@ -1,14 +1,17 @@
 // `#/explore`: the community. Search, tag filter, sort (new, top, trending) or the feed of
 // creators you follow; infinite scroll on the cursor.
 
-import { ApiError, api } from "../api.js";
+import { ApiError, api, signedIn } from "../api.js";
+import { joinHref } from "../door.js";
 import { h } from "../dom.js";
 import { infinite, personaCard } from "../community.js";
 import { href } from "../router.js";
 import { clearErrors, emptyState, errorMessage, field, replace, showError } from "../ui.js";
 
 export function render(main, { query }) {
-  const state = { q: query.q || "", tag: query.tag || "", sort: query.sort || "new" };
+  const state = { q: query.q || "", tag: query.tag || "", sort: query.sort === "following" && !signedIn() ? "new" : query.sort || "new" };
+  // Creating needs an account: a visitor is asked to sign up first, then taken to the page.
+  const createHref = signedIn() ? "#/create" : joinHref("create", { next: "/create" });
   const q = h("input", { type: "search", name: "q", value: state.q, maxlength: "100", placeholder: "Name, tagline or tag", autocomplete: "off" });
   const tag = h("input", { type: "text", name: "tag", value: state.tag, maxlength: "32", autocomplete: "off" });
   const sortSelect = h(
@@ -17,7 +20,8 @@ export function render(main, { query }) {
     h("option", { value: "new" }, "Newest"),
     h("option", { value: "top" }, "Top (most liked)"),
     h("option", { value: "trending" }, "Trending"),
-    h("option", { value: "following" }, "From creators I follow"),
+    // The feed is a member's own: visitors have no one they follow.
+    signedIn() ? h("option", { value: "following" }, "From creators I follow") : null,
   );
   const filters = h("form", { class: "filters", role: "search", "aria-label": "Filter personas", novalidate: true }, field("Search", q), field("Tag", tag), field("Sort", sortSelect));
   const cards = h("ul", { class: "cards", id: "persona-cards", "aria-label": "Personas" });
@@ -50,7 +54,7 @@ export function render(main, { query }) {
             : state.q || state.tag
               ? "No persona matches. Try another search or tag."
               : "No public personas yet.";
-        replace(sentinel, emptyState(text, h("a", { href: "#/create", class: "button primary" }, "Create one")));
+        replace(sentinel, emptyState(text, h("a", { href: createHref, class: "button primary" }, "Create one")));
       }
       return !done;
     } catch (err) {
@@ -98,7 +102,7 @@ export function render(main, { query }) {
   });
 
   main.append(
-    h("div", { class: "page-head" }, h("h1", {}, "Explore personas"), h("a", { class: "button primary", href: "#/create" }, "Create a persona")),
+    h("div", { class: "page-head" }, h("h1", {}, "Explore personas"), h("a", { class: "button primary", href: createHref }, "Create a persona")),
     filters,
     cards,
     sentinel,

@@ -2,6 +2,7 @@
 // media panel (generate, upload, gallery, avatar).
 
 import { api, currentUser } from "../api.js";
+import { joinHref } from "../door.js";
 import { append, h } from "../dom.js";
 import { followButton, fork, likeButton, report, startChat, tagList } from "../community.js";
 import { mediaPanel } from "../gallery.js";
@@ -10,7 +11,8 @@ import { go } from "../router.js";
 import { ask, busy, formatCount, timeAgo, toast } from "../ui.js";
 import { personaText } from "../whoami.js";
 
-/** Download a card export through the API client (it needs the Authorization header). */
+/** Download a card export through the API client (an owner's private persona needs the token;
+ * visitors download shared ones without). */
 async function download(persona, kind, button) {
   await busy(button, async () => {
     const response = await api.download(`/personas/${encodeURIComponent(persona.id)}/card.${kind}`);
@@ -109,6 +111,7 @@ export async function render(main, { params }) {
           tagList(persona.tags),
           stats,
           actions,
+          me ? null : h("p", { class: "muted small visitor-note" }, h("a", { href: joinHref("chat") }, "Sign up free"), ` to chat with ${persona.name}, like and fork. Reading and downloading the card need no account.`),
         ),
       ),
     ),
