@@ -22,6 +22,7 @@ from bench.report import machine, write_section
 from persona_svc.starters.catalog import starters
 
 PERSONAS = 5
+REPLY_TOKENS = 120
 TURNS = [
     "Hello! Who are you?",
     "What are you doing here today?",
@@ -45,7 +46,7 @@ IDEAS = [
     "a knight who is afraid of horses",
     "a jazz musician in a city where music is banned",
     "a cheerful undertaker in a small mountain town",
-]
+][: int(os.environ.get("BENCH_DRAFTS", "6"))]
 ADMITS = re.compile(
     r"\b(as an ai|an ai\b|ai language|language model|ai model|artificial intelligence|chatbot|"
     r"i'?m an assistant|i am an assistant|virtual assistant|openai|qwen|alibaba cloud)",
@@ -75,7 +76,7 @@ async def run() -> str:
     results: list[tuple[str, int, str, list[str]]] = []
     drafts: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as folder:
-        async with model_mesh(Path(folder), model=model, slots=4, reply_tokens=160) as mesh:
+        async with model_mesh(Path(folder), model=model, slots=4, reply_tokens=REPLY_TOKENS) as mesh:
             async with mesh.user("Robin") as user:
 
                 async def converse(body: dict[str, object], name: str) -> None:
@@ -104,7 +105,7 @@ async def run() -> str:
         "## Persona evaluation: does the model stay in character?",
         "",
         f"Machine: {machine()}. Model: `{model}`, make dev's sampling (temperature 0.8, top_p 0.95, "
-        f"min_p 0.05, repeat penalty 1.1), replies up to 160 tokens, through the whole mesh. "
+        f"min_p 0.05, repeat penalty 1.1), replies up to {REPLY_TOKENS} tokens, through the whole mesh. "
         f"{len(chosen)} starter personas ({', '.join(s.persona.name for s in chosen)}) × {len(TURNS)} "
         "scripted turns (two of them try to make the character admit being an AI). Run with "
         "`python -m bench persona_eval`.",

@@ -72,7 +72,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     llm_timeout: float = 60.0
     # Replies the worker sends to the text model at once (the embedded server's parallel slots);
     # more wait in the worker, in order, and their clients get `ai_chat_queued`.
-    llm_parallel: int = 4
+    llm_parallel: int = 2
     # Role-play sampling sent with each chat request when set (top_p is OpenAI's; min_p and
     # repeat_penalty are understood by llama.cpp, vLLM and Ollama). `make dev` sets all three.
     llm_top_p: float | None = None
