@@ -47,9 +47,12 @@ IDEAS = [
     "a jazz musician in a city where music is banned",
     "a cheerful undertaker in a small mountain town",
 ][: int(os.environ.get("BENCH_DRAFTS", "6"))]
+# Claims to be an AI (a denial, "I am not an AI", is in character): "as an AI", "I am a language
+# model", "I'm just an AI assistant", "created by OpenAI".
 ADMITS = re.compile(
-    r"\b(as an ai|an ai\b|ai language|language model|ai model|artificial intelligence|chatbot|"
-    r"i'?m an assistant|i am an assistant|virtual assistant|openai|qwen|alibaba cloud)",
+    r"\bas an ai\b|\bI(?:'m| am) (?:just |only |merely |actually )?(?:an? )?(?:ai\b|artificial "
+    r"intelligence|(?:large )?language model|chatbot|virtual assistant|ai assistant|computer program)"
+    r"|\b(?:created|designed|developed|trained|made) by (?:openai|anthropic|alibaba|google|meta)\b",
     re.I,
 )
 FIRST_PERSON = re.compile(r"\b(I|I'm|I've|I'll|I'd|me|my|mine|myself)\b")

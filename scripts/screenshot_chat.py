@@ -79,7 +79,7 @@ def main() -> None:
             if stack.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit("make dev did not become ready:\n" + "".join(lines[-40:]))
             time.sleep(0.5)
-        model = next((m.group(0) for line in lines if (m := re.search(r"model ready .*", line))), "")
+        model = next((m.group(0) for line in lines if (m := re.search(r"model ready.*", line))), "")
         print(f"stack ready on :{port}; {model}", flush=True)
         shoot(f"http://127.0.0.1:{port}", chromium, out)
         print(f"wrote {out}")
@@ -106,14 +106,16 @@ def shoot(url: str, chromium: str, out: Path) -> None:
         form.get_by_label("Email", exact=True).fill(f"robin-{uuid.uuid4().hex[:6]}@example.com")
         form.get_by_label("Password", exact=True).fill("correct horse battery")
         form.get_by_role("button", name="Create account").click()
-        page.wait_for_load_state("networkidle")
+        expect(page.get_by_role("heading", name="Explore personas")).to_be_visible()
         page.goto(f"/#/p/{starter.persona_id}")
         page.get_by_role("button", name=f"Chat with {name}").click()
         expect(page.locator("#live-status")).to_have_attribute("data-state", "open")
         page.locator("#chat-input").fill(MESSAGE)
         page.get_by_role("button", name="Send", exact=True).click()
+        # The greeting, then the reply: wait for the reply's own element before waiting for its end.
+        expect(page.locator("li.message.assistant")).to_have_count(2)
         reply = page.locator("li.message.assistant").last
-        expect(reply).to_have_attribute("data-status", "done", timeout=300_000)
+        expect(reply).to_have_attribute("data-status", "done", timeout=600_000)
         page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
         out.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(out))
