@@ -42,6 +42,7 @@ from proto.conversations import (
     UserPersona,
 )
 from proto.personas import (
+    ContentSettingsPatch,
     FeedQuery,
     ForkRequest,
     GenerateRequest,
@@ -217,6 +218,15 @@ async def feed(request: Request) -> Response:
     return ok(items, next_cursor=cursor)
 
 
+async def get_content_settings(request: Request) -> object:
+    return await personas(request).content_settings(require_user(request))
+
+
+async def patch_content_settings(request: Request) -> object:
+    body = await bind(request, ContentSettingsPatch)
+    return await personas(request).set_content_settings(require_user(request), body)
+
+
 # Conversations
 
 
@@ -326,6 +336,8 @@ def routes() -> list[BaseRoute]:
         route("/users/me/persona", get_user_persona, auth=True),
         route("/users/me/persona", put_user_persona, methods=["PUT"], auth=True),
         route("/users/me/persona", delete_user_persona, methods=["DELETE"], auth=True),
+        route("/users/me/settings", get_content_settings, auth=True),
+        route("/users/me/settings", patch_content_settings, methods=["PATCH"], auth=True),
         route("/users/{user_id}", profile),
         route("/users/{user_id}/follow", follow, methods=["PUT", "DELETE"], auth=True),
         route("/feed", feed, auth=True),

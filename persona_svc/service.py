@@ -33,11 +33,14 @@ from persona_svc.store import ListFilter, Store, Trending, utcnow
 from proto.cards import CharacterCard, Lorebook
 from proto.identity import Identity
 from proto.personas import (
+    ContentSettings,
+    ContentSettingsPatch,
     DraftJob,
     DraftResult,
     DraftView,
     FeedQuery,
     FollowState,
+    ForkOrigin,
     ForkRequest,
     GenerateRequest,
     JobAccepted,
@@ -143,7 +146,25 @@ class PersonaService:
         return shown
 
     async def get(self, persona_id: str, identity: Identity | None) -> Persona:
-        return (await self.decorate([await self.readable(persona_id, identity)], identity))[0]
+        p = (await self.decorate([await self.readable(persona_id, identity)], identity))[0]
+        if p.forked_from is None:
+            return p
+        return msgspec.structs.replace(p, fork_origin=await self.fork_origin(p.forked_from, identity))
+
+    async def fork_origin(self, source_id: str, identity: Identity | None) -> ForkOrigin:
+        """The credit a fork's page shows: the original (named when the caller may read it) and its
+        creator (always, by id; the name best effort). A deleted original credits no one by name."""
+        source = await self.store.get_persona(source_id)
+        if source is None:
+            return ForkOrigin(persona_id=source_id)
+        readable = can_read(source, identity)
+        names = await self.profiles.names({source.owner_id}, identity)
+        return ForkOrigin(
+            persona_id=source.id,
+            persona_name=source.name if readable else None,
+            owner_id=source.owner_id,
+            owner_name=names.get(source.owner_id),
+        )
 
     # Writing
 
@@ -252,12 +273,54 @@ class PersonaService:
         if source.owner_id != identity.user_id and source.visibility != "public":
             raise Forbidden("only public personas (or your own) can be forked")
         copied = {f: getattr(source, f) for f in PersonaCreate.__struct_fields__ if f != "visibility"}
-        return await self.create(
+        copy = await self.create(
             identity,
             PersonaCreate(visibility=body.visibility, **copied),
             forked_from=source.id,
             avatar="inherited",
         )
+        if source.owner_id != identity.user_id:
+            notice = Notification(
+                kind="fork",
+                actor_id=identity.user_id,
+                persona_id=source.id,
+                persona_name=source.name,
+                # A private copy is nobody's business but its owner's: only a shared one is linked.
+                fork_id=copy.id if copy.visibility != "private" else None,
+            )
+            await self._notify(source.owner_id, notice, identity)
+        return msgspec.structs.replace(copy, fork_origin=await self.fork_origin(source.id, identity))
+
+    # Content settings
+
+    async def content_settings(self, identity: Identity) -> ContentSettings:
+        return await self.store.get_content_settings(identity.user_id)
+
+    async def set_content_settings(self, identity: Identity, body: ContentSettingsPatch) -> ContentSettings:
+        current = await self.store.get_content_settings(identity.user_id)
+        if body.show_nsfw and not body.confirm_adult:
+            raise UnprocessableEntity(
+                "Confirm that you are 18 or older to see adult content.", field="confirm_adult"
+            )
+        confirmed = utcnow() if body.show_nsfw else current.adult_confirmed_at
+        settings = ContentSettings(show_nsfw=body.show_nsfw, adult_confirmed_at=confirmed)
+        await self.store.set_content_settings(identity.user_id, settings)
+        return settings
+
+    async def _include_nsfw(self, identity: Identity | None, asked: bool | None) -> bool:
+        """Whether a listing shows others' NSFW personas: the caller's setting (off for visitors),
+        narrowed by `include_nsfw=false`; `include_nsfw=true` without the setting is refused, so
+        no client can list adult personas for someone who has not opted in."""
+        if asked is False:
+            return False
+        opted = identity is not None and (await self.store.get_content_settings(identity.user_id)).show_nsfw
+        if asked and not opted:
+            raise Forbidden(
+                "Adult content is off for this account: turn it on in your content settings first.",
+                code="nsfw_not_enabled",
+                details={"field": "query.include_nsfw"},
+            )
+        return opted
 
     # Listings
 
@@ -271,7 +334,7 @@ class PersonaService:
             tag=query.tag.strip() if query.tag else None,
             q=q or None,
             creator_id=query.creator_id,
-            include_nsfw=query.include_nsfw,
+            include_nsfw=await self._include_nsfw(identity, query.include_nsfw),
             own=viewer is not None and query.creator_id == viewer,
         )
         n = query.limit + 1
@@ -294,7 +357,9 @@ class PersonaService:
 
     async def feed(self, identity: Identity, query: FeedQuery) -> tuple[list[Persona], str | None]:
         f = ListFilter(
-            viewer_id=identity.user_id, followed_by=identity.user_id, include_nsfw=query.include_nsfw
+            viewer_id=identity.user_id,
+            followed_by=identity.user_id,
+            include_nsfw=await self._include_nsfw(identity, query.include_nsfw),
         )
         rows = await self.store.list_new(f, query.limit + 1, pagination.decode(query.cursor, NewKey))
         personas = await self.decorate([p for p, _ in rows[: query.limit]], identity)

@@ -18,6 +18,8 @@ from proto.conversations import (
     UserPersona,
 )
 from proto.personas import (
+    ContentSettings,
+    ContentSettingsPatch,
     DraftView,
     FeedQuery,
     FollowState,
@@ -51,11 +53,13 @@ def build_spec() -> OpenAPI:
         "Browse public personas (new, top or trending; filter by tag, text or creator)",
         query=PersonaListQuery,
         response=list[Persona],
-        errors=(422,),
+        errors=(403, 422),
         tags=t,
         description="Keyset pagination: pass `meta.next_cursor` as `cursor`. `q` matches name, tagline and "
         "tags (case-insensitive substring). Listing your own `creator_id` shows your private and unlisted "
-        "personas too. NSFW personas are left out unless `include_nsfw=true`.",
+        "personas too. NSFW personas show only to callers whose content settings allow them "
+        "(`PATCH /users/me/settings`), and always to their creator; `include_nsfw=false` hides them, "
+        "`include_nsfw=true` without the setting is a 403.",
     )
     spec.add(
         "post",
@@ -185,6 +189,25 @@ def build_spec() -> OpenAPI:
         query=FeedQuery,
         response=list[Persona],
         auth=True,
+        errors=(403, 422),
+        tags=c,
+    )
+    spec.add(
+        "get",
+        "/users/me/settings",
+        "Your content settings (whether Explore, search and the feed show adult personas)",
+        response=ContentSettings,
+        auth=True,
+        tags=c,
+    )
+    spec.add(
+        "patch",
+        "/users/me/settings",
+        "Change your content settings; turning adult content on needs `confirm_adult: true`",
+        body=ContentSettingsPatch,
+        response=ContentSettings,
+        auth=True,
+        errors=(422,),
         tags=c,
     )
     m = ("moderation",)

@@ -18,7 +18,15 @@ from msgspec import UnsetType
 
 from persona_svc.pagination import ActivityKey, NewKey, ReportKey, SeqKey, TopKey, TrendKey
 from proto.conversations import Conversation, Message, UserPersona
-from proto.personas import DraftResult, DraftView, Persona, Report, ReportedPersona, ReportState
+from proto.personas import (
+    ContentSettings,
+    DraftResult,
+    DraftView,
+    Persona,
+    Report,
+    ReportedPersona,
+    ReportState,
+)
 
 # Trending weights: a new chat says more about a persona than a like does.
 LIKE_WEIGHT = 1.0
@@ -51,7 +59,8 @@ def event_points(weight: float, at: datetime, as_of: datetime, half_life: float)
 @dataclass(frozen=True)
 class ListFilter:
     """Which personas a listing shows. Listed = public, not hidden by reports, not deleted;
-    `own` (the caller lists their own) also shows private, unlisted and hidden ones."""
+    `own` (the caller lists their own) also shows private, unlisted and hidden ones. NSFW ones
+    only with `include_nsfw`, except the viewer's own, which the viewer always sees."""
 
     viewer_id: str | None = None
     tag: str | None = None
@@ -256,6 +265,13 @@ class Store(Protocol):
     async def set_user_persona(self, user_id: str, persona: UserPersona | None) -> None:
         """Store it, or forget it with None."""
         ...
+
+    # Content settings (what the community shows an account), one per account
+    async def get_content_settings(self, user_id: str) -> ContentSettings:
+        """The account's settings; the defaults (NSFW hidden) when it never set any."""
+        ...
+
+    async def set_content_settings(self, user_id: str, settings: ContentSettings) -> None: ...
 
 
 # Message edits shared by both stores: pure functions of the current row.

@@ -33,7 +33,15 @@ from persona_svc.store import (
     utcnow,
 )
 from proto.conversations import Conversation, Message, UserPersona
-from proto.personas import DraftResult, DraftView, Persona, Report, ReportedPersona, ReportState
+from proto.personas import (
+    ContentSettings,
+    DraftResult,
+    DraftView,
+    Persona,
+    Report,
+    ReportedPersona,
+    ReportState,
+)
 
 T = TypeVar("T")
 replace = msgspec.structs.replace
@@ -63,6 +71,7 @@ class MemoryStore:
         self.last_seq: dict[str, int] = {}
         self.generations: dict[str, Generation] = {}
         self.user_personas: dict[str, UserPersona] = {}
+        self.content_settings: dict[str, ContentSettings] = {}
 
     # Personas
 
@@ -120,7 +129,7 @@ class MemoryStore:
             else:
                 if p.visibility != "public" or p.moderation != "visible":
                     continue
-                if p.nsfw and not f.include_nsfw:
+                if p.nsfw and not f.include_nsfw and (f.viewer_id is None or p.owner_id != f.viewer_id):
                     continue
                 if f.creator_id is not None and p.owner_id != f.creator_id:
                     continue
@@ -444,3 +453,11 @@ class MemoryStore:
             self.user_personas.pop(user_id, None)
         else:
             self.user_personas[user_id] = persona
+
+    # Content settings
+
+    async def get_content_settings(self, user_id: str) -> ContentSettings:
+        return self.content_settings.get(user_id) or ContentSettings()
+
+    async def set_content_settings(self, user_id: str, settings: ContentSettings) -> None:
+        self.content_settings[user_id] = settings

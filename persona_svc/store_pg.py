@@ -39,7 +39,16 @@ from persona_svc.store import (
     utcnow,
 )
 from proto.conversations import Conversation, Message, UserPersona
-from proto.personas import DraftResult, DraftView, Persona, PersonaDraft, Report, ReportedPersona, ReportState
+from proto.personas import (
+    ContentSettings,
+    DraftResult,
+    DraftView,
+    Persona,
+    PersonaDraft,
+    Report,
+    ReportedPersona,
+    ReportState,
+)
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -273,8 +282,10 @@ class PgStore:
             conds.append(f"p.owner_id = {params.add(f.creator_id)}")
         else:
             conds.append(LISTED)
-            if not f.include_nsfw:
+            if not f.include_nsfw and f.viewer_id is None:
                 conds.append("NOT p.nsfw")
+            elif not f.include_nsfw:
+                conds.append(f"(NOT p.nsfw OR p.owner_id = {params.add(f.viewer_id)})")
             if f.creator_id is not None:
                 conds.append(f"p.owner_id = {params.add(f.creator_id)}")
         if f.followed_by is not None:
@@ -963,5 +974,27 @@ class PgStore:
             user_id,
             persona.name,
             persona.description,
+            utcnow(),
+        )
+
+    # Content settings
+
+    async def get_content_settings(self, user_id: str) -> ContentSettings:
+        row = await self.pool.fetchrow(
+            "SELECT show_nsfw, adult_confirmed_at FROM user_settings WHERE user_id = $1", user_id
+        )
+        if row is None:
+            return ContentSettings()
+        return ContentSettings(show_nsfw=row["show_nsfw"], adult_confirmed_at=row["adult_confirmed_at"])
+
+    async def set_content_settings(self, user_id: str, settings: ContentSettings) -> None:
+        await self.pool.execute(
+            "INSERT INTO user_settings (user_id, show_nsfw, adult_confirmed_at, updated_at)"
+            " VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (user_id) DO UPDATE SET show_nsfw = excluded.show_nsfw,"
+            " adult_confirmed_at = excluded.adult_confirmed_at, updated_at = excluded.updated_at",
+            user_id,
+            settings.show_nsfw,
+            settings.adult_confirmed_at,
             utcnow(),
         )

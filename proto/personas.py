@@ -75,6 +75,17 @@ class PersonaPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     extensions: dict[str, Any] | UnsetType = UNSET
 
 
+class ForkOrigin(msgspec.Struct, kw_only=True):
+    """Whom a fork credits: the persona it was copied from and that persona's creator. Names are
+    null where the caller may not see them (the original went private, was deleted, or auth_svc
+    did not answer); the creator is credited by id even then."""
+
+    persona_id: str
+    persona_name: str | None = None
+    owner_id: str | None = None
+    owner_name: str | None = None
+
+
 class AvatarUrls(msgspec.Struct, kw_only=True):
     """Complete URLs of a ready avatar (signed or presigned ones expire, `MEDIA_URL_TTL`)."""
 
@@ -109,6 +120,8 @@ class Persona(msgspec.Struct, kw_only=True):
     # V3 card fields without a column of their own (nickname, source, assets…), kept for export.
     card_extras: dict[str, Any] = {}
     forked_from: str | None = None
+    # Resolved on a single persona's view (never stored, null in listings): the original a fork credits.
+    fork_origin: ForkOrigin | None = None
     moderation: Moderation = "visible"
     like_count: int = 0
     chat_count: int = 0
@@ -133,7 +146,9 @@ class PersonaListQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     tag: Tag | None = None
     q: Annotated[str, Meta(min_length=1, max_length=100)] | None = None
     creator_id: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
-    include_nsfw: bool = False
+    # Unset: the caller's content setting decides. `false` hides NSFW personas (but the caller's
+    # own); `true` needs the setting on (403 otherwise).
+    include_nsfw: bool | None = None
     limit: Annotated[int, Meta(ge=1, le=100)] = 20
     cursor: Annotated[str, Meta(max_length=512)] | None = None
 
@@ -144,7 +159,23 @@ class PageQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class FeedQuery(PageQuery, kw_only=True, forbid_unknown_fields=True):
-    include_nsfw: bool = False
+    include_nsfw: bool | None = None
+
+
+class ContentSettings(msgspec.Struct, kw_only=True):
+    """`GET /users/me/settings`: what the community shows this account. `show_nsfw` is off until
+    the account turns it on with an age confirmation (`adult_confirmed_at`, the latest one)."""
+
+    show_nsfw: bool = False
+    adult_confirmed_at: datetime | None = None
+
+
+class ContentSettingsPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`PATCH /users/me/settings`. Turning `show_nsfw` on needs `confirm_adult: true` (the caller
+    confirms being 18 or older); turning it off needs nothing."""
+
+    show_nsfw: bool
+    confirm_adult: bool = False
 
 
 class ForkRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -335,13 +366,16 @@ class PersonaDraftFailed(Event, tag="persona_draft_failed"):
 
 
 class Notification(Event, tag="notification"):
-    """Someone liked one of your personas or followed you (on the owner's `user:<id>`)."""
+    """Someone liked or forked one of your personas, or followed you (on the owner's `user:<id>`).
+    A fork names your persona (`persona_id`, `persona_name`); `fork_id` is the copy, shown only
+    when the copy is public or unlisted."""
 
-    kind: Literal["like", "follow"]
+    kind: Literal["like", "follow", "fork"]
     actor_id: str
     actor_name: str = ""
     persona_id: str | None = None
     persona_name: str | None = None
+    fork_id: str | None = None
 
 
 # What travels on each subject this module owns (listed in docs/channels.md).

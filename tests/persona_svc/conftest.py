@@ -35,6 +35,7 @@ TABLES = (
     "messages",
     "generations",
     "user_personas",
+    "user_settings",
 )
 
 

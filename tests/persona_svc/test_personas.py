@@ -134,7 +134,7 @@ async def test_pagination_across_250_personas_with_inserts_between_pages(site: S
     cursor = None
     pages = 0
     while True:
-        params: dict[str, Any] = {"limit": 40, "include_nsfw": "true"}
+        params: dict[str, Any] = {"limit": 40}
         if cursor:
             params["cursor"] = cursor
         r = await http.get("/personas", params=params)

@@ -23,7 +23,7 @@ from persona_svc.store import (
     utcnow,
 )
 from proto.conversations import Conversation, Message, UserPersona
-from proto.personas import DraftResult, Persona, PersonaDraft, Report
+from proto.personas import ContentSettings, DraftResult, Persona, PersonaDraft, Report
 
 
 def new_id() -> str:
@@ -108,6 +108,23 @@ async def test_listing_shows_public_listed_personas_only(store: Store) -> None:
     own = await store.list_new(ListFilter(creator_id="u1", own=True, viewer_id="u1"), 50, None)
     assert len(own) == 4
     assert await store.list_new(ListFilter(creator_id="u2"), 50, None) == []
+    # Creators always see their own NSFW personas in the community listings; others do not.
+    mine = await store.list_top(ListFilter(viewer_id="u1"), 50, None)
+    assert {p.id for p, _ in mine} == {public.id, nsfw.id}
+    theirs = await store.list_top(ListFilter(viewer_id="u2"), 50, None)
+    assert {p.id for p, _ in theirs} == {public.id}
+
+
+async def test_content_settings_default_off_and_are_kept_per_account(store: Store) -> None:
+    assert await store.get_content_settings("u1") == ContentSettings()
+    on = ContentSettings(show_nsfw=True, adult_confirmed_at=utcnow())
+    await store.set_content_settings("u1", on)
+    await store.set_content_settings("u1", on)
+    assert await store.get_content_settings("u1") == on
+    assert await store.get_content_settings("u2") == ContentSettings()
+    off = ContentSettings(show_nsfw=False, adult_confirmed_at=on.adult_confirmed_at)
+    await store.set_content_settings("u1", off)
+    assert await store.get_content_settings("u1") == off
 
 
 async def test_keyset_pages_have_no_duplicates_or_gaps_under_inserts(store: Store) -> None:

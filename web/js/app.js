@@ -17,6 +17,7 @@ import * as landing from "./views/landing.js";
 import * as mine from "./views/mine.js";
 import * as persona from "./views/persona.js";
 import * as profile from "./views/profile.js";
+import * as settings from "./views/settings.js";
 
 // Visitors (signed out) may read: the landing page, the community, persona pages, profiles.
 route("/", landing.render, { auth: false });
@@ -35,6 +36,7 @@ route("/chats", chat.list, { nav: "chats" });
 route("/c/:id", chat.conversation, { nav: "chats" });
 route("/u/:id", profile.render, { auth: false, nav: "explore" });
 route("/account", account.render, { nav: "account" });
+route("/settings", settings.render, { nav: "account" });
 route("/404", (main) => {
   main.append(h("h1", {}, "Page not found"), h("p", {}, h("a", { href: "#/explore" }, "Back to the community")));
 }, { auth: false });

@@ -1,6 +1,7 @@
 // Community actions (like, follow, fork, report, start a chat) and the persona card. A visitor
 // (signed out) who presses one is sent to sign up and brought back (door.js).
 
+import { adultBadge } from "./adult.js";
 import { api, currentUser } from "./api.js";
 import { member } from "./door.js";
 import { h } from "./dom.js";
@@ -136,7 +137,7 @@ export function personaCard(persona, { onTag = null } = {}) {
     h(
       "div",
       { class: "card-body" },
-      h("h2", {}, h("a", { href: `#/p/${pid(persona)}` }, persona.name)),
+      persona.nsfw ? h("div", { class: "title-row" }, h("h2", {}, h("a", { href: `#/p/${pid(persona)}` }, persona.name)), adultBadge(persona)) : h("h2", {}, h("a", { href: `#/p/${pid(persona)}` }, persona.name)),
       persona.tagline ? h("p", { class: "tagline" }, persona.tagline) : null,
       persona.owner_name ? h("p", { class: "muted small" }, "by ", h("a", { href: `#/u/${encodeURIComponent(persona.owner_id)}` }, persona.owner_name)) : null,
       tagList(persona.tags, onTag),

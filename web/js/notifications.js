@@ -1,4 +1,4 @@
-// Live notifications (likes, follows): a badge on the bell, a list, and a toast as each arrives.
+// Live notifications (likes, forks, follows): a badge on the bell, a list, and a toast as each arrives.
 
 import { currentUser, onAuthChange } from "./api.js";
 import { $, clear, h } from "./dom.js";
@@ -31,10 +31,13 @@ export function describe(n) {
   const who = n.actor_name || "Someone";
   if (n.kind === "like") return `${who} liked ${n.persona_name || "your persona"}`;
   if (n.kind === "follow") return `${who} started following you`;
+  if (n.kind === "fork") return `${who} forked ${n.persona_name || "your persona"}`;
   return `${who}: ${n.kind}`;
 }
 
 function link(n) {
+  // A fork links to the copy when it is shared, else to the persona that was forked.
+  if (n.kind === "fork" && (n.fork_id || n.persona_id)) return `#/p/${encodeURIComponent(n.fork_id || n.persona_id)}`;
   if (n.kind === "like" && n.persona_id) return `#/p/${encodeURIComponent(n.persona_id)}`;
   return `#/u/${encodeURIComponent(n.actor_id)}`;
 }

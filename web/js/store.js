@@ -110,10 +110,14 @@ export const drafts = new Keyed();
 live.on("persona_draft_progress", (data, meta) => live.hold(`draft:${data.job_id}`, meta.id));
 for (const name of ["persona_draft_ready", "persona_draft_failed"]) live.on(name, (data) => live.release(`draft:${data.job_id}`));
 
+// A new `attempt` (a redelivery, or the model asked again) starts the text over.
 live.on("persona_draft_progress", (data) =>
   drafts.update(data.job_id, (prev) => {
-    const state = prev || { jobId: data.job_id, text: "", status: "pending", draft: null, error: null };
-    return { ...state, text: state.text + data.delta };
+    const attempt = data.attempt || 1;
+    const state = prev || { jobId: data.job_id, text: "", attempt, status: "pending", draft: null, error: null };
+    if (state.status !== "pending" || attempt < (state.attempt || 1)) return state;
+    if (attempt > (state.attempt || 1)) return { ...state, attempt, text: data.delta };
+    return { ...state, attempt, text: state.text + data.delta };
   }),
 );
 live.on("persona_draft_ready", (data) =>

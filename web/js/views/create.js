@@ -1,12 +1,28 @@
-// `#/create`: describe an idea in one line, watch the draft being written
-// (`persona_draft_progress`), then edit it, generate its avatar and save it.
+// `#/create`: describe an idea in one line, watch the form fill in as the draft is written
+// (`persona_draft_progress` carries JSON text, read leniently as it grows), then edit it,
+// generate its avatar and save it.
 
 import { ApiError, api } from "../api.js";
 import { h } from "../dom.js";
 import { live } from "../events.js";
+import { parsePartial } from "../partial-json.js";
 import { drafts } from "../store.js";
 import { busy, field, replace, showError } from "../ui.js";
 import { avatarBox, personaForm, unsavedPersona } from "./editor.js";
+
+// What a draft fills in, and how the status line names the field being written.
+const DRAFT_TEXT = ["name", "tagline", "description", "personality", "scenario", "greeting", "example_dialogues"];
+const BLANK = { ...Object.fromEntries(DRAFT_TEXT.map((k) => [k, ""])), alternate_greetings: [], tags: [] };
+const LABELS = { name: "name", tagline: "tagline", description: "description", personality: "personality", scenario: "scenario", greeting: "greeting", alternate_greetings: "alternate greetings", example_dialogues: "example dialogues", tags: "tags" };
+
+/** The fields of a partly read draft that fit the form (a half-written list keeps its strings). */
+function draftFields(value) {
+  const out = {};
+  for (const key of DRAFT_TEXT) if (typeof value[key] === "string") out[key] = value[key];
+  for (const key of ["alternate_greetings", "tags"]) if (Array.isArray(value[key])) out[key] = value[key].filter((v) => typeof v === "string");
+  if (typeof value.nsfw === "boolean") out.nsfw = value.nsfw;
+  return out;
+}
 
 export function render(main, { query }) {
   const idea = h("input", { type: "text", name: "idea", minlength: "3", maxlength: "500", required: true, value: query.idea || "", placeholder: "a retired lighthouse keeper who collects storm stories" });
@@ -21,34 +37,70 @@ export function render(main, { query }) {
     draftButton,
   );
   const status = h("p", { class: "muted", role: "status", id: "draft-status" });
-  const stream = h("pre", { class: "stream", id: "draft-stream", "aria-live": "off", hidden: true });
   const editorSlot = h("div", { id: "draft-editor" });
   let stop = () => {};
   let poll = null;
 
-  const showDraft = (draft) => {
-    const pf = personaForm({ ...draft, visibility: "public" }, { submitLabel: "Save persona" });
-    const ensureSaved = unsavedPersona(pf, { note: "Saved, so its avatar can be generated. Keep editing, then save again." });
-    replace(editorSlot, h("h2", {}, "Your draft: edit anything"), avatarBox(pf, { ensureSaved }), pf.form);
-    pf.form.querySelector("[name=name]").focus();
+  /** The form the draft fills in: read-only while it is written, then editable. */
+  const preview = () => {
+    const pf = personaForm({ visibility: "public" }, { submitLabel: "Save persona" });
+    pf.form.inert = true;
+    pf.form.classList.add("drafting");
+    pf.form.setAttribute("aria-busy", "true");
+    const heading = h("h2", { id: "draft-heading" }, "Your persona is being written…");
+    replace(editorSlot, heading, pf.form);
+    let attempt = null;
+    let shown = "";
+    return {
+      /** Fill in what the text so far holds (a new attempt starts the form over). */
+      grow(state) {
+        if (state.attempt !== attempt) {
+          attempt = state.attempt;
+          shown = "";
+          pf.fill(BLANK);
+        }
+        if (!state.text || state.text === shown) return;
+        shown = state.text;
+        const { value, open } = parsePartial(state.text);
+        if (!value) return;
+        pf.fill(draftFields(value));
+        for (const el of pf.form.querySelectorAll(".writing")) el.classList.remove("writing");
+        if (open) {
+          const control = pf.controls[open] || pf.form.querySelector(`[data-field="${CSS.escape(open)}"]`);
+          control?.closest(".field, fieldset")?.classList.add("writing");
+          status.textContent = `Writing the ${LABELS[open] || "persona"}…`;
+        }
+      },
+      /** The validated draft: every field as the server has it, now editable. */
+      ready(draft) {
+        pf.fill({ ...BLANK, ...draft });
+        for (const el of pf.form.querySelectorAll(".writing")) el.classList.remove("writing");
+        pf.form.inert = false;
+        pf.form.classList.remove("drafting");
+        pf.form.removeAttribute("aria-busy");
+        heading.textContent = "Your draft: edit anything";
+        const ensureSaved = unsavedPersona(pf, { note: "Saved as a private draft, so its avatar can be generated. Save to publish it." });
+        heading.after(avatarBox(pf, { ensureSaved }));
+        pf.form.querySelector("[name=name]").focus();
+      },
+    };
   };
 
   const watch = (jobId) => {
     stop();
-    stream.hidden = false;
-    stream.textContent = "";
     status.textContent = "Writing your persona…";
+    const form = preview();
     const settle = (state) => {
       if (!state) return;
-      stream.textContent = state.text || stream.textContent;
-      stream.scrollTop = stream.scrollHeight;
+      if (state.status === "pending") form.grow(state);
       if (state.status === "done") {
         stop();
         status.textContent = "Draft ready. Nothing is saved until you save it.";
-        showDraft(state.draft);
+        form.ready(state.draft);
       } else if (state.status === "failed") {
         stop();
         status.textContent = "";
+        replace(editorSlot);
         showError(ideaForm, new ApiError(0, "draft_failed", `The draft failed: ${state.error || "no reason given"}`));
       }
     };
@@ -89,7 +141,7 @@ export function render(main, { query }) {
 
   main.append(
     h("div", { class: "page-head" }, h("h1", {}, "Create a persona from an idea"), h("a", { class: "button", href: "#/new" }, "Start from a blank form or import a card")),
-    h("section", { class: "panel" }, ideaForm, status, stream),
+    h("section", { class: "panel" }, ideaForm, status),
     editorSlot,
   );
   if (query.job) watch(query.job);

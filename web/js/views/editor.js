@@ -1,9 +1,10 @@
-// Create and edit a persona with every field; import a character card (PNG or JSON, drag and
-// drop); the avatar (upload, generate, pick from the gallery).
+// Create and edit a persona with every field, its lorebook included; import a character card (PNG
+// or JSON, drag and drop); the avatar (upload, generate, pick from the gallery).
 
 import { ApiError, api, upload } from "../api.js";
 import { $$, h, uid } from "../dom.js";
 import { mediaPanel } from "../gallery.js";
+import { lorebookEditor } from "../lorebook.js";
 import { avatar, follow, generate, uploadFile, urlFor } from "../media.js";
 import { go } from "../router.js";
 import { busy, clearErrors, errorMessage, field, onDrop, progressBar, replace, showError, toast } from "../ui.js";
@@ -65,6 +66,7 @@ function parseTags(text) {
  * Returns `{form, values(), fill(fields), submit}`.
  */
 export function personaForm(initial = {}, { submitLabel = "Save persona", extraButtons = [] } = {}) {
+  const nsfwHint = uid("nsfw-hint");
   const controls = {
     name: h("input", { type: "text", name: "name", maxlength: "80", required: true, autocomplete: "off" }),
     tagline: h("input", { type: "text", name: "tagline", maxlength: "200", autocomplete: "off" }),
@@ -86,12 +88,13 @@ export function personaForm(initial = {}, { submitLabel = "Save persona", extraB
       h("option", { value: "unlisted" }, "Unlisted: anyone with the link"),
       h("option", { value: "private" }, "Private: only you"),
     ),
-    nsfw: h("input", { type: "checkbox", name: "nsfw" }),
+    nsfw: h("input", { type: "checkbox", name: "nsfw", "aria-describedby": nsfwHint }),
   };
   const greetings = listEditor("alternate_greetings", "Alternate greeting", initial.alternate_greetings, {
     hint: "Offered as swipes on the first message of a new chat.",
     addLabel: "Add an alternate greeting",
   });
+  const lore = lorebookEditor(initial.character_book);
   let avatarId = initial.avatar_media_id || null;
   const submit = h("button", { type: "submit", class: "primary" }, submitLabel);
 
@@ -106,7 +109,7 @@ export function personaForm(initial = {}, { submitLabel = "Save persona", extraB
       field("Tagline", controls.tagline, { hint: "One line shown on the community card." }),
       field("Description", controls.description, { hint: "Who they are: appearance, history, what they want." }),
       field("Tags", controls.tags, { hint: "Comma separated, e.g. fantasy, mentor, cozy (up to 20)." }),
-      h("div", { class: "row" }, h("div", { class: "grow" }, field("Visibility", controls.visibility)), h("div", { class: "field" }, h("label", { class: "check" }, controls.nsfw, "Adult content (NSFW)"), h("div", { class: "field-error", hidden: true }))),
+      h("div", { class: "row" }, h("div", { class: "grow" }, field("Visibility", controls.visibility)), h("div", { class: "field" }, h("label", { class: "check" }, controls.nsfw, "Adult content (NSFW, 18+)"), h("span", { class: "hint", id: nsfwHint }, "Shown in Explore only to members who turned adult content on in their ", h("a", { href: "#/settings" }, "content settings"), "."), h("div", { class: "field-error", hidden: true }))),
     ),
     h(
       "section",
@@ -118,6 +121,7 @@ export function personaForm(initial = {}, { submitLabel = "Save persona", extraB
       greetings.el,
       field("Example dialogues", controls.example_dialogues, { hint: "Separate dialogues with <START>; {{char}} and {{user}} are replaced by the names." }),
     ),
+    lore.el,
     h(
       "details",
       { class: "panel" },
@@ -149,6 +153,7 @@ export function personaForm(initial = {}, { submitLabel = "Save persona", extraB
     out.visibility = controls.visibility.value;
     out.nsfw = controls.nsfw.checked;
     out.alternate_greetings = greetings.values();
+    out.character_book = lore.value();
     if (avatarId) out.avatar_media_id = avatarId;
     return out;
   };
@@ -157,6 +162,7 @@ export function personaForm(initial = {}, { submitLabel = "Save persona", extraB
     form,
     submit,
     fill,
+    controls,
     values,
     setAvatar: (id) => (avatarId = id),
     get avatarId() {
@@ -169,6 +175,7 @@ export function personaForm(initial = {}, { submitLabel = "Save persona", extraB
 function changes(before, after) {
   const out = {};
   for (const [key, value] of Object.entries(after)) {
+    if (value === null && (before[key] ?? null) === null) continue;
     if (JSON.stringify(before[key] ?? (Array.isArray(value) ? [] : typeof value === "boolean" ? false : "")) !== JSON.stringify(value)) out[key] = value;
   }
   return out;
@@ -176,7 +183,8 @@ function changes(before, after) {
 
 /**
  * The avatar box for a form not saved yet: upload a picture (no persona needed), or generate
- * one, which needs the persona saved first (generations belong to a persona).
+ * one, which needs the persona saved first (generations belong to a persona): `ensureSaved`
+ * saves it as a private draft, so nothing is published before "Save".
  */
 export function avatarBox(pf, { ensureSaved }) {
   const preview = h("div", { class: "avatar-preview" }, avatar({ name: pf.values().name || "?" }, { large: true, alt: "Avatar" }));
@@ -224,13 +232,14 @@ export function avatarBox(pf, { ensureSaved }) {
     "section",
     { class: "panel", "aria-labelledby": "avatar-title" },
     h("h2", { id: "avatar-title" }, "Avatar"),
-    h("div", { class: "persona-head" }, preview, h("div", { class: "info" }, h("p", { class: "muted" }, "Upload a picture, or generate one from the name and tagline (this saves the persona first)."), h("div", { class: "row" }, uploadLabel, file, genButton), progress)),
+    h("div", { class: "persona-head" }, preview, h("div", { class: "info" }, h("p", { class: "muted" }, "Upload a picture, or generate one from the name and tagline (this saves the persona first, privately: nobody else sees it until you save it with its visibility)."), h("div", { class: "row" }, uploadLabel, file, genButton), progress)),
   );
 }
 
-async function savePersona(pf, existing) {
+async function savePersona(pf, existing, { privately = false } = {}) {
   clearErrors(pf.form);
   const values = pf.values();
+  if (privately) values.visibility = "private";
   let saved;
   if (existing) {
     const patch = changes(existing, values);
@@ -241,8 +250,9 @@ async function savePersona(pf, existing) {
   return saved;
 }
 
-/** Wire a form for a persona not saved yet: `ensureSaved` (returned) saves it once, for what
- * needs an id first (the avatar); submitting saves it and opens its page. */
+/** Wire a form for a persona not saved yet: `ensureSaved` (returned) saves it once as a private
+ * draft, for what needs an id first (the avatar); submitting saves it with the chosen visibility
+ * and opens its page. */
 export function unsavedPersona(pf, { note, onFirstSave = () => {} }) {
   let saved = null;
   pf.form.addEventListener("submit", (e) => {
@@ -256,7 +266,7 @@ export function unsavedPersona(pf, { note, onFirstSave = () => {} }) {
   return async () => {
     if (saved) return saved;
     try {
-      saved = await savePersona(pf, null);
+      saved = await savePersona(pf, null, { privately: true });
       onFirstSave(saved);
       toast(note, "success");
       pf.submit.textContent = "Save changes";
@@ -317,7 +327,7 @@ function importPanel() {
 export function createView(main) {
   const pf = personaForm({}, { submitLabel: "Create persona" });
   const ensureSaved = unsavedPersona(pf, {
-    note: "Saved, so its avatar can be generated.",
+    note: "Saved as a private draft, so its avatar can be generated. Save to publish it.",
     onFirstSave: (saved) => history.replaceState(null, "", `#/p/${saved.id}/edit`),
   });
   main.append(

@@ -1,9 +1,11 @@
-// `#/p/:id`: a persona's page: who they are, community actions, export, and for the owner the
-// media panel (generate, upload, gallery, avatar).
+// `#/p/:id`: a persona's page: who they are, whom a fork credits, community actions, export, and
+// for the owner the media panel (generate, upload, gallery, avatar). An adult persona asks first
+// whoever has not turned adult content on.
 
+import { adultBadge, adultGate, shownAtOnce } from "../adult.js";
 import { api, currentUser } from "../api.js";
 import { joinHref } from "../door.js";
-import { append, h } from "../dom.js";
+import { append, clear, h } from "../dom.js";
 import { followButton, fork, likeButton, report, startChat, tagList } from "../community.js";
 import { mediaPanel } from "../gallery.js";
 import { avatar } from "../media.js";
@@ -32,8 +34,33 @@ function section(title, text) {
   return [h("dt", {}, title), h("dd", {}, text)];
 }
 
+/** "Forked from <original> by <creator>": the credit a fork carries (`fork_origin`). */
+function forkCredit(persona) {
+  const origin = persona.fork_origin || { persona_id: persona.forked_from };
+  const creator = origin.owner_id ? h("a", { href: `#/u/${encodeURIComponent(origin.owner_id)}` }, origin.owner_name || "its creator") : null;
+  if (origin.persona_name) {
+    return h("p", { class: "fork-credit small" }, "Forked from ", h("a", { href: `#/p/${encodeURIComponent(origin.persona_id)}` }, origin.persona_name), creator ? [" by ", creator] : null);
+  }
+  if (creator) return h("p", { class: "fork-credit small" }, "Forked from a persona by ", creator, " that is no longer shared");
+  return h("p", { class: "fork-credit small" }, "Forked from a persona that was deleted");
+}
+
 export async function render(main, { params }) {
   const persona = await api.get(`/personas/${encodeURIComponent(params.id)}`);
+  if (!(await shownAtOnce(persona))) {
+    main.append(
+      adultGate(() => {
+        clear(main);
+        show(main, persona);
+        main.querySelector("h1")?.focus();
+      }),
+    );
+    return;
+  }
+  show(main, persona);
+}
+
+function show(main, persona) {
   const me = currentUser();
   const own = me && me.id === persona.owner_id;
 
@@ -104,10 +131,10 @@ export async function render(main, { params }) {
         h(
           "div",
           { class: "info" },
-          h("h1", {}, persona.name),
+          persona.nsfw ? h("div", { class: "title-row" }, h("h1", { tabindex: "-1" }, persona.name), adultBadge(persona)) : h("h1", { tabindex: "-1" }, persona.name),
           persona.tagline ? h("p", { class: "tagline" }, persona.tagline) : null,
           creator,
-          persona.forked_from ? h("p", { class: "muted small" }, "Forked from ", h("a", { href: `#/p/${encodeURIComponent(persona.forked_from)}` }, "another persona")) : null,
+          persona.forked_from ? forkCredit(persona) : null,
           tagList(persona.tags),
           stats,
           actions,
