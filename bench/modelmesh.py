@@ -217,7 +217,9 @@ async def model_mesh(
 ) -> AsyncIterator[ModelMesh]:
     nats = NatsServer(folder / "nats").start()
     server = ModelServer(folder, slots=slots, model=model, context=4096)
-    procs = Procs(folder / "logs", {"NATS_URL": nats.url, "DATA_DIR": str(folder / "data")})
+    # Access tokens outlive the run (a model benchmark takes longer than their 15 minutes).
+    common = {"NATS_URL": nats.url, "DATA_DIR": str(folder / "data"), "ACCESS_TOKEN_TTL": "14400"}
+    procs = Procs(folder / "logs", common)
     try:
         await server.start()
         worker_env = {**server.worker_env(), **{f"LLM_{k.upper()}": str(v) for k, v in SAMPLING.items()}}
