@@ -282,7 +282,9 @@ class Visitor:
         return m
 
 
-def test_the_embedded_model_answers_and_is_restarted_when_it_dies(tmp_path: Path) -> None:
+def launch_with_a_model(tmp_path: Path, **settings: str) -> tuple[subprocess.Popen[str], Output, int, int]:
+    """The stack with a text model (embedded, or the one `settings` name), on free ports: the
+    launcher, its output, the gateway's port and the first health port."""
     port, base = free_port(), free_range(len(COMPONENTS) + 1)
     process, out = launch(
         PORT=str(port),
@@ -290,6 +292,14 @@ def test_the_embedded_model_answers_and_is_restarted_when_it_dies(tmp_path: Path
         NATS_PORT=str(free_port()),
         DATA_DIR=str(tmp_path / "data"),
         TEXT_PROVIDER="",
+        **settings,
+    )
+    return process, out, port, base
+
+
+def test_the_embedded_model_answers_and_is_restarted_when_it_dies(tmp_path: Path) -> None:
+    process, out, port, base = launch_with_a_model(
+        tmp_path,
         MODEL_SERVER_MODEL="smollm2-135m-instruct",
         JOB_BACKOFF_BASE="0.5",
         PERSONA_REPLY_MAX_TOKENS="200",
@@ -322,13 +332,8 @@ def test_the_embedded_model_answers_and_is_restarted_when_it_dies(tmp_path: Path
 
 async def test_with_llm_base_url_no_embedded_model_starts(tmp_path: Path) -> None:
     async with model_server(tmp_path / "external") as external:
-        port, base = free_port(), free_range(len(COMPONENTS) + 1)
-        process, out = launch(
-            PORT=str(port),
-            HEALTH_PORT_BASE=str(base),
-            NATS_PORT=str(free_port()),
-            DATA_DIR=str(tmp_path / "data"),
-            TEXT_PROVIDER="",
+        process, out, port, base = launch_with_a_model(
+            tmp_path,
             LLM_BASE_URL=external.base_url,
             LLM_API_KEY=external.key,
             LLM_MODEL=SMALL_MODEL,
