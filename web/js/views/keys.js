@@ -21,7 +21,8 @@ async function copy(text, input) {
 
 /** The new key, shown this once, with a copy button; "Done" forgets it. */
 function revealed(created, onDone) {
-  const input = h("input", { type: "text", name: "new_key", value: created.key, readOnly: true, spellcheck: "false", class: "mono", autocomplete: "off" });
+  // A textarea, so the whole key shows on a phone too (an input would cut it off).
+  const input = h("textarea", { name: "new_key", value: created.key, readOnly: true, rows: "2", spellcheck: "false", class: "mono", autocomplete: "off" });
   const copyButton = h("button", { type: "button", class: "primary" }, "Copy key");
   const done = h("button", { type: "button" }, "Done");
   copyButton.addEventListener("click", async () => {
