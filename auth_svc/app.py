@@ -130,6 +130,11 @@ async def list_sessions(request: Request) -> object:
     return await auth(request).sessions(require_user(request))
 
 
+async def sign_out_everywhere(request: Request) -> Response:
+    await auth(request).sign_out_everywhere(require_user(request))
+    return no_content()
+
+
 async def delete_session(request: Request) -> Response:
     await auth(request).delete_session(require_user(request), request.path_params["session_id"])
     return no_content()
@@ -204,6 +209,7 @@ def routes() -> list[BaseRoute]:
         route("/auth/refresh", refresh, methods=["POST"]),
         route("/auth/logout", logout, methods=["POST"], auth=True),
         route("/auth/sessions", list_sessions, methods=["GET"], auth=True),
+        route("/auth/sessions", sign_out_everywhere, methods=["DELETE"], auth=True),
         route("/auth/sessions/{session_id}", delete_session, methods=["DELETE"], auth=True),
         route("/auth/me", me, methods=["GET"], auth=True),
         route("/auth/me", update_me, methods=["PATCH"], auth=True, name="update_me"),

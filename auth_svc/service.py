@@ -346,6 +346,13 @@ class AuthService:
             for s in found
         ]
 
+    async def sign_out_everywhere(self, identity: Identity) -> None:
+        """Every session of the account ends, the caller's too; API keys are left alone."""
+        if identity.via != "token":
+            raise Forbidden("sessions are signed out by a signed-in user, not by an API key")
+        revoked = await self._revoke_all(identity.user_id)
+        log.info("signed out everywhere", user_id=identity.user_id, sessions_revoked=len(revoked))
+
     async def delete_session(self, identity: Identity, session_id: str) -> None:
         session = await self.store.get_session(session_id)
         if session is None or session.user_id != identity.user_id:

@@ -147,6 +147,20 @@ def build_spec() -> OpenAPI:
     )
     add(
         "delete",
+        "/auth/sessions",
+        "Sign out everywhere: revoke every session of my account, this one too",
+        description=(
+            "Every device is signed out within a second: its tokens are refused, its refresh token is"
+            " dead and its open event streams end with a `session_revoked` event. API keys keep"
+            " working (revoke them with DELETE /auth/api-keys/{key_id}). Not with an API key (403)."
+        ),
+        status=204,
+        auth=True,
+        errors=(403,),
+        tags=TAGS,
+    )
+    add(
+        "delete",
         "/auth/sessions/{session_id}",
         "Revoke one of my sessions",
         status=204,

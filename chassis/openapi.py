@@ -73,8 +73,20 @@ class OpenAPI:
             "components": {
                 "schemas": components,
                 "securitySchemes": {
-                    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-                    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                    "bearer": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "bearerFormat": "JWT",
+                        "description": "An access token (15 minutes) from POST /auth/login, /auth/register,"
+                        " /auth/code/verify or /auth/refresh: `Authorization: Bearer <access_token>`.",
+                    },
+                    "apiKey": {
+                        "type": "apiKey",
+                        "in": "header",
+                        "name": "X-API-Key",
+                        "description": "An API key (`pck_…`) created on the Account page or with"
+                        " POST /auth/api-keys; shown once, valid until revoked.",
+                    },
                 },
             },
         }

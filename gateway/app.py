@@ -12,7 +12,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from chassis import bus as chassis_bus
@@ -86,6 +86,8 @@ class Gateway:
                 *self.health.probes(),
                 Route("/openapi.json", self._openapi),
                 Route("/docs", self._docs),
+                # Browsers ask for /favicon.ico on pages without an icon link (JSON, errors).
+                Route("/favicon.ico", self._favicon),
             ]
         )
         self.local_paths = {r.path for r in self.local.routes if isinstance(r, Route)}
@@ -225,6 +227,9 @@ class Gateway:
 
     async def _docs(self, request: Request) -> Response:
         return Response(docs_page(), media_type="text/html; charset=utf-8")
+
+    async def _favicon(self, request: Request) -> Response:
+        return RedirectResponse("/favicon.svg", status_code=301)
 
 
 def create_app(settings: Settings, **kwargs: Any) -> Gateway:

@@ -212,6 +212,8 @@ class GatewayAuthenticator:
             exp={"essential": True},
             iat={"essential": True},
         )
+        # Called with a session id whenever a session is revoked (the SSE relay ends its streams).
+        self.session_listeners: list[Callable[[str], None]] = []
         # SHA-256 of a presented key → (identity or None when unknown, key id, expiry).
         self.api_keys: dict[str, tuple[Identity | None, str | None, float]] = {}
 
@@ -316,8 +318,15 @@ class GatewayAuthenticator:
                 self.api_keys.clear()
         self.api_keys[key_hash] = entry
 
+    def session_revoked(self, session_id: str) -> bool:
+        return revoked_session_key(session_id) in self.revoked
+
     def _on_revoked(self, key: str) -> None:
-        if key.startswith(revoked_api_key_key("")):
+        if key.startswith(revoked_session_key("")):
+            session_id = key.removeprefix(revoked_session_key(""))
+            for listener in self.session_listeners:
+                listener(session_id)
+        elif key.startswith(revoked_api_key_key("")):
             key_id = key.removeprefix(revoked_api_key_key(""))
             for key_hash in [h for h, v in self.api_keys.items() if v[1] == key_id]:
                 del self.api_keys[key_hash]

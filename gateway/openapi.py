@@ -1,4 +1,5 @@
-"""The merged `/openapi.json` (each service's spec fetched over the bus) and `/docs`."""
+"""The merged `/openapi.json` (each service's spec fetched over the bus) and `/docs`, Scalar's
+API reference (vendored under web/vendor/scalar/) pointed at it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,41 @@ from chassis.openapi import OpenAPI, merge
 
 log = structlog.get_logger("gateway.openapi")
 CACHE_SECONDS = 10.0
+# What a reader of /docs needs before the first request; the endpoints follow.
+API_DESCRIPTION = """\
+Every endpoint of Persona Community, merged by the gateway from the description each service
+publishes. Requests go to this gateway; "Test Request" in this reference sends them here too.
+
+## Authenticate
+
+Send one of two credentials with every request that needs an account:
+
+- **Bearer token**: `Authorization: Bearer <access_token>`. Get one from `POST /auth/login`
+  (`{"email", "password"}`), `POST /auth/register` or `POST /auth/code/verify`: the answer's
+  `data.access_token` is valid for 15 minutes; `POST /auth/refresh` with
+  `data.refresh_token` gives a new pair.
+- **API key**: `X-API-Key: pck_…`, for scripts and integrations. Create one on the web app's
+  Account page (or `POST /auth/api-keys` with a bearer token): the key is shown once, so keep
+  it. It acts as you until revoked, has no session, and cannot create keys or change the
+  password.
+
+In this reference: in the **Authentication** box (at the top, and in every "Test Request"
+window), choose *bearer* or *apiKey*, paste the token or key, and send the request.
+
+## Answers
+
+Every answer is an envelope: `{"data": …, "meta": {"request_id": …}}`, with
+`meta.next_cursor` on lists that continue (pass it back as `?cursor=`). Errors are
+`{"error": {"code", "message", "details"}, "meta": {"request_id"}}`; on 422,
+`details.field` names the field at fault. 401 means no credential or one that is no longer
+valid (`error.code` says which: `token_expired`, `session_revoked`, `invalid_api_key`, …).
+
+## Live events
+
+`GET /events` is a Server-Sent Events stream (not browsable here): get a single-use ticket
+with `POST /events/tickets`, then open `/events?ticket=…`, or send the `Authorization`
+header from a client that can.
+"""
 
 
 def docs_page() -> bytes:
@@ -34,6 +70,9 @@ class MergedSpec:
         docs = await asyncio.gather(*(self._fetch(s) for s in self.services))
         found = [d for d in docs if d is not None]
         merged = merge([self.own.document(), *found], title="Persona Community API", version=self.own.version)
+        merged["info"]["description"] = API_DESCRIPTION
+        # Relative: "try it" and generated clients talk to whichever gateway served the document.
+        merged["servers"] = [{"url": "/", "description": "this gateway"}]
         missing = [s for s, d in zip(self.services, docs, strict=True) if d is None]
         if missing:
             merged["info"]["x-unavailable-services"] = missing

@@ -4,7 +4,8 @@
 authenticates with it (or an Authorization header or cookie), checks each requested channel
 with the service that owns it, subscribes live (shared per subject, `gateway.fanout`),
 replays from the EVENTS stream what a reconnecting client missed after `Last-Event-ID`, then
-relays live frames until the client leaves, stops reading, or the gateway stops."""
+relays live frames until the client leaves, stops reading, its session is revoked (a last
+`session_revoked` event says so), or the gateway stops."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from chassis.errors import (
 from chassis.events import EVENT_HEADER
 from chassis.settings import Settings
 from gateway.asgi import Receive, Scope, Send, header, send_bytes
+from gateway.auth import GatewayAuthenticator, invalid
 from gateway.fanout import Hub, Outbox, frame
 from gateway.tickets import TicketStore
 from proto.codec import json_encoder
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("gateway.sse")
 
 HEARTBEAT = b": heartbeat\n\n"
+SESSION_REVOKED = b'event: session_revoked\ndata: {"reason":"session_revoked"}\n\n'
 REPLAY_BATCH = 256
 # Who decides whether a caller may follow a channel of each kind (`user:` is decided here).
 CHANNEL_OWNERS = {"channel": ("persona", "/conversations/{id}")}
@@ -77,6 +80,8 @@ class EventsPlugin:
         self._tickets: TicketStore | None = None
         self._streams: set[asyncio.Task[object]] = set()
         self._outboxes: set[Outbox] = set()
+        # Streams opened with a session's token or ticket, so revoking the session ends them.
+        self._sessions: dict[str, set[Outbox]] = {}
         self._ticker: asyncio.Task[None] | None = None
 
     @property
@@ -105,6 +110,8 @@ class EventsPlugin:
         self._tickets = TicketStore(gateway.js, self.settings.sse_ticket_ttl)
         await self._tickets.start()
         self._ticker = asyncio.create_task(self._heartbeats())
+        if isinstance(gateway.auth, GatewayAuthenticator):
+            gateway.auth.session_listeners.append(self._session_revoked)
         _document(gateway)
 
     async def stop(self) -> None:
@@ -123,6 +130,18 @@ class EventsPlugin:
     async def _reconnected(self) -> None:
         for outbox in self._outboxes:
             outbox.close("reconnect")
+
+    def _session_revoked(self, session_id: str) -> None:
+        for outbox in self._sessions.get(session_id, ()):
+            outbox.close("revoked")
+
+    def _revoked(self, identity: Identity) -> bool:
+        auth = self.gateway.auth
+        return (
+            identity.session_id is not None
+            and isinstance(auth, GatewayAuthenticator)
+            and auth.session_revoked(identity.session_id)
+        )
 
     async def _heartbeats(self) -> None:
         interval = self.settings.sse_heartbeat
@@ -162,6 +181,8 @@ class EventsPlugin:
         requested = _channels(query.channels, self.settings.sse_max_channels)
         last_id = _last_event_id(scope, query)
         identity = await self._identify(scope, query)
+        if self._revoked(identity):  # A ticket issued just before its session was revoked.
+            raise invalid("this session was signed out; sign in again", code="session_revoked")
         own = user_channel(identity.user_id)
         channels = [own, *(c for c in requested if c != own)]
         await self._authorize(channels, identity)
@@ -171,6 +192,11 @@ class EventsPlugin:
         assert task is not None
         self._streams.add(task)
         self._outboxes.add(outbox)
+        session = identity.session_id
+        if session is not None:
+            self._sessions.setdefault(session, set()).add(outbox)
+            if self._revoked(identity):  # Revoked while the channels were being checked.
+                outbox.close("revoked")
         metrics.sse_connections.inc()
         metrics.sse_tasks.inc()
         watcher: asyncio.Task[None] | None = None
@@ -200,6 +226,11 @@ class EventsPlugin:
             metrics.sse_tasks.dec()
             self._streams.discard(task)
             self._outboxes.discard(outbox)
+            if session is not None:
+                outboxes = self._sessions.get(session, set())
+                outboxes.discard(outbox)
+                if not outboxes:
+                    self._sessions.pop(session, None)
 
     async def _identify(self, scope: Scope, query: EventsQuery) -> Identity:
         if query.ticket is not None:
@@ -304,8 +335,12 @@ class EventsPlugin:
                 continue
             await _write(outbox, send, b"".join(frames))
             metrics.sse_events.inc(len(frames))
-        if outbox.reason in ("shutdown", "reconnect"):
-            # A clean end: the client reconnects with Last-Event-ID (EventSource does so itself).
+        if outbox.reason == "revoked":
+            # The last word: the client signs out instead of reconnecting.
+            await _write(outbox, send, SESSION_REVOKED)
+        if outbox.reason in ("shutdown", "reconnect", "revoked"):
+            # A clean end: the client reconnects with Last-Event-ID (EventSource does so itself),
+            # unless its session was revoked.
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 

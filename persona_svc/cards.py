@@ -68,7 +68,12 @@ def read_card(body: bytes, *, visibility: Visibility, max_bytes: int) -> Importe
             raise CardError(f"damaged PNG: {exc}") from None
         encoded = texts.get("ccv3") or texts.get("chara")
         if encoded is None:
-            raise CardError("this PNG has no character card (no `ccv3` or `chara` tEXt chunk)")
+            # Said to people, not to parsers: most who see it dropped an ordinary picture (the
+            # card would be a `chara` or `ccv3` tEXt chunk).
+            raise CardError(
+                "This image has no character card inside. Choose a PNG that was exported as a"
+                " character card, or the card's JSON file."
+            )
         try:
             raw = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):

@@ -1,5 +1,6 @@
-"""Signing in with a magic link read from the launcher's output, and an account made without a
-password setting its first one, as a person does it in Chromium."""
+"""Signing in with a magic link read from the launcher's output (and what a used or cut link
+says), and an account made without a password setting its first one, as a person does it in
+Chromium."""
 
 from __future__ import annotations
 
@@ -40,9 +41,23 @@ def test_the_logged_magic_link_opens_the_ui_and_signs_in(ui: Browsing) -> None:
     ui.allow_console(r"Failed to load resource: the server responded with a status of 401")
     again = ui.page()
     again.goto(link)
-    expect(again.get_by_text("Links work once and expire")).to_be_visible()
+    expect(again.get_by_role("heading", name="This link did not sign you in")).to_be_visible()
+    expect(again.locator("main").get_by_role("status")).to_contain_text(
+        "This sign-in link has already been used or has expired: each link works once"
+    )
+    # What to do next is right there: a new link, or the other ways in.
+    expect(again.get_by_role("form", name="Ask for a new sign-in link")).to_be_visible()
     expect(again.get_by_role("link", name="Back to sign in")).to_be_visible()
     ui.shot(again, "link-used")
+    ui.assert_labelled(again)
+
+    # A link cut short while copying (no token) says so, without asking the server.
+    cut = ui.page(width=390, height=844)
+    cut.goto("/#/magic")
+    expect(cut.locator("main").get_by_role("status")).to_contain_text(
+        "This address is missing its sign-in code"
+    )
+    ui.shot(cut, "link-cut")
 
 
 def test_an_account_made_with_a_code_sets_its_first_password(ui: Browsing) -> None:

@@ -66,10 +66,11 @@ def test_revoke_another_session(ui: Browsing) -> None:
     expect(rows).to_have_count(1)
     ui.shot(laptop, "one-session-left")
 
-    # The phone's tokens are dead: its next request is refused and it lands on the sign-in page.
+    # The phone's tokens are dead: its live stream says so, and it leaves for the sign-in page by
+    # itself, saying why (tests/browser/test_account_keys.py has the other ways to find out).
     ui.allow_console(r"status of 401")
-    phone.get_by_role("link", name="Account").click()
     expect(phone.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(phone.locator("#signed-out-why")).to_contain_text("You were signed out")
     ui.shot(phone, "phone-signed-out")
 
 

@@ -41,14 +41,18 @@ export function accessToken() {
   return session.accessToken;
 }
 
-/** `fn(user | null)` runs whenever the user signs in, out, or their profile changes. */
+/**
+ * `fn(user | null, ended)` runs whenever the user signs in, out, or their profile changes.
+ * `ended` is set when the server ended the session rather than the person signing out here:
+ * `{reason: "revoked" | "ended" | "everywhere"}` (see `forget`).
+ */
 export function onAuthChange(fn) {
   listeners.add(fn);
   return () => listeners.delete(fn);
 }
 
-function emit() {
-  for (const fn of listeners) fn(session.user);
+function emit(ended = null) {
+  for (const fn of listeners) fn(session.user, ended);
 }
 
 export function setUser(user) {
@@ -77,13 +81,18 @@ export function adoptTokens(pair) {
   emit();
 }
 
-export function forget() {
+/**
+ * Drop this device's tokens. `reason` says why when it was not this person signing out here:
+ * "revoked" (the live stream said the session was revoked), "ended" (the server refused the
+ * refresh token: revoked, expired or reused), "everywhere" (this person signed out everywhere).
+ */
+export function forget(reason = null) {
   clearTimeout(session.timer);
   session.accessToken = null;
   session.expiresAt = 0;
   session.user = null;
   localStorage.removeItem(REFRESH_KEY);
-  emit();
+  emit(reason ? { reason } : null);
 }
 
 async function withLock(fn) {
@@ -108,8 +117,8 @@ export function refresh() {
         return true;
       } catch (err) {
         if (err instanceof ApiError && err.status > 0 && err.status < 500) {
-          // Dead or reused refresh token: this device is signed out.
-          forget();
+          // Dead or reused refresh token: the session is gone, this device is signed out.
+          forget("ended");
           return false;
         }
         throw err;
@@ -230,7 +239,7 @@ export async function callEnvelope(method, path, options = {}) {
     // The access token expired or its session was rotated elsewhere: rotate once and retry.
     if (await refresh()) response = await send(method, path, options);
   }
-  if (response.status === 401 && auth && session.user) forget();
+  if (response.status === 401 && auth && session.user) forget("ended");
   if (!response.ok) throw await errorFrom(response);
   if (response.status === 204) return null;
   const type = response.headers.get("content-type") || "";

@@ -1,11 +1,12 @@
 // Boot: restore the session, start live events, wire the header, route.
 
-import { currentUser, onAuthChange, restore, signedIn } from "./api.js";
-import { joinHref } from "./door.js";
+import { currentUser, forget, onAuthChange, restore, signedIn } from "./api.js";
+import { here, joinHref } from "./door.js";
 import { $, $$, h } from "./dom.js";
 import { live } from "./events.js";
+import "./limits.js";
 import { setupNotifications } from "./notifications.js";
-import { onRender, render, route, setGuard, start } from "./router.js";
+import { href, match, onRender, parse, render, route, setGuard, start } from "./router.js";
 import { toast } from "./ui.js";
 import * as account from "./views/account.js";
 import * as auth from "./views/auth.js";
@@ -67,6 +68,7 @@ function showChrome(user) {
   $(".topbar-tools").hidden = !user;
   $(".topbar-visitor").hidden = Boolean(user);
   document.body.classList.toggle("visitor", !user);
+  document.body.classList.toggle("member", Boolean(user));
 }
 
 function liveStatus() {
@@ -79,20 +81,48 @@ function liveStatus() {
   });
 }
 
+// Pages a person is sent back to after signing in again (never the sign-in pages themselves).
+const NOT_NEXT = ["/", "/welcome", "/signin", "/signup", "/reset", "/magic"];
+
+/**
+ * The server ended this session (revoked elsewhere, signed out everywhere, refresh refused):
+ * the sign-in page says why in a sentence and brings the person back to this page afterwards.
+ * While booting, a page anyone may read stays, with a toast; during use, the page is left at once.
+ */
+function sessionEnded(reason, booted) {
+  const back = here();
+  const { path } = parse();
+  const found = match(path);
+  if (!booted && found && !found.auth) {
+    toast("Your session has ended. Sign in again to use your account.");
+    return;
+  }
+  const next = NOT_NEXT.includes(path) ? null : back;
+  history.replaceState(null, "", href("/signin", { ended: reason, next }));
+  if (booted) render();
+}
+
 async function boot() {
   liveStatus();
   setupNotifications();
   let wasSignedIn = false;
-  onAuthChange((user) => {
+  let booted = false;
+  onAuthChange((user, ended) => {
     showChrome(user);
     if (user && !wasSignedIn) live.start();
-    if (!user && wasSignedIn) {
+    if (!user && (wasSignedIn || ended)) {
       live.stop();
-      toast("You are signed out.");
-      render();
+      if (ended) {
+        sessionEnded(ended.reason, booted);
+      } else if (wasSignedIn) {
+        toast("You are signed out.");
+        render();
+      }
     }
     wasSignedIn = Boolean(user);
   });
+  // The gateway ends a revoked session's live stream with `session_revoked`: leave at once.
+  live.onRevoked(() => forget("revoked"));
   try {
     await restore();
   } catch {
@@ -103,6 +133,7 @@ async function boot() {
     wasSignedIn = true;
     live.start();
   }
+  booted = true;
   await start();
 }
 

@@ -5,6 +5,8 @@
 // we close it ourselves and reconnect with a fresh ticket, passing the last seen event id as
 // `last_event_id` (the query twin of the `Last-Event-ID` header): the gateway replays what we
 // missed from the EVENTS stream, and text being streamed continues without a gap.
+// When the session is revoked (signed out elsewhere) the gateway's last frame is
+// `session_revoked`: we stop for good and tell `onRevoked` listeners, never reconnecting.
 
 import { api, currentUser, signedIn } from "./api.js";
 
@@ -52,6 +54,13 @@ class LiveEvents {
     this.failures = 0;
     this.saveTimer = null;
     this.holds = new Map();
+    this.revokedListeners = new Set();
+  }
+
+  /** `fn()` when the gateway says this session was revoked; the stream has stopped by then. */
+  onRevoked(fn) {
+    this.revokedListeners.add(fn);
+    return () => this.revokedListeners.delete(fn);
   }
 
   /**
@@ -203,6 +212,11 @@ class LiveEvents {
       }
       this.retryLater();
     };
+    source.addEventListener("session_revoked", () => {
+      if (generation !== this.generation) return;
+      this.stop();
+      for (const fn of [...this.revokedListeners]) fn();
+    });
     const dispatch = (event) => this.dispatch(event, generation);
     for (const name of new Set([...EVENT_NAMES, ...this.handlers.keys()])) source.addEventListener(name, dispatch);
   }

@@ -1,10 +1,12 @@
-// Account: profile, password, sessions (with revoke), sign out.
+// Account: profile, password, sessions (revoke one, sign out everywhere), API keys, sign out.
 
 import { api, currentUser, forget, setUser } from "../api.js";
 import { h } from "../dom.js";
+import { live } from "../events.js";
 import { go } from "../router.js";
 import { ask, busy, errorMessage, field, replace, timeAgo, toast } from "../ui.js";
 import { userPersonaPanel } from "../whoami.js";
+import { apiKeysPanel } from "./keys.js";
 
 export async function signOut(button = null) {
   await busy(button, async () => {
@@ -15,6 +17,28 @@ export async function signOut(button = null) {
       forget();
     }
     go("/signin", {}, { replace: true });
+  });
+}
+
+/** Every session of the account ends, this one too; the sign-in page says what happened. */
+async function signOutEverywhere(button) {
+  const sure = await ask({
+    title: "Sign out everywhere?",
+    body: "Every device where you are signed in, this one included, is signed out within a second. Your API keys keep working; revoke them below if they are the worry.",
+    confirm: "Sign out everywhere",
+    danger: true,
+  });
+  if (!sure) return;
+  await busy(button, async () => {
+    // This page's own stream is about to be revoked too: it should not race the answer.
+    live.stop();
+    try {
+      await api.del("/auth/sessions");
+    } catch (err) {
+      live.start();
+      throw err;
+    }
+    forget("everywhere");
   });
 }
 
@@ -140,13 +164,22 @@ export async function render(main) {
 
   const signOutButton = h("button", { type: "button", class: "danger", id: "sign-out" }, "Sign out");
   signOutButton.addEventListener("click", () => signOut(signOutButton));
+  const everywhere = h("button", { type: "button", class: "danger", id: "sign-out-everywhere" }, "Sign out everywhere");
+  everywhere.addEventListener("click", () => signOutEverywhere(everywhere));
 
   main.append(
     h("div", { class: "page-head" }, h("h1", {}, "Your account"), signOutButton),
     h("p", { class: "muted" }, `Signed in as ${user.email} (only you see your address). `, h("a", { href: `#/u/${encodeURIComponent(user.id)}` }, "See your public profile")),
     h("div", { class: "grid-2" }, h("section", { class: "panel" }, h("h2", {}, "Profile"), profileForm), passwordPanel),
     userPersonaPanel(),
-    h("section", { class: "panel", "aria-labelledby": "sessions-title" }, h("h2", { id: "sessions-title" }, "Sessions"), h("p", { class: "muted" }, "Every device where you are signed in. Revoking one signs it out within a second."), sessions),
+    h(
+      "section",
+      { class: "panel", "aria-labelledby": "sessions-title" },
+      h("div", { class: "page-head" }, h("h2", { id: "sessions-title" }, "Sessions"), everywhere),
+      h("p", { class: "muted" }, "Every device where you are signed in. Revoking one signs it out within a second; “Sign out everywhere” signs out all of them, this one too."),
+      sessions,
+    ),
+    apiKeysPanel(),
   );
   await loadSessions(sessions);
 }

@@ -1,6 +1,6 @@
 // Sign in, sign up (password or emailed code), password reset.
 
-import { adoptTokens, api } from "../api.js";
+import { ApiError, adoptTokens, api } from "../api.js";
 import { destination, goTo, joinHref, reason, rememberNext, safeNext } from "../door.js";
 import { h } from "../dom.js";
 import { busy, errorMessage, field, toast } from "../ui.js";
@@ -23,6 +23,20 @@ function why(query, lead) {
   );
 }
 
+// Why the sign-in page was opened when the server ended the session (`?ended=`); a key, so a
+// link cannot make the page say anything else.
+const ENDED = {
+  revoked:
+    "You were signed out: this session was ended from another device (with “Sign out everywhere”, by revoking it, or by a password change). Sign in again to continue.",
+  ended: "Your session has ended: it was signed out elsewhere or has expired. Sign in again to continue.",
+  everywhere: "You signed out everywhere: every device, this one included, has to sign in again. Your API keys still work.",
+};
+
+function ended(query) {
+  if (!Object.hasOwn(ENDED, query.ended)) return null;
+  return h("p", { class: "callout", id: "signed-out-why", role: "status" }, ENDED[query.ended]);
+}
+
 const NAME_HINT =
   "What everyone else sees beside your personas and on your profile. Your email address is never shown. Leave it empty and we'll pick a handle like reader-4821; you can change it any time.";
 
@@ -36,14 +50,23 @@ function nameInput(shared) {
   return input;
 }
 
-function devHint() {
+// The lines auth_svc prints instead of mailing (auth_svc/notify.py `dev_line`; a test keeps them
+// equal).
+export const DEV_LINES = {
+  code: "[DEV] auth code created — use this code to log in code=…",
+  link: "[DEV] magic link created — open this link to log in link=…",
+  reset: "[DEV] password reset code created — use this code to reset your password code=…",
+};
+
+/** Where the standalone stack "mails" a code: the line to look for in the server's terminal. */
+function devHint(line = DEV_LINES.code) {
   return h(
     "p",
     { class: "dev-hint", id: "dev-code-hint" },
     "Running the standalone stack (",
     h("code", {}, "make dev"),
     ")? No mail is sent: look in the server's terminal for the line ",
-    h("code", {}, "[DEV] auth code created — use this code to log in code=…"),
+    h("code", {}, line),
     " and type the six digits here.",
   );
 }
@@ -91,7 +114,7 @@ function codeForm(query, { signUp, names = [] }) {
       await api.post("/auth/magic-link", { email: email.value.trim() }, { auth: false });
       // The link may open in another tab: it finds the page to come back to there.
       rememberNext(query.next);
-      toast(`If ${email.value.trim()} can receive mail, a sign-in link is on its way. Standalone: the server's terminal shows it as a [DEV] magic link line.`);
+      toast(`If ${email.value.trim()} can receive mail, a sign-in link is on its way. Standalone: the server's terminal shows it in the line ${DEV_LINES.link}`);
     }, form),
   );
   const step2 = h("div", { hidden: true }, devHint(), field("6-digit code", code), h("div", { class: "row" }, verify, h("button", { type: "button", class: "link", onclick: () => form.requestSubmit(send) }, "Send a new code")));
@@ -151,6 +174,7 @@ export function signIn(main, { query }) {
       "section",
       { class: "panel narrow" },
       h("h1", {}, "Sign in"),
+      ended(query),
       why(query, "Sign in to"),
       tabs(["Password", "Email code"], [passwordForm, codeForm(query, { signUp: false })]),
       h("p", {}, "New here? ", h("a", { href: joinHref(query.why, { next: query.next || "" }) }, "Create an account")),
@@ -199,7 +223,7 @@ export function reset(main) {
   const password = h("input", { type: "password", name: "password", autocomplete: "new-password", minlength: "8" });
   const send = h("button", { type: "submit", class: "primary" }, "Email me a reset code");
   const save = h("button", { type: "submit", class: "primary" }, "Set new password");
-  const step2 = h("div", { hidden: true }, devHint(), field("Reset code", code), field("New password", password, { hint: "8 to 72 bytes. Every device is signed out." }), save);
+  const step2 = h("div", { hidden: true }, devHint(DEV_LINES.reset), field("Reset code", code), field("New password", password, { hint: "8 to 72 bytes. Every device is signed out." }), save);
   const form = h("form", { novalidate: true, "aria-label": "Reset your password" }, field("Email", email), h("div", { class: "row" }, send), step2);
   form.addEventListener("submit", (e) => {
     e.preventDefault();
@@ -220,15 +244,47 @@ export function reset(main) {
   main.append(h("section", { class: "panel narrow" }, h("h1", {}, "Reset your password"), form, h("p", {}, h("a", { href: "#/signin" }, "Back to sign in"))));
 }
 
+/** What went wrong with a sign-in link, and what to do next, in a sentence. */
+function linkTrouble(err, hasToken) {
+  if (!hasToken || (err instanceof ApiError && err.status === 422)) {
+    return "This address is missing its sign-in code: the link was probably cut while copying. Open the link from your email again, whole, or ask for a new one below.";
+  }
+  if (err instanceof ApiError && err.code === "invalid_link") {
+    return "This sign-in link has already been used or has expired: each link works once, within 10 minutes. Ask for a new one below, or sign in with your password or an emailed code.";
+  }
+  if (err instanceof ApiError && err.status === 429) return `${err.message} Then open the link again.`;
+  return `${errorMessage(err)} Open the link again in a moment, or ask for a new one below.`;
+}
+
+/** A new sign-in link, asked for right where the old one failed. */
+function newLinkForm() {
+  const email = h("input", { type: "email", name: "email", autocomplete: "email", required: true });
+  const send = h("button", { type: "submit", class: "primary" }, "Email me a new link");
+  const form = h("form", { novalidate: true, "aria-label": "Ask for a new sign-in link" }, field("Email", email), h("div", { class: "row" }, send));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    busy(send, async () => {
+      await api.post("/auth/magic-link", { email: email.value.trim() }, { auth: false });
+      toast(`If ${email.value.trim()} can receive mail, a new sign-in link is on its way. Standalone: the server's terminal shows it in the line ${DEV_LINES.link}`);
+    }, form);
+  });
+  return form;
+}
+
 /** `#/magic?token=…`: where a magic link lands (the default `{PUBLIC_URL}/#/magic?token=…`). */
 export async function magic(main, { query }) {
   const status = h("p", { role: "status" }, "Signing you in…");
-  main.append(h("section", { class: "panel narrow" }, h("h1", {}, "Signing in"), status));
+  const section = h("section", { class: "panel narrow" }, h("h1", {}, "Signing in"), status);
+  main.append(section);
+  const token = query.token || "";
   try {
-    const pair = await api.get("/auth/magic-link/verify", { token: query.token || "" }, { auth: false });
+    if (!token) throw new ApiError(422, "validation_error", "no token");
+    const pair = await api.get("/auth/magic-link/verify", { token }, { auth: false });
     afterSignIn(pair, {});
   } catch (err) {
-    status.textContent = `${errorMessage(err)} Links work once and expire; ask for a new one.`;
-    main.querySelector("section").append(h("p", {}, h("a", { href: "#/signin" }, "Back to sign in")));
+    section.querySelector("h1").textContent = "This link did not sign you in";
+    status.textContent = linkTrouble(err, Boolean(token));
+    status.classList.add("callout");
+    section.append(newLinkForm(), h("p", {}, h("a", { href: "#/signin" }, "Back to sign in")));
   }
 }
