@@ -169,7 +169,7 @@ export async function render(main) {
 
   main.append(
     h("div", { class: "page-head" }, h("h1", {}, "Your account"), signOutButton),
-    h("p", { class: "muted" }, `Signed in as ${user.email} (only you see your address). `, h("a", { href: `#/u/${encodeURIComponent(user.id)}` }, "See your public profile")),
+    h("p", { class: "muted" }, `Signed in as ${user.email} (only you see your address). `, h("a", { href: `#/u/${encodeURIComponent(user.id)}` }, "See your public profile"), " · ", h("a", { href: "#/settings" }, "Content settings (adult personas)")),
     h("div", { class: "grid-2" }, h("section", { class: "panel" }, h("h2", {}, "Profile"), profileForm), passwordPanel),
     userPersonaPanel(),
     h(
