@@ -337,6 +337,14 @@ class PersonaService:
             )
         return LikeState(persona_id=p.id, liked_by_me=liked, like_count=count)
 
+    async def counts_changed(self, persona_id: str) -> None:
+        """A public persona's counts changed (a chat started): everyone watching sees the new ones."""
+        p = await self.store.get_persona(persona_id, None)
+        if p is not None and listed(p):
+            await self._community(
+                PersonaStats(persona_id=p.id, like_count=p.like_count, chat_count=p.chat_count)
+            )
+
     async def _community(self, event: Event) -> None:
         """Tell everyone watching the community (best effort: the change itself stands)."""
         try:

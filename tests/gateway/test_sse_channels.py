@@ -160,6 +160,12 @@ async def test_anyone_may_follow_the_community_channel_and_sees_only_public_pers
         assert (await site.http.delete(f"/personas/{persona_id}/like", headers=fan.headers)).is_success
         unliked = await member.next()
     assert unliked.event == "persona_stats" and unliked.data["like_count"] == 0
+    # A chat started with it counts too.
+    async with open_stream(site.http, params={"channels": "public:community"}) as sse:
+        started = await site.http.post(f"/personas/{persona_id}/conversations", headers=fan.headers)
+        assert started.status_code == 201, started.text
+        chatted = await sse.next()
+    assert chatted.event == "persona_stats" and chatted.data["chat_count"] == 1
 
 
 async def test_a_like_notification_carries_the_like_count(site: Site) -> None:
