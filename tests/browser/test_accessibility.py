@@ -362,3 +362,33 @@ def test_a_like_on_an_unlisted_persona_agrees_with_the_notification(
     expect(owner.locator(".stats .likes")).to_have_text("1 like")
     expect(owner.get_by_role("button", name="Like Quiet Marta, 1 like")).to_be_visible()
     ui.shot(owner, "owner-count-follows-notification")
+
+
+def test_without_a_live_stream_explore_catches_up_when_the_tab_is_back(
+    ui: Browsing, community: Community
+) -> None:
+    """The fallback: no stream (here the browser cannot reach /events at all), so coming back to
+    the tab reads the first page again: new personas appear and counts are brought up to date."""
+    ui.allow_console(r"/events\?")
+    visitor = ui.page(width=390, height=844)
+    visitor.route("**/events?*", lambda route: route.abort())
+    visitor.goto("/#/explore")
+    harbour = visitor.locator(f'#persona-cards .card[data-persona-id="{community.public_id}"]')
+    expect(harbour).to_be_visible()
+    expect(visitor.locator("#live-status")).not_to_have_attribute("data-state", "open")
+    before = int(harbour.locator(".like .count").inner_text())
+
+    with httpx.Client(base_url=ui.stack.url, timeout=30) as http:
+        fresh = persona(http, community.creator, "Ferryman Otto")
+        liked = http.put(f"/personas/{community.public_id}/like", headers=community.creator.headers)
+        assert liked.status_code == 200, liked.text
+    after = liked.json()["data"]["like_count"]
+    assert after == before + 1
+    # Nothing changes while the tab is away...
+    visitor.wait_for_timeout(500)
+    expect(visitor.locator(f'.card[data-persona-id="{fresh}"]')).to_have_count(0)
+    # ...and everything does when it comes back.
+    visitor.evaluate("() => window.dispatchEvent(new Event('focus'))")
+    expect(visitor.locator("#persona-cards .card").first).to_have_attribute("data-persona-id", fresh)
+    expect(harbour.locator(".stats .likes")).to_have_text(f"{after} like" + ("" if after == 1 else "s"))
+    ui.shot(visitor, "caught-up-on-focus")
