@@ -1,7 +1,8 @@
 """`/events`: live events as Server-Sent Events, with tickets and replay (docs/events.md).
 
 `POST /events/tickets` gives a signed-in caller a 30-second single-use ticket; `GET /events`
-authenticates with it (or an Authorization header or cookie), checks each requested channel
+authenticates with it (or an Authorization header or cookie; a visitor without one may follow
+public channels only), checks each requested channel
 with the service that owns it, subscribes live (shared per subject, `gateway.fanout`),
 replays from the EVENTS stream what a reconnecting client missed after `Last-Event-ID`, then
 relays live frames until the client leaves, stops reading, its session is revoked (a last
@@ -46,6 +47,7 @@ from proto.subjects import (
     STREAM_EVENTS,
     BadChannel,
     channel_subject,
+    is_public,
     live_subject,
     parse_channel,
     user_channel,
@@ -180,20 +182,28 @@ class EventsPlugin:
         query = _query(scope)
         requested = _channels(query.channels, self.settings.sse_max_channels)
         last_id = _last_event_id(scope, query)
-        identity = await self._identify(scope, query)
-        if self._revoked(identity):  # A ticket issued just before its session was revoked.
+        # A visitor (no credential at all) may follow public channels, and nothing else; a wrong
+        # credential is still refused, never quietly served as a visitor.
+        public_only = bool(requested) and all(is_public(c) for c in requested)
+        if public_only and query.ticket is None:
+            identity = await self.gateway.auth.identify(scope)
+        else:
+            identity = await self._identify(scope, query)
+        if identity is not None and self._revoked(identity):  # a ticket issued just before a sign-out
             raise invalid("this session was signed out; sign in again", code="session_revoked")
-        own = user_channel(identity.user_id)
-        channels = [own, *(c for c in requested if c != own)]
-        await self._authorize(channels, identity)
+        channels = requested
+        if identity is not None:
+            own = user_channel(identity.user_id)
+            channels = [own, *(c for c in requested if c != own)]
+            await self._authorize(channels, identity)
         outbox = Outbox(self.settings.sse_queue_size, replaying=last_id is not None)
         subjects = [live_subject(c) for c in channels]
         task = asyncio.current_task()
         assert task is not None
         self._streams.add(task)
         self._outboxes.add(outbox)
-        session = identity.session_id
-        if session is not None:
+        session = identity.session_id if identity is not None else None
+        if identity is not None and session is not None:
             self._sessions.setdefault(session, set()).add(outbox)
             if self._revoked(identity):  # Revoked while the channels were being checked.
                 outbox.close("revoked")
@@ -216,7 +226,7 @@ class EventsPlugin:
                 # response here; anything else (shutdown) keeps cancelling.
                 if outbox.reason != "slow" or task.uncancel() > 0:
                     raise
-                log.info("slow SSE client disconnected", user_id=identity.user_id)
+                log.info("slow SSE client disconnected", user_id=identity.user_id if identity else None)
         finally:
             if watcher is not None:
                 watcher.cancel()
@@ -248,6 +258,8 @@ class EventsPlugin:
     async def _authorize(self, channels: list[str], identity: Identity) -> None:
         async def check(channel: str) -> None:
             kind, ident = parse_channel(channel)
+            if kind == "public":
+                return  # checked to be a known public channel when the request was read
             if kind == "user":
                 if ident != identity.user_id:
                     raise Forbidden(
@@ -383,12 +395,17 @@ def _channels(raw: str, limit: int) -> list[str]:
         if not name or name in channels:
             continue
         try:
-            parse_channel(name)
+            kind, _ = parse_channel(name)
         except BadChannel:
             raise UnprocessableEntity(
-                f"{name!r} is not a channel: use channel:<conversation_id> or user:<your id>",
+                f"{name!r} is not a channel: use channel:<conversation_id>, user:<your id> "
+                "or public:community",
                 field="channels",
             ) from None
+        if kind == "public" and not is_public(name):
+            raise UnprocessableEntity(
+                f"{name!r} is not a public channel: use public:community", field="channels"
+            )
         channels.append(name)
     if len(channels) + 1 > limit:
         raise UnprocessableEntity(f"at most {limit} channels per stream (yours included)", field="channels")
@@ -419,7 +436,7 @@ def _document(gateway: Gateway) -> None:
     spec.add(
         "get",
         "/events",
-        "Live events as Server-Sent Events (see docs/events.md)",
+        "Live events as Server-Sent Events (see docs/events.md); visitors may follow public channels",
         query=EventsQuery,
         auth=True,
         errors=(401, 403, 422, 503),

@@ -144,6 +144,7 @@ class ChatService:
                 updated_at=now,
             )
         await self.store.create_conversation(conversation, greeting)
+        await self.personas.counts_changed(p.id)
         started = await self.view(conversation.id, identity)
         return ConversationStarted(conversation=started, messages=[greeting] if greeting else [])
 

@@ -31,6 +31,7 @@ from persona_svc.pagination import NewKey, ReportKey, TopKey, TrendKey
 from persona_svc.profiles import Profiles
 from persona_svc.store import ListFilter, Store, Trending, utcnow
 from proto.cards import CharacterCard, Lorebook
+from proto.events import Event
 from proto.identity import Identity
 from proto.personas import (
     ContentSettings,
@@ -51,6 +52,8 @@ from proto.personas import (
     PersonaCreate,
     PersonaListQuery,
     PersonaPatch,
+    PersonaPublished,
+    PersonaStats,
     Report,
     ReportCreate,
     ReportedPersona,
@@ -58,7 +61,7 @@ from proto.personas import (
     UserProfile,
     Visibility,
 )
-from proto.subjects import JOBS_PERSONA_DRAFT, user_channel
+from proto.subjects import COMMUNITY_CHANNEL, JOBS_PERSONA_DRAFT, user_channel
 
 log = structlog.get_logger("persona_svc")
 K = TypeVar("K")
@@ -72,6 +75,11 @@ def can_read(p: Persona, identity: Identity | None) -> bool:
     if p.visibility != "private":
         return True
     return identity is not None and (identity.user_id == p.owner_id or identity.is_admin)
+
+
+def listed(p: Persona) -> bool:
+    """Whether every visitor may see `p` in the community: only such personas reach `public:`."""
+    return p.visibility == "public" and p.moderation == "visible"
 
 
 def next_cursor(rows: Sequence[tuple[Any, Any]], limit: int) -> str | None:
@@ -239,6 +247,10 @@ class PersonaService:
             **fields,
         )
         created = await self.store.create_persona(persona)
+        if listed(created):
+            await self._community(
+                PersonaPublished(persona_id=created.id, name=created.name, nsfw=created.nsfw)
+            )
         return (await self.decorate([created], identity))[0]
 
     async def create_under_id(self, owner_id: str, persona_id: str, body: PersonaCreate) -> bool:
@@ -262,6 +274,10 @@ class PersonaService:
         updated = await self.store.update_persona(persona_id, changes)
         if updated is None:
             raise NotFound("no such persona", details={"persona_id": persona_id})
+        if listed(updated) and not listed(current):
+            await self._community(
+                PersonaPublished(persona_id=updated.id, name=updated.name, nsfw=updated.nsfw)
+            )
         return await self.get(persona_id, identity)
 
     async def delete(self, identity: Identity, persona_id: str) -> None:
@@ -370,13 +386,36 @@ class PersonaService:
     async def like(self, identity: Identity, persona_id: str, liked: bool) -> LikeState:
         p = await self.readable(persona_id, identity)
         changed, count = await self.store.set_like(p.id, identity.user_id, liked)
+        if changed and listed(p):
+            await self._community(PersonaStats(persona_id=p.id, like_count=count, chat_count=p.chat_count))
         if changed and liked and p.owner_id != identity.user_id:
             await self._notify(
                 p.owner_id,
-                Notification(kind="like", actor_id=identity.user_id, persona_id=p.id, persona_name=p.name),
+                Notification(
+                    kind="like",
+                    actor_id=identity.user_id,
+                    persona_id=p.id,
+                    persona_name=p.name,
+                    like_count=count,
+                ),
                 identity,
             )
         return LikeState(persona_id=p.id, liked_by_me=liked, like_count=count)
+
+    async def counts_changed(self, persona_id: str) -> None:
+        """A public persona's counts changed (a chat started): everyone watching sees the new ones."""
+        p = await self.store.get_persona(persona_id, None)
+        if p is not None and listed(p):
+            await self._community(
+                PersonaStats(persona_id=p.id, like_count=p.like_count, chat_count=p.chat_count)
+            )
+
+    async def _community(self, event: Event) -> None:
+        """Tell everyone watching the community (best effort: the change itself stands)."""
+        try:
+            await self.events.publish([COMMUNITY_CHANNEL], event)
+        except Exception as exc:  # noqa: BLE001 - a lost live update is caught up on the next read
+            log.warning("community event not sent", event=type(event).__name__, error=repr(exc))
 
     async def _notify(self, owner_id: str, event: Notification, identity: Identity) -> None:
         name = await self.profiles.name(identity.user_id, identity)

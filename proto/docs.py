@@ -108,6 +108,12 @@ def render() -> str:
         f"| `channel:<conversation_id>` | `events.channel.<conversation_id>` "
         f"| `{subjects.LIVE_PREFIX}.events.channel.<conversation_id>` "
         "| callers persona_svc lets read the conversation (`GET /conversations/{conversation_id}` → 200) |",
+        *(
+            f"| `{name}` | `{subjects.channel_subject(name)}` | `{subjects.live_subject(name)}` "
+            "| anyone, visitors too (`GET /events?channels=…` without a credential); carries only what "
+            "every visitor may read |"
+            for name in subjects.PUBLIC_CHANNELS
+        ),
         "",
         "## Subjects",
         "",
@@ -125,7 +131,8 @@ def render() -> str:
             text = f"[`{message.__name__}`](#{message.__name__.lower()})" if message else "—"
             out.append(f"| `{name}` | JetStream `{stream}` | {text} |")
     out += [
-        f"| `events.user.<id>`, `events.channel.<id>` | JetStream `{subjects.STREAM_EVENTS}` "
+        "| `events.user.<id>`, `events.channel.<id>`, `events.public.<name>` "
+        f"| JetStream `{subjects.STREAM_EVENTS}` "
         "| an event (below), JSON, header `Event` = its name |",
         f"| `{subjects.LIVE_PREFIX}.events.…` | core, republished by `{subjects.STREAM_EVENTS}` "
         "| the same event, headers `Event` and `Nats-Sequence` |",

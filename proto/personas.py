@@ -368,7 +368,8 @@ class PersonaDraftFailed(Event, tag="persona_draft_failed"):
 class Notification(Event, tag="notification"):
     """Someone liked or forked one of your personas, or followed you (on the owner's `user:<id>`).
     A fork names your persona (`persona_id`, `persona_name`); `fork_id` is the copy, shown only
-    when the copy is public or unlisted."""
+    when the copy is public or unlisted. `like_count` is the persona's like count right after a
+    like, so the owner's pages show the same number as the notification."""
 
     kind: Literal["like", "follow", "fork"]
     actor_id: str
@@ -376,6 +377,29 @@ class Notification(Event, tag="notification"):
     persona_id: str | None = None
     persona_name: str | None = None
     fork_id: str | None = None
+    like_count: int | None = None
+
+
+# The community channel (`public:community`): anyone may follow it, visitors included, so only
+# what every visitor may read travels there: public personas that are not hidden by reports.
+
+
+class PersonaPublished(Event, tag="persona_published"):
+    """A persona became public (created public, or made public later) on `public:community`.
+    Clients that show it (Explore, newest first) read `GET /personas/{persona_id}`."""
+
+    persona_id: str
+    name: str
+    nsfw: bool = False
+
+
+class PersonaStats(Event, tag="persona_stats"):
+    """A public persona's counts changed (a like, an unlike, a chat started) on
+    `public:community`: the new counts, to show wherever the persona is on screen."""
+
+    persona_id: str
+    like_count: int
+    chat_count: int
 
 
 # What travels on each subject this module owns (listed in docs/channels.md).

@@ -60,8 +60,12 @@ KV_CANCELS = "cancels"
 KV_SSE_TICKETS = "sse_tickets"
 OBJ_BODIES = "bodies"
 
-# Channels: `user:<id>` is `events.user.<id>`, `channel:<id>` is `events.channel.<id>`.
-CHANNEL_KINDS = ("user", "channel")
+# Channels: `user:<id>` is `events.user.<id>`, `channel:<id>` is `events.channel.<id>`,
+# `public:<name>` is `events.public.<name>` (anyone may follow it, signed in or not).
+CHANNEL_KINDS = ("user", "channel", "public")
+# The community's public channel: what every visitor of Explore may see change live.
+COMMUNITY_CHANNEL = "public:community"
+PUBLIC_CHANNELS = (COMMUNITY_CHANNEL,)
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
@@ -91,6 +95,10 @@ def subject_channel(subject: str) -> str:
     if parts[0] == LIVE_PREFIX:
         parts = parts[1:]
     return f"{parts[1]}:{parts[2]}"
+
+
+def is_public(channel: str) -> bool:
+    return channel in PUBLIC_CHANNELS
 
 
 def user_channel(user_id: str) -> str:

@@ -456,7 +456,7 @@ def test_browse_search_filter_scroll_fork_report_and_export(ui: Browsing) -> Non
     expect(page.get_by_role("button", name="Following Prolific")).to_have_attribute("aria-pressed", "true")
     assert "null" not in page.locator("main").inner_text()
     page.get_by_role("link", name="Prolific").click()
-    expect(page.get_by_text("1 followers")).to_be_visible()
+    expect(page.get_by_text("1 follower", exact=True)).to_be_visible()
     page.goto("/#/explore?tag=sea&sort=top")
     walker = page.locator(f'.card[data-persona-id="{walker_id}"]')
     walker.get_by_text("More").click()

@@ -112,3 +112,68 @@ async def _persisted(site: Site, user: User, conversation: str, reply_id: str) -
                 if message["id"] == reply_id and message.get("job_id") and message["content"]:
                     return dict(message)
             await asyncio.sleep(0.1)
+
+
+async def test_anyone_may_follow_the_community_channel_and_sees_only_public_personas(site: Site) -> None:
+    """`public:community` needs no credential: new public personas and like counts, nothing else."""
+    creator, fan = await sign_up(site.http, "creator"), await sign_up(site.http, "fan")
+    # A visitor may ask for public channels only; a broken credential is refused, not ignored.
+    assert (await site.http.get("/events", params={"channels": f"user:{fan.id}"})).status_code == 401
+    assert (await site.http.get("/events")).status_code == 401
+    unknown = await site.http.get("/events", params={"channels": "public:secrets"})
+    assert unknown.status_code == 422 and unknown.json()["error"]["details"]["field"] == "channels"
+    forged = await site.http.get(
+        "/events", params={"channels": "public:community"}, headers={"authorization": "Bearer x.y.z"}
+    )
+    assert forged.status_code == 401
+    async with open_stream(site.http, params={"channels": "public:community"}) as sse:
+        hidden = await site.http.post(
+            "/personas",
+            json={**PERSONA, "name": "Quiet One", "visibility": "unlisted"},
+            headers=creator.headers,
+        )
+        assert hidden.status_code == 201, hidden.text
+        # An unlisted persona's like is nobody else's business: no event for it either.
+        assert (
+            await site.http.put(f"/personas/{hidden.json()['data']['id']}/like", headers=fan.headers)
+        ).is_success
+        r = await site.http.post("/personas", json=PERSONA, headers=creator.headers)
+        assert r.status_code == 201, r.text
+        persona_id = r.json()["data"]["id"]
+        liked = await site.http.put(f"/personas/{persona_id}/like", headers=fan.headers)
+        assert liked.status_code == 200, liked.text
+        published, stats = await sse.next(), await sse.next()
+    assert published.event == "persona_published" and published.data["channel"] == "public:community"
+    assert published.data["persona_id"] == persona_id and published.data["name"] == PERSONA["name"]
+    assert stats.event == "persona_stats"
+    assert stats.data == {
+        "event": "persona_stats",
+        "channel": "public:community",
+        "persona_id": persona_id,
+        "like_count": 1,
+        "chat_count": 0,
+    }
+    # A member's stream may carry the community channel beside their own.
+    async with open_stream(
+        site.http, params={"channels": "public:community"}, headers=creator.headers
+    ) as member:
+        assert (await site.http.delete(f"/personas/{persona_id}/like", headers=fan.headers)).is_success
+        unliked = await member.next()
+    assert unliked.event == "persona_stats" and unliked.data["like_count"] == 0
+    # A chat started with it counts too.
+    async with open_stream(site.http, params={"channels": "public:community"}) as sse:
+        started = await site.http.post(f"/personas/{persona_id}/conversations", headers=fan.headers)
+        assert started.status_code == 201, started.text
+        chatted = await sse.next()
+    assert chatted.event == "persona_stats" and chatted.data["chat_count"] == 1
+
+
+async def test_a_like_notification_carries_the_like_count(site: Site) -> None:
+    creator, fan = await sign_up(site.http, "creator"), await sign_up(site.http, "fan")
+    r = await site.http.post("/personas", json={**PERSONA, "visibility": "unlisted"}, headers=creator.headers)
+    persona_id = r.json()["data"]["id"]
+    async with open_stream(site.http, headers=creator.headers) as sse:
+        assert (await site.http.put(f"/personas/{persona_id}/like", headers=fan.headers)).is_success
+        note = await sse.next()
+    assert note.event == "notification" and note.data["kind"] == "like"
+    assert note.data["persona_id"] == persona_id and note.data["like_count"] == 1

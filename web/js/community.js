@@ -4,22 +4,89 @@
 import { adultBadge } from "./adult.js";
 import { api, currentUser } from "./api.js";
 import { member } from "./door.js";
-import { h } from "./dom.js";
+import { $$, h } from "./dom.js";
+import { live } from "./events.js";
 import { avatar } from "./media.js";
 import { go, href } from "./router.js";
-import { ask, busy, formatCount, toast } from "./ui.js";
+import { ask, busy, formatCount, plural, toast } from "./ui.js";
 
 const pid = (p) => encodeURIComponent(p.id);
+// Live counts reach every element showing a persona's counts as this DOM event.
+const COUNTS = "persona-counts";
 
+/**
+ * Show a persona's new counts wherever it is on screen (cards, its page, like buttons).
+ * @param {string} personaId
+ * @param {{like_count?: number, chat_count?: number}} counts
+ */
+export function showCounts(personaId, counts) {
+  for (const el of $$(`[data-counts-for="${CSS.escape(personaId)}"]`)) el.dispatchEvent(new CustomEvent(COUNTS, { detail: counts }));
+}
+
+// The community channel says when a public persona's counts change; a like notification says it
+// for my own personas (unlisted ones too), so the number shown agrees with the notification.
+live.on("persona_stats", (data) => showCounts(data.persona_id, data));
+live.on("notification", (data) => {
+  if (data.kind === "like" && data.persona_id && typeof data.like_count === "number") showCounts(data.persona_id, { like_count: data.like_count });
+});
+
+/**
+ * Follow the community channel (new public personas, like counts) while a page shows public
+ * personas; returns the function that stops following it.
+ */
+export function followCommunity() {
+  return live.watch("public:community");
+}
+
+/** "3 likes · 1 chat" (and `extra` items), kept current by live counts. */
+export function personaStats(persona, ...extra) {
+  const likes = h("span", { class: "likes" });
+  const chats = h("span", { class: "chats" });
+  const paint = () => {
+    likes.textContent = plural(persona.like_count, "like");
+    chats.textContent = plural(persona.chat_count, "chat");
+  };
+  paint();
+  const el = h("p", { class: "stats", dataset: { countsFor: persona.id } }, likes, chats, ...extra);
+  el.addEventListener(COUNTS, (e) => {
+    Object.assign(persona, pick(e.detail));
+    paint();
+  });
+  return el;
+}
+
+const pick = ({ like_count, chat_count }) => Object.fromEntries(Object.entries({ like_count, chat_count }).filter(([, v]) => typeof v === "number"));
+
+/**
+ * Like / unlike. Its accessible name holds what it shows ("Like Mae, 3 likes"): the heart is
+ * decoration, the count is read with its noun.
+ */
 export function likeButton(persona, { onChange = () => {} } = {}) {
-  const count = h("span", { class: "count" }, formatCount(persona.like_count));
-  const button = h("button", { type: "button", class: "small like", "aria-pressed": String(Boolean(persona.liked_by_me)), "aria-label": `Like ${persona.name}` }, "♥ ", count);
+  const count = h("span", { class: "count" });
+  const unit = h("span", { class: "visually-hidden" });
+  const button = h(
+    "button",
+    { type: "button", class: "small like", "aria-pressed": String(Boolean(persona.liked_by_me)), dataset: { countsFor: persona.id } },
+    h("span", { "aria-hidden": "true" }, "♥"),
+    " ",
+    h("span", { class: "visually-hidden" }, `Like ${persona.name}, `),
+    count,
+    unit,
+  );
   const paint = () => {
     button.setAttribute("aria-pressed", String(Boolean(persona.liked_by_me)));
     count.textContent = formatCount(persona.like_count);
+    unit.textContent = Number(persona.like_count || 0) === 1 ? " like" : " likes";
     button.title = persona.liked_by_me ? "Unlike" : "Like";
   };
   paint();
+  // Its children are its label: busy() must not flatten them back to text.
+  button.dataset.keepLabel = "1";
+  button.addEventListener(COUNTS, (e) => {
+    if (typeof e.detail.like_count !== "number") return;
+    persona.like_count = e.detail.like_count;
+    paint();
+  });
   button.addEventListener("click", () => {
     if (!member("like")) return;
     busy(button, async () => {
@@ -31,8 +98,9 @@ export function likeButton(persona, { onChange = () => {} } = {}) {
         persona.like_count += persona.liked_by_me ? -1 : 1;
         persona.liked_by_me = !persona.liked_by_me;
       }
-      button.dataset.keepLabel = "1";
       paint();
+      // Every other place showing this persona's counts (its stats line) says the same.
+      showCounts(persona.id, { like_count: persona.like_count });
       onChange(persona);
     });
   });
@@ -141,15 +209,10 @@ export function personaCard(persona, { onTag = null } = {}) {
       persona.tagline ? h("p", { class: "tagline" }, persona.tagline) : null,
       persona.owner_name ? h("p", { class: "muted small" }, "by ", h("a", { href: `#/u/${encodeURIComponent(persona.owner_id)}` }, persona.owner_name)) : null,
       tagList(persona.tags, onTag),
-      h("p", { class: "stats" }, h("span", { class: "likes" }, `${formatCount(persona.like_count)} likes`), h("span", { class: "chats" }, `${formatCount(persona.chat_count)} chats`)),
-      h("div", { class: "card-actions" }, likeButton(persona, { onChange: (p) => updateStats(p) }), chat, more),
+      personaStats(persona),
+      h("div", { class: "card-actions" }, likeButton(persona), chat, more),
     ),
   );
-
-  function updateStats(p) {
-    const el = document.querySelector(`.card[data-persona-id="${CSS.escape(p.id)}"] .likes`);
-    if (el) el.textContent = `${formatCount(p.like_count)} likes`;
-  }
 }
 
 /**

@@ -7,6 +7,10 @@
 // missed from the EVENTS stream, and text being streamed continues without a gap.
 // When the session is revoked (signed out elsewhere) the gateway's last frame is
 // `session_revoked`: we stop for good and tell `onRevoked` listeners, never reconnecting.
+//
+// Public channels (`public:community`: new public personas, like counts) need no account: a
+// visitor who watches one gets a stream without a ticket, which becomes a member's stream (with
+// a ticket and the user channel) when they sign in.
 
 import { api, currentUser, signedIn } from "./api.js";
 
@@ -25,12 +29,16 @@ const EVENT_NAMES = [
   "media_failed",
   "notification",
   "job_failed",
+  "persona_published",
+  "persona_stats",
 ];
 const MAX_BACKOFF = 15_000;
 // The last event id survives a reload of the tab (sessionStorage), so a reply being streamed
 // while the page reloads is replayed from where it was instead of starting blank.
 const LAST_ID_KEY = "persona.events.last_id";
 const HOLD_MAX_MS = 10 * 60 * 1000;
+
+const isPublic = (channel) => channel.startsWith("public:");
 
 function lastIdKey() {
   const user = currentUser();
@@ -55,6 +63,8 @@ class LiveEvents {
     this.saveTimer = null;
     this.holds = new Map();
     this.revokedListeners = new Set();
+    // A visitor's stream: public channels only, no ticket, nothing saved across reloads.
+    this.anonymous = false;
   }
 
   /** `fn()` when the gateway says this session was revoked; the stream has stopped by then. */
@@ -79,6 +89,7 @@ class LiveEvents {
   }
 
   persist() {
+    if (this.anonymous) return;
     const key = lastIdKey();
     const point = this.resumePoint();
     if (key && point !== null) sessionStorage.setItem(key, String(point));
@@ -113,7 +124,9 @@ class LiveEvents {
   }
 
   start() {
-    if (this.running) return;
+    if (this.running && !(this.anonymous && signedIn())) return;
+    // A visitor's public stream becomes this member's stream, resumed from their own saved point.
+    this.lastId = null;
     this.running = true;
     const key = lastIdKey();
     const saved = key ? sessionStorage.getItem(key) : null;
@@ -140,6 +153,7 @@ class LiveEvents {
     this.lastId = null;
     this.holds.clear();
     this.connectedOnce = false;
+    this.anonymous = false;
     this.channels.clear();
     this.setState("closed");
   }
@@ -149,12 +163,18 @@ class LiveEvents {
     if (this.channels.has(channel)) return () => this.unwatch(channel);
     this.channels.add(channel);
     if (this.running) this.reconnect();
+    else if (isPublic(channel) && !signedIn()) {
+      this.running = true;
+      this.connect();
+    }
     return () => this.unwatch(channel);
   }
 
   unwatch(channel) {
     // Keep listening until the next reconnect: dropping a channel is not worth a reconnect.
     this.channels.delete(channel);
+    // A visitor's stream has no other reason to stay open.
+    if (this.anonymous && !this.channels.size) this.stop();
   }
 
   /** Drop the connection now and resume from the last event id (also used after a network drop). */
@@ -171,21 +191,27 @@ class LiveEvents {
       this.source.close();
       this.source = null;
     }
-    if (!signedIn()) {
+    this.anonymous = !signedIn();
+    const publicOnly = [...this.channels].filter(isPublic);
+    if (this.anonymous && !publicOnly.length) {
       this.setState("closed");
       return;
     }
     this.setState(this.connectedOnce ? "reconnecting" : "connecting");
-    let ticket;
-    try {
-      ticket = await api.post("/events/tickets", {});
-    } catch {
-      if (generation === this.generation) this.retryLater();
-      return;
+    const params = new URLSearchParams();
+    if (!this.anonymous) {
+      let ticket;
+      try {
+        ticket = await api.post("/events/tickets", {});
+      } catch {
+        if (generation === this.generation) this.retryLater();
+        return;
+      }
+      if (generation !== this.generation || !this.running) return;
+      params.set("ticket", ticket.ticket);
     }
-    if (generation !== this.generation || !this.running) return;
-    const params = new URLSearchParams({ ticket: ticket.ticket });
-    if (this.channels.size) params.set("channels", [...this.channels].join(","));
+    const channels = this.anonymous ? publicOnly : [...this.channels];
+    if (channels.length) params.set("channels", channels.join(","));
     if (this.lastId !== null) params.set("last_event_id", String(this.lastId));
     const source = new EventSource(`/events?${params}`);
     this.source = source;

@@ -154,6 +154,17 @@ export function formatCount(n) {
   return String(value);
 }
 
+/**
+ * A count with its noun, the only way the UI writes one: "1 like", "2 likes", "1.2k likes",
+ * "0 chats". `many` is the plural when adding an "s" is wrong.
+ * @param {number} n
+ * @param {string} one
+ * @param {string} [many]
+ */
+export function plural(n, one, many = `${one}s`) {
+  return `${formatCount(n)} ${Number(n || 0) === 1 ? one : many}`;
+}
+
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
 export function timeAgo(iso) {
   if (!iso) return "";

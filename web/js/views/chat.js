@@ -164,7 +164,7 @@ export async function conversation(main, { params }) {
           });
         prev.addEventListener("click", pick(m.swipe_index - 1));
         next.addEventListener("click", pick(m.swipe_index + 1));
-        tools.append(prev, h("span", { class: "swipe-count", "aria-label": `Alternative ${m.swipe_index + 1} of ${swipes.length}` }, `${m.swipe_index + 1}/${swipes.length}`), next);
+        tools.append(prev, h("span", { class: "swipe-count", "aria-hidden": "true" }, `${m.swipe_index + 1}/${swipes.length}`), h("span", { class: "visually-hidden" }, `Alternative ${m.swipe_index + 1} of ${swipes.length}`), next);
       }
       const isLatest = latest() && latest().id === m.id;
       if (m.role === "assistant" && isLatest && m.job_id !== null && m.job_id !== undefined && !pendingJob) {

@@ -1,12 +1,26 @@
 // `#/explore`: the community. Search, tag filter, sort (new, top, trending) or the feed of
-// creators you follow; infinite scroll on the cursor.
+// creators you follow; infinite scroll on the cursor. Live: new public personas appear at the
+// top of the newest-first list and counts change as people like (the `public:community`
+// channel, visitors too); when the tab comes back while the stream is down, the first page is
+// read again. Skeleton cards hold the place of the first page, so nothing jumps when it arrives.
 
 import { ApiError, api, signedIn } from "../api.js";
 import { joinHref } from "../door.js";
 import { h } from "../dom.js";
-import { infinite, personaCard } from "../community.js";
+import { followCommunity, infinite, personaCard, showCounts } from "../community.js";
+import { live } from "../events.js";
 import { href } from "../router.js";
 import { clearErrors, emptyState, errorMessage, field, replace, showError } from "../ui.js";
+
+const PAGE = 20;
+const SKELETONS = 8;
+
+/** Grey cards in the shape of real ones, shown (hidden from screen readers) while a page loads. */
+function skeletons() {
+  return Array.from({ length: SKELETONS }, () =>
+    h("li", { class: "card skeleton", "aria-hidden": "true" }, h("div", { class: "card-media" }), h("div", { class: "card-body" }, h("span", { class: "bone title" }), h("span", { class: "bone" }), h("span", { class: "bone short" }))),
+  );
+}
 
 export function render(main, { query }) {
   const state = { q: query.q || "", tag: query.tag || "", sort: query.sort === "following" && !signedIn() ? "new" : query.sort || "new" };
@@ -26,6 +40,8 @@ export function render(main, { query }) {
   const filters = h("form", { class: "filters", role: "search", "aria-label": "Filter personas", novalidate: true }, field("Search", q), field("Tag", tag), field("Sort", sortSelect));
   const cards = h("ul", { class: "cards", id: "persona-cards", "aria-label": "Personas" });
   const sentinel = h("div", { class: "end-of-list", "aria-live": "polite" });
+  // New personas arriving live are announced here (a card appearing says nothing by itself).
+  const news = h("p", { class: "visually-hidden", role: "status" });
 
   let cursor = null;
   let done = false;
@@ -35,13 +51,16 @@ export function render(main, { query }) {
   const load = async () => {
     if (done) return false;
     const mine = generation;
-    sentinel.textContent = "Loading…";
+    const first = !count;
+    if (first) {
+      // The first page takes the place the skeletons hold; the status is for screen readers.
+      if (!cards.children.length) cards.append(...skeletons());
+      replace(sentinel, h("span", { class: "visually-hidden" }, "Loading personas…"));
+    } else sentinel.textContent = "Loading…";
     try {
-      const page =
-        state.sort === "following"
-          ? await api.page("/feed", { limit: 20, cursor })
-          : await api.page("/personas", { sort: state.sort, q: state.q, tag: state.tag, limit: 20, cursor });
+      const page = await fetchPage(cursor);
       if (mine !== generation) return true;
+      if (first) cards.replaceChildren();
       for (const persona of page.items) cards.append(personaCard(persona, { onTag: setTag }));
       count += page.items.length;
       cursor = page.next;
@@ -59,12 +78,61 @@ export function render(main, { query }) {
       return !done;
     } catch (err) {
       if (mine !== generation) return true;
+      if (first) cards.replaceChildren();
       done = true;
       // A refused filter (e.g. a tag over 32 characters) is shown next to its field.
       if (err instanceof ApiError && err.field) showError(filters, err);
       else replace(sentinel, h("p", { class: "form-error", role: "alert" }, errorMessage(err)));
-      sentinel.textContent = sentinel.textContent === "Loading…" ? "" : sentinel.textContent;
+      if (/^Loading/.test(sentinel.textContent)) sentinel.replaceChildren();
       return false;
+    }
+  };
+
+  const fetchPage = (after, limit = PAGE) =>
+    state.sort === "following"
+      ? api.page("/feed", { limit, cursor: after })
+      : api.page("/personas", { sort: state.sort, q: state.q, tag: state.tag, limit, cursor: after });
+  const shown = (id) => Boolean(cards.querySelector(`.card[data-persona-id="${CSS.escape(id)}"]`));
+  // Only the unfiltered newest-first list knows where a new persona goes: at the top.
+  const takesNew = () => state.sort === "new" && !state.q && !state.tag;
+
+  /** Put personas that are new to this list at its top (newest first), and say so. */
+  const prepend = (personas) => {
+    const fresh = personas.filter((p) => !shown(p.id));
+    if (!fresh.length) return;
+    if (!count) sentinel.replaceChildren();
+    cards.prepend(...fresh.map((p) => personaCard(p, { onTag: setTag })));
+    count += fresh.length;
+    news.textContent = fresh.length === 1 ? `New persona: ${fresh[0].name}` : `${fresh.length} new personas`;
+  };
+
+  const published = async (event) => {
+    if (!takesNew() || event.nsfw || shown(event.persona_id)) return;
+    const mine = generation;
+    try {
+      const persona = await api.get(`/personas/${encodeURIComponent(event.persona_id)}`);
+      if (mine === generation && takesNew()) prepend([persona]);
+    } catch {
+      // Gone again (deleted, hidden) before we read it: nothing to show.
+    }
+  };
+
+  // Without a live stream (it dropped, or the tab slept), coming back reads the first page again:
+  // counts are brought up to date and what was published meanwhile appears.
+  const refresh = async () => {
+    if (document.visibilityState !== "visible" || live.state === "open" || !count) return;
+    const mine = generation;
+    let page;
+    try {
+      page = await fetchPage(null);
+    } catch {
+      return;
+    }
+    if (mine !== generation) return;
+    for (const persona of page.items) if (shown(persona.id)) showCounts(persona.id, persona);
+    if (takesNew()) {
+      const firstKnown = page.items.findIndex((p) => shown(p.id));
+      prepend(page.items.slice(0, firstKnown < 0 ? 0 : firstKnown));
     }
   };
 
@@ -104,12 +172,19 @@ export function render(main, { query }) {
   main.append(
     h("div", { class: "page-head" }, h("h1", {}, "Explore personas"), h("a", { class: "button primary", href: createHref }, "Create a persona")),
     filters,
+    news,
     cards,
     sentinel,
   );
   const scroll = infinite(sentinel, load);
+  const stopLive = [live.on("persona_published", published), followCommunity()];
+  window.addEventListener("focus", refresh);
+  document.addEventListener("visibilitychange", refresh);
   return () => {
     clearTimeout(timer);
     scroll.stop();
+    for (const stop of stopLive) stop();
+    window.removeEventListener("focus", refresh);
+    document.removeEventListener("visibilitychange", refresh);
   };
 }

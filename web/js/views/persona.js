@@ -6,11 +6,11 @@ import { adultBadge, adultGate, shownAtOnce } from "../adult.js";
 import { api, currentUser } from "../api.js";
 import { joinHref } from "../door.js";
 import { append, clear, h } from "../dom.js";
-import { followButton, fork, likeButton, report, startChat, tagList } from "../community.js";
+import { followButton, followCommunity, fork, likeButton, personaStats, report, startChat, tagList } from "../community.js";
 import { mediaPanel } from "../gallery.js";
 import { avatar } from "../media.js";
 import { go } from "../router.js";
-import { ask, busy, formatCount, timeAgo, toast } from "../ui.js";
+import { ask, busy, timeAgo, toast } from "../ui.js";
 import { personaText } from "../whoami.js";
 
 /** Download a card export through the API client (an owner's private persona needs the token;
@@ -72,8 +72,8 @@ function show(main, persona) {
   exportJson.addEventListener("click", () => download(persona, "json", exportJson));
   const exportPng = h("button", { type: "button" }, "Export card (PNG)");
   exportPng.addEventListener("click", () => download(persona, "png", exportPng));
-  const stats = h("p", { class: "stats" }, h("span", { class: "likes" }, `${formatCount(persona.like_count)} likes`), h("span", {}, `${formatCount(persona.chat_count)} chats`), h("span", {}, persona.visibility));
-  const actions = h("div", { class: "row" }, chat, likeButton(persona, { onChange: (p) => (stats.firstChild.textContent = `${formatCount(p.like_count)} likes`) }), forkButton, exportJson, exportPng);
+  const stats = personaStats(persona, h("span", {}, persona.visibility));
+  const actions = h("div", { class: "row" }, chat, likeButton(persona), forkButton, exportJson, exportPng);
   if (own) {
     const del = h("button", { type: "button", class: "danger" }, "Delete");
     del.addEventListener("click", async () => {
@@ -145,4 +145,6 @@ function show(main, persona) {
     h("section", { class: "panel", "aria-labelledby": "about-title" }, h("h2", { id: "about-title" }, "About"), details),
     own ? mediaPanel(persona, { onAvatar: () => go(`/p/${persona.id}`) }) : null,
   ]);
+  // A public persona's counts change live (an owner hears of likes from notifications anyway).
+  return persona.visibility === "public" ? followCommunity() : undefined;
 }

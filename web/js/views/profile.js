@@ -2,16 +2,16 @@
 
 import { api } from "../api.js";
 import { h } from "../dom.js";
-import { followButton, infinite, personaCard } from "../community.js";
-import { initials, replace } from "../ui.js";
+import { followButton, followCommunity, infinite, personaCard } from "../community.js";
+import { formatCount, initials, plural, replace } from "../ui.js";
 
 export async function render(main, { params }) {
   const profile = await api.get(`/users/${encodeURIComponent(params.id)}`);
-  const followers = h("span", {}, `${profile.follower_count} followers`);
+  const followers = h("span", {}, plural(profile.follower_count, "follower"));
   const follow = followButton(profile.id, profile.display_name, profile.followed_by_me, {
     onChange: (state, result) => {
       profile.follower_count = result && typeof result.follower_count === "number" ? result.follower_count : profile.follower_count + (state ? 1 : -1);
-      followers.textContent = `${profile.follower_count} followers`;
+      followers.textContent = plural(profile.follower_count, "follower");
     },
   });
   const cards = h("ul", { class: "cards", "aria-label": `Personas by ${profile.display_name}` });
@@ -37,7 +37,7 @@ export async function render(main, { params }) {
         { class: "info" },
         h("h1", {}, profile.display_name || "Creator"),
         profile.bio ? h("p", { class: "prose" }, profile.bio) : null,
-        h("p", { class: "stats" }, h("span", {}, `${profile.public_persona_count} personas`), followers, h("span", {}, `${profile.following_count} following`)),
+        h("p", { class: "stats" }, h("span", {}, plural(profile.public_persona_count, "persona")), followers, h("span", {}, `${formatCount(profile.following_count)} following`)),
         follow,
       ),
     ),
@@ -46,5 +46,9 @@ export async function render(main, { params }) {
     sentinel,
   );
   const scroll = infinite(sentinel, load);
-  return () => scroll.stop();
+  const stopLive = followCommunity();
+  return () => {
+    scroll.stop();
+    stopLive();
+  };
 }
