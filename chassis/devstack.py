@@ -165,8 +165,8 @@ class Stack:
         return f"nats://127.0.0.1:{port}"
 
     def model_server(self) -> dict[str, str]:
-        """Starts (well, prepares) the embedded model server when no text model is configured;
-        returns the settings that point the worker at it (nothing when it is not used)."""
+        """The embedded model server's child, when no text model is configured (not started yet),
+        and the settings that point the worker at it; nothing when another model is used."""
         if self.environ.get("TEXT_PROVIDER") == "offline":
             say("TEXT_PROVIDER=offline: replies are canned, no language model runs")
             return {}

@@ -156,7 +156,7 @@ class DraftHandler:
     def __init__(self, provider: TextProvider | None, pace: float, gate: ModelGate | None = None) -> None:
         self.provider = provider
         self.pace = pace
-        self.gate = gate or ModelGate(1 << 30)
+        self.gate = gate
 
     @property
     def name(self) -> tuple[str, str]:
@@ -237,7 +237,8 @@ class _Run:
     async def _answer(self, provider: TextProvider, messages: list[PromptMessage]) -> str:
         self.answer += 1
         parts: list[str] = []
-        async with self.handler.gate.slot():
+        gate = self.handler.gate
+        async with gate.slot() if gate is not None else contextlib.nullcontext():
             stream = provider.stream(
                 messages, max_tokens=MAX_TOKENS, temperature=0.9, json_schema=DRAFT_SCHEMA
             )

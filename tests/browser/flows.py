@@ -28,6 +28,30 @@ def sign_up_with_password(page: Page, name: str) -> str:
     return email
 
 
+def fill_sign_in(page: Page, email: str) -> None:
+    """Submit the password sign-in form of the page shown (after which it goes where it was asked)."""
+    form = page.get_by_role("form", name="Sign in with a password")
+    form.get_by_label("Email", exact=True).fill(email)
+    form.get_by_label("Password", exact=True).fill(PASSWORD)
+    form.get_by_role("button", name="Sign in").click()
+
+
+def sign_in_with_password(page: Page, email: str) -> None:
+    page.goto("/#/signin")
+    fill_sign_in(page, email)
+    expect(page.get_by_role("heading", name="Explore personas")).to_be_visible()
+
+
+def revoke_the_other_session(page: Page) -> None:
+    """On the Account page: revoke the one session that is not this device's."""
+    page.goto("/#/account")
+    rows = page.locator("table.sessions tbody tr")
+    expect(rows).to_have_count(2)
+    rows.filter(has_not_text="this device").get_by_role("button", name="Revoke").click()
+    page.get_by_role("dialog").get_by_role("button", name="Revoke").click()
+    expect(rows).to_have_count(1)
+
+
 def sign_up_with_code(page: Page, stack: DevStack, name: str) -> str:
     """The emailed-code flow, reading the code where a developer would: the launcher's output."""
     email = new_email(name)

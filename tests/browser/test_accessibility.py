@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Browsing
-from tests.browser.flows import PASSWORD, create_persona, new_email
+from tests.browser.flows import PASSWORD, create_persona, new_email, sign_in_with_password
 from tests.browser.stack import DevStack
 
 # A fresh install: the starter personas, with their pictures, fill the community.
@@ -122,15 +122,6 @@ def community(dev_stack: DevStack) -> Community:
     return Community(creator, member, public_id, own_id, conversation_id)
 
 
-def sign_in(page: Page, who: Account) -> None:
-    page.goto("/#/signin")
-    form = page.get_by_role("form", name="Sign in with a password")
-    form.get_by_label("Email", exact=True).fill(who.email)
-    form.get_by_label("Password", exact=True).fill(PASSWORD)
-    form.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Explore personas")).to_be_visible()
-
-
 def settled(page: Page) -> None:
     """The page's heading is shown and nothing is still loading."""
     expect(page.locator("main h1").first).to_be_visible()
@@ -186,7 +177,7 @@ def test_every_page_has_no_axe_violations(
     width, height = SIZES[size]
     page = ui.page(width=width, height=height, dark=dark)
     if signed_in:
-        sign_in(page, community.member)
+        sign_in_with_password(page, community.member.email)
     found: dict[str, list[dict[str, Any]]] = {}
     for name, address, ready in pages(community, signed_in):
         page.goto(address)
@@ -298,11 +289,11 @@ def test_explore_shows_new_personas_and_likes_live(ui: Browsing, community: Comm
     expect(visitor.locator("#live-status")).to_have_attribute("data-state", "open")
 
     fan = ui.page(width=390, height=844)
-    sign_in(fan, community.member)
+    sign_in_with_password(fan, community.member.email)
     expect(fan.locator("#live-status")).to_have_attribute("data-state", "open")
 
     creator = ui.page()
-    sign_in(creator, community.creator)
+    sign_in_with_password(creator, community.creator.email)
     create_persona(creator, "Lamplighter Wren", tags="sea, night")
     ui.shot(creator, "creator-published")
 
@@ -347,13 +338,13 @@ def test_a_like_on_an_unlisted_persona_agrees_with_the_notification(
     with httpx.Client(base_url=ui.stack.url, timeout=30) as http:
         unlisted = persona(http, community.creator, "Quiet Marta", "unlisted")
     owner = ui.page()
-    sign_in(owner, community.creator)
+    sign_in_with_password(owner, community.creator.email)
     owner.goto(f"/#/p/{unlisted}")
     expect(owner.locator(".stats .likes")).to_have_text("0 likes")
     expect(owner.locator("#live-status")).to_have_attribute("data-state", "open")
 
     fan = ui.page()
-    sign_in(fan, community.member)
+    sign_in_with_password(fan, community.member.email)
     fan.goto(f"/#/p/{unlisted}")
     fan.get_by_role("button", name="Like Quiet Marta").click()
     expect(fan.locator(".stats .likes")).to_have_text("1 like")

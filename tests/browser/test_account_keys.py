@@ -12,7 +12,14 @@ from PIL import Image
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Browsing
-from tests.browser.flows import PASSWORD, new_email, sign_up_with_password
+from tests.browser.flows import (
+    PASSWORD,
+    fill_sign_in,
+    new_email,
+    revoke_the_other_session,
+    sign_in_with_password,
+    sign_up_with_password,
+)
 
 SIZES = {"desktop": (1366, 860), "phone": (390, 844)}
 NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= window.innerWidth"
@@ -22,13 +29,6 @@ def viewport_shot(ui: Browsing, page: Page, name: str) -> None:
     """A screenshot of what the window shows (the API reference's full page is 25,000 px tall)."""
     ui.shots += 1
     page.screenshot(path=str(ui.out / f"{ui.shots:02d}-{name}.png"))
-
-
-def sign_in(page: Page, email: str) -> None:
-    form = page.get_by_role("form", name="Sign in with a password")
-    form.get_by_label("Email", exact=True).fill(email)
-    form.get_by_label("Password", exact=True).fill(PASSWORD)
-    form.get_by_role("button", name="Sign in").click()
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -97,9 +97,7 @@ def test_sign_out_everywhere_sends_every_device_to_the_sign_in_page(ui: Browsing
     laptop = ui.page(width=width, height=height)
     email = sign_up_with_password(laptop, f"Everywhere{size.title()}")
     phone = ui.page(width=390, height=844)
-    phone.goto("/#/signin")
-    sign_in(phone, email)
-    expect(phone.get_by_role("heading", name="Explore personas")).to_be_visible()
+    sign_in_with_password(phone, email)
     phone.goto("/#/chats")
     expect(phone.get_by_role("heading", name="Chats", exact=True)).to_be_visible()
     expect(phone.locator("#live-status")).to_have_attribute("data-state", "open")
@@ -125,7 +123,7 @@ def test_sign_out_everywhere_sends_every_device_to_the_sign_in_page(ui: Browsing
     ui.shot(phone, f"{size}-phone-left-its-page")
 
     # Signing in again brings it back to the page it was on.
-    sign_in(phone, email)
+    fill_sign_in(phone, email)
     expect(phone.get_by_role("heading", name="Chats", exact=True)).to_be_visible()
 
 
@@ -136,16 +134,9 @@ def test_a_refresh_refused_says_the_session_ended(ui: Browsing) -> None:
     phone = ui.page(width=360, height=740)
     phone.route(re.compile(r"/events\?"), lambda route: route.abort())
     ui.allow_console(r"Failed to load resource|net::ERR_FAILED|status of 401")
-    phone.goto("/#/signin")
-    sign_in(phone, email)
-    expect(phone.get_by_role("heading", name="Explore personas")).to_be_visible()
+    sign_in_with_password(phone, email)
 
-    laptop.goto("/#/account")
-    rows = laptop.locator("table.sessions tbody tr")
-    expect(rows).to_have_count(2)
-    rows.filter(has_not_text="this device").get_by_role("button", name="Revoke").click()
-    laptop.get_by_role("dialog").get_by_role("button", name="Revoke").click()
-    expect(rows).to_have_count(1)
+    revoke_the_other_session(laptop)
 
     # (Account, not My personas: community.js's infinite list lets a refused page load escape
     # as an uncaught rejection, which fails any browser test.)

@@ -15,7 +15,15 @@ from PIL import Image, PngImagePlugin
 from playwright.sync_api import expect
 
 from tests.browser.conftest import Browsing
-from tests.browser.flows import PASSWORD, create_persona, new_email, sign_up_with_code, sign_up_with_password
+from tests.browser.flows import (
+    PASSWORD,
+    create_persona,
+    new_email,
+    revoke_the_other_session,
+    sign_in_with_password,
+    sign_up_with_code,
+    sign_up_with_password,
+)
 from tests.conftest import SHARED
 from tests.media_svc.support import make_mp4
 
@@ -51,19 +59,8 @@ def test_revoke_another_session(ui: Browsing) -> None:
     laptop = ui.page()
     email = sign_up_with_password(laptop, "Twice")
     phone = ui.page(width=360, height=740)
-    phone.goto("/#/signin")
-    form = phone.get_by_role("form", name="Sign in with a password")
-    form.get_by_label("Email", exact=True).fill(email)
-    form.get_by_label("Password", exact=True).fill(PASSWORD)
-    form.get_by_role("button", name="Sign in").click()
-    expect(phone.get_by_role("heading", name="Explore personas")).to_be_visible()
-
-    laptop.goto("/#/account")
-    rows = laptop.locator("table.sessions tbody tr")
-    expect(rows).to_have_count(2)
-    rows.filter(has_not_text="this device").get_by_role("button", name="Revoke").click()
-    laptop.get_by_role("dialog").get_by_role("button", name="Revoke").click()
-    expect(rows).to_have_count(1)
+    sign_in_with_password(phone, email)
+    revoke_the_other_session(laptop)
     ui.shot(laptop, "one-session-left")
 
     # The phone's tokens are dead: its live stream says so, and it leaves for the sign-in page by
