@@ -165,6 +165,10 @@ class BridgeServer:
                     500, "internal_error", "internal error; the request id identifies it in the logs"
                 )
         reply = await exchange.finish()
+        if breq.body_ref:
+            # The app has read the body: delete it before answering, so that once a caller has its
+            # answer nothing of its request is left in the store.
+            await objects.delete_object(self.js, OBJ_BODIES, breq.body_ref)
         try:
             await request.respond(msgpack_encoder.encode(reply), headers={REQUEST_ID_HEADER: rid})
         except Exception:  # noqa: BLE001 - the caller gave up or the bus is gone
@@ -175,8 +179,6 @@ class BridgeServer:
         metrics.http_requests.labels(self.service, method, template, str(reply.status)).inc()
         metrics.http_latency.labels(self.service, method, template).observe(time.perf_counter() - started)
         metrics.bridge_inflight.labels(self.service).dec()
-        if breq.body_ref:
-            await objects.delete_object(self.js, OBJ_BODIES, breq.body_ref)
 
 
 class _Exchange:
