@@ -28,6 +28,7 @@ from chassis.settings import Settings
 from gateway import proxy
 from gateway.asgi import ClientDisconnected, Message, Receive, Scope, Send, header, send_error
 from gateway.auth import GatewayAuthenticator
+from gateway.headers import SecurityHeaders
 from gateway.identity import Authenticator
 from gateway.openapi import MergedSpec, docs_page
 from gateway.plugins import Plugin, default_plugins, matches
@@ -91,6 +92,7 @@ class Gateway:
             ]
         )
         self.local_paths = {r.path for r in self.local.routes if isinstance(r, Route)}
+        self.headers = SecurityHeaders(settings, docs_page())
 
     @property
     def nc(self) -> NATS:
@@ -141,7 +143,7 @@ class Gateway:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            await self._http(scope, receive, send)
+            await self._http(scope, receive, self.headers.wrap(scope, send))
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         else:  # No WebSockets: server → user is SSE, user → server is POST.

@@ -28,7 +28,8 @@ Send one of two credentials with every request that needs an account:
 - **Bearer token**: `Authorization: Bearer <access_token>`. Get one from `POST /auth/login`
   (`{"email", "password"}`), `POST /auth/register` or `POST /auth/code/verify`: the answer's
   `data.access_token` is valid for 15 minutes; `POST /auth/refresh` with
-  `data.refresh_token` gives a new pair.
+  `{"refresh_token": data.refresh_token}` gives a new pair. (The web app sends
+  `X-Token-Transport: cookie` instead, and keeps its refresh token in an HttpOnly cookie.)
 - **API key**: `X-API-Key: pck_…`, for scripts and integrations. Create one on the web app's
   Account page (or `POST /auth/api-keys` with a bearer token): the key is shown once, so keep
   it. It acts as you until revoked, has no session, and cannot create keys or change the
