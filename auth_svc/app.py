@@ -162,8 +162,11 @@ async def sign_out_everywhere(request: Request) -> Response:
 
 
 async def delete_session(request: Request) -> Response:
-    await auth(request).delete_session(require_user(request), request.path_params["session_id"])
-    return no_content()
+    identity = require_user(request)
+    session_id = request.path_params["session_id"]
+    await auth(request).delete_session(identity, session_id)
+    # Revoking this very session is a logout.
+    return transport.clear_cookie(no_content()) if session_id == identity.session_id else no_content()
 
 
 async def me(request: Request) -> object:

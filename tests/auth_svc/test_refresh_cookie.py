@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from tests.auth_svc.conftest import AuthStack, StartStack
-from tests.auth_svc.helpers import PASSWORD, bearer, error_code, new_email
+from tests.auth_svc.helpers import PASSWORD, bearer, error_code, new_email, segment
 
 BROWSER = {"x-token-transport": "cookie"}
 
@@ -126,14 +126,16 @@ async def test_a_stored_body_token_is_exchanged_for_the_cookie(start_stack: Star
 async def test_signing_out_clears_the_cookie_and_a_dead_cookie_is_cleared(start_stack: StartStack) -> None:
     stack: AuthStack = await start_stack()
     async with stack.http() as http:
-        for ending in ("logout", "everywhere"):
+        for ending in ("logout", "everywhere", "this session"):
             pair, token = await browser_sign_up(http, stack)
+            signed_in = {**BROWSER, **bearer(pair["access_token"])}
             if ending == "logout":
-                r = await http.post(
-                    "/auth/logout", json={}, headers={**BROWSER, **bearer(pair["access_token"])}
-                )
+                r = await http.post("/auth/logout", json={}, headers=signed_in)
+            elif ending == "everywhere":
+                r = await http.delete("/auth/sessions", headers=signed_in)
             else:
-                r = await http.delete("/auth/sessions", headers={**BROWSER, **bearer(pair["access_token"])})
+                sid = segment(pair["access_token"], 1)["sid"]
+                r = await http.delete(f"/auth/sessions/{sid}", headers=signed_in)
             assert r.status_code == 204, r.text
             cleared = refresh_cookie(r)
             assert cleared["value"] == "" and cleared["max-age"] == "0"
