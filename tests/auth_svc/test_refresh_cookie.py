@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from tests.auth_svc.conftest import AuthStack, StartStack
-from tests.auth_svc.helpers import PASSWORD, bearer, error_code, new_email, segment
+from tests.auth_svc.helpers import PASSWORD, bearer, error_code, link_token, new_email, segment
 
 BROWSER = {"x-token-transport": "cookie"}
 
@@ -71,6 +71,32 @@ async def test_a_browser_gets_the_refresh_token_only_in_a_strict_cookie(start_st
             "/auth/refresh", headers={**same_site(stack), "cookie": f"auth_refresh={rotated}"}
         )
         assert r.status_code == 200, r.text
+
+
+async def test_every_sign_in_way_answers_with_the_cookie(start_stack: StartStack) -> None:
+    """Emailed code, magic link and password reset: the same transport as register and login."""
+    stack: AuthStack = await start_stack()
+    async with stack.http() as http:
+        email = new_email()
+        assert (await http.post("/auth/code", json={"email": email}, headers=BROWSER)).status_code == 202
+        code = await stack.inbox.wait_for(email, "auth_code")
+        by_code = await http.post("/auth/code/verify", json={"email": email, "code": code}, headers=BROWSER)
+        assert (
+            await http.post("/auth/magic-link", json={"email": email}, headers=BROWSER)
+        ).status_code == 202
+        token = link_token(await stack.inbox.wait_for(email, "magic_link"))
+        by_link = await http.get("/auth/magic-link/verify", params={"token": token}, headers=BROWSER)
+        assert (
+            await http.post("/auth/password/forgot", json={"email": email}, headers=BROWSER)
+        ).status_code == 202
+        code = await stack.inbox.wait_for(email, "password_reset")
+        by_reset = await http.post(
+            "/auth/password/reset", json={"email": email, "code": code, "password": PASSWORD}, headers=BROWSER
+        )
+    for r in (by_code, by_link, by_reset):
+        assert r.status_code == 200, r.text
+        assert r.json()["data"]["refresh_token"] is None and r.headers["cache-control"] == "no-store"
+        assert refresh_cookie(r)["value"].startswith("rt_")
 
 
 async def test_a_cookie_refresh_that_could_come_from_another_site_is_403_and_changes_nothing(

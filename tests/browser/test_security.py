@@ -51,6 +51,12 @@ def test_the_session_lives_in_an_httponly_cookie_and_survives_a_reload(ui: Brows
     other = page.context.new_page()
     other.goto("/#/account")
     expect_signed_in(other)
+    # Both tabs reload at once: one cookie, refreshes serialised by the Web Lock, both signed in.
+    page.reload(wait_until="commit")
+    other.reload(wait_until="commit")
+    expect_signed_in(page)
+    expect_signed_in(other)
+    expect(other.get_by_text("Signed in as")).to_be_visible()
     page.goto("/#/account")
     expect(page.get_by_text("Signed in as")).to_be_visible()
     ui.shot(page, "reloaded-signed-in")
