@@ -133,9 +133,7 @@ async def refresh(request: Request) -> Response:
     token = transport.cookie_token(request) if from_cookie else body.refresh_token
     if token is None:
         if transport.wants_cookie(request):
-            raise Unauthorized(
-                "no refresh cookie: sign in again", code="invalid_refresh_token", headers=transport.NO_STORE
-            )
+            raise Unauthorized("no refresh cookie: sign in again", code="invalid_refresh_token")
         raise UnprocessableEntity("Object missing required field `refresh_token`", field="refresh_token")
     try:
         pair = await auth(request).refresh(token, info(request))
