@@ -34,6 +34,7 @@ from gateway.openapi import MergedSpec, docs_page
 from gateway.plugins import Plugin, default_plugins, matches
 from gateway.routes import ROUTES, RouteTable
 from gateway.static import StaticFiles
+from proto.health import Liveness, Readiness
 
 log = structlog.get_logger("gateway")
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -48,13 +49,16 @@ def web_root(settings: Settings) -> Path:
 
 def gateway_spec() -> OpenAPI:
     spec = OpenAPI("gateway")
-    spec.add("get", "/healthz", "Gateway liveness", tags=("operations",), response_type="application/json")
+    # Probes answer plain JSON (what load balancers and orchestrators read), not the envelope.
+    spec.add("get", "/healthz", "Gateway liveness", tags=("operations",), response=Liveness, envelope=False)
     spec.add(
         "get",
         "/readyz",
-        "Gateway readiness: NATS and every service reachable",
+        "Gateway readiness: NATS and every service reachable (503 names the failing check)",
         tags=("operations",),
-        response_type="application/json",
+        response=Readiness,
+        envelope=False,
+        also=(503,),
     )
     return spec
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chassis.openapi import OpenAPI
+from media_svc.sniff import ALLOWED
 from proto.media import (
     GenerationRequest,
     MediaAccepted,
@@ -55,14 +56,14 @@ def build_spec() -> OpenAPI:
     spec.add(
         "post",
         "/media/generations",
-        "Generate an image or a video for a persona",
+        "Generate an image or a video for a persona (its owner only: 403 for others)",
         description="At most MAX_GENERATIONS_PER_USER run at once (429 beyond). A video is a slideshow"
         " of the persona's ready images.",
         body=GenerationRequest,
         response=MediaAccepted,
         status=202,
         auth=True,
-        errors=(404, 429, 503),
+        errors=(403, 404, 429, 503),
         tags=TAGS,
     )
     spec.add(
@@ -130,7 +131,8 @@ def build_spec() -> OpenAPI:
         "get",
         "/media/{media_id}/content",
         "The original's bytes (metadata stripped)",
-        response_type="application/octet-stream",
+        # The type the stored original was sniffed as (uploads) or made as (generations).
+        response_type=ALLOWED,
         auth=True,
         errors=(404, 409),
         tags=TAGS,
