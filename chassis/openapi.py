@@ -28,6 +28,14 @@ ERROR_STATUSES = {
 }
 
 
+def error_response(status: int) -> dict[str, Any]:
+    """An error status's response object: the error envelope."""
+    return {
+        "description": ERROR_STATUSES.get(status, "Error"),
+        "content": {"application/json": {"schema": {"$ref": REF.format(name="ErrorEnvelope")}}},
+    }
+
+
 @dataclass
 class Operation:
     method: str
@@ -151,10 +159,7 @@ class OpenAPI:
         if op.auth:
             statuses.add(401)
         for status in sorted(statuses):
-            responses[str(status)] = {
-                "description": ERROR_STATUSES.get(status, "Error"),
-                "content": {"application/json": {"schema": {"$ref": REF.format(name="ErrorEnvelope")}}},
-            }
+            responses[str(status)] = error_response(status)
         out["responses"] = responses
         return out
 
