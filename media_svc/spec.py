@@ -41,16 +41,17 @@ def build_spec() -> OpenAPI:
         "Upload an image or a video",
         description=(
             "multipart/form-data: `file` (JPEG, PNG, WebP, GIF, MP4, WebM or MOV, decided from its bytes),"
-            " optional `persona_id` and `visibility` (private|public). Answers at once; the variants"
-            " are made by the worker, which reports `media_progress`, then `media_ready` or"
-            " `media_failed` on `user:<id>`. Images up to MAX_IMAGE_BYTES, videos up to MAX_VIDEO_BYTES."
+            " optional `persona_id` (a persona of yours: 403 otherwise) and `visibility`"
+            " (private|public). Answers at once; the variants are made by the worker, which reports"
+            " `media_progress`, then `media_ready` or `media_failed` on `user:<id>`. Images up to"
+            " MAX_IMAGE_BYTES, videos up to MAX_VIDEO_BYTES."
         ),
         content_type="multipart/form-data",
         body=UploadForm,
         response=MediaAccepted,
         status=202,
         auth=True,
-        errors=(400, 404, 413, 415, 422, 503),
+        errors=(400, 403, 404, 413, 415, 422, 503),
         tags=TAGS,
     )
     spec.add(
