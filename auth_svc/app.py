@@ -79,7 +79,9 @@ def tokens(request: Request, pair: TokenPair, status: int = 200) -> Response:
 
 async def register(request: Request) -> Response:
     body = await bind(request, RegisterRequest)
-    return tokens(request, await auth(request).register(body, info(request)), status=201)
+    result = await auth(request).register(body, info(request))
+    # 202 until the emailed code is verified (SIGNUP_CONFIRMATION=email); 201 with tokens otherwise.
+    return tokens(request, result, status=201) if isinstance(result, TokenPair) else accepted(result)
 
 
 async def login(request: Request) -> Response:

@@ -31,7 +31,8 @@ class Delivery(Protocol):
 
 
 def dev_line(message: NotifyRequest) -> str:
-    if message.template == "auth_code":
+    # Sign-up mails carry a sign-in code too: the same line, read the same way.
+    if message.template in ("auth_code", "signup_code", "signup_existing"):
         return f"[DEV] auth code created — use this code to log in code={message.data['code']}"
     if message.template == "magic_link":
         return f"[DEV] magic link created — open this link to log in link={message.data['link']}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 import uuid
@@ -16,7 +17,7 @@ from auth_svc import passwords
 from auth_svc.codes import CodeHasher, new_code
 from auth_svc.keys import SigningKeys
 from auth_svc.notify import Delivery
-from auth_svc.ratelimit import RateLimiter
+from auth_svc.ratelimit import RateLimiter, open_backoff
 from auth_svc.revocation import Revocations
 from auth_svc.store import (
     ApiKeyRecord,
@@ -54,6 +55,7 @@ from proto.auth import (
     RegisterRequest,
     ResetRequest,
     Session,
+    SignupStarted,
     SystemUserEnsure,
     TokenPair,
     User,
@@ -149,6 +151,7 @@ class AuthService:
         self.tokens = AccessTokens(settings, keys)
         self.codes = CodeHasher(keys.peppers())
         self.limiter = limiter
+        self.backoff = open_backoff(settings, limiter)
         self.revocations = revocations
         self.delivery = delivery
         self.clock = clock
@@ -159,12 +162,18 @@ class AuthService:
 
     # Sign-up and sign-in
 
-    async def register(self, body: RegisterRequest, info: RequestInfo) -> TokenPair:
+    async def register(self, body: RegisterRequest, info: RequestInfo) -> TokenPair | SignupStarted:
+        """With email confirmation (the default) the same answer and the same work for a new and
+        a taken address; the mail differs (docs/auth.md, "Sign-up")."""
         email = normalize_email(body.email)
         if is_system_email(email):
             raise UnprocessableEntity("this address is reserved", field="email")
         name = optional_display_name(body.display_name)
+        await self._limit_signup(email, info)
         password_hash = await passwords.hash_password(body.password, self.settings.password_hash_cost)
+        if self.settings.signup_confirmation == "email":
+            await self._start_signup(email, password_hash, name, info)
+            return SignupStarted()
         user = self._new_user(email, password_hash, name)
         try:
             await self.store.create_user(user)
@@ -179,17 +188,29 @@ class AuthService:
 
     async def login(self, body: LoginRequest, info: RequestInfo) -> TokenPair:
         email = normalize_email(body.email)
-        await self._limit(
-            ("login_email", email, self.settings.login_rate_per_email),
-            ("login_client", info.client, self.settings.login_rate_per_client),
-        )
+        await self._limit(("login_client", info.client, self.settings.login_rate_per_client))
+        # Failures slow down one (email, client) pair, so an attacker elsewhere never locks the
+        # owner out; checked before bcrypt, so a waiting pair costs no CPU.
+        pair = f"{email}\0{info.client}"
+        wait = await self.backoff.wait("login_fail", pair)
+        if wait is not None:
+            raise self._login_paused(wait, "login_failures", "too many wrong passwords from here")
+        wait = await self.limiter.over("login_fail_email", email, self.settings.login_failures_per_email)
+        if wait is not None:
+            raise self._login_paused(wait, "login_failures_per_email", "too many wrong passwords")
         user = await self.store.get_user_by_email(email)
         # Same bcrypt time and the same answer for an unknown email and a wrong password.
         ok = await passwords.verify_password(
             body.password, user.password_hash if user else None, self.settings.password_hash_cost
         )
         if not ok or user is None:
-            raise Unauthorized(WRONG_CREDENTIALS, code="invalid_credentials")
+            failures = await self.backoff.failed("login_fail", pair)
+            await self.limiter.hit("login_fail_email", email, self.settings.login_failures_per_email)
+            details: dict[str, Any] = {}
+            if delay := self.backoff.delay(failures):
+                details["retry_after"] = math.ceil(delay)
+            raise Unauthorized(WRONG_CREDENTIALS, code="invalid_credentials", details=details)
+        await self.backoff.clear("login_fail", pair)
         return await self._sign_in(user, info)
 
     async def request_code(self, email: str, info: RequestInfo) -> None:
@@ -205,8 +226,11 @@ class AuthService:
         # Checked before the code is spent, so a refused name does not cost the code.
         name = optional_display_name(body.display_name)
         await self._limit(("verify_client", info.client, self.settings.login_rate_per_client))
-        await self._redeem(email, "login", body.code)
-        return await self._sign_in(await self._user_for(email, name), info)
+        record = await self._redeem(email, "login", body.code)
+        # A sign-up's code creates the account with what was given at sign-up; an existing
+        # account is signed in as it is (its password never changes here).
+        user = await self._user_for(email, name or record.signup_display_name, record.signup_password_hash)
+        return await self._sign_in(user, info)
 
     async def request_magic_link(self, email: str, info: RequestInfo) -> None:
         email = normalize_email(email)
@@ -494,19 +518,19 @@ class AuthService:
         log.info("account promoted to administrator", user_id=user.id)
         return promoted or user
 
-    async def _user_for(self, email: str, name: str = "") -> UserRecord:
+    async def _user_for(self, email: str, name: str = "", password_hash: str | None = None) -> UserRecord:
         """The account of a proven email address, created on first sign-in (named `name`)."""
         user = await self.store.get_user_by_email(email)
         if user is not None:
             return user
-        user = self._new_user(email, None, name)
+        user = self._new_user(email, password_hash, name)
         try:
             await self.store.create_user(user)
         except EmailTaken:
             existing = await self.store.get_user_by_email(email)
             assert existing is not None
             return existing
-        log.info("account created", user_id=user.id, via="code")
+        log.info("account created", user_id=user.id, via="signup" if password_hash else "code")
         return user
 
     def _new_user(
@@ -589,7 +613,14 @@ class AuthService:
             return False
         return True
 
-    async def _put_code(self, email: str, purpose: CodePurpose, code_hash: str) -> None:
+    async def _put_code(
+        self,
+        email: str,
+        purpose: CodePurpose,
+        code_hash: str,
+        signup_password_hash: str | None = None,
+        signup_display_name: str = "",
+    ) -> None:
         now = self.clock()
         await self.store.put_code(
             CodeRecord(
@@ -599,10 +630,12 @@ class AuthService:
                 code_hash=code_hash,
                 created_at=now,
                 expires_at=now + self.code_ttl,
+                signup_password_hash=signup_password_hash,
+                signup_display_name=signup_display_name,
             )
         )
 
-    async def _redeem(self, email: str, purpose: CodePurpose, code: str) -> None:
+    async def _redeem(self, email: str, purpose: CodePurpose, code: str) -> CodeRecord:
         record = await self.store.latest_code(email, purpose)
         now = self.clock()
         limit = self.settings.code_max_attempts
@@ -618,6 +651,63 @@ class AuthService:
             )
         if not await self.store.consume_code(record.id, now, limit):
             raise Unauthorized(BAD_CODE, code="invalid_code")
+        return record
+
+    async def _limit_signup(self, email: str, info: RequestInfo) -> None:
+        """Sign-ups per client address, then per email domain (a client over its limit does not
+        use up its domain's); 429 naming the limit."""
+        domain = email.rpartition("@")[2]
+        settings = self.settings
+        limits = (
+            ("signup_per_client", info.client, settings.signup_rate_per_client, "from this network"),
+            ("signup_per_domain", domain, settings.signup_rate_per_domain, f"with addresses at {domain}"),
+        )
+        for scope, subject, limit, where in limits:
+            wait = await self.limiter.hit(scope, subject, limit)
+            if wait is not None:
+                seconds = math.ceil(wait)
+                raise TooManyRequests(
+                    f"too many sign-ups {where}: {limit} per {int(self.settings.login_rate_window)} s; "
+                    f"retry in {seconds} s",
+                    retry_after=wait,
+                    details={"limit": scope, "max": limit, "retry_after": seconds},
+                )
+
+    async def _start_signup(self, email: str, password_hash: str, name: str, info: RequestInfo) -> None:
+        """Mail a code that completes the sign-up, or, when the address has an account, tells its
+        owner and offers a sign-in code. Same work either way: one read, one code, one mail."""
+        if not await self._may_send(email, info):
+            return
+        user = await self.store.get_user_by_email(email)
+        code = new_code()
+        code_hash = self.codes.hash(email, "login", code)
+        if user is None:
+            await self._put_code(email, "login", code_hash, password_hash, name)
+            await self._send(
+                email,
+                "signup_code",
+                "Finish signing up",
+                f"Your sign-up code is {code}. Enter it to create your account.",
+                code=code,
+            )
+            return
+        await self._put_code(email, "login", code_hash)
+        await self._send(
+            email,
+            "signup_existing",
+            "Someone tried to sign up with your address",
+            "Someone, perhaps you, tried to create an account with this address, which already has "
+            f"one. Nothing was changed. To sign in, use the code {code}.",
+            code=code,
+        )
+
+    def _login_paused(self, wait: float, limit: str, what: str) -> TooManyRequests:
+        seconds = math.ceil(wait)
+        return TooManyRequests(
+            f"{what}: retry in {seconds} s, or sign in with an emailed code",
+            retry_after=wait,
+            details={"limit": limit, "retry_after": seconds},
+        )
 
     async def _send(self, email: str, template: NotifyTemplate, subject: str, text: str, **data: str) -> None:
         message = NotifyRequest(

@@ -21,6 +21,7 @@ from proto.auth import (
     RegisterRequest,
     ResetRequest,
     Session,
+    SignupStarted,
     TokenPair,
     User,
     UsersLookup,
@@ -35,13 +36,20 @@ def build_spec() -> OpenAPI:
     add(
         "post",
         "/auth/register",
-        "Create an account with a password and sign in",
+        "Start a sign-up with a password: a code is emailed",
         body=RegisterRequest,
-        response=TokenPair,
-        status=201,
-        errors=(409,),
+        response=SignupStarted,
+        status=202,
+        errors=(409, 429),
         tags=TAGS,
-        description="Passwords are 8 to 72 bytes of UTF-8 (422 naming `password` otherwise; never cut).",
+        description="Passwords are 8 to 72 bytes of UTF-8 (422 naming `password` otherwise; never cut)."
+        " The answer is the same whether the address has an account or not; the mail tells its owner."
+        " A new address gets a code: `POST /auth/code/verify {email, code}` creates the account with"
+        " the password and display name given here and signs in. An address with an account gets a"
+        " sign-in code for it (the password is not changed). 429 (`Retry-After`) over"
+        " `SIGNUP_RATE_PER_CLIENT` or `SIGNUP_RATE_PER_DOMAIN` per window. With"
+        " `SIGNUP_CONFIRMATION=none` the account is created at once instead: 201 with a token pair,"
+        " 409 `email_taken` when the address has an account.",
     )
     add(
         "post",
@@ -51,8 +59,10 @@ def build_spec() -> OpenAPI:
         response=TokenPair,
         errors=(401, 429),
         tags=TAGS,
-        description="A wrong password and an unknown email give the same 401. Limited per email and per "
-        "client address (429 with Retry-After).",
+        description="A wrong password and an unknown email give the same 401. Limited per client address;"
+        " wrong passwords slow down one (email, client address) pair: from the 3rd, a wait doubling"
+        " each time (429 with Retry-After), locked for the window from the 10th. Other clients and"
+        " emailed codes are not affected.",
     )
     add(
         "post",
@@ -72,6 +82,8 @@ def build_spec() -> OpenAPI:
         response=TokenPair,
         errors=(401, 429),
         tags=TAGS,
+        description="A code from `POST /auth/register` creates the account with the password and name"
+        " given at sign-up (when the address has none yet); otherwise it signs in.",
     )
     add(
         "post",

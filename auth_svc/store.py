@@ -63,6 +63,10 @@ class CodeRecord(msgspec.Struct, kw_only=True):
     created_at: datetime
     expires_at: datetime
     consumed_at: datetime | None = None
+    # A sign-up waiting for this (login) code: the account is created with them when the
+    # code is verified and the address has no account by then.
+    signup_password_hash: str | None = None
+    signup_display_name: str = ""
 
 
 class ApiKeyRecord(msgspec.Struct, kw_only=True):

@@ -26,7 +26,10 @@ USER_COLUMNS = (
     "id, email, password_hash, display_name, bio, avatar_media_id, is_admin, created_at, updated_at"
 )
 SESSION_COLUMNS = "id, user_id, created_at, last_used_at, expires_at, revoked_at, user_agent, client"
-CODE_COLUMNS = "id, email, purpose, code_hash, attempts, created_at, expires_at, consumed_at"
+CODE_COLUMNS = (
+    "id, email, purpose, code_hash, attempts, created_at, expires_at, consumed_at,"
+    " signup_password_hash, signup_display_name"
+)
 KEY_COLUMNS = "id, user_id, name, prefix, key_hash, created_at, last_used_at, revoked_at"
 
 
@@ -235,7 +238,7 @@ class PgStore:
                 code.created_at,
             )
             await conn.execute(
-                f"INSERT INTO auth_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                f"INSERT INTO auth_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 code.id,
                 code.email,
                 code.purpose,
@@ -244,6 +247,8 @@ class PgStore:
                 code.created_at,
                 code.expires_at,
                 code.consumed_at,
+                code.signup_password_hash,
+                code.signup_display_name,
             )
 
     async def latest_code(self, email: str, purpose: CodePurpose) -> CodeRecord | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -101,7 +101,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     refresh_reuse_grace: float = 10.0
     code_ttl: float = 600.0
     code_max_attempts: int = 5
-    login_rate_per_email: int = 10
     login_rate_per_client: int = 30
     login_rate_window: float = 300.0
     api_key_cache_ttl: float = 5.0
@@ -116,6 +115,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     notify_timeout: float = 10.0
     # Codes, magic links and reset mails sent per address per login_rate_window (more are dropped, still 202).
     code_send_per_email: int = 5
+    # Sign-up (docs/auth.md): "email" answers every sign-up alike and creates the account when
+    # the emailed code is verified; "none" creates it at once (201, 409 for a taken address).
+    signup_confirmation: Literal["email", "none"] = "email"
+    # Sign-ups per client address and per email domain per login_rate_window (→ 429).
+    signup_rate_per_client: int = 10
+    signup_rate_per_domain: int = 100
+    # Password failures per (email, client): free up to login_backoff_after, then a wait of
+    # login_backoff_base seconds doubling with each failure, locked for login_rate_window from
+    # login_lock_after; login_failures_per_email from all clients pause password sign-in.
+    login_backoff_after: int = 3
+    login_backoff_base: float = 1.0
+    login_lock_after: int = 10
+    login_failures_per_email: int = 100
     # Page a magic link opens (`?token=` appended); unset: the web UI's `{public_url}/#/magic`.
     magic_link_url: str | None = None
     # Comma-separated emails whose accounts are administrators (promoted at sign-in and at start).

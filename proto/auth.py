@@ -221,7 +221,9 @@ class Jwks(msgspec.Struct):
 
 # The notify service contract (docs/auth.md): one POST per message.
 
-NotifyTemplate = Literal["auth_code", "magic_link", "password_reset"]
+# signup_code: a new address's code that completes its sign-up; signup_existing: someone signed
+# up with an address that has an account, whose owner gets a sign-in code instead.
+NotifyTemplate = Literal["auth_code", "magic_link", "password_reset", "signup_code", "signup_existing"]
 
 
 class NotifyRequest(msgspec.Struct, kw_only=True, rename={"sender": "from"}):
@@ -241,3 +243,10 @@ class ApiKeyIdentityReply(msgspec.Struct):
 # JWKS answers carry `keys` at the top level (RFC 7517) beside the envelope's `data`.
 jwks_decoder = msgspec.json.Decoder(Jwks)
 api_key_identity_reply_decoder = msgspec.json.Decoder(ApiKeyIdentityReply)
+
+
+class SignupStarted(msgspec.Struct):
+    """`POST /auth/register`'s answer, the same whether the address has an account or not: the
+    emailed code, given to `POST /auth/code/verify`, completes the sign-up (or signs the owner in)."""
+
+    status: Literal["check_email"] = "check_email"

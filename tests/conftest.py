@@ -41,6 +41,10 @@ def make_settings(nats_server: NatsServer, tmp_path: Path) -> Callable[..., Sett
             "text_provider": "offline",
             # Listings hold only what a test made; tests/persona_svc/test_starters.py turns it on.
             "seed_starters": False,
+            # Accounts at once (201): most tests need a user, not the emailed-code sign-up, and
+            # hold no inbox. The sign-up tests (tests/auth_svc/test_signup.py), the browser tests and
+            # tests/chassis/test_devstack.py run the default, "email".
+            "signup_confirmation": "none",
         }
         base.update(overrides)
         return Settings.from_env({}, **base)

@@ -80,7 +80,14 @@ class Inbox:
 
     async def wait_for(self, email: str, template: str) -> str:
         """The newest code (or link) for `email` not returned before."""
-        pattern = {"auth_code": DEV_CODE, "password_reset": DEV_RESET, "magic_link": DEV_LINK}[template]
+        # Sign-up mails carry a sign-in code: standalone prints them as the auth code line.
+        pattern = {
+            "auth_code": DEV_CODE,
+            "signup_code": DEV_CODE,
+            "signup_existing": DEV_CODE,
+            "password_reset": DEV_RESET,
+            "magic_link": DEV_LINK,
+        }[template]
         key = "link" if template == "magic_link" else "code"
         deadline = time.monotonic() + WAIT
         while time.monotonic() < deadline:
@@ -115,7 +122,11 @@ class AuthStack:
     def url(self) -> str:
         return self.gateway.url
 
-    def http(self, **kwargs: Any) -> httpx.AsyncClient:
+    def http(self, *, source: str | None = None, **kwargs: Any) -> httpx.AsyncClient:
+        """A client; `source` (a loopback address such as 127.0.0.2) makes it another client
+        address as the gateway sees it."""
+        if source is not None:
+            kwargs["transport"] = httpx.AsyncHTTPTransport(local_address=source)
         return client(self.gateway.url, **kwargs)
 
 

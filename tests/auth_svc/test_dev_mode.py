@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from gateway.app import create_app as create_gateway
-from tests.auth_svc.helpers import bearer, new_email, register
+from tests.auth_svc.helpers import bearer, new_email
 from tests.support.mesh import Mesh, client
 from tests.support.natsd import NatsServer
 
@@ -115,7 +115,14 @@ async def test_code_from_the_log_line_and_dev_user_surviving_restarts(
         code = (await auth_process.wait_for(DEV_LINE, after=mark)).group(1)
         r = await http.post("/auth/code/verify", json={"email": email, "code": code})
         assert r.status_code == 200, r.text
-        registered = await register(http)
+        # A password sign-up, completed by the code printed for it (the default confirmation).
+        registered_email = new_email("signer")
+        mark = len(auth_process.lines)
+        body = {"email": registered_email, "password": "correct horse battery"}
+        assert (await http.post("/auth/register", json=body)).status_code == 202
+        code = (await auth_process.wait_for(DEV_LINE, after=mark)).group(1)
+        r = await http.post("/auth/code/verify", json={"email": registered_email, "code": code})
+        assert r.status_code == 200 and r.json()["data"]["user"]["has_password"], r.text
 
         await auth_process.stop()
         await auth_process.start()
@@ -130,7 +137,7 @@ async def test_code_from_the_log_line_and_dev_user_surviving_restarts(
         assert me.status_code == 200 and me.json()["data"]["email"] == DEV_EMAIL
         # Everything else was in memory.
         r = await http.post(
-            "/auth/login", json={"email": registered["user"]["email"], "password": "correct horse battery"}
+            "/auth/login", json={"email": registered_email, "password": "correct horse battery"}
         )
         assert r.status_code == 401
     assert not any(DEV_PASSWORD in line for line in auth_process.lines)

@@ -109,7 +109,7 @@ async def test_accounts_named_after_their_address_are_renamed(postgres_url: str,
                 name,
                 now,
             )
-        assert await db.migrate(pool, "auth", MIGRATIONS) == [2]
+        assert (await db.migrate(pool, "auth", MIGRATIONS))[0] == 2
         rows_now = await pool.fetch("SELECT email, display_name FROM auth_users")
         names: dict[str, str] = {r["email"]: r["display_name"] for r in rows_now}
     finally:

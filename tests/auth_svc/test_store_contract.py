@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
 from auth_svc.app import MIGRATIONS
@@ -263,3 +264,18 @@ async def test_api_keys(store: AuthStore) -> None:
     assert not await store.revoke_api_key(a.id, key.id, NOW)
     assert await store.find_api_key("kh1") is None
     assert [k.id for k in await store.list_api_keys(a.id)] == [newer.id]
+
+
+async def test_a_sign_up_waits_on_its_code_until_replaced(store: AuthStore) -> None:
+    email = "pending@example.com"
+    pending = msgspec.structs.replace(
+        code(email, code_hash="signup"), signup_password_hash="$2b$12$hash", signup_display_name="Ada"
+    )
+    await store.put_code(pending)
+    found = await store.latest_code(email, "login")
+    assert found is not None and found.signup_password_hash == "$2b$12$hash"
+    assert found.signup_display_name == "Ada"
+    # A newer code of the address (a plain sign-in code) drops the waiting sign-up with it.
+    await store.put_code(code(email, code_hash="plain", at=NOW + timedelta(seconds=1)))
+    found = await store.latest_code(email, "login")
+    assert found is not None and found.signup_password_hash is None and found.signup_display_name == ""

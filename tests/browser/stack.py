@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 from chassis.components import COMPONENTS
 from tests.support.ports import free_port
@@ -38,6 +39,9 @@ def free_range(count: int) -> int:
 
 
 class DevStack:
+    # Stacks by URL: a page's address finds the terminal its `[DEV]` codes are printed in.
+    running: ClassVar[dict[str, DevStack]] = {}
+
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.health_base = free_range(len(COMPONENTS) + 1)  # and a model server's
@@ -52,10 +56,12 @@ class DevStack:
             PASSWORD_HASH_COST="4",  # bcrypt's floor: sign-ups in tests cost milliseconds
             TEXT_PROVIDER="offline",  # deterministic replies; the real model: tests/model_server
             SEED_STARTERS="false",  # the explore page holds only what a test made
+            SIGNUP_RATE_PER_CLIENT="1000",  # a module signs up many people from one address
         )
         environ.update(env or {})
         self.env = environ
         self.url = f"http://127.0.0.1:{self.port}"
+        DevStack.running[self.url] = self
         self.lines: list[str] = []
         self._lock = threading.Lock()
         self._process: subprocess.Popen[str] | None = None
@@ -103,6 +109,11 @@ class DevStack:
     def auth_code(self, after: int) -> str:
         """The code of the first `[DEV] auth code` line printed after `after`."""
         return self.wait_for(CODE_LINE, after=after).group(1)
+
+    @classmethod
+    def serving(cls, url: str) -> DevStack:
+        """The stack a page of `url` talks to."""
+        return next(stack for base, stack in cls.running.items() if url.startswith(base))
 
     def pid(self, component: str) -> int:
         """The newest pid the launcher reported for `component` (it restarts children)."""

@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Browsing
-from tests.browser.flows import PASSWORD, create_persona, new_email, sign_in_with_password
+from tests.browser.flows import PASSWORD, create_persona, new_email, sign_in_with_password, sign_up_by_api
 from tests.browser.stack import DevStack
 
 # A fresh install: the starter personas, with their pictures, fill the community.
@@ -77,11 +77,9 @@ class Community:
     conversation_id: str  # the member's chat with the creator's persona
 
 
-def register(http: httpx.Client, name: str) -> Account:
+def register(http: httpx.Client, stack: DevStack, name: str) -> Account:
     email = new_email(name)
-    r = http.post("/auth/register", json={"email": email, "password": PASSWORD, "display_name": name})
-    assert r.status_code == 201, r.text
-    data = r.json()["data"]
+    data = sign_up_by_api(http, stack, email, name)
     return Account(name, email, data["user"]["id"], {"authorization": f"Bearer {data['access_token']}"})
 
 
@@ -104,7 +102,7 @@ def persona(http: httpx.Client, who: Account, name: str, visibility: str = "publ
 @pytest.fixture(scope="module")
 def community(dev_stack: DevStack) -> Community:
     with httpx.Client(base_url=dev_stack.url, timeout=30) as http:
-        creator, member = register(http, "Creator"), register(http, "Member")
+        creator, member = register(http, dev_stack, "Creator"), register(http, dev_stack, "Member")
         public_id = persona(http, creator, "Harbour Ida")
         own_id = persona(http, member, "Keeper Tomas", "private")
         r = http.post(f"/personas/{public_id}/conversations", headers=member.headers)

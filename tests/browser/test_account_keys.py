@@ -7,17 +7,18 @@ from __future__ import annotations
 import io
 import re
 
+import httpx
 import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Browsing
 from tests.browser.flows import (
-    PASSWORD,
     fill_sign_in,
     new_email,
     revoke_the_other_session,
     sign_in_with_password,
+    sign_up_by_api,
     sign_up_with_password,
 )
 
@@ -244,11 +245,9 @@ def test_the_api_reference_renders_and_tries_a_request(ui: Browsing, size: str) 
     elsewhere: list[str] = []
     own = (ui.stack.url, "data:", "blob:")
     page.on("request", lambda r: None if r.url.startswith(own) else elsewhere.append(r.url))
-    signed_up = page.request.post(
-        "/auth/register",
-        data={"email": new_email("scalar"), "password": PASSWORD, "display_name": f"Reader{size.title()}"},
-    )
-    token = signed_up.json()["data"]["access_token"]
+    with httpx.Client(base_url=ui.stack.url, timeout=30) as http:
+        pair = sign_up_by_api(http, ui.stack, new_email("scalar"), f"Reader{size.title()}")
+    token = pair["access_token"]
 
     page.goto("/docs")
     expect(page.get_by_role("heading", name="Persona Community API").first).to_be_visible()

@@ -21,6 +21,7 @@ from tests.browser.flows import (
     new_email,
     revoke_the_other_session,
     sign_in_with_password,
+    sign_up_by_api,
     sign_up_with_code,
     sign_up_with_password,
 )
@@ -395,12 +396,8 @@ def test_a_like_from_another_account_arrives_live(ui: Browsing) -> None:
 def test_browse_search_filter_scroll_fork_report_and_export(ui: Browsing) -> None:
     # 25 public personas from another creator, made through the API (what the UI would do 25 times).
     with httpx.Client(base_url=ui.stack.url, timeout=30) as http:
-        r = http.post(
-            "/auth/register",
-            json={"email": new_email("Prolific"), "password": PASSWORD, "display_name": "Prolific"},
-        )
-        assert r.status_code == 201, r.text
-        headers = {"authorization": f"Bearer {r.json()['data']['access_token']}"}
+        pair = sign_up_by_api(http, ui.stack, new_email("Prolific"), "Prolific")
+        headers = {"authorization": f"Bearer {pair['access_token']}"}
         for i in range(25):
             tags = ["sea"] if i % 5 == 0 else ["land"]
             body = {

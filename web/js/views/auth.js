@@ -59,10 +59,10 @@ export const DEV_LINES = {
 };
 
 /** Where the standalone stack "mails" a code: the line to look for in the server's terminal. */
-function devHint(line = DEV_LINES.code) {
+function devHint(line = DEV_LINES.code, id = "dev-code-hint") {
   return h(
     "p",
-    { class: "dev-hint", id: "dev-code-hint" },
+    { class: "dev-hint", id },
     "Running the standalone stack (",
     h("code", {}, "make dev"),
     ")? No mail is sent: look in the server's terminal for the line ",
@@ -188,6 +188,12 @@ export function signUp(main, { query }) {
   const email = h("input", { type: "email", name: "email", autocomplete: "email", required: true });
   const password = h("input", { type: "password", name: "password", autocomplete: "new-password", required: true, minlength: "8" });
   const submit = h("button", { type: "submit", class: "primary" }, "Create account");
+  // The server answers every sign-up alike and mails a code; the account exists once the code is
+  // entered here (for an address that already has one, the mail's code signs its owner in).
+  const code = h("input", { type: "text", name: "code", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxlength: "6", required: true });
+  const finish = h("button", { type: "submit", class: "primary" }, "Finish sign-up");
+  const sentTo = h("p", { class: "callout", role: "status" });
+  const step2 = h("div", { hidden: true }, sentTo, devHint(DEV_LINES.code, "dev-signup-hint"), field("6-digit code", code), h("div", { class: "row" }, finish, h("button", { type: "button", class: "link", onclick: () => form.requestSubmit(submit) }, "Send a new code")));
   const form = h(
     "form",
     { novalidate: true, "aria-label": "Sign up with a password" },
@@ -195,14 +201,26 @@ export function signUp(main, { query }) {
     field("Email", email),
     field("Password", password, { hint: "8 to 72 bytes." }),
     h("div", { class: "row" }, submit),
+    step2,
   );
   form.addEventListener("submit", (e) => {
     e.preventDefault();
+    if (e.submitter === finish || (!step2.hidden && e.submitter !== submit)) {
+      busy(finish, async () => {
+        const pair = await api.post("/auth/code/verify", { email: email.value.trim(), code: code.value.trim() }, { auth: false });
+        afterSignIn(pair, query);
+      }, form);
+      return;
+    }
     busy(submit, async () => {
       const body = { email: email.value.trim(), password: password.value };
       if (name.value.trim()) body.display_name = name.value.trim();
-      const pair = await api.post("/auth/register", body, { auth: false });
-      afterSignIn(pair, query);
+      const answer = await api.post("/auth/register", body, { auth: false });
+      // SIGNUP_CONFIRMATION=none: signed up at once.
+      if (answer && answer.access_token) return afterSignIn(answer, query);
+      sentTo.textContent = `We sent a code to ${body.email}. Enter it below to finish creating your account (it expires in 10 minutes).`;
+      step2.hidden = false;
+      code.focus();
     }, form);
   });
   main.append(
