@@ -45,6 +45,8 @@ def make_settings(nats_server: NatsServer, tmp_path: Path) -> Callable[..., Sett
             # hold no inbox. The sign-up tests (tests/auth_svc/test_signup.py), the browser tests and
             # tests/chassis/test_devstack.py run the default, "email".
             "signup_confirmation": "none",
+            # Many sign-ups from 127.0.0.1 in one test; tests/auth_svc sets the limits it tests.
+            "signup_rate_per_client": 1000,
         }
         base.update(overrides)
         return Settings.from_env({}, **base)

@@ -7,6 +7,7 @@ import pytest
 
 from tests.auth_svc.conftest import BACKENDS, AuthStack, StartStack
 from tests.auth_svc.helpers import PASSWORD, bearer, error_code, new_email
+from tests.support.users import sign_up
 
 # Counters are per fixed window; a day-long window keeps a test from straddling two.
 WINDOW = 86400
@@ -130,3 +131,13 @@ async def test_without_confirmation_the_account_exists_at_once(start_stack: Star
         assert r.status_code == 201 and r.json()["data"]["access_token"], r.text
         r = await http.post("/auth/register", json={"email": email, "password": PASSWORD})
         assert r.status_code == 409 and error_code(r) == "email_taken"
+
+
+async def test_the_shared_sign_up_helper_completes_with_the_mailed_code(signup_stack: AuthStack) -> None:
+    async def mailed(email: str) -> str:
+        return await signup_stack.inbox.wait_for(email, "signup_code")
+
+    async with signup_stack.http() as http:
+        user = await sign_up(http, "helper", code=mailed)
+        me = await http.get("/auth/me", headers=user.headers)
+        assert me.status_code == 200 and me.json()["data"]["email"] == user.email

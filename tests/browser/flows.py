@@ -20,20 +20,25 @@ def new_email(name: str) -> str:
 def sign_up_with_password(page: Page, name: str) -> str:
     """Create account, then the code the stack "mailed" (its terminal's `[DEV]` line)."""
     email = new_email(name)
-    stack = DevStack.serving(page.url)
     page.goto("/#/signup")
     page.get_by_role("tab", name="Password").click()
     form = page.get_by_role("form", name="Sign up with a password")
     form.get_by_label("Display name", exact=True).fill(name)
     form.get_by_label("Email", exact=True).fill(email)
     form.get_by_label("Password", exact=True).fill(PASSWORD)
-    mark = stack.mark()
+    mark = DevStack.serving(page.url).mark()
     form.get_by_role("button", name="Create account").click()
-    expect(form.get_by_role("status")).to_contain_text(f"We sent a code to {email}")
-    form.get_by_label("6-digit code", exact=True).fill(stack.auth_code(after=mark))
-    form.get_by_role("button", name="Finish sign-up").click()
+    enter_sign_up_code(page, email, mark)
     expect(page.get_by_role("heading", name="Explore personas")).to_be_visible()
     return email
+
+
+def enter_sign_up_code(page: Page, email: str, mark: int) -> None:
+    """The step after "Create account": the code the stack printed after `mark`."""
+    form = page.get_by_role("form", name="Sign up with a password")
+    expect(form.get_by_role("status")).to_contain_text(f"We sent a code to {email}")
+    form.get_by_label("6-digit code", exact=True).fill(DevStack.serving(page.url).auth_code(after=mark))
+    form.get_by_role("button", name="Finish sign-up").click()
 
 
 def sign_up_by_api(http: httpx.Client, stack: DevStack, email: str, name: str = "") -> dict[str, Any]:

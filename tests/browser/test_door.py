@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Browsing
-from tests.browser.flows import PASSWORD, new_email, sign_up_with_password
+from tests.browser.flows import PASSWORD, enter_sign_up_code, new_email, sign_up_with_password
 
 # A fresh install: the starter personas are there for the first visitor to meet.
 STACK_ENV = {"SEED_STARTERS": "true"}
@@ -74,9 +74,17 @@ def test_a_visitor_meets_a_persona_signs_up_and_chats(ui: Browsing, size: str) -
     page.get_by_role("tab", name="Password").click()
     form = page.get_by_role("form", name="Sign up with a password")
     form.get_by_label("Display name", exact=True).fill(f"Newcomer {size}")
-    form.get_by_label("Email", exact=True).fill(new_email("newcomer"))
+    email = new_email("newcomer")
+    form.get_by_label("Email", exact=True).fill(email)
     form.get_by_label("Password", exact=True).fill(PASSWORD)
+    mark = ui.stack.mark()
     form.get_by_role("button", name="Create account").click()
+    # The account exists once the emailed code is entered (`make dev` prints it).
+    expect(form.get_by_role("status")).to_contain_text(f"We sent a code to {email}")
+    expect(form.locator("#dev-signup-hint")).to_contain_text("[DEV] auth code created")
+    ui.shot(page, f"{size}-sign-up-code")
+    ui.assert_labelled(page)
+    enter_sign_up_code(page, email, mark)
 
     # Back on the persona's page, now a member.
     expect(page).to_have_url(persona_url)
@@ -142,7 +150,9 @@ def test_a_sign_up_without_a_name_shows_a_handle_and_it_can_be_changed(ui: Brows
     form = page.get_by_role("form", name="Sign up with a password")
     form.get_by_label("Email", exact=True).fill(email)
     form.get_by_label("Password", exact=True).fill(PASSWORD)
+    mark = ui.stack.mark()
     form.get_by_role("button", name="Create account").click()
+    enter_sign_up_code(page, email, mark)
     expect(page.get_by_role("heading", name="Explore personas")).to_be_visible()
 
     page.goto("/#/account")

@@ -89,6 +89,9 @@ async def test_60_mib_upload_streams_without_growing_gateway_or_service(
         "DATA_DIR": str(tmp_path / "data"),
         "LOG_LEVEL": "warning",
         "MAX_VIDEO_BYTES": str(100 * MiB),
+        # `sign_up` (tests/support/users.py) needs the account at once, retried until the mesh is up.
+        "SIGNUP_CONFIRMATION": "none",
+        "SIGNUP_RATE_PER_CLIENT": "1000",
     }
     if storage == "s3":
         moto: MotoServer = request.getfixturevalue("moto")

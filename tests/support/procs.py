@@ -19,7 +19,9 @@ from tests.support.ports import free_port
 # Quiet, plain logs in the files; each component reads its settings from these variables.
 # PASSWORD_HASH_COST: bcrypt's floor, so the many sign-ups of a fault run cost milliseconds;
 # TEXT_PROVIDER: deterministic replies (the real model is tested in tests/model_server);
-# SEED_STARTERS: listings hold only what a test made.
+# SEED_STARTERS: listings hold only what a test made;
+# SIGNUP_*: accounts at once, many from one address (tests/support/users.py `sign_up`; the
+# emailed-code sign-up is tested in tests/auth_svc/test_signup.py).
 BASE_ENV = {
     "LOG_LEVEL": "warning",
     "LOG_JSON": "false",
@@ -27,6 +29,8 @@ BASE_ENV = {
     "PASSWORD_HASH_COST": "4",
     "TEXT_PROVIDER": "offline",
     "SEED_STARTERS": "false",
+    "SIGNUP_CONFIRMATION": "none",
+    "SIGNUP_RATE_PER_CLIENT": "1000",
 }
 
 
