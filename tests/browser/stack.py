@@ -113,7 +113,7 @@ class DevStack:
     @classmethod
     def serving(cls, url: str) -> DevStack:
         """The stack a page of `url` talks to."""
-        return next(stack for base, stack in cls.running.items() if url.startswith(base))
+        return next(stack for base, stack in cls.running.items() if f"{url}/".startswith(f"{base}/"))
 
     def pid(self, component: str) -> int:
         """The newest pid the launcher reported for `component` (it restarts children)."""
