@@ -7,7 +7,7 @@ import httpx
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.conftest import Browsing
-from tests.browser.flows import PASSWORD, create_persona, new_email, open_chat, sign_up_with_password
+from tests.browser.flows import create_persona, new_email, open_chat, sign_up_by_api, sign_up_with_password
 
 # Every script-reachable place a token could hide, as one string.
 SCRIPT_STORAGE = """() => JSON.stringify({
@@ -73,9 +73,7 @@ def test_the_session_lives_in_an_httponly_cookie_and_survives_a_reload(ui: Brows
 def test_a_refresh_token_left_by_an_older_version_becomes_the_cookie(ui: Browsing) -> None:
     email = new_email("Oldtab")
     with httpx.Client(base_url=ui.stack.url) as http:
-        r = http.post("/auth/register", json={"email": email, "password": PASSWORD, "display_name": "Oldtab"})
-        assert r.status_code == 201, r.text
-        old = r.json()["data"]["refresh_token"]
+        old = sign_up_by_api(http, ui.stack, email, "Oldtab")["refresh_token"]
     page = ui.page()
     page.goto("/")
     page.evaluate("(token) => localStorage.setItem('persona.refresh_token', token)", old)
