@@ -227,9 +227,20 @@ class AuthService:
         name = optional_display_name(body.display_name)
         await self._limit(("verify_client", info.client, self.settings.login_rate_per_client))
         record = await self._redeem(email, "login", body.code)
-        # A sign-up's code creates the account with what was given at sign-up; an existing
-        # account is signed in as it is (its password never changes here).
-        user = await self._user_for(email, name or record.signup_display_name, record.signup_password_hash)
+        # A sign-up's code creates the account with what was given at sign-up, its password only
+        # when the same password comes back with the code: a stranger who signed up with this
+        # address (their mail is the one the owner reads) never gets their password on the
+        # account. An existing account is signed in as it is (its password never changes here).
+        password_hash = record.signup_password_hash
+        if password_hash is not None and not (
+            body.password is not None
+            and await passwords.verify_password(
+                body.password, password_hash, self.settings.password_hash_cost
+            )
+        ):
+            log.info("sign-up code used without its password: the account starts without one")
+            password_hash = None
+        user = await self._user_for(email, name or record.signup_display_name, password_hash)
         return await self._sign_in(user, info)
 
     async def request_magic_link(self, email: str, info: RequestInfo) -> None:

@@ -44,8 +44,9 @@ def build_spec() -> OpenAPI:
         tags=TAGS,
         description="Passwords are 8 to 72 bytes of UTF-8 (422 naming `password` otherwise; never cut)."
         " The answer is the same whether the address has an account or not; the mail tells its owner."
-        " A new address gets a code: `POST /auth/code/verify {email, code}` creates the account with"
-        " the password and display name given here and signs in. An address with an account gets a"
+        " A new address gets a code: `POST /auth/code/verify {email, code, password}` creates the"
+        " account with the password (when the same one comes back) and display name given here."
+        " An address with an account gets a"
         " sign-in code for it (the password is not changed). 429 (`Retry-After`) over"
         " `SIGNUP_RATE_PER_CLIENT` or `SIGNUP_RATE_PER_DOMAIN` per window. With"
         " `SIGNUP_CONFIRMATION=none` the account is created at once instead: 201 with a token pair,"

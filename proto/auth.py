@@ -75,11 +75,14 @@ class EmailRequest(msgspec.Struct):
 
 
 class CodeVerifyRequest(msgspec.Struct):
-    """`display_name` names the account when this code creates it (ignored otherwise)."""
+    """`display_name` names the account when this code creates it (ignored otherwise).
+    `password` finishes a sign-up: the account gets the password given at sign-up only when
+    the same password comes back with the code (see docs/auth.md, "Sign-up")."""
 
     email: Email
     code: Code
     display_name: DisplayName | None = None
+    password: Password | None = None
 
 
 class MagicLinkQuery(msgspec.Struct):

@@ -121,7 +121,7 @@ async def test_code_from_the_log_line_and_dev_user_surviving_restarts(
         body = {"email": registered_email, "password": "correct horse battery"}
         assert (await http.post("/auth/register", json=body)).status_code == 202
         code = (await auth_process.wait_for(DEV_LINE, after=mark)).group(1)
-        r = await http.post("/auth/code/verify", json={"email": registered_email, "code": code})
+        r = await http.post("/auth/code/verify", json={**body, "code": code})
         assert r.status_code == 200 and r.json()["data"]["user"]["has_password"], r.text
 
         await auth_process.stop()

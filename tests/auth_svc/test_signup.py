@@ -32,7 +32,7 @@ async def test_a_new_address_gets_its_account_only_with_the_emailed_code(signup_
         r = await http.post("/auth/login", json={"email": email, "password": PASSWORD})
         assert r.status_code == 401, r.text
         code = await signup_stack.inbox.wait_for(email, "signup_code")
-        r = await http.post("/auth/code/verify", json={"email": email, "code": code})
+        r = await http.post("/auth/code/verify", json={"email": email, "code": code, "password": PASSWORD})
         assert r.status_code == 200, r.text
         pair = r.json()["data"]
         assert pair["user"]["display_name"] == "Ada" and pair["user"]["has_password"] is True
@@ -46,6 +46,28 @@ async def test_a_new_address_gets_its_account_only_with_the_emailed_code(signup_
         assert r.status_code == 401 and error_code(r) == "invalid_code"
 
 
+async def test_a_stranger_signing_up_with_my_address_never_sets_my_password(signup_stack: AuthStack) -> None:
+    """Mallory signs up with Ada's address; Ada, who reads the mail, finishes with the code but
+    her own password: the account is Ada's, without Mallory's password."""
+    email = new_email("ada")
+    async with signup_stack.http() as http:
+        body = {"email": email, "password": "mallory's password", "display_name": "Mallory"}
+        assert (await http.post("/auth/register", json=body)).status_code == 202
+        code = await signup_stack.inbox.wait_for(email, "signup_code")
+        r = await http.post("/auth/code/verify", json={"email": email, "code": code, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        assert r.json()["data"]["user"]["has_password"] is False
+        for password in ("mallory's password", PASSWORD):
+            r = await http.post("/auth/login", json={"email": email, "password": password})
+            assert r.status_code == 401, (password, r.text)
+        # The same when the code comes back with no password at all.
+        other = new_email("grace")
+        assert (await http.post("/auth/register", json={**body, "email": other})).status_code == 202
+        code = await signup_stack.inbox.wait_for(other, "signup_code")
+        r = await http.post("/auth/code/verify", json={"email": other, "code": code})
+        assert r.status_code == 200 and r.json()["data"]["user"]["has_password"] is False, r.text
+
+
 async def test_a_taken_address_gets_the_same_answer_and_its_owner_a_sign_in_code(
     signup_stack: AuthStack,
 ) -> None:
@@ -53,7 +75,8 @@ async def test_a_taken_address_gets_the_same_answer_and_its_owner_a_sign_in_code
     async with signup_stack.http() as http:
         await http.post("/auth/register", json={"email": email, "password": PASSWORD})
         code = await signup_stack.inbox.wait_for(email, "signup_code")
-        owner = (await http.post("/auth/code/verify", json={"email": email, "code": code})).json()["data"]
+        verify = {"email": email, "code": code, "password": PASSWORD}
+        owner = (await http.post("/auth/code/verify", json=verify)).json()["data"]
 
         # Someone else signs up with the owner's address: the same answer as for a new one.
         intruder = {"email": email, "password": "intruder password", "display_name": "Mallory"}

@@ -47,7 +47,9 @@ def sign_up_by_api(http: httpx.Client, stack: DevStack, email: str, name: str = 
     mark = stack.mark()
     r = http.post("/auth/register", json=body)
     assert r.status_code == 202, r.text
-    r = http.post("/auth/code/verify", json={"email": email, "code": stack.auth_code(after=mark)})
+    r = http.post(
+        "/auth/code/verify", json={"email": email, "code": stack.auth_code(after=mark), "password": PASSWORD}
+    )
     assert r.status_code == 200, r.text
     pair: dict[str, Any] = r.json()["data"]
     return pair

@@ -235,11 +235,12 @@ class Visitor:
         email = f"dev-{uuid.uuid4().hex[:8]}@example.com"
         with out._lock:
             mark = len(out.lines)
-        r = self.http.post("/auth/register", json={"email": email, "password": "correct horse battery"})
+        password = "correct horse battery"
+        r = self.http.post("/auth/register", json={"email": email, "password": password})
         assert r.status_code == 202, r.text
         # The sign-up completes with the code `make dev` prints instead of mailing it.
         code = out.wait_for(r"\[DEV\] auth code created .* code=(\d{6})", after=mark).group(1)
-        r = self.http.post("/auth/code/verify", json={"email": email, "code": code})
+        r = self.http.post("/auth/code/verify", json={"email": email, "code": code, "password": password})
         assert r.status_code == 200, r.text
         self.http.headers["Authorization"] = f"Bearer {r.json()['data']['access_token']}"
         body = {

@@ -34,7 +34,8 @@ async def sign_up(
     r = await http.post("/auth/register", json={"email": email, "password": password, "display_name": name})
     if r.status_code == 202:
         assert code is not None, "this stack confirms sign-ups by email: pass `code` to read the code"
-        r = await http.post("/auth/code/verify", json={"email": email, "code": await code(email)})
+        body = {"email": email, "code": await code(email), "password": password}
+        r = await http.post("/auth/code/verify", json=body)
         assert r.status_code == 200, r.text
     else:
         assert r.status_code == 201, r.text

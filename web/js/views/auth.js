@@ -207,7 +207,8 @@ export function signUp(main, { query }) {
     e.preventDefault();
     if (e.submitter === finish || (!step2.hidden && e.submitter !== submit)) {
       busy(finish, async () => {
-        const pair = await api.post("/auth/code/verify", { email: email.value.trim(), code: code.value.trim() }, { auth: false });
+        // The password goes back with the code: only then does the new account get it.
+        const pair = await api.post("/auth/code/verify", { email: email.value.trim(), code: code.value.trim(), password: password.value }, { auth: false });
         afterSignIn(pair, query);
       }, form);
       return;
