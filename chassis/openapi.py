@@ -8,10 +8,14 @@ from typing import Any
 
 import msgspec
 
+from chassis.binding import MAX_JSON_BODY
 from proto.common import ErrorEnvelope, Meta
 
 _PARAM = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::[^}]*)?}")
 REF = "#/components/schemas/{name}"
+# The body an operation accepts unless it declares `max_body` is `bind()`'s JSON limit; the
+# gateway reads each operation's `x-max-body` and refuses a larger body before storing any of it.
+DEFAULT_MAX_BODY = MAX_JSON_BODY
 
 ERROR_STATUSES = {
     400: "Bad request",
@@ -43,6 +47,7 @@ class Operation:
     content_type: str = "application/json"
     response_type: str = "application/json"
     description: str = ""
+    max_body: int = DEFAULT_MAX_BODY
 
 
 @dataclass
@@ -122,6 +127,7 @@ class OpenAPI:
             }
         if op.auth:
             out["security"] = [{"bearer": []}, {"apiKey": []}]
+        out["x-max-body"] = op.max_body
         responses: dict[str, Any] = {}
         if op.status == 204:
             responses["204"] = {"description": "No content"}
