@@ -5,10 +5,8 @@ routes cannot be known, so they fail closed)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -39,40 +37,15 @@ class Edge:
         return httpx.AsyncClient(base_url=self.gateway.url, timeout=60.0)
 
 
-async def wait_alive(proc: Proc) -> None:
-    async with httpx.AsyncClient(timeout=3.0) as http:
-        for _ in range(600):
-            if not proc.alive:
-                raise RuntimeError(f"{proc.name} exited:\n{proc.tail()}")
-            try:
-                if (await http.get(f"{proc.url}/healthz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{proc.name} did not start:\n{proc.tail()}")
-
-
 @pytest.fixture
-def nats_alone(tmp_path: Path) -> Iterator[NatsServer]:
-    server = NatsServer(tmp_path / "nats").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def edge(tmp_path: Path, nats_alone: NatsServer) -> AsyncIterator[Edge]:
-    procs = Procs(tmp_path / "logs", {"NATS_URL": nats_alone.url, "DATA_DIR": str(tmp_path / "data")})
-    try:
-        limit = str(UPLOAD_LIMIT)
-        media = procs.start("media", "media_svc", MAX_IMAGE_BYTES=limit, MAX_VIDEO_BYTES=limit)
-        services = [procs.start("auth", "auth_svc"), media]
-        gateway = procs.start("gateway", "gateway")
-        await procs.wait_ready(services)
-        await wait_alive(gateway)
-        yield Edge(nats_alone, gateway)
-    finally:
-        procs.stop()
+async def edge(procs: Procs, nats_alone: NatsServer) -> Edge:
+    limit = str(UPLOAD_LIMIT)
+    media = procs.start("media", "media_svc", MAX_IMAGE_BYTES=limit, MAX_VIDEO_BYTES=limit)
+    auth = procs.start("auth", "auth_svc")
+    gateway = procs.start("gateway", "gateway")
+    await procs.wait_ready([auth, media])
+    await gateway.wait_alive()
+    return Edge(nats_alone, gateway)
 
 
 def error_of(answer: RawAnswer | httpx.Response) -> dict[str, Any]:
