@@ -148,6 +148,8 @@ class OpenAPI:
                 },
             }
         statuses = set(op.errors) | {422} if op.body is not None else set(op.errors)
+        if op.body is not None or op.max_body != DEFAULT_MAX_BODY:
+            statuses.add(413)  # the gateway refuses a body over `x-max-body`
         if op.auth:
             statuses.add(401)
         for status in sorted(statuses):
