@@ -8,7 +8,7 @@ MODEL_STAMP := $(VENV)/.model-stamp
 # browser, so most of a test is waiting); TEST_WORKERS=0 runs them in this process.
 TEST_WORKERS ?= 2
 
-.PHONY: dev test quality discover bench docs clean
+.PHONY: dev test fuzz quality discover bench docs clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -30,6 +30,11 @@ dev: $(STAMP) $(MODEL_STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# schemathesis against a real stack (scripts/fuzz.py): fails on a 5xx, a response that breaks its
+# schema, or a status the spec does not list. FUZZ_EXAMPLES bounds the examples per operation.
+fuzz: $(STAMP)
+	$(BIN)/python -m scripts.fuzz
 
 quality: $(STAMP)
 	$(BIN)/ruff check .

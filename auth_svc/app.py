@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from auth_svc import passwords
+from auth_svc import passwords, transport
 from auth_svc.keys import load_signing_keys
 from auth_svc.notify import delivery_for
 from auth_svc.ratelimit import open_limiter
@@ -26,7 +26,7 @@ from chassis.app import ServiceContext, create_service_app
 from chassis.auth import current_identity, require_user
 from chassis.binding import bind, bind_query
 from chassis.context import request_id_var
-from chassis.errors import Forbidden
+from chassis.errors import Forbidden, Unauthorized, UnprocessableEntity
 from chassis.responses import JSONResponse, accepted, created, no_content
 from chassis.routing import route
 from chassis.settings import Settings
@@ -47,6 +47,7 @@ from proto.auth import (
     RegisterRequest,
     ResetRequest,
     SystemUserEnsure,
+    TokenPair,
     UsersLookup,
 )
 from proto.subjects import KV_REVOKED
@@ -70,13 +71,19 @@ def info(request: Request) -> RequestInfo:
     )
 
 
+def tokens(request: Request, pair: TokenPair, status: int = 200) -> Response:
+    return transport.tokens(
+        request, pair, max_age=int(auth(request).refresh_ttl.total_seconds()), status=status
+    )
+
+
 async def register(request: Request) -> Response:
     body = await bind(request, RegisterRequest)
-    return created(await auth(request).register(body, info(request)))
+    return tokens(request, await auth(request).register(body, info(request)), status=201)
 
 
-async def login(request: Request) -> object:
-    return await auth(request).login(await bind(request, LoginRequest), info(request))
+async def login(request: Request) -> Response:
+    return tokens(request, await auth(request).login(await bind(request, LoginRequest), info(request)))
 
 
 async def request_code(request: Request) -> Response:
@@ -85,8 +92,10 @@ async def request_code(request: Request) -> Response:
     return accepted(CODE_SENT)
 
 
-async def verify_code(request: Request) -> object:
-    return await auth(request).verify_code(await bind(request, CodeVerifyRequest), info(request))
+async def verify_code(request: Request) -> Response:
+    return tokens(
+        request, await auth(request).verify_code(await bind(request, CodeVerifyRequest), info(request))
+    )
 
 
 async def request_magic_link(request: Request) -> Response:
@@ -95,9 +104,9 @@ async def request_magic_link(request: Request) -> Response:
     return accepted(LINK_SENT)
 
 
-async def verify_magic_link(request: Request) -> object:
+async def verify_magic_link(request: Request) -> Response:
     query = bind_query(request, MagicLinkQuery)
-    return await auth(request).verify_magic_link(query.token, info(request))
+    return tokens(request, await auth(request).verify_magic_link(query.token, info(request)))
 
 
 async def forgot_password(request: Request) -> Response:
@@ -106,8 +115,10 @@ async def forgot_password(request: Request) -> Response:
     return accepted(RESET_SENT)
 
 
-async def reset_password(request: Request) -> object:
-    return await auth(request).reset_password(await bind(request, ResetRequest), info(request))
+async def reset_password(request: Request) -> Response:
+    return tokens(
+        request, await auth(request).reset_password(await bind(request, ResetRequest), info(request))
+    )
 
 
 async def change_password(request: Request) -> Response:
@@ -116,14 +127,27 @@ async def change_password(request: Request) -> Response:
     return no_content()
 
 
-async def refresh(request: Request) -> object:
+async def refresh(request: Request) -> Response:
     body = await bind(request, RefreshRequest)
-    return await auth(request).refresh(body.refresh_token, info(request))
+    from_cookie = body.refresh_token is None
+    token = transport.cookie_token(request) if from_cookie else body.refresh_token
+    if token is None:
+        if transport.wants_cookie(request):
+            raise Unauthorized("no refresh cookie: sign in again", code="invalid_refresh_token")
+        raise UnprocessableEntity("Object missing required field `refresh_token`", field="refresh_token")
+    try:
+        pair = await auth(request).refresh(token, info(request))
+    except Unauthorized as exc:
+        if from_cookie:
+            # A dead cookie is dropped, so the page stops presenting it.
+            exc.headers.update(transport.cleared_cookie_header())
+        raise
+    return tokens(request, pair)
 
 
 async def logout(request: Request) -> Response:
     await auth(request).logout(require_user(request))
-    return no_content()
+    return transport.clear_cookie(no_content())
 
 
 async def list_sessions(request: Request) -> object:
@@ -132,12 +156,15 @@ async def list_sessions(request: Request) -> object:
 
 async def sign_out_everywhere(request: Request) -> Response:
     await auth(request).sign_out_everywhere(require_user(request))
-    return no_content()
+    return transport.clear_cookie(no_content())
 
 
 async def delete_session(request: Request) -> Response:
-    await auth(request).delete_session(require_user(request), request.path_params["session_id"])
-    return no_content()
+    identity = require_user(request)
+    session_id = request.path_params["session_id"]
+    await auth(request).delete_session(identity, session_id)
+    # Revoking this very session is a logout.
+    return transport.clear_cookie(no_content()) if session_id == identity.session_id else no_content()
 
 
 async def me(request: Request) -> object:

@@ -132,11 +132,27 @@ def build_spec() -> OpenAPI:
         "Rotate a refresh token: new access and refresh tokens, the old one is dead",
         body=RefreshRequest,
         response=TokenPair,
-        errors=(401,),
+        errors=(401, 403),
         tags=TAGS,
-        description="Presenting an already-used refresh token revokes its whole session.",
+        description=(
+            'Send `{"refresh_token": …}`. Presenting an already-used refresh token revokes its whole'
+            " session. Browsers send `X-Token-Transport: cookie` here and on every sign-in: the refresh"
+            " token then travels only in the HttpOnly cookie `auth_refresh` (Path=/auth/refresh), the"
+            " body's `refresh_token` is null and this call may leave it out; a refresh from the cookie"
+            " without that header, or from another site, is 403 (`csrf_header_missing`,"
+            " `cross_site_refresh`). A dead cookie is cleared with the 401. Token answers are"
+            " `Cache-Control: no-store`."
+        ),
     )
-    add("post", "/auth/logout", "Revoke the current session", status=204, auth=True, errors=(400,), tags=TAGS)
+    add(
+        "post",
+        "/auth/logout",
+        "Revoke the current session (and clear a browser's refresh cookie)",
+        status=204,
+        auth=True,
+        errors=(400,),
+        tags=TAGS,
+    )
     add(
         "get",
         "/auth/sessions",

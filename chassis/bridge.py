@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,8 +64,22 @@ HOP_BY_HOP = frozenset(
 CREDENTIALS = frozenset({"authorization", "x-api-key", "cookie"})
 
 
-def forwardable(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(k, v) for k, v in headers if k not in HOP_BY_HOP and k not in CREDENTIALS]
+def forwardable(headers: Sequence[tuple[str, str]], service: str = "") -> list[tuple[str, str]]:
+    """What crosses to `service`: no hop-by-hop header, no credential, and of the cookies only
+    those named `<service>_…`, the ones it set for itself (auth_svc's refresh cookie)."""
+    out = [(k, v) for k, v in headers if k not in HOP_BY_HOP and k not in CREDENTIALS]
+    if service:
+        prefix = f"{service}_"
+        own = [
+            part.strip()
+            for k, v in headers
+            if k == "cookie"
+            for part in v.split(";")
+            if part.strip().startswith(prefix)
+        ]
+        if own:
+            out.append(("cookie", "; ".join(own)))
+    return out
 
 
 class BridgeServer:

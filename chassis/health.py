@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from chassis import metrics
 from chassis.responses import JSONResponse
+from proto.health import Liveness, Readiness
 
 Check = Callable[[], Awaitable[object]]
 CHECK_TIMEOUT = 2.0
@@ -41,11 +42,11 @@ class Health:
         return all(r == "ok" for r in results), report
 
     async def healthz(self, request: Request) -> Response:
-        return JSONResponse({"status": "alive", "component": self.component})
+        return JSONResponse(Liveness(component=self.component))
 
     async def readyz(self, request: Request) -> Response:
         ready, report = await self.ready()
-        body = {"status": "ready" if ready else "not ready", "component": self.component, "checks": report}
+        body = Readiness(status="ready" if ready else "not ready", component=self.component, checks=report)
         return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics(self, request: Request) -> Response:

@@ -32,6 +32,14 @@ ERROR_STATUSES = {
 }
 
 
+def error_response(status: int) -> dict[str, Any]:
+    """An error status's response object: the error envelope."""
+    return {
+        "description": ERROR_STATUSES.get(status, "Error"),
+        "content": {"application/json": {"schema": {"$ref": REF.format(name="ErrorEnvelope")}}},
+    }
+
+
 @dataclass
 class Operation:
     method: str
@@ -45,9 +53,17 @@ class Operation:
     query: Any = None
     errors: tuple[int, ...] = ()
     content_type: str = "application/json"
-    response_type: str = "application/json"
+    # One media type, or several (a file endpoint answering whichever the stored file is).
+    response_type: str | tuple[str, ...] = "application/json"
     description: str = ""
     max_body: int = DEFAULT_MAX_BODY
+    # False: the response is the type itself, not `{"data": …, "meta": …}` (probes, file exports).
+    envelope: bool = True
+    # Other success statuses answered with the same body (a repeated report: 200 beside 201).
+    also: tuple[int, ...] = ()
+    # OpenAPI links from the success answer: "METHOD /path" of the operation → its parameters as
+    # runtime expressions (`$response.body#/data/id`). Clients and stateful fuzzing follow them.
+    links: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -113,7 +129,7 @@ class OpenAPI:
                 {"name": key, "in": "query", "required": key in required, "schema": value}
                 for key, value in props.items()
             ]
-        out: dict[str, Any] = {"summary": op.summary, "operationId": _operation_id(op)}
+        out: dict[str, Any] = {"summary": op.summary, "operationId": _operation_id(op.method, op.path)}
         if op.description:
             out["description"] = op.description
         if op.tags:
@@ -129,41 +145,53 @@ class OpenAPI:
             out["security"] = [{"bearer": []}, {"apiKey": []}]
         out["x-max-body"] = op.max_body
         responses: dict[str, Any] = {}
-        if op.status == 204:
-            responses["204"] = {"description": "No content"}
-        elif op.response_type != "application/json":
-            responses[str(op.status)] = {"description": "OK", "content": {op.response_type: {}}}
-        else:
-            data = by_type[op.response] if op.response is not None else {}
-            responses[str(op.status)] = {
-                "description": "OK",
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "properties": {"data": data, "meta": {"$ref": REF.format(name="Meta")}},
-                            "required": ["data", "meta"],
-                        }
-                    }
-                },
+        for status in (op.status, *op.also):
+            responses[str(status)] = self._success(op, by_type)
+        if op.links:
+            responses[str(op.status)]["links"] = {
+                _operation_id(*target.split(" ", 1)): {
+                    "operationId": _operation_id(*target.split(" ", 1)),
+                    "parameters": parameters,
+                }
+                for target, parameters in op.links.items()
             }
-        statuses = set(op.errors) | {422} if op.body is not None else set(op.errors)
-        if op.body is not None or op.max_body != DEFAULT_MAX_BODY:
+        statuses = set(op.errors)
+        if op.body is not None:
+            # bind(): a body that is not JSON, too large, or not of the type.
+            statuses |= {413, 415, 422}
+        if op.max_body != DEFAULT_MAX_BODY:
             statuses.add(413)  # the gateway refuses a body over `x-max-body`
+        if op.query is not None:
+            # bind_query(): a parameter of the wrong type or out of range, a cursor not ours.
+            statuses.add(422)
         if op.auth:
             statuses.add(401)
         for status in sorted(statuses):
-            responses[str(status)] = {
-                "description": ERROR_STATUSES.get(status, "Error"),
-                "content": {"application/json": {"schema": {"$ref": REF.format(name="ErrorEnvelope")}}},
-            }
+            responses[str(status)] = error_response(status)
         out["responses"] = responses
         return out
 
+    @staticmethod
+    def _success(op: Operation, by_type: dict[Any, Any]) -> dict[str, Any]:
+        if op.status == 204:
+            return {"description": "No content"}
+        if op.response_type != "application/json":
+            types = (op.response_type,) if isinstance(op.response_type, str) else op.response_type
+            return {"description": "OK", "content": {t: {} for t in types}}
+        data = by_type[op.response] if op.response is not None else {}
+        if not op.envelope:
+            return {"description": "OK", "content": {"application/json": {"schema": data}}}
+        schema = {
+            "type": "object",
+            "properties": {"data": data, "meta": {"$ref": REF.format(name="Meta")}},
+            "required": ["data", "meta"],
+        }
+        return {"description": "OK", "content": {"application/json": {"schema": schema}}}
 
-def _operation_id(op: Operation) -> str:
-    words = re.sub(r"[{}]", "", op.path).strip("/").replace("/", "_").replace("-", "_").replace(".", "_")
-    return f"{op.method}_{words or 'root'}"
+
+def _operation_id(method: str, path: str) -> str:
+    words = re.sub(r"[{}]", "", path).strip("/").replace("/", "_").replace("-", "_").replace(".", "_")
+    return f"{method.lower()}_{words or 'root'}"
 
 
 def merge(documents: list[dict[str, Any]], *, title: str, version: str) -> dict[str, Any]:

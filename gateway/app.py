@@ -30,6 +30,7 @@ from gateway import proxy
 from gateway.asgi import ClientDisconnected, Message, Receive, Scope, Send, header, send_error
 from gateway.auth import GatewayAuthenticator
 from gateway.client_address import client_address, parse_networks
+from gateway.headers import SecurityHeaders
 from gateway.identity import Authenticator
 from gateway.openapi import MergedSpec, docs_page
 from gateway.plugins import Plugin, default_plugins, matches
@@ -37,6 +38,7 @@ from gateway.route_source import RouteSource
 from gateway.routes import ROUTES, RouteTable
 from gateway.static import StaticFiles
 from gateway.unread import BodyTracker, held_open
+from proto.health import Liveness, Readiness
 
 log = structlog.get_logger("gateway")
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -49,13 +51,16 @@ def web_root(settings: Settings) -> Path:
 
 def gateway_spec() -> OpenAPI:
     spec = OpenAPI("gateway")
-    spec.add("get", "/healthz", "Gateway liveness", tags=("operations",), response_type="application/json")
+    # Probes answer plain JSON (what load balancers and orchestrators read), not the envelope.
+    spec.add("get", "/healthz", "Gateway liveness", tags=("operations",), response=Liveness, envelope=False)
     spec.add(
         "get",
         "/readyz",
-        "Gateway readiness: NATS and every service reachable",
+        "Gateway readiness: NATS and every service reachable (503 names the failing check)",
         tags=("operations",),
-        response_type="application/json",
+        response=Readiness,
+        envelope=False,
+        also=(503,),
     )
     return spec
 
@@ -94,6 +99,7 @@ class Gateway:
             ]
         )
         self.local_paths = {r.path for r in self.local.routes if isinstance(r, Route)}
+        self.headers = SecurityHeaders(settings, docs_page())
 
     @property
     def nc(self) -> NATS:
@@ -147,7 +153,7 @@ class Gateway:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            await self._http(scope, receive, send)
+            await self._http(scope, receive, self.headers.wrap(scope, send))
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         else:  # No WebSockets: server → user is SSE, user → server is POST.

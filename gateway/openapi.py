@@ -12,7 +12,8 @@ import structlog
 
 from chassis.bridge import BusClient
 from chassis.errors import HTTPError
-from chassis.openapi import OpenAPI, merge
+from chassis.openapi import OpenAPI, error_response, merge
+from gateway.auth import CREDENTIAL_OPTIONAL
 
 log = structlog.get_logger("gateway.openapi")
 CACHE_SECONDS = 10.0
@@ -28,7 +29,8 @@ Send one of two credentials with every request that needs an account:
 - **Bearer token**: `Authorization: Bearer <access_token>`. Get one from `POST /auth/login`
   (`{"email", "password"}`), `POST /auth/register` or `POST /auth/code/verify`: the answer's
   `data.access_token` is valid for 15 minutes; `POST /auth/refresh` with
-  `data.refresh_token` gives a new pair.
+  `{"refresh_token": data.refresh_token}` gives a new pair. (The web app sends
+  `X-Token-Transport: cookie` instead, and keeps its refresh token in an HttpOnly cookie.)
 - **API key**: `X-API-Key: pck_…`, for scripts and integrations. Create one on the web app's
   Account page (or `POST /auth/api-keys` with a bearer token): the key is shown once, so keep
   it. It acts as you until revoked, has no session, and cannot create keys or change the
@@ -53,6 +55,20 @@ header from a client that can.
 """
 
 
+def credentials_checked(doc: dict[str, Any]) -> dict[str, Any]:
+    """A service's document as the gateway serves its routes: a credential sent to an operation
+    that needs none is still verified (401 when it is invalid, expired or revoked), except on the
+    sign-in endpoints (`CREDENTIAL_OPTIONAL`); with a valid one the answer is the caller's."""
+    for path, ops in doc.get("paths", {}).items():
+        if path in CREDENTIAL_OPTIONAL:
+            continue
+        for op in ops.values():
+            if "security" not in op:
+                op["security"] = [{}, {"bearer": []}, {"apiKey": []}]
+                op["responses"].setdefault("401", error_response(401))
+    return doc
+
+
 def docs_page() -> bytes:
     return resources.files("gateway").joinpath("docs.html").read_bytes()
 
@@ -68,7 +84,7 @@ class MergedSpec:
         if self._cached and time.monotonic() - self._cached[0] < CACHE_SECONDS:
             return self._cached[1]
         docs = await asyncio.gather(*(self._fetch(s) for s in self.services))
-        found = [d for d in docs if d is not None]
+        found = [credentials_checked(d) for d in docs if d is not None]
         merged = merge([self.own.document(), *found], title="Persona Community API", version=self.own.version)
         merged["info"]["description"] = API_DESCRIPTION
         # Relative: "try it" and generated clients talk to whichever gateway served the document.

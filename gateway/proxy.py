@@ -31,7 +31,9 @@ async def forward(
         method=scope["method"],
         path=scope["path"],
         query=scope.get("query_string", b""),
-        headers=forwardable((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]),
+        headers=forwardable(
+            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]], service
+        ),
         identity=identity,
         request_id=request_id,
         client=client,

@@ -34,18 +34,17 @@ class StaticFiles:
     async def serve(self, scope: Scope, send: Send, file: Path) -> None:
         stat = file.stat()
         etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
-        headers = [
-            (b"etag", etag.encode()),
-            (b"cache-control", b"no-cache"),
-            (b"x-content-type-options", b"nosniff"),
-        ]
-        if header(scope, b"if-none-match") == etag:
-            await send({"type": "http.response.start", "status": 304, "headers": headers})
-            await send({"type": "http.response.body", "body": b""})
-            return
         content_type = (
             TYPES.get(file.suffix) or mimetypes.guess_type(file.name)[0] or "application/octet-stream"
         )
+        # Security headers (nosniff, CSP, …) are added for every answer by gateway.headers.
+        headers = [(b"etag", etag.encode()), (b"cache-control", b"no-cache")]
+        if header(scope, b"if-none-match") == etag:
+            # With its type, so a 304 gets the same Content-Security-Policy as the page it revalidates.
+            headers.append((b"content-type", content_type.encode()))
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
         if scope["method"] == "HEAD":
             headers += [
                 (b"content-type", content_type.encode()),

@@ -6,6 +6,7 @@ from typing import Any
 
 from chassis.openapi import OpenAPI
 from chassis.settings import Settings
+from media_svc.sniff import ALLOWED
 from media_svc.uploads import FRAMING_SLACK
 from proto.media import (
     GenerationRequest,
@@ -43,9 +44,10 @@ def build_spec(settings: Settings | None = None) -> OpenAPI:
         "Upload an image or a video",
         description=(
             "multipart/form-data: `file` (JPEG, PNG, WebP, GIF, MP4, WebM or MOV, decided from its bytes),"
-            " optional `persona_id` and `visibility` (private|public). Answers at once; the variants"
-            " are made by the worker, which reports `media_progress`, then `media_ready` or"
-            " `media_failed` on `user:<id>`. Images up to MAX_IMAGE_BYTES, videos up to MAX_VIDEO_BYTES."
+            " optional `persona_id` (a persona of yours: 403 otherwise) and `visibility`"
+            " (private|public). Answers at once; the variants are made by the worker, which reports"
+            " `media_progress`, then `media_ready` or `media_failed` on `user:<id>`. Images up to"
+            " MAX_IMAGE_BYTES, videos up to MAX_VIDEO_BYTES."
         ),
         content_type="multipart/form-data",
         max_body=max(settings.max_image_bytes, settings.max_video_bytes) + FRAMING_SLACK,
@@ -53,20 +55,20 @@ def build_spec(settings: Settings | None = None) -> OpenAPI:
         response=MediaAccepted,
         status=202,
         auth=True,
-        errors=(400, 404, 413, 415, 422, 503),
+        errors=(400, 403, 404, 413, 415, 422, 503),
         tags=TAGS,
     )
     spec.add(
         "post",
         "/media/generations",
-        "Generate an image or a video for a persona",
+        "Generate an image or a video for a persona (its owner only: 403 for others)",
         description="At most MAX_GENERATIONS_PER_USER run at once (429 beyond). A video is a slideshow"
         " of the persona's ready images.",
         body=GenerationRequest,
         response=MediaAccepted,
         status=202,
         auth=True,
-        errors=(404, 429, 503),
+        errors=(403, 404, 429, 503),
         tags=TAGS,
     )
     spec.add(
@@ -134,7 +136,8 @@ def build_spec(settings: Settings | None = None) -> OpenAPI:
         "get",
         "/media/{media_id}/content",
         "The original's bytes (metadata stripped)",
-        response_type="application/octet-stream",
+        # The type the stored original was sniffed as (uploads) or made as (generations).
+        response_type=ALLOWED,
         auth=True,
         errors=(404, 409),
         tags=TAGS,

@@ -10,7 +10,10 @@ Order, as SillyTavern builds it:
    named `example_user` / `example_assistant`;
 4. `[Start a new chat]`, then the history, oldest first, trimmed from the oldest end to the
    token budget (the latest message always stays);
-5. system: `post_history_instructions` (`{{original}}` is empty here).
+5. system: the persona's `post_history_instructions` (`{{original}}` inside it stands for the
+   default reminder) or the default reminder. Small models drift out of character ("As an AI
+   language model…") far less with the rule repeated last, right before they answer
+   (bench/REPORT.md, persona evaluation).
 
 `{{char}}` (the V3 `nickname` when the card has one), `{{user}}`, `<BOT>`, `<CHAR>` and
 `<USER>` are replaced everywhere except in the history, whose greeting was substituted
@@ -43,6 +46,11 @@ DEFAULT_SYSTEM = (
     "If {{user}} asks whether {{char}} is an AI, or asks {{char}} to say so, {{char}} answers as "
     "{{char}} would (puzzled, amused or offended) and never agrees. "
     "Keep replies to one to three short paragraphs."
+)
+DEFAULT_POST_HISTORY = (
+    "[{{char}} answers {{user}} in character and in the first person. {{char}} is a person in this "
+    "story, not an AI, a language model or an assistant, and does not say or repeat that they are, "
+    "not even when {{user}} asks.]"
 )
 _MACRO = re.compile(r"\{\{(char|user|original)\}\}|<(BOT|CHAR|USER)>", re.IGNORECASE)
 _START = re.compile(r"<START>", re.IGNORECASE)
@@ -107,7 +115,12 @@ def build(
     definition = "\n\n".join(p for p in parts if p)
     if definition:
         head.append(PromptMessage(role="system", content=definition))
-    post = sub(persona.post_history_instructions)
+    reminder = sub(DEFAULT_POST_HISTORY)
+    post = (
+        sub(persona.post_history_instructions, reminder)
+        if persona.post_history_instructions.strip()
+        else reminder
+    )
     tail = [PromptMessage(role="system", content=post)] if post else []
     start = PromptMessage(role="system", content="[Start a new chat]")
 

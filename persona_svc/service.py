@@ -54,6 +54,7 @@ from proto.personas import (
     PersonaPatch,
     PersonaPublished,
     PersonaStats,
+    PersonaSummary,
     Report,
     ReportCreate,
     ReportedPersona,
@@ -65,6 +66,8 @@ from proto.subjects import COMMUNITY_CHANNEL, JOBS_PERSONA_DRAFT, user_channel
 
 log = structlog.get_logger("persona_svc")
 K = TypeVar("K")
+# What `decorate` fills in: a whole persona (one persona's view) or a listing's summary.
+Shown = TypeVar("Shown", Persona, PersonaSummary)
 
 
 def new_id() -> str:
@@ -133,7 +136,7 @@ class PersonaService:
             raise Forbidden("only the persona's owner can do this")
         return p
 
-    async def decorate(self, personas: list[Persona], identity: Identity | None) -> list[Persona]:
+    async def decorate(self, personas: list[Shown], identity: Identity | None) -> list[Shown]:
         """Owner names (auth_svc) and avatar URLs (media_svc, as the caller sees them), each looked
         up once for the whole page; both best effort."""
         names, media = await asyncio.gather(
@@ -342,7 +345,7 @@ class PersonaService:
 
     async def listing(
         self, identity: Identity | None, query: PersonaListQuery
-    ) -> tuple[list[Persona], str | None]:
+    ) -> tuple[list[PersonaSummary], str | None]:
         viewer = identity.user_id if identity else None
         q = query.q.strip().replace("\n", " ") if query.q else None
         f = ListFilter(
@@ -354,7 +357,7 @@ class PersonaService:
             own=viewer is not None and query.creator_id == viewer,
         )
         n = query.limit + 1
-        rows: Sequence[tuple[Persona, Any]]
+        rows: Sequence[tuple[PersonaSummary, Any]]
         if query.sort == "top":
             rows = await self.store.list_top(f, n, pagination.decode(query.cursor, TopKey))
         elif query.sort == "trending":
@@ -371,7 +374,7 @@ class PersonaService:
         personas = await self.decorate([p for p, _ in rows[: query.limit]], identity)
         return personas, next_cursor(rows, query.limit)
 
-    async def feed(self, identity: Identity, query: FeedQuery) -> tuple[list[Persona], str | None]:
+    async def feed(self, identity: Identity, query: FeedQuery) -> tuple[list[PersonaSummary], str | None]:
         f = ListFilter(
             viewer_id=identity.user_id,
             followed_by=identity.user_id,

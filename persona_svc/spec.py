@@ -35,6 +35,7 @@ from proto.personas import (
     PersonaCreate,
     PersonaListQuery,
     PersonaPatch,
+    PersonaSummary,
     ReportCreate,
     ReportedPersona,
     ReportState,
@@ -43,6 +44,56 @@ from proto.personas import (
 
 P = "/personas/{persona_id}"
 C = "/conversations/{conversation_id}"
+
+
+# What one can do with a persona, a conversation: the targets of the links below.
+PERSONA_OPS = (
+    f"GET {P}",
+    f"PATCH {P}",
+    f"DELETE {P}",
+    f"GET {P}/card.json",
+    f"GET {P}/card.png",
+    f"POST {P}/fork",
+    f"PUT {P}/like",
+    f"POST {P}/report",
+    f"POST {P}/conversations",
+)
+CONVERSATION_OPS = (
+    f"GET {C}",
+    f"PATCH {C}",
+    f"DELETE {C}",
+    f"GET {C}/messages",
+    f"POST {C}/messages",
+    f"POST {C}/regenerate",
+)
+
+
+def persona_links(pointer: str) -> dict[str, dict[str, str]]:
+    """Links to what one can do with the persona whose id is at `pointer` in the answer."""
+    return {op: {"persona_id": f"$response.body#{pointer}"} for op in PERSONA_OPS}
+
+
+def turn_links() -> dict[str, dict[str, str]]:
+    """Links from a chat turn (202) to the reply being written."""
+    return {
+        f"PATCH {C}/messages/{{message_id}}": {
+            "conversation_id": "$request.path.conversation_id",
+            "message_id": "$response.body#/data/reply_message_id",
+        },
+        f"DELETE {C}/messages/{{message_id}}": {
+            "conversation_id": "$request.path.conversation_id",
+            "message_id": "$response.body#/data/reply_message_id",
+        },
+        f"POST {C}/generations/{{job_id}}/cancel": {
+            "conversation_id": "$request.path.conversation_id",
+            "job_id": "$response.body#/data/job_id",
+        },
+    }
+
+
+def conversation_links(pointer: str) -> dict[str, dict[str, str]]:
+    """Links to a conversation's operations, its id at `pointer` in the answer."""
+    return {op: {"conversation_id": f"$response.body#{pointer}"} for op in CONVERSATION_OPS}
 
 
 # Multipart framing beside a card sent as a form's file.
@@ -58,14 +109,20 @@ def build_spec(settings: Settings | None = None) -> OpenAPI:
         "/personas",
         "Browse public personas (new, top or trending; filter by tag, text or creator)",
         query=PersonaListQuery,
-        response=list[Persona],
+        response=list[PersonaSummary],
         errors=(403, 422),
         tags=t,
-        description="Keyset pagination: pass `meta.next_cursor` as `cursor`. `q` matches name, tagline and "
-        "tags (case-insensitive substring). Listing your own `creator_id` shows your private and unlisted "
-        "personas too. NSFW personas show only to callers whose content settings allow them "
-        "(`PATCH /users/me/settings`), and always to their creator; `include_nsfw=false` hides them, "
-        "`include_nsfw=true` without the setting is a 403.",
+        links={
+            **persona_links("/data/0/id"),
+            "GET /users/{user_id}": {"user_id": "$response.body#/data/0/owner_id"},
+        },
+        description="Each item is a summary (what a card shows); `GET /personas/{persona_id}` has "
+        "the whole persona. Keyset pagination: pass `meta.next_cursor` as `cursor` (a cursor from "
+        "another list or ordering is a 422). `q` matches name, tagline and tags (case-insensitive "
+        "substring). Listing your own `creator_id` shows your private and unlisted personas too. "
+        "NSFW personas show only to callers whose content settings allow them "
+        "(`PATCH /users/me/settings`), and always to their creator; `include_nsfw=false` hides "
+        "them, `include_nsfw=true` without the setting is a 403.",
     )
     spec.add(
         "post",
@@ -76,6 +133,7 @@ def build_spec(settings: Settings | None = None) -> OpenAPI:
         status=201,
         auth=True,
         tags=t,
+        links=persona_links("/data/id"),
     )
     spec.add("get", P, "Read a persona", response=Persona, errors=(404,), tags=t)
     spec.add(
@@ -99,6 +157,7 @@ def build_spec(settings: Settings | None = None) -> OpenAPI:
         auth=True,
         errors=(403, 404),
         tags=t,
+        links=persona_links("/data/id"),
     )
     g = ("drafts",)
     spec.add(
@@ -111,6 +170,7 @@ def build_spec(settings: Settings | None = None) -> OpenAPI:
         auth=True,
         errors=(503,),
         tags=g,
+        links={"GET /personas/drafts/{job_id}": {"job_id": "$response.body#/data/job_id"}},
     )
     spec.add(
         "get",
@@ -143,6 +203,8 @@ def build_spec(settings: Settings | None = None) -> OpenAPI:
         "Export as a V3 card (with the V2 fields)",
         response=CharacterCard,
         errors=(404,),
+        # A file to save and import elsewhere (`content-disposition: attachment`): the bare card.
+        envelope=False,
         tags=k,
     )
     spec.add(
@@ -162,19 +224,22 @@ def build_spec(settings: Settings | None = None) -> OpenAPI:
         "post",
         f"{P}/report",
         "Report a persona; reports from enough distinct users hide it until reviewed",
+        description="201 for a new report; 200 when you had already reported it (nothing changes). "
+        "Reporting your own persona is a 422.",
         body=ReportCreate,
         response=ReportState,
         status=201,
+        also=(200,),
         auth=True,
-        errors=(404,),
+        errors=(404, 422),
         tags=c,
     )
     spec.add(
         "get",
         "/users/{user_id}",
-        "Public profile with community counts (`me` for yourself)",
+        "Public profile with community counts (`me` for yourself; signed out, `me` is a 401)",
         response=UserProfile,
-        errors=(404, 503),
+        errors=(401, 404, 503),
         tags=c,
     )
     spec.add(
@@ -187,14 +252,20 @@ def build_spec(settings: Settings | None = None) -> OpenAPI:
         tags=c,
     )
     spec.add(
-        "delete", "/users/{user_id}/follow", "Unfollow a creator", response=FollowState, auth=True, tags=c
+        "delete",
+        "/users/{user_id}/follow",
+        "Unfollow a creator (yourself: 422)",
+        response=FollowState,
+        auth=True,
+        errors=(422,),
+        tags=c,
     )
     spec.add(
         "get",
         "/feed",
         "Public personas of the creators you follow, newest first",
         query=FeedQuery,
-        response=list[Persona],
+        response=list[PersonaSummary],
         auth=True,
         errors=(403, 422),
         tags=c,
@@ -256,6 +327,7 @@ def build_spec(settings: Settings | None = None) -> OpenAPI:
         auth=True,
         errors=(404,),
         tags=v,
+        links=conversation_links("/data/conversation/id"),
     )
     spec.add(
         "get",
@@ -266,6 +338,7 @@ def build_spec(settings: Settings | None = None) -> OpenAPI:
         auth=True,
         errors=(422,),
         tags=v,
+        links=conversation_links("/data/0/id"),
     )
     spec.add(
         "patch",
@@ -307,6 +380,7 @@ def build_spec(settings: Settings | None = None) -> OpenAPI:
         auth=True,
         errors=(404, 409, 503),
         tags=v,
+        links=turn_links(),
     )
     spec.add(
         "post",
@@ -317,6 +391,7 @@ def build_spec(settings: Settings | None = None) -> OpenAPI:
         auth=True,
         errors=(404, 409, 503),
         tags=v,
+        links=turn_links(),
     )
     spec.add(
         "patch",

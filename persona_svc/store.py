@@ -1,8 +1,8 @@
 """The persona store protocol: what service.py needs from storage, in memory or PostgreSQL.
 
 Both implementations pass the same contract suite (`tests/persona_svc/test_store_contract.py`).
-Listings return at most `limit` rows strictly after the given keyset key, each with its own
-key; "after" always means "further down the list" in that listing's order.
+Listings return at most `limit` summaries strictly after the given keyset key, each with its
+own key; "after" always means "further down the list" in that listing's order.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from proto.personas import (
     DraftResult,
     DraftView,
     Persona,
+    PersonaSummary,
     Report,
     ReportedPersona,
     ReportState,
@@ -48,6 +49,11 @@ def like_pattern(q: str) -> str:
     """`%q%` for LIKE with q lower-cased and its wildcards escaped (backslash is the default escape)."""
     escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def summary(p: Persona) -> PersonaSummary:
+    """What a listing shows of `p` (the stores' listings answer these)."""
+    return msgspec.convert(p, PersonaSummary, from_attributes=True)
 
 
 def event_points(weight: float, at: datetime, as_of: datetime, half_life: float) -> int:
@@ -138,15 +144,15 @@ class Store(Protocol):
 
     async def list_new(
         self, f: ListFilter, limit: int, after: NewKey | None
-    ) -> list[tuple[Persona, NewKey]]: ...
+    ) -> list[tuple[PersonaSummary, NewKey]]: ...
 
     async def list_top(
         self, f: ListFilter, limit: int, after: TopKey | None
-    ) -> list[tuple[Persona, TopKey]]: ...
+    ) -> list[tuple[PersonaSummary, TopKey]]: ...
 
     async def list_trending(
         self, f: ListFilter, limit: int, trending: Trending, after: TrendKey | None
-    ) -> list[tuple[Persona, TrendKey]]:
+    ) -> list[tuple[PersonaSummary, TrendKey]]:
         """Score = Σ LIKE_WEIGHT·½^(age/half_life) over likes + the same with CHAT_WEIGHT over
         conversations started, for events in (since, as_of]; personas created after as_of
         are left out, so every page of one listing ranks the same set the same way."""

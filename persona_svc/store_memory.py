@@ -30,6 +30,7 @@ from persona_svc.store import (
     regenerated,
     reply_to,
     search_text,
+    summary,
     utcnow,
 )
 from proto.conversations import Conversation, Message, UserPersona
@@ -38,6 +39,7 @@ from proto.personas import (
     DraftResult,
     DraftView,
     Persona,
+    PersonaSummary,
     Report,
     ReportedPersona,
     ReportState,
@@ -148,24 +150,28 @@ class MemoryStore:
         after: T | None,
         limit: int,
         viewer_id: str | None,
-    ) -> list[tuple[Persona, T]]:
+    ) -> list[tuple[PersonaSummary, T]]:
         ordered = sorted(rows, key=lambda r: sort_key(r[1]), reverse=True)
         if after is not None:
             bound = sort_key(after)
             ordered = [r for r in ordered if sort_key(r[1]) < bound]
-        return [(self._view(p, viewer_id), k) for p, k in ordered[:limit]]
+        return [(summary(self._view(p, viewer_id)), k) for p, k in ordered[:limit]]
 
-    async def list_new(self, f: ListFilter, limit: int, after: NewKey | None) -> list[tuple[Persona, NewKey]]:
+    async def list_new(
+        self, f: ListFilter, limit: int, after: NewKey | None
+    ) -> list[tuple[PersonaSummary, NewKey]]:
         rows = ((p, NewKey(p.created_at, p.id)) for p in self._listed(f))
         return self._page(rows, lambda k: (k.created_at, k.id), after, limit, f.viewer_id)
 
-    async def list_top(self, f: ListFilter, limit: int, after: TopKey | None) -> list[tuple[Persona, TopKey]]:
+    async def list_top(
+        self, f: ListFilter, limit: int, after: TopKey | None
+    ) -> list[tuple[PersonaSummary, TopKey]]:
         rows = ((p, TopKey(p.like_count, p.id)) for p in self._listed(f))
         return self._page(rows, lambda k: (k.like_count, k.id), after, limit, f.viewer_id)
 
     async def list_trending(
         self, f: ListFilter, limit: int, trending: Trending, after: TrendKey | None
-    ) -> list[tuple[Persona, TrendKey]]:
+    ) -> list[tuple[PersonaSummary, TrendKey]]:
         scores: dict[str, int] = {}
 
         def add(persona_id: str, weight: float, at: datetime) -> None:

@@ -45,6 +45,7 @@ from proto.personas import (
     DraftView,
     Persona,
     PersonaDraft,
+    PersonaSummary,
     Report,
     ReportedPersona,
     ReportState,
@@ -96,6 +97,8 @@ PERSONA_COLUMNS = (
 _JSON_COLUMNS = frozenset({"character_book", "extensions", "card_extras"})
 _CASTS = {"id": "::UUID", "forked_from": "::UUID", **{c: "::JSONB" for c in _JSON_COLUMNS}}
 SELECT_PERSONA = ", ".join(f"p.{c}" for c in PERSONA_COLUMNS if c not in ("tags_lower", "search_text"))
+# A listing reads only what a summary shows: never the long texts or the lorebook.
+SELECT_SUMMARY = ", ".join(f"p.{c}" for c in PersonaSummary.__struct_fields__ if c in PERSONA_COLUMNS)
 ALIVE = "p.deleted_at IS NULL AND p.moderation <> 'removed'"
 LISTED = "p.visibility = 'public' AND p.moderation = 'visible' AND p.deleted_at IS NULL"
 MESSAGE_COLUMNS = (
@@ -132,6 +135,15 @@ def _persona(row: Record) -> Persona:
             data[column] = str(data[column])
     data.pop("score", None)
     return msgspec.convert(data, Persona)
+
+
+def _summary(row: Record) -> PersonaSummary:
+    data = dict(row)
+    for column in ("id", "forked_from"):
+        if data.get(column) is not None:
+            data[column] = str(data[column])
+    data.pop("score", None)
+    return msgspec.convert(data, PersonaSummary)
 
 
 def _values(p: Persona) -> list[Any]:
@@ -299,19 +311,23 @@ class PgStore:
             conds.append(f"p.search_text LIKE {params.add(like_pattern(f.q))}")
         return " AND ".join(conds)
 
-    async def list_new(self, f: ListFilter, limit: int, after: NewKey | None) -> list[tuple[Persona, NewKey]]:
+    async def list_new(
+        self, f: ListFilter, limit: int, after: NewKey | None
+    ) -> list[tuple[PersonaSummary, NewKey]]:
         key = None if after is None else (after.created_at, "::TIMESTAMPTZ", after.id)
         found = await self._list_by(f, limit, "p.created_at", key)
         return [(p, NewKey(p.created_at, p.id)) for p in found]
 
-    async def list_top(self, f: ListFilter, limit: int, after: TopKey | None) -> list[tuple[Persona, TopKey]]:
+    async def list_top(
+        self, f: ListFilter, limit: int, after: TopKey | None
+    ) -> list[tuple[PersonaSummary, TopKey]]:
         key = None if after is None else (after.like_count, "::INT", after.id)
         found = await self._list_by(f, limit, "p.like_count", key)
         return [(p, TopKey(p.like_count, p.id)) for p in found]
 
     async def _list_by(
         self, f: ListFilter, limit: int, column: str, after: tuple[object, str, str] | None
-    ) -> list[Persona]:
+    ) -> list[PersonaSummary]:
         """Keyset page ordered by `column` then id, both descending; `after` is (value, cast, id)."""
         params = _Params()
         liked = self._liked(params, f.viewer_id)
@@ -321,15 +337,15 @@ class PgStore:
             bound = f"{params.add(value, cast)}, {params.add(_uuid(after_id), '::UUID')}"
             where += f" AND ({column}, p.id) < ({bound})"
         rows = await self.pool.fetch(
-            f"SELECT {SELECT_PERSONA}, {liked} FROM personas p WHERE {where}"
+            f"SELECT {SELECT_SUMMARY}, {liked} FROM personas p WHERE {where}"
             f" ORDER BY {column} DESC, p.id DESC LIMIT {params.add(limit)}",
             *params.values,
         )
-        return list(map(_persona, rows))
+        return list(map(_summary, rows))
 
     async def list_trending(
         self, f: ListFilter, limit: int, trending: Trending, after: TrendKey | None
-    ) -> list[tuple[Persona, TrendKey]]:
+    ) -> list[tuple[PersonaSummary, TrendKey]]:
         params = _Params()
         as_of = params.add(trending.as_of, "::TIMESTAMPTZ")
         since = params.add(trending.since, "::TIMESTAMPTZ")
@@ -358,7 +374,7 @@ class PgStore:
                   FROM events GROUP BY persona_id
             )
             SELECT * FROM (
-                SELECT {SELECT_PERSONA}, {liked}, COALESCE(s.score, 0)::INT8 AS score
+                SELECT {SELECT_SUMMARY}, {liked}, COALESCE(s.score, 0)::INT8 AS score
                   FROM personas p LEFT JOIN scores s ON s.persona_id = p.id
                  WHERE {where} AND p.created_at <= {as_of}
             ) x {page}
@@ -366,7 +382,7 @@ class PgStore:
             """,
             *params.values,
         )
-        return [(_persona(r), TrendKey(trending.as_of, int(r["score"]), str(r["id"]))) for r in rows]
+        return [(_summary(r), TrendKey(trending.as_of, int(r["score"]), str(r["id"]))) for r in rows]
 
     # Likes, follows, profiles
 

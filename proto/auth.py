@@ -25,6 +25,12 @@ SYSTEM_USER_PATH = "/auth/internal/system-users/{handle}"
 # one can register, receive mail at, or sign in with.
 SYSTEM_EMAIL_DOMAIN = "system.invalid"
 API_KEY_HEADER = "x-api-key"
+# A browser asks for its refresh token in an HttpOnly cookie (never in the JSON body) by sending
+# this header with the value `cookie`; a cookie refresh without it is refused (CSRF). docs/auth.md.
+TOKEN_TRANSPORT_HEADER = "x-token-transport"
+# `auth_`: the gateway forwards a service only the cookies named after it (chassis.bridge).
+REFRESH_COOKIE = "auth_refresh"
+REFRESH_COOKIE_PATH = "/auth/refresh"
 # Identity the gateway presents on internal calls (never produced from a client credential).
 INTERNAL_CALLER = "gateway"
 
@@ -87,7 +93,8 @@ class ResetRequest(msgspec.Struct):
 
 
 class RefreshRequest(msgspec.Struct):
-    refresh_token: Secret
+    # Required unless a browser refreshes from its cookie (TOKEN_TRANSPORT_HEADER).
+    refresh_token: Secret | None = None
 
 
 class ProfilePatch(msgspec.Struct, forbid_unknown_fields=True):
@@ -157,7 +164,8 @@ class PublicUser(msgspec.Struct, kw_only=True):
 class TokenPair(msgspec.Struct, kw_only=True):
     user: User
     access_token: str
-    refresh_token: str
+    # null when the refresh token went into the cookie (TOKEN_TRANSPORT_HEADER).
+    refresh_token: str | None
     token_type: Literal["Bearer"] = "Bearer"
     expires_in: int = 900
 

@@ -135,6 +135,31 @@ class Persona(msgspec.Struct, kw_only=True):
     updated_at: datetime
 
 
+class PersonaSummary(msgspec.Struct, kw_only=True):
+    """A persona as listings show it (`GET /personas`, search, a creator's list, `GET /feed`):
+    what a card needs, never the long texts or the lorebook; `GET /personas/{persona_id}` has
+    the whole persona."""
+
+    id: str
+    owner_id: str
+    name: str
+    visibility: Visibility
+    tagline: str = ""
+    tags: list[str] = []
+    nsfw: bool = False
+    avatar_media_id: str | None = None
+    forked_from: str | None = None
+    moderation: Moderation = "visible"
+    like_count: int = 0
+    chat_count: int = 0
+    liked_by_me: bool = False
+    owner_name: str | None = None
+    avatar_url: str | None = None
+    avatar_urls: AvatarUrls | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
 class PersonaEnvelope(msgspec.Struct):
     """`{"data": Persona, "meta": …}` as an internal caller reads `GET /personas/{persona_id}`."""
 

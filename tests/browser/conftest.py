@@ -1,6 +1,7 @@
 """Browser tests: a real headless Chromium (Playwright, the system's Chromium) against a dev
 stack started once per test module. Every page fails its test on a console error or an
-uncaught exception; every test leaves screenshots in its `tmp_path`."""
+uncaught exception; every test leaves screenshots in its `tmp_path`, or, with SCREENSHOTS_DIR set
+(CI sets it), in a folder of that directory named after the test, kept as the run's artifacts."""
 
 from __future__ import annotations
 
@@ -149,11 +150,22 @@ FAILED = pytest.StashKey[bool]()
 RAN = pytest.StashKey[bool]()
 
 
+def shots_dir(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    root = os.environ.get("SCREENSHOTS_DIR")
+    if not root:
+        return tmp_path
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid.removeprefix("tests/browser/"))
+    folder = Path(root) / name
+    shutil.rmtree(folder, ignore_errors=True)  # a re-run's pictures replace the last run's
+    folder.mkdir(parents=True)
+    return folder
+
+
 @pytest.fixture
 def ui(
     request: pytest.FixtureRequest, browser: Browser, dev_stack: DevStack, tmp_path: Path
 ) -> Iterator[Browsing]:
-    session = Browsing(browser, dev_stack, tmp_path)
+    session = Browsing(browser, dev_stack, shots_dir(request, tmp_path))
     try:
         yield session
         if request.node.stash.get(FAILED, False):

@@ -103,7 +103,9 @@ async def test_a_fresh_stack_lists_the_starters_with_avatars_and_a_restart_adds_
     assert [p["name"] for p in listed] == [s.persona.name for s in STARTERS]
     assert len({p["owner_id"] for p in listed}) == 1
     assert {p["owner_name"] for p in listed} == {"Persona Community"}
-    assert sum(1 for p in listed if p["character_book"]) >= 2
+    # Listings carry summaries; each persona's own page has its lorebook.
+    whole = [(await site.http.get(f"/personas/{p['id']}")).json()["data"] for p in listed]
+    assert sum(1 for p in whole if p["character_book"]) >= 2
     async with httpx.AsyncClient(timeout=30.0) as plain:
         r = await plain.get(listed[0]["avatar_url"])
     assert r.status_code == 200

@@ -20,10 +20,11 @@ from persona_svc.store import (
     NotRegenerable,
     Store,
     Trending,
+    summary,
     utcnow,
 )
 from proto.conversations import Conversation, Message, UserPersona
-from proto.personas import ContentSettings, DraftResult, Persona, PersonaDraft, Report
+from proto.personas import ContentSettings, DraftResult, Persona, PersonaDraft, PersonaSummary, Report
 
 
 def new_id() -> str:
@@ -52,7 +53,7 @@ async def all_pages(store: Store, f: ListFilter, sort: str, limit: int = 7) -> l
     trending = Trending(utcnow(), utcnow() - timedelta(days=7), 3600.0)
     while True:
         if sort == "new":
-            rows: list[tuple[Persona, Any]] = list(await store.list_new(f, limit, after))
+            rows: list[tuple[PersonaSummary, Any]] = list(await store.list_new(f, limit, after))
         elif sort == "top":
             rows = list(await store.list_top(f, limit, after))
         else:
@@ -61,6 +62,24 @@ async def all_pages(store: Store, f: ListFilter, sort: str, limit: int = 7) -> l
         if len(rows) < limit:
             return seen
         after = rows[-1][1]
+
+
+async def test_listings_answer_summaries_without_the_long_texts(store: Store) -> None:
+    book = {"entries": [{"keys": ["moon"], "content": "x" * 10_000}]}
+    p = await store.create_persona(
+        persona("u1", tagline="Tutor", tags=["Maths"], description="long " * 1000, character_book=book)
+    )
+    await store.set_like(p.id, "u2", True)
+    expected = await store.get_persona(p.id, "u2")
+    assert expected is not None
+    trending = Trending(utcnow(), utcnow() - timedelta(days=7), 3600.0)
+    for rows in (
+        await store.list_new(ListFilter(viewer_id="u2"), 10, None),
+        await store.list_top(ListFilter(viewer_id="u2"), 10, None),
+        await store.list_trending(ListFilter(viewer_id="u2"), 10, trending, None),
+    ):
+        assert [r for r, _ in rows] == [summary(expected)]
+        assert rows[0][0].liked_by_me and rows[0][0].like_count == 1
 
 
 async def test_create_get_update_delete(store: Store) -> None:

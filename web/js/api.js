@@ -1,7 +1,14 @@
 // The one client for the public API: unwraps `{data, meta}`, turns error envelopes into ApiError,
-// keeps the access token in memory and the refresh token in localStorage, and rotates them.
+// keeps the access token in memory, and rotates it. The refresh token is an HttpOnly cookie
+// (scoped to /auth/refresh) that script never sees: every /auth/ call asks for that transport
+// with TRANSPORT_HEADER, which is also the refresh endpoint's CSRF check (docs/auth.md).
 
-const REFRESH_KEY = "persona.refresh_token";
+const TRANSPORT_HEADER = { "x-token-transport": "cookie" };
+// Not a secret: "this browser has a session cookie", so a visitor's page load makes no refresh
+// call, and the other tabs follow a sign-out (the storage event).
+const SIGNED_IN_KEY = "persona.signed_in";
+// Where versions before the cookie kept the refresh token: used once to get the cookie, then gone.
+const OLD_REFRESH_KEY = "persona.refresh_token";
 const LOCK_NAME = "persona-refresh";
 
 export class ApiError extends Error {
@@ -60,19 +67,25 @@ export function setUser(user) {
   emit();
 }
 
-function storedRefresh() {
+function stored(key) {
   try {
-    return localStorage.getItem(REFRESH_KEY);
+    return localStorage.getItem(key);
   } catch {
     return null;
   }
 }
 
-/** Keep a token pair from register, login, code verify or refresh. */
+/** Whether a refresh may restore a session: the cookie is set, or an old stored token is left. */
+function storedRefresh() {
+  return stored(SIGNED_IN_KEY) !== null || stored(OLD_REFRESH_KEY) !== null;
+}
+
+/** Keep a token pair from register, login, code verify or refresh (its refresh token is the cookie). */
 export function adoptTokens(pair) {
   session.accessToken = pair.access_token;
   session.expiresAt = Date.now() + (pair.expires_in || 900) * 1000;
-  localStorage.setItem(REFRESH_KEY, pair.refresh_token);
+  localStorage.setItem(SIGNED_IN_KEY, "1");
+  localStorage.removeItem(OLD_REFRESH_KEY);
   if (pair.user) session.user = pair.user;
   clearTimeout(session.timer);
   // Rotate a minute before expiry so a long chat never meets a 401 mid-stream.
@@ -91,7 +104,8 @@ export function forget(reason = null) {
   session.accessToken = null;
   session.expiresAt = 0;
   session.user = null;
-  localStorage.removeItem(REFRESH_KEY);
+  localStorage.removeItem(SIGNED_IN_KEY);
+  localStorage.removeItem(OLD_REFRESH_KEY);
   emit(reason ? { reason } : null);
 }
 
@@ -109,10 +123,11 @@ export function refresh() {
     session.refreshing = withLock(async () => {
       // Another call or tab may have rotated while we waited for the lock.
       if (session.accessToken && session.accessToken !== seen) return true;
-      const token = storedRefresh();
-      if (!token) return false;
+      if (!storedRefresh()) return false;
+      // The cookie goes by itself; a token left by an older version is exchanged for the cookie.
+      const old = stored(OLD_REFRESH_KEY);
       try {
-        const pair = await call("POST", "/auth/refresh", { body: { refresh_token: token }, auth: false });
+        const pair = await call("POST", "/auth/refresh", { body: old ? { refresh_token: old } : {}, auth: false });
         adoptTokens(pair);
         return true;
       } catch (err) {
@@ -130,7 +145,7 @@ export function refresh() {
   return session.refreshing;
 }
 
-/** On page load: a stored refresh token becomes a session again (no request when there is none). */
+/** On page load: the refresh cookie becomes a session again (no request when never signed in). */
 export async function restore() {
   if (!storedRefresh()) return false;
   const ok = await refresh();
@@ -141,7 +156,7 @@ export async function restore() {
 
 // Another tab signed out (or in): follow it.
 window.addEventListener("storage", (event) => {
-  if (event.key !== REFRESH_KEY) return;
+  if (event.key !== SIGNED_IN_KEY) return;
   if (event.newValue === null && session.user) {
     clearTimeout(session.timer);
     session.accessToken = null;
@@ -211,6 +226,7 @@ function escapeRx(s) {
 
 async function send(method, path, { body, query, auth = true, headers = {} } = {}) {
   const init = { method, headers: { accept: "application/json", ...headers } };
+  if (path.startsWith("/auth/")) Object.assign(init.headers, TRANSPORT_HEADER);
   if (auth) Object.assign(init.headers, authHeaders());
   if (body instanceof FormData || body instanceof Blob) {
     init.body = body;
