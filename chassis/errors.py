@@ -50,6 +50,11 @@ class MethodNotAllowed(HTTPError):
     code = "method_not_allowed"
 
 
+class RequestTimeout(HTTPError):
+    status = 408
+    code = "request_timeout"
+
+
 class Conflict(HTTPError):
     status = 409
     code = "conflict"
@@ -105,6 +110,7 @@ STATUS_CODES: dict[int, str] = {
         Forbidden,
         NotFound,
         MethodNotAllowed,
+        RequestTimeout,
         Conflict,
         PayloadTooLarge,
         UnsupportedMediaType,

@@ -8,10 +8,14 @@ from typing import Any
 
 import msgspec
 
+from chassis.binding import MAX_JSON_BODY
 from proto.common import ErrorEnvelope, Meta
 
 _PARAM = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::[^}]*)?}")
 REF = "#/components/schemas/{name}"
+# The body an operation accepts unless it declares `max_body` is `bind()`'s JSON limit; the
+# gateway reads each operation's `x-max-body` and refuses a larger body before storing any of it.
+DEFAULT_MAX_BODY = MAX_JSON_BODY
 
 ERROR_STATUSES = {
     400: "Bad request",
@@ -52,6 +56,7 @@ class Operation:
     # One media type, or several (a file endpoint answering whichever the stored file is).
     response_type: str | tuple[str, ...] = "application/json"
     description: str = ""
+    max_body: int = DEFAULT_MAX_BODY
     # False: the response is the type itself, not `{"data": …, "meta": …}` (probes, file exports).
     envelope: bool = True
     # Other success statuses answered with the same body (a repeated report: 200 beside 201).
@@ -138,6 +143,7 @@ class OpenAPI:
             }
         if op.auth:
             out["security"] = [{"bearer": []}, {"apiKey": []}]
+        out["x-max-body"] = op.max_body
         responses: dict[str, Any] = {}
         for status in (op.status, *op.also):
             responses[str(status)] = self._success(op, by_type)
@@ -153,6 +159,8 @@ class OpenAPI:
         if op.body is not None:
             # bind(): a body that is not JSON, too large, or not of the type.
             statuses |= {413, 415, 422}
+        if op.max_body != DEFAULT_MAX_BODY:
+            statuses.add(413)  # the gateway refuses a body over `x-max-body`
         if op.query is not None:
             # bind_query(): a parameter of the wrong type or out of range, a cursor not ours.
             statuses.add(422)

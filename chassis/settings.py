@@ -42,6 +42,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     tls_key: str | None = None
     public_url: str = "http://localhost:8000"
     web_dir: str = "web"
+    # The gateway's edge (docs/operations.md, "Edge limits").
+    # Comma-separated CIDRs of proxies whose X-Forwarded-For is believed (empty: never believed).
+    trusted_proxies: str = ""
+    # Seconds an idle keep-alive connection, or a request's head (line and headers), may take.
+    gateway_keep_alive_timeout: float = 75.0
+    # Largest HTTP/1.1 request head, in bytes (431 beyond).
+    gateway_max_header_bytes: int = 16 * 1024
+    # Longest wait for the next piece of a request body, in seconds (408 beyond).
+    gateway_body_timeout: float = 60.0
+    # Slowest average body rate, bytes/s, accepted once a body has taken gateway_body_timeout.
+    gateway_body_min_rate: int = 1024
+    # Seconds between re-reads of each service's OpenAPI document (the gateway's route table).
+    gateway_routes_refresh: float = 30.0
     # Health server of a service or the worker (0: no health server).
     health_port: int = 0
     # Storage of state

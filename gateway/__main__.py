@@ -17,7 +17,12 @@ def hypercorn_config(settings: Settings) -> Config:
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
     config.accesslog = None
-    config.keep_alive_timeout = 75
+    # Hypercorn's one timer for an idle connection and for a request head still arriving, so a
+    # client trickling its headers is closed after it. Hypercorn's `read_timeout` is left unset: it
+    # would also close SSE streams, whose clients send nothing; body reads are timed by the gateway
+    # itself (GATEWAY_BODY_TIMEOUT, GATEWAY_BODY_MIN_RATE).
+    config.keep_alive_timeout = settings.gateway_keep_alive_timeout
+    config.h11_max_incomplete_size = settings.gateway_max_header_bytes
     # Hypercorn closes a connection after 1,000 requests by default; API clients keep theirs.
     config.keep_alive_max_requests = 100_000
     config.graceful_timeout = 5

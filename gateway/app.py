@@ -1,4 +1,5 @@
-"""The gateway: a pure ASGI app that routes by path prefix to services over the bus."""
+"""The gateway: a pure ASGI app that resolves each request against the services' published routes,
+checks its caller and body limit, and only then forwards it over the bus."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from chassis import metrics, streams
 from chassis.app import nats_check
 from chassis.bridge import BusClient
 from chassis.context import new_request_id, request_id_var, valid_request_id
-from chassis.errors import HTTPError, NotFound
+from chassis.errors import HTTPError, NotFound, Unauthorized
 from chassis.health import Health, HealthServer
 from chassis.openapi import OpenAPI
 from chassis.responses import JSONResponse
@@ -28,18 +29,19 @@ from chassis.settings import Settings
 from gateway import proxy
 from gateway.asgi import ClientDisconnected, Message, Receive, Scope, Send, header, send_error
 from gateway.auth import GatewayAuthenticator
+from gateway.client_address import client_address, parse_networks
 from gateway.headers import SecurityHeaders
 from gateway.identity import Authenticator
 from gateway.openapi import MergedSpec, docs_page
 from gateway.plugins import Plugin, default_plugins, matches
+from gateway.route_source import RouteSource
 from gateway.routes import ROUTES, RouteTable
 from gateway.static import StaticFiles
+from gateway.unread import BodyTracker, held_open
 from proto.health import Liveness, Readiness
 
 log = structlog.get_logger("gateway")
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# Uploads of videos up to 500 MiB plus multipart framing.
-MAX_BODY = 520 * 1024 * 1024
 
 
 def web_root(settings: Settings) -> Path:
@@ -79,7 +81,8 @@ class Gateway:
         self.spec = gateway_spec()
         self.auth: Authenticator = authenticator or GatewayAuthenticator(settings, self)
         self.plugins: list[Plugin] = default_plugins(settings) if plugins is None else plugins
-        self.max_body = MAX_BODY
+        self.trusted_proxies = parse_networks(settings.trusted_proxies)
+        self._routes: RouteSource | None = None
         self._nc: NATS | None = None
         self._js: JetStreamContext | None = None
         self._bus: BusClient | None = None
@@ -118,6 +121,7 @@ class Gateway:
         self._js = self._nc.jetstream()
         await streams.ensure_all(self._js, self.settings)
         self._bus = BusClient(self._nc, self._js, self.settings)
+        self._routes = RouteSource(self._bus, self.table, self.settings.gateway_routes_refresh)
         self._merged = MergedSpec(self._bus, self.table.services(), self.spec)
         self.health.add("nats", lambda: nats_check(self.nc))
         for service in self.table.services():
@@ -136,6 +140,8 @@ class Gateway:
         for plugin in reversed(self.plugins):
             await plugin.stop()
         await self.auth.stop()
+        if self._routes is not None:
+            await self._routes.stop()
         if self._nc is not None:
             await chassis_bus.close(self._nc)
 
@@ -182,6 +188,8 @@ class Gateway:
                 state["status"] = message["status"]
             await send(message)
 
+        body = BodyTracker(scope, receive)
+        receive = body.receive
         path: str = scope["path"]
         # Labels from fixed sets: a plugin's prefix, a service, a local path, "static", "unmatched".
         route = metrics.UNMATCHED_ROUTE
@@ -193,17 +201,7 @@ class Gateway:
                 await plugin(scope, receive, tracked)
             elif service is not None:
                 route = service
-                identity = await self.auth.identify(scope)
-                await proxy.forward(
-                    self.bus,
-                    service,
-                    scope,
-                    receive,
-                    tracked,
-                    identity=identity,
-                    request_id=rid,
-                    max_body=self.max_body,
-                )
+                await self._forward(service, scope, receive, tracked, rid)
             elif path in self.local_paths:
                 route = path
                 await self.local(scope, receive, tracked)
@@ -214,7 +212,16 @@ class Gateway:
                 raise NotFound(f"no route for {scope['method']} {path}")
         except HTTPError as exc:
             if not state["started"]:
-                await send_error(tracked, exc, rid)
+                settings = self.settings
+                if await body.keeps_connection(
+                    scope, settings.gateway_body_timeout, settings.gateway_body_min_rate
+                ):
+                    await send_error(tracked, exc, rid)
+                else:
+                    exc.headers.setdefault("Connection", "close")
+                    await send_error(held_open(tracked), exc, rid)
+                    await body.linger()
+                    await tracked({"type": "http.response.body", "body": b""})
         except ClientDisconnected:
             state["status"] = 499
         except Exception:
@@ -226,6 +233,27 @@ class Gateway:
         method = metrics.method_label(scope["method"])
         metrics.http_requests.labels("gateway", method, route, str(state["status"])).inc()
         metrics.http_latency.labels("gateway", method, route).observe(time.perf_counter() - started)
+
+    async def _forward(self, service: str, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
+        """Route, caller and declared length are checked before a byte of the body is read."""
+        assert self._routes is not None, "gateway not started"
+        operation = await self._routes.operation(service, scope["method"], scope["path"])
+        identity = await self.auth.identify(scope)
+        if operation.auth and identity is None:
+            raise Unauthorized("sign in first: this endpoint needs an access token or API key")
+        await proxy.forward(
+            self.bus,
+            service,
+            scope,
+            receive,
+            send,
+            identity=identity,
+            request_id=rid,
+            max_body=operation.max_body,
+            client=client_address(scope, self.trusted_proxies),
+            body_timeout=self.settings.gateway_body_timeout,
+            body_min_rate=self.settings.gateway_body_min_rate,
+        )
 
     async def _openapi(self, request: Request) -> Response:
         assert self._merged is not None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
-from chassis.errors import HTTPError, PayloadTooLarge
+from chassis.errors import HTTPError, PayloadTooLarge, RequestTimeout
 from chassis.responses import error_body
 
 Scope = MutableMapping[str, Any]
@@ -46,16 +48,27 @@ async def send_error(send: Send, exc: HTTPError, request_id: str) -> None:
     )
 
 
-async def body_chunks(receive: Receive, limit: int) -> AsyncIterator[bytes]:
+async def body_chunks(
+    receive: Receive, limit: int, *, timeout: float | None = None, min_rate: int = 0
+) -> AsyncIterator[bytes]:
+    """The request body, refused (413) past `limit` bytes, and (408) when no piece comes for
+    `timeout` seconds or, once `timeout` has passed, the average rate is under `min_rate` bytes/s."""
     seen = 0
+    started = time.monotonic()
     while True:
-        message = await receive()
+        try:
+            message = await asyncio.wait_for(receive(), timeout)
+        except TimeoutError:
+            raise RequestTimeout(f"no request body received for {timeout:g} s") from None
         if message["type"] == "http.disconnect":
             raise ClientDisconnected()
         chunk = message.get("body", b"")
         seen += len(chunk)
         if seen > limit:
-            raise PayloadTooLarge(f"request body is over {limit} bytes")
+            raise PayloadTooLarge(f"request body is over {limit} bytes", details={"limit": limit})
+        elapsed = time.monotonic() - started
+        if min_rate and timeout and elapsed > timeout and seen < min_rate * elapsed:
+            raise RequestTimeout(f"request body arrives slower than {min_rate} bytes/s")
         if chunk:
             yield chunk
         if not message.get("more_body", False):

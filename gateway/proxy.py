@@ -19,11 +19,14 @@ async def forward(
     identity: Identity | None,
     request_id: str,
     max_body: int,
+    client: str,
+    body_timeout: float | None = None,
+    body_min_rate: int = 0,
 ) -> int:
     length = header(scope, b"content-length")
     if length is not None and length.isdigit() and int(length) > max_body:
-        raise PayloadTooLarge(f"request body is over {max_body} bytes")
-    client = scope.get("client")
+        # Refused from the header alone: not a byte of the body is read or stored.
+        raise PayloadTooLarge(f"request body is over {max_body} bytes", details={"limit": max_body})
     request = BridgeRequest(
         method=scope["method"],
         path=scope["path"],
@@ -33,10 +36,11 @@ async def forward(
         ),
         identity=identity,
         request_id=request_id,
-        client=client[0] if client else "",
+        client=client,
     )
     has_body = scope["method"] not in ("GET", "HEAD", "DELETE", "OPTIONS") or length not in (None, "0")
-    reply = await bus.send(service, request, body_chunks(receive, max_body) if has_body else None)
+    body = body_chunks(receive, max_body, timeout=body_timeout, min_rate=body_min_rate)
+    reply = await bus.send(service, request, body if has_body else None)
     headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
     headers.append((b"x-request-id", request_id.encode()))
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})

@@ -118,5 +118,5 @@ def create_app(settings: Settings, store: MediaStore | None = None) -> Starlette
             yield
 
     return create_service_app(
-        SERVICE, settings, routes(), spec=build_spec(), setup=setup, migrations=MIGRATIONS
+        SERVICE, settings, routes(), spec=build_spec(settings), setup=setup, migrations=MIGRATIONS
     )

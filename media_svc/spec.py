@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from chassis.openapi import OpenAPI
+from chassis.settings import Settings
 from media_svc.sniff import ALLOWED
+from media_svc.uploads import FRAMING_SLACK
 from proto.media import (
     GenerationRequest,
     MediaAccepted,
@@ -33,7 +35,8 @@ class MediaSpec(OpenAPI):
         return doc
 
 
-def build_spec() -> OpenAPI:
+def build_spec(settings: Settings | None = None) -> OpenAPI:
+    settings = settings or Settings()
     spec = MediaSpec("media_svc", description="Uploads, variants, image and video generation.")
     spec.add(
         "post",
@@ -47,6 +50,7 @@ def build_spec() -> OpenAPI:
             " MAX_IMAGE_BYTES, videos up to MAX_VIDEO_BYTES."
         ),
         content_type="multipart/form-data",
+        max_body=max(settings.max_image_bytes, settings.max_video_bytes) + FRAMING_SLACK,
         body=UploadForm,
         response=MediaAccepted,
         status=202,

@@ -374,5 +374,5 @@ def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
             yield
 
     return create_service_app(
-        SERVICE, settings, routes(), spec=build_spec(), setup=setup, migrations=MIGRATIONS
+        SERVICE, settings, routes(), spec=build_spec(settings), setup=setup, migrations=MIGRATIONS
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chassis.openapi import OpenAPI
+from chassis.settings import Settings
 from proto.cards import CharacterCard
 from proto.conversations import (
     CancelAccepted,
@@ -95,7 +96,12 @@ def conversation_links(pointer: str) -> dict[str, dict[str, str]]:
     return {op: {"conversation_id": f"$response.body#{pointer}"} for op in CONVERSATION_OPS}
 
 
-def build_spec() -> OpenAPI:
+# Multipart framing beside a card sent as a form's file.
+CARD_FRAMING = 64 * 1024
+
+
+def build_spec(settings: Settings | None = None) -> OpenAPI:
+    settings = settings or Settings()
     spec = OpenAPI("persona_svc", description="Personas, community, conversations and character cards.")
     t = ("personas",)
     spec.add(
@@ -187,6 +193,7 @@ def build_spec() -> OpenAPI:
         errors=(422, 503),
         tags=k,
         content_type="application/json",
+        max_body=settings.persona_card_max_bytes + CARD_FRAMING,
         description="Body: the card JSON, the PNG (`image/png`), or a multipart form with the file as "
         "`file`. A PNG's image becomes the avatar. Malformed or oversized cards: 422, nothing created.",
     )

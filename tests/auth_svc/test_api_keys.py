@@ -50,12 +50,13 @@ async def test_unknown_api_key_is_401_and_the_verify_endpoint_is_internal(auth_s
     async with auth_stack.http() as http:
         r = await http.get("/auth/me", headers={"x-api-key": "pck_not-a-real-key"})
         assert r.status_code == 401 and error_code(r) == "invalid_api_key"
+        # Not in auth_svc's published document, so not a public route (rpc.auth only).
         r = await http.post("/auth/internal/api-keys/verify", json={"key_hash": "0" * 64})
-        assert r.status_code == 403
+        assert r.status_code == 404
         account = await register(http)
         r = await http.post(
             "/auth/internal/api-keys/verify",
             json={"key_hash": "0" * 64},
             headers=bearer(account["access_token"]),
         )
-        assert r.status_code == 403
+        assert r.status_code == 404

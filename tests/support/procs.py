@@ -95,6 +95,22 @@ class Proc:
                     raise RuntimeError(f"{self.name} not ready after {timeout:.0f}s:\n{self.tail()}")
                 await asyncio.sleep(0.2)
 
+    async def wait_alive(self, timeout: float = 60.0) -> None:
+        """Until `/healthz` answers 200: started, whatever its dependencies say."""
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=3.0) as http:
+            while True:
+                if not self.alive:
+                    raise RuntimeError(f"{self.name} exited during start-up:\n{self.tail()}")
+                try:
+                    if (await http.get(f"{self.url}/healthz")).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.name} not alive after {timeout:.0f}s:\n{self.tail()}")
+                await asyncio.sleep(0.1)
+
     async def metric(self, name: str, labels: str = "") -> float:
         """One sample of the component's `/metrics` (0 when absent), e.g. `persona_jobs_running`
         with labels `kind="media-video"`."""

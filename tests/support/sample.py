@@ -23,6 +23,7 @@ from chassis.routing import route
 from chassis.settings import Settings
 
 SERVICE = "sample"
+DIGEST_MAX_BODY = 64 * 1024 * 1024
 
 
 class Item(msgspec.Struct):
@@ -81,9 +82,18 @@ def create_app(settings: Settings, replica: str = "a") -> Starlette:
     async def missing(request: Request) -> None:
         raise NotFound("no such thing", details={"thing": request.path_params["thing_id"]})
 
+    # Every route is described: the gateway routes only what a service's document lists.
     spec = OpenAPI("sample")
-    spec.add("get", "/sample/hello", "Say hello", tags=("sample",))
-    spec.add("post", "/sample/items", "Add an item", body=Item, status=201, tags=("sample",))
+    t = ("sample",)
+    spec.add("get", "/sample/hello", "Say hello", tags=t)
+    spec.add("post", "/sample/items", "Add an item", body=Item, status=201, tags=t)
+    spec.add("post", "/sample/digest", "Hash a body of any size", max_body=DIGEST_MAX_BODY, tags=t)
+    spec.add("get", "/sample/blob", "A body of `size` bytes", query=BlobQuery, tags=t)
+    spec.add("get", "/sample/slow", "Answer after `seconds`", tags=t)
+    spec.add("get", "/sample/crash", "Fail with a secret in the exception", tags=t)
+    spec.add("get", "/sample/whoami", "The identity the service was given", tags=t)
+    spec.add("get", "/sample/private", "The identity, signed in only", auth=True, tags=t)
+    spec.add("get", "/sample/things/{thing_id}", "A thing that is never there", tags=t)
 
     @contextlib.asynccontextmanager
     async def setup(ctx: ServiceContext) -> AsyncIterator[None]:
