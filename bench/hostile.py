@@ -1,4 +1,4 @@
-"""`python -m bench edge`: what a hostile client costs the gateway, measured on real processes
+"""`python -m bench hostile`: what a hostile client costs the gateway, measured on real processes
 (nats-server, auth_svc, the gateway): bytes parked in OBJ_bodies and time to the answer for
 anonymous 100 MiB bodies, how long a trickled head or body holds a connection, and which
 client address a session records behind a proxy. Prints; never run as a test.
@@ -103,7 +103,7 @@ async def session_client(url: str) -> list[str]:
 
 
 async def run() -> None:
-    folder = Path(tempfile.mkdtemp(prefix="bench-edge-"))
+    folder = Path(tempfile.mkdtemp(prefix="bench-hostile-"))
     server = NatsServer(folder / "nats").start()
     procs = Procs(folder / "logs", {"NATS_URL": server.url, "DATA_DIR": str(folder / "data")})
     try:
