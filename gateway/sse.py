@@ -31,6 +31,7 @@ from chassis.errors import (
     MethodNotAllowed,
     NotFound,
     ServiceUnavailable,
+    TooManyRequests,
     Unauthorized,
     UnprocessableEntity,
 )
@@ -84,6 +85,8 @@ class EventsPlugin:
         self._outboxes: set[Outbox] = set()
         # Streams opened with a session's token or ticket, so revoking the session ends them.
         self._sessions: dict[str, set[Outbox]] = {}
+        # Open (or opening) streams per user in this process, capped by sse_max_streams_per_user.
+        self._per_user: dict[str, int] = {}
         self._ticker: asyncio.Task[None] | None = None
 
     @property
@@ -193,9 +196,15 @@ class EventsPlugin:
             raise invalid("this session was signed out; sign in again", code="session_revoked")
         channels = requested
         if identity is not None:
+            # Taken before the first await below, so concurrent requests cannot all slip under it.
+            self._take_slot(identity.user_id)
             own = user_channel(identity.user_id)
             channels = [own, *(c for c in requested if c != own)]
-            await self._authorize(channels, identity)
+            try:
+                await self._authorize(channels, identity)
+            except BaseException:
+                self._free_slot(identity.user_id)
+                raise
         outbox = Outbox(self.settings.sse_queue_size, replaying=last_id is not None)
         subjects = [live_subject(c) for c in channels]
         task = asyncio.current_task()
@@ -236,11 +245,32 @@ class EventsPlugin:
             metrics.sse_tasks.dec()
             self._streams.discard(task)
             self._outboxes.discard(outbox)
+            if identity is not None:
+                self._free_slot(identity.user_id)
             if session is not None:
                 outboxes = self._sessions.get(session, set())
                 outboxes.discard(outbox)
                 if not outboxes:
                     self._sessions.pop(session, None)
+
+    def _take_slot(self, user_id: str) -> None:
+        limit = self.settings.sse_max_streams_per_user
+        open_now = self._per_user.get(user_id, 0)
+        if open_now >= limit:
+            raise TooManyRequests(
+                f"too many event streams: you have {open_now} open (at most {limit}); "
+                "close one (a tab or a client) before opening another",
+                code="too_many_streams",
+                details={"limit": limit, "open": open_now},
+            )
+        self._per_user[user_id] = open_now + 1
+
+    def _free_slot(self, user_id: str) -> None:
+        left = self._per_user.get(user_id, 0) - 1
+        if left > 0:
+            self._per_user[user_id] = left
+        else:
+            self._per_user.pop(user_id, None)
 
     async def _identify(self, scope: Scope, query: EventsQuery) -> Identity:
         if query.ticket is not None:
@@ -439,7 +469,7 @@ def _document(gateway: Gateway) -> None:
         "Live events as Server-Sent Events (see docs/events.md); visitors may follow public channels",
         query=EventsQuery,
         auth=True,
-        errors=(401, 403, 422, 503),
+        errors=(401, 403, 422, 429, 503),
         tags=("events",),
         response_type="text/event-stream",
     )

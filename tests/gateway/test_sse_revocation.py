@@ -11,6 +11,7 @@ import httpx
 import msgspec
 import nats
 import pytest
+from nats.aio.client import Client as NATS
 
 from chassis.events import EventPublisher
 from gateway.app import create_app as create_gateway
@@ -93,7 +94,7 @@ def measured(what: str, *seconds: float) -> None:
     print(f"measured {what}: " + ", ".join(f"{s * 1000:+.1f} ms" for s in seconds))
 
 
-async def still_delivers(stream: SseStream, nc: nats.NATS, user: User, delta: str) -> None:
+async def still_delivers(stream: SseStream, nc: NATS, user: User, delta: str) -> None:
     event = AiChatChunk(job_id="j", conversation_id="c", message_id="m", index=0, delta=delta)
     await EventPublisher(nc.jetstream()).publish([user_channel(user.id)], event)
     got = await stream.next(timeout=GENEROUS)
