@@ -81,11 +81,11 @@ DEV_RESET = re.compile(
 )
 
 
-async def ended_by_revocation(stream: SseStream, answered: float) -> float:
+async def ended_by_revocation(stream: SseStream, answered: float, reason: str = "session_revoked") -> float:
     """Seconds from `answered` until the stream's last event, `session_revoked`, arrived."""
     last = await stream.next(timeout=GENEROUS)
     elapsed = last.received_at - answered
-    assert last.event == "session_revoked" and last.data == {"reason": "session_revoked"}
+    assert last.event == "session_revoked" and last.data == {"reason": reason}
     assert await asyncio.wait_for(stream.events.get(), GENEROUS) is None and stream.ended
     return elapsed
 
@@ -228,3 +228,39 @@ async def test_revocation_ends_the_streams_on_every_gateway(stack: Mesh) -> None
         # Tickets live in a bucket every gateway shares: the other one refuses it too.
         r = await other_http.get("/events", params={"ticket": ticket})
         assert r.status_code == 401 and r.json()["error"]["code"] == "session_revoked"
+
+
+async def test_revoking_an_api_key_ends_the_streams_it_opened(stack: Mesh) -> None:
+    gw = await events_gateway(stack, msgspec.structs.replace(stack.settings, sse_heartbeat=0.5))
+    async with client(gw.url) as http, client(gw.url) as other_http:
+        user = await sign_up(http, "scripter")
+        made = [
+            (await http.post("/auth/api-keys", json={"name": f"bot {i}"}, headers=user.headers)).json()[
+                "data"
+            ]
+            for i in range(2)
+        ]
+        deleted, changed = ({"x-api-key": k["key"]} for k in made)
+        ticket = (await http.post("/events/tickets", headers=changed)).json()["data"]["ticket"]
+        async with (
+            open_stream(http, headers=deleted) as first,
+            open_stream(other_http, headers=changed) as second,
+            open_stream(http, headers=user.headers) as signed_in,
+        ):
+            r = await http.delete(f"/auth/api-keys/{made[0]['id']}", headers=user.headers)
+            answered = time.monotonic()
+            assert r.status_code == 204, r.text
+            by_delete = await ended_by_revocation(first, answered, reason="api_key_revoked")
+            r = await http.post(
+                "/auth/password/change",
+                json={"current_password": user.password, "password": "new secret", "revoke_api_keys": True},
+                headers=user.headers,
+            )
+            answered = time.monotonic()
+            assert r.status_code == 204, r.text
+            by_change = await ended_by_revocation(second, answered, reason="api_key_revoked")
+            assert not signed_in.ended
+        measured("api_key_revocation_to_stream_end", by_delete, by_change)
+        assert max(by_delete, by_change) < GENEROUS
+        r = await http.get("/events", params={"ticket": ticket})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
