@@ -116,21 +116,21 @@ function changePassword(sessions, keysRevoked) {
     h("div", { class: "field-error", id: uid("revoke-api-keys-error"), hidden: true }),
   );
   let keyCount = 0;
-  let counting = null;
-  // Counted when the form is shown and again when it is used: a key may have been made since.
-  const countKeys = () => {
-    counting ||= api
-      .get("/auth/api-keys")
-      .then((keys) => {
-        keyCount = keys.length;
-        keysLabel.textContent = `Also revoke ${keysPhrase(keyCount)}`;
-        keysField.hidden = keyCount === 0;
-      })
-      .catch(() => {})
-      .finally(() => {
-        counting = null;
-      });
-    return counting;
+  let asked = 0;
+  // Counted when the form shows and again when focus enters it (a key may have been made since);
+  // only the latest answer counts, so one sent before a change cannot undo its result.
+  const countKeys = async () => {
+    const mine = ++asked;
+    let keys;
+    try {
+      keys = await api.get("/auth/api-keys");
+    } catch {
+      return;
+    }
+    if (mine !== asked) return;
+    keyCount = keys.length;
+    keysLabel.textContent = `Also revoke ${keysPhrase(keyCount)}`;
+    keysField.hidden = keyCount === 0;
   };
   const save = h("button", { type: "submit" }, "Change password");
   const form = h(
@@ -141,7 +141,9 @@ function changePassword(sessions, keysRevoked) {
     keysField,
     save,
   );
-  form.addEventListener("focusin", countKeys);
+  form.addEventListener("focusin", (e) => {
+    if (!form.contains(e.relatedTarget)) countKeys();
+  });
   countKeys();
   form.addEventListener("submit", (e) => {
     e.preventDefault();
@@ -151,7 +153,7 @@ function changePassword(sessions, keysRevoked) {
       current.value = "";
       next.value = "";
       revokeKeys.checked = false;
-      const keys = revoking ? ` and ${keysPhrase(keyCount)} revoked` : keyCount ? `; ${keysPhrase(keyCount)} still work` : "";
+      const keys = revoking ? ` and ${keysPhrase(keyCount)} revoked` : keyCount ? `; ${keysPhrase(keyCount)} still ${keyCount === 1 ? "works" : "work"}` : "";
       toast(`Password changed. Your other sessions were signed out${keys}.`, "success");
       if (revoking) keysRevoked();
       await Promise.all([loadSessions(sessions), countKeys()]);
