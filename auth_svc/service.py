@@ -296,7 +296,9 @@ class AuthService:
         )
         assert changed is not None
         revoked = await self._revoke_all(user.id)
-        log.info("password reset", user_id=user.id, sessions_revoked=len(revoked))
+        # Whoever asked for the reset may be recovering a compromised account: no key survives.
+        keys = await self._revoke_api_keys(user.id)
+        log.info("password reset", user_id=user.id, sessions_revoked=len(revoked), api_keys_revoked=len(keys))
         return await self._sign_in(changed, info)
 
     async def change_password(self, identity: Identity, body: PasswordChange) -> None:
@@ -309,7 +311,8 @@ class AuthService:
             # other sessions stay (nothing they knew changed).
             hashed = await passwords.hash_password(body.password, self.settings.password_hash_cost)
             if await self.store.set_first_password(user.id, hashed, self.clock()):
-                log.info("first password set", user_id=user.id)
+                keys = await self._revoke_api_keys(user.id) if body.revoke_api_keys else []
+                log.info("first password set", user_id=user.id, api_keys_revoked=len(keys))
                 return
             user = await self._current(identity)  # one was set meanwhile: now it must be known
         if body.current_password is None:
@@ -328,7 +331,10 @@ class AuthService:
             self.clock(),
         )
         revoked = await self._revoke_all(user.id, keep=identity.session_id)
-        log.info("password changed", user_id=user.id, sessions_revoked=len(revoked))
+        keys = await self._revoke_api_keys(user.id) if body.revoke_api_keys else []
+        log.info(
+            "password changed", user_id=user.id, sessions_revoked=len(revoked), api_keys_revoked=len(keys)
+        )
 
     # Tokens and sessions
 
@@ -601,6 +607,12 @@ class AuthService:
         revoked = await self.store.revoke_user_sessions(user_id, self.clock(), keep=keep)
         for session_id in revoked:
             await self.revocations.session(session_id)
+        return revoked
+
+    async def _revoke_api_keys(self, user_id: str) -> list[str]:
+        revoked = await self.store.revoke_user_api_keys(user_id, self.clock())
+        for key_id in revoked:
+            await self.revocations.api_key(key_id)
         return revoked
 
     async def _limit(self, *counters: tuple[str, str, int]) -> None:

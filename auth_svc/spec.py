@@ -117,7 +117,7 @@ def build_spec() -> OpenAPI:
     add(
         "post",
         "/auth/password/reset",
-        "Set a new password with a reset code; revokes every session and signs in",
+        "Set a new password with a reset code; revokes every session and API key, and signs in",
         body=ResetRequest,
         response=TokenPair,
         errors=(401, 429),
@@ -131,7 +131,9 @@ def build_spec() -> OpenAPI:
             "`current_password` is required when the account has a password (422 without it, 403"
             " `wrong_password` when wrong; the other sessions are revoked). An account created by a"
             " code or a magic link (`has_password: false`) sets its first password without it, and"
-            " keeps its other sessions. Not with an API key (403)."
+            " keeps its other sessions. API keys keep working unless `revoke_api_keys` is true (then"
+            " every key of the account is revoked at once; GET /auth/api-keys lists those that"
+            " remain). Not with an API key (403)."
         ),
         body=PasswordChange,
         status=204,

@@ -160,4 +160,7 @@ class AuthStore(Protocol):
 
     async def revoke_api_key(self, user_id: str, key_id: str, now: datetime) -> bool: ...
 
+    async def revoke_user_api_keys(self, user_id: str, now: datetime) -> list[str]:
+        """Revoke every active key of the user; returns the revoked ids."""
+
     async def touch_api_key(self, key_id: str, now: datetime) -> None: ...

@@ -187,6 +187,14 @@ class MemoryStore:
         key.revoked_at = now
         return True
 
+    async def revoke_user_api_keys(self, user_id: str, now: datetime) -> list[str]:
+        revoked = []
+        for key in self.api_keys.values():
+            if key.user_id == user_id and key.revoked_at is None:
+                key.revoked_at = now
+                revoked.append(key.id)
+        return revoked
+
     async def touch_api_key(self, key_id: str, now: datetime) -> None:
         key = self.api_keys.get(key_id)
         if key is not None:

@@ -326,5 +326,13 @@ class PgStore:
         )
         return row is not None
 
+    async def revoke_user_api_keys(self, user_id: str, now: datetime) -> list[str]:
+        rows = await self.pool.fetch(
+            "UPDATE auth_api_keys SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
+            user_id,
+            now,
+        )
+        return [str(r["id"]) for r in rows]
+
     async def touch_api_key(self, key_id: str, now: datetime) -> None:
         await self.pool.execute("UPDATE auth_api_keys SET last_used_at = $2 WHERE id = $1", key_id, now)

@@ -34,7 +34,15 @@ class GatewayProc:
 def gateway(nats_url: str, role: str = "gateway", **env: str) -> Iterator[GatewayProc]:
     """`role` "gateway": the real gateway; "bare": Hypercorn holding SSE responses, nothing else."""
     port = free_port()
-    full = {**os.environ, "NATS_URL": nats_url, "PORT": str(port), "LOG_LEVEL": "warning", **env}
+    full = {
+        **os.environ,
+        "NATS_URL": nats_url,
+        "PORT": str(port),
+        "LOG_LEVEL": "warning",
+        # The fan-out benchmark holds 100 streams per user, beyond the production cap of 20.
+        "SSE_MAX_STREAMS_PER_USER": "100000",
+        **env,
+    }
     proc = subprocess.Popen([sys.executable, "-m", "bench.ssekit", role], env=full)
     try:
         wait_port(port, timeout=30)

@@ -171,6 +171,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sse_heartbeat: float = 15.0
     sse_queue_size: int = 256
     sse_max_channels: int = 16
+    # Concurrent GET /events per user on one gateway process (docs/events.md says why per process).
+    sse_max_streams_per_user: int = 20
     # Reconnection delay suggested to EventSource clients (the `retry:` field), milliseconds.
     sse_retry_ms: int = 3000
     # Media

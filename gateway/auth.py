@@ -212,8 +212,10 @@ class GatewayAuthenticator:
             exp={"essential": True},
             iat={"essential": True},
         )
-        # Called with a session id whenever a session is revoked (the SSE relay ends its streams).
+        # Called with a session id whenever a session is revoked (the SSE relay ends its streams),
+        # and with a key id whenever an API key is.
         self.session_listeners: list[Callable[[str], None]] = []
+        self.api_key_listeners: list[Callable[[str], None]] = []
         # SHA-256 of a presented key → (identity or None when unknown, key id, expiry).
         self.api_keys: dict[str, tuple[Identity | None, str | None, float]] = {}
 
@@ -308,7 +310,10 @@ class GatewayAuthenticator:
         if reply.status != 200:
             raise ServiceUnavailable("API keys cannot be checked right now; retry shortly")
         found = api_key_identity_reply_decoder.decode(reply.body).data
-        return Identity(user_id=found.user_id, via="api_key", is_admin=found.is_admin), found.key_id
+        identity = Identity(
+            user_id=found.user_id, via="api_key", is_admin=found.is_admin, api_key_id=found.key_id
+        )
+        return identity, found.key_id
 
     def _remember(self, key_hash: str, entry: tuple[Identity | None, str | None, float]) -> None:
         if len(self.api_keys) >= API_KEY_CACHE_MAX:
@@ -321,6 +326,9 @@ class GatewayAuthenticator:
     def session_revoked(self, session_id: str) -> bool:
         return revoked_session_key(session_id) in self.revoked
 
+    def api_key_revoked(self, key_id: str) -> bool:
+        return revoked_api_key_key(key_id) in self.revoked
+
     def _on_revoked(self, key: str) -> None:
         if key.startswith(revoked_session_key("")):
             session_id = key.removeprefix(revoked_session_key(""))
@@ -330,6 +338,8 @@ class GatewayAuthenticator:
             key_id = key.removeprefix(revoked_api_key_key(""))
             for key_hash in [h for h, v in self.api_keys.items() if v[1] == key_id]:
                 del self.api_keys[key_hash]
+            for listener in self.api_key_listeners:
+                listener(key_id)
 
     async def _fetch_jwks(self) -> list[dict[str, Any]]:
         reply = await self.mesh.bus.call("auth", "GET", JWKS_PATH, timeout=BUS_TIMEOUT)

@@ -5,8 +5,9 @@ authenticates with it (or an Authorization header or cookie; a visitor without o
 public channels only), checks each requested channel
 with the service that owns it, subscribes live (shared per subject, `gateway.fanout`),
 replays from the EVENTS stream what a reconnecting client missed after `Last-Event-ID`, then
-relays live frames until the client leaves, stops reading, its session is revoked (a last
-`session_revoked` event says so), or the gateway stops."""
+relays live frames until the client leaves, stops reading, its session or API key is revoked
+(a last `session_revoked` event says so), or the gateway stops. A user has at most
+`sse_max_streams_per_user` streams open on one gateway process."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from chassis.errors import (
     MethodNotAllowed,
     NotFound,
     ServiceUnavailable,
+    TooManyRequests,
     Unauthorized,
     UnprocessableEntity,
 )
@@ -40,6 +42,7 @@ from gateway.asgi import Receive, Scope, Send, header, send_bytes
 from gateway.auth import GatewayAuthenticator, invalid
 from gateway.fanout import Hub, Outbox, frame
 from gateway.tickets import TicketStore
+from proto.auth import revoked_api_key_key, revoked_session_key
 from proto.codec import json_encoder
 from proto.identity import Identity
 from proto.sse import EventsQuery, Ticket
@@ -60,6 +63,7 @@ log = structlog.get_logger("gateway.sse")
 
 HEARTBEAT = b": heartbeat\n\n"
 SESSION_REVOKED = b'event: session_revoked\ndata: {"reason":"session_revoked"}\n\n'
+API_KEY_REVOKED = b'event: session_revoked\ndata: {"reason":"api_key_revoked"}\n\n'
 REPLAY_BATCH = 256
 # Who decides whether a caller may follow a channel of each kind (`user:` is decided here).
 CHANNEL_OWNERS = {"channel": ("persona", "/conversations/{id}")}
@@ -82,8 +86,11 @@ class EventsPlugin:
         self._tickets: TicketStore | None = None
         self._streams: set[asyncio.Task[object]] = set()
         self._outboxes: set[Outbox] = set()
-        # Streams opened with a session's token or ticket, so revoking the session ends them.
-        self._sessions: dict[str, set[Outbox]] = {}
+        # Streams by the credential that opened them ("sid.<id>" for a session's token or ticket,
+        # "key.<id>" for an API key: the `revoked` bucket's keys), so revoking it ends them.
+        self._credentials: dict[str, set[Outbox]] = {}
+        # Open (or opening) streams per user in this process, capped by sse_max_streams_per_user.
+        self._per_user: dict[str, int] = {}
         self._ticker: asyncio.Task[None] | None = None
 
     @property
@@ -114,6 +121,7 @@ class EventsPlugin:
         self._ticker = asyncio.create_task(self._heartbeats())
         if isinstance(gateway.auth, GatewayAuthenticator):
             gateway.auth.session_listeners.append(self._session_revoked)
+            gateway.auth.api_key_listeners.append(self._api_key_revoked)
         _document(gateway)
 
     async def stop(self) -> None:
@@ -134,16 +142,20 @@ class EventsPlugin:
             outbox.close("reconnect")
 
     def _session_revoked(self, session_id: str) -> None:
-        for outbox in self._sessions.get(session_id, ()):
+        for outbox in self._credentials.get(revoked_session_key(session_id), ()):
             outbox.close("revoked")
+
+    def _api_key_revoked(self, key_id: str) -> None:
+        for outbox in self._credentials.get(revoked_api_key_key(key_id), ()):
+            outbox.close("key_revoked")
 
     def _revoked(self, identity: Identity) -> bool:
         auth = self.gateway.auth
-        return (
-            identity.session_id is not None
-            and isinstance(auth, GatewayAuthenticator)
-            and auth.session_revoked(identity.session_id)
-        )
+        if not isinstance(auth, GatewayAuthenticator):
+            return False
+        if identity.session_id is not None and auth.session_revoked(identity.session_id):
+            return True
+        return identity.api_key_id is not None and auth.api_key_revoked(identity.api_key_id)
 
     async def _heartbeats(self) -> None:
         interval = self.settings.sse_heartbeat
@@ -190,23 +202,31 @@ class EventsPlugin:
         else:
             identity = await self._identify(scope, query)
         if identity is not None and self._revoked(identity):  # a ticket issued just before a sign-out
+            if identity.session_id is None:
+                raise invalid("the API key was revoked", code="invalid_api_key")
             raise invalid("this session was signed out; sign in again", code="session_revoked")
         channels = requested
         if identity is not None:
+            # Taken before the first await below, so concurrent requests cannot all slip under it.
+            self._take_slot(identity.user_id)
             own = user_channel(identity.user_id)
             channels = [own, *(c for c in requested if c != own)]
-            await self._authorize(channels, identity)
+            try:
+                await self._authorize(channels, identity)
+            except BaseException:
+                self._free_slot(identity.user_id)
+                raise
         outbox = Outbox(self.settings.sse_queue_size, replaying=last_id is not None)
         subjects = [live_subject(c) for c in channels]
         task = asyncio.current_task()
         assert task is not None
         self._streams.add(task)
         self._outboxes.add(outbox)
-        session = identity.session_id if identity is not None else None
-        if identity is not None and session is not None:
-            self._sessions.setdefault(session, set()).add(outbox)
+        credential = _credential(identity) if identity is not None else None
+        if identity is not None and credential is not None:
+            self._credentials.setdefault(credential, set()).add(outbox)
             if self._revoked(identity):  # Revoked while the channels were being checked.
-                outbox.close("revoked")
+                outbox.close("revoked" if identity.session_id is not None else "key_revoked")
         metrics.sse_connections.inc()
         metrics.sse_tasks.inc()
         watcher: asyncio.Task[None] | None = None
@@ -236,11 +256,32 @@ class EventsPlugin:
             metrics.sse_tasks.dec()
             self._streams.discard(task)
             self._outboxes.discard(outbox)
-            if session is not None:
-                outboxes = self._sessions.get(session, set())
+            if identity is not None:
+                self._free_slot(identity.user_id)
+            if credential is not None:
+                outboxes = self._credentials.get(credential, set())
                 outboxes.discard(outbox)
                 if not outboxes:
-                    self._sessions.pop(session, None)
+                    self._credentials.pop(credential, None)
+
+    def _take_slot(self, user_id: str) -> None:
+        limit = self.settings.sse_max_streams_per_user
+        open_now = self._per_user.get(user_id, 0)
+        if open_now >= limit:
+            raise TooManyRequests(
+                f"too many event streams: you have {open_now} open (at most {limit}); "
+                "close one (a tab or a client) before opening another",
+                code="too_many_streams",
+                details={"limit": limit, "open": open_now},
+            )
+        self._per_user[user_id] = open_now + 1
+
+    def _free_slot(self, user_id: str) -> None:
+        left = self._per_user.get(user_id, 0) - 1
+        if left > 0:
+            self._per_user[user_id] = left
+        else:
+            self._per_user.pop(user_id, None)
 
     async def _identify(self, scope: Scope, query: EventsQuery) -> Identity:
         if query.ticket is not None:
@@ -350,10 +391,21 @@ class EventsPlugin:
         if outbox.reason == "revoked":
             # The last word: the client signs out instead of reconnecting.
             await _write(outbox, send, SESSION_REVOKED)
-        if outbox.reason in ("shutdown", "reconnect", "revoked"):
+        elif outbox.reason == "key_revoked":
+            await _write(outbox, send, API_KEY_REVOKED)
+        if outbox.reason in ("shutdown", "reconnect", "revoked", "key_revoked"):
             # A clean end: the client reconnects with Last-Event-ID (EventSource does so itself),
             # unless its session was revoked.
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _credential(identity: Identity) -> str | None:
+    """The `revoked` bucket's key that would end this identity's streams."""
+    if identity.session_id is not None:
+        return revoked_session_key(identity.session_id)
+    if identity.api_key_id is not None:
+        return revoked_api_key_key(identity.api_key_id)
+    return None
 
 
 async def _write(outbox: Outbox, send: Send, data: bytes) -> None:
@@ -439,7 +491,7 @@ def _document(gateway: Gateway) -> None:
         "Live events as Server-Sent Events (see docs/events.md); visitors may follow public channels",
         query=EventsQuery,
         auth=True,
-        errors=(401, 403, 422, 503),
+        errors=(401, 403, 422, 429, 503),
         tags=("events",),
         response_type="text/event-stream",
     )

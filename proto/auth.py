@@ -110,10 +110,12 @@ class ProfilePatch(msgspec.Struct, forbid_unknown_fields=True):
 
 class PasswordChange(msgspec.Struct, kw_only=True):
     """`current_password` is required once the account has a password; an account made by a
-    code or a link sets its first one without it."""
+    code or a link sets its first one without it. API keys survive the change unless
+    `revoke_api_keys` is true."""
 
     password: Password
     current_password: Password | None = None
+    revoke_api_keys: bool = False
 
 
 class ApiKeyCreate(msgspec.Struct):

@@ -12,3 +12,5 @@ class Identity(msgspec.Struct, frozen=True, omit_defaults=True):
     session_id: str | None = None
     via: Literal["token", "api_key", "internal"] = "token"
     is_admin: bool = False
+    # The API key used (via="api_key"), so revoking it ends the event streams it opened.
+    api_key_id: str | None = None

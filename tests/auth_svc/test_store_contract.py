@@ -279,3 +279,28 @@ async def test_a_sign_up_waits_on_its_code_until_replaced(store: AuthStore) -> N
     await store.put_code(code(email, code_hash="plain", at=NOW + timedelta(seconds=1)))
     found = await store.latest_code(email, "login")
     assert found is not None and found.signup_password_hash is None and found.signup_display_name == ""
+
+
+async def test_revoking_all_keys_of_a_user_leaves_other_users_keys(store: AuthStore) -> None:
+    a, b = user(), user()
+    await store.create_user(a)
+    await store.create_user(b)
+    mine = [
+        ApiKeyRecord(
+            id=new_id(), user_id=a.id, name=n, prefix="pck_abcdefgh", key_hash=f"ka{n}", created_at=NOW
+        )
+        for n in ("1", "2")
+    ]
+    theirs = ApiKeyRecord(
+        id=new_id(), user_id=b.id, name="b", prefix="pck_12345678", key_hash="kb", created_at=NOW
+    )
+    for key in (*mine, theirs):
+        await store.create_api_key(key)
+    assert await store.revoke_api_key(a.id, mine[0].id, NOW)
+
+    # Only the keys still active are revoked (and named), once.
+    assert await store.revoke_user_api_keys(a.id, NOW + DAY) == [mine[1].id]
+    assert await store.revoke_user_api_keys(a.id, NOW + DAY) == []
+    assert await store.list_api_keys(a.id) == []
+    assert await store.find_api_key("ka2") is None
+    assert [k.id for k in await store.list_api_keys(b.id)] == [theirs.id]

@@ -222,7 +222,11 @@ async def test_api_key_revocation_reaches_both_gateways_despite_their_cache(
         key = {"x-api-key": created["key"]}
         for http in (one, two):
             r = await http.get("/sample/whoami", headers=key)
-            assert r.json()["data"]["identity"] == {"user_id": account["user"]["id"], "via": "api_key"}
+            assert r.json()["data"]["identity"] == {
+                "user_id": account["user"]["id"],
+                "via": "api_key",
+                "api_key_id": created["id"],
+            }
         r = await one.delete(f"/auth/api-keys/{created['id']}", headers=bearer(account["access_token"]))
         assert r.status_code == 204
         for http in (one, two):

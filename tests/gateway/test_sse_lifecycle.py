@@ -83,8 +83,10 @@ def frame_ids(body: bytes) -> list[int]:
 
 
 async def test_opening_and_closing_1000_streams_leaves_nothing_behind(stack: Mesh) -> None:
-    await stack.app(create_auth(stack.settings))
-    app = create_gateway(with_health_port(stack.settings))
+    # 100 streams per user: above the default cap of 20 (tests/gateway/test_sse_stream_cap.py).
+    settings = msgspec.structs.replace(stack.settings, sse_max_streams_per_user=CONNECTIONS // USERS)
+    await stack.app(create_auth(settings))
+    app = create_gateway(with_health_port(settings))
     gw = await stack.server(app)
     plugin = next(p for p in app.plugins if isinstance(p, EventsPlugin))
     names = ("persona_sse_connections", "persona_sse_subscriptions", "persona_sse_tasks")

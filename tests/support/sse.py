@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,8 @@ class SseEvent:
     id: int | None
     event: str
     data: Any
+    # When the frame was read off the wire (time.monotonic()), for tests that measure latency.
+    received_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 // Account: profile, password, sessions (revoke one, sign out everywhere), API keys, sign out.
 
 import { api, currentUser, forget, setUser } from "../api.js";
-import { h } from "../dom.js";
+import { h, uid } from "../dom.js";
 import { live } from "../events.js";
 import { go } from "../router.js";
 import { ask, busy, errorMessage, field, replace, timeAgo, toast } from "../ui.js";
@@ -93,26 +93,70 @@ async function loadSessions(container) {
   );
 }
 
-/** An account with a password changes it against the current one; the other sessions end. */
-function changePassword(sessions) {
+function keysPhrase(count) {
+  return count === 1 ? "your API key" : `all ${count} API keys`;
+}
+
+/**
+ * An account with a password changes it against the current one; the other sessions end.
+ * API keys survive unless the box is ticked (it shows only when there are keys), so the user
+ * decides in the same step; `keysRevoked` refreshes the keys panel.
+ */
+function changePassword(sessions, keysRevoked) {
   const current = h("input", { type: "password", name: "current_password", autocomplete: "current-password" });
   const next = h("input", { type: "password", name: "password", autocomplete: "new-password", minlength: "8" });
+  const keysHint = uid("revoke-keys-hint");
+  const revokeKeys = h("input", { type: "checkbox", name: "revoke_api_keys", "aria-describedby": keysHint });
+  const keysLabel = h("span", {});
+  const keysField = h(
+    "div",
+    { class: "field", hidden: true },
+    h("label", { class: "check" }, revokeKeys, keysLabel),
+    h("span", { class: "hint", id: keysHint }, "Unticked, your API keys keep working after the change."),
+    h("div", { class: "field-error", id: uid("revoke-api-keys-error"), hidden: true }),
+  );
+  let keyCount = 0;
+  let asked = 0;
+  // Counted when the form shows and again when focus enters it (a key may have been made since);
+  // only the latest answer counts, so one sent before a change cannot undo its result.
+  const countKeys = async () => {
+    const mine = ++asked;
+    let keys;
+    try {
+      keys = await api.get("/auth/api-keys");
+    } catch {
+      return;
+    }
+    if (mine !== asked) return;
+    keyCount = keys.length;
+    keysLabel.textContent = `Also revoke ${keysPhrase(keyCount)}`;
+    keysField.hidden = keyCount === 0;
+  };
   const save = h("button", { type: "submit" }, "Change password");
   const form = h(
     "form",
     { novalidate: true, "aria-label": "Change your password" },
     field("Current password", current),
     field("New password", next, { hint: "8 to 72 bytes. Your other sessions are signed out." }),
+    keysField,
     save,
   );
+  form.addEventListener("focusin", (e) => {
+    if (!form.contains(e.relatedTarget)) countKeys();
+  });
+  countKeys();
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     busy(save, async () => {
-      await api.post("/auth/password/change", { current_password: current.value, password: next.value });
+      const revoking = !keysField.hidden && revokeKeys.checked;
+      await api.post("/auth/password/change", { current_password: current.value, password: next.value, revoke_api_keys: revoking });
       current.value = "";
       next.value = "";
-      toast("Password changed. Your other sessions were signed out.", "success");
-      await loadSessions(sessions);
+      revokeKeys.checked = false;
+      const keys = revoking ? ` and ${keysPhrase(keyCount)} revoked` : keyCount ? `; ${keysPhrase(keyCount)} still ${keyCount === 1 ? "works" : "work"}` : "";
+      toast(`Password changed. Your other sessions were signed out${keys}.`, "success");
+      if (revoking) keysRevoked();
+      await Promise.all([loadSessions(sessions), countKeys()]);
     }, form);
   });
   return [h("h2", { id: "password-title" }, "Password"), form];
@@ -159,7 +203,13 @@ export async function render(main) {
 
   const sessions = h("div", {}, h("p", { class: "muted" }, "Loading sessions…"));
   const passwordPanel = h("section", { class: "panel", "aria-labelledby": "password-title" });
-  const showPassword = (hasPassword) => replace(passwordPanel, ...(hasPassword ? changePassword(sessions) : setPassword(user, () => showPassword(true))));
+  let keysPanel = apiKeysPanel();
+  const reloadKeys = () => {
+    const fresh = apiKeysPanel();
+    keysPanel.replaceWith(fresh);
+    keysPanel = fresh;
+  };
+  const showPassword = (hasPassword) => replace(passwordPanel, ...(hasPassword ? changePassword(sessions, reloadKeys) : setPassword(user, () => showPassword(true))));
   showPassword(user.has_password);
 
   const signOutButton = h("button", { type: "button", class: "danger", id: "sign-out" }, "Sign out");
@@ -179,7 +229,7 @@ export async function render(main) {
       h("p", { class: "muted" }, "Every device where you are signed in. Revoking one signs it out within a second; “Sign out everywhere” signs out all of them, this one too."),
       sessions,
     ),
-    apiKeysPanel(),
+    keysPanel,
   );
   await loadSessions(sessions);
 }
