@@ -433,7 +433,10 @@ class PersonaService:
         user = await self.profiles.get(user_id, identity)
         if user is None:
             raise NotFound("no such user", details={"user_id": user_id})
-        counts = await self.store.user_counts(user_id, identity.user_id if identity else None)
+        # The count agrees with the list the viewer gets of this creator (NSFW by their setting).
+        counts = await self.store.user_counts(
+            user_id, identity.user_id if identity else None, await self._include_nsfw(identity, None)
+        )
         return UserProfile(
             id=user_id,
             display_name=user.display_name,

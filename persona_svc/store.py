@@ -167,7 +167,12 @@ class Store(Protocol):
         """(whether anything changed, the followee's follower count after)."""
         ...
 
-    async def user_counts(self, user_id: str, viewer_id: str | None) -> UserCounts: ...
+    async def user_counts(
+        self, user_id: str, viewer_id: str | None, include_nsfw: bool = False
+    ) -> UserCounts:
+        """`public_personas` counts what the viewer's listing of this creator shows: NSFW ones
+        only with `include_nsfw` or to the creator themself."""
+        ...
 
     # Reports
     async def add_report(self, report: Report, threshold: int) -> tuple[bool, ReportState]:

@@ -203,8 +203,11 @@ class MemoryStore:
         changed = _toggle(self.follows, (follower_id, followee_id), following)
         return changed, sum(1 for (_, b) in self.follows if b == followee_id)
 
-    async def user_counts(self, user_id: str, viewer_id: str | None) -> UserCounts:
-        public = sum(1 for _ in self._listed(ListFilter(creator_id=user_id, include_nsfw=True)))
+    async def user_counts(
+        self, user_id: str, viewer_id: str | None, include_nsfw: bool = False
+    ) -> UserCounts:
+        shown = ListFilter(creator_id=user_id, include_nsfw=include_nsfw, viewer_id=viewer_id)
+        public = sum(1 for _ in self._listed(shown))
         return UserCounts(
             public_personas=public,
             followers=sum(1 for (_, b) in self.follows if b == user_id),

@@ -435,10 +435,13 @@ class PgStore:
 
         return await self._tx(work)
 
-    async def user_counts(self, user_id: str, viewer_id: str | None) -> UserCounts:
+    async def user_counts(
+        self, user_id: str, viewer_id: str | None, include_nsfw: bool = False
+    ) -> UserCounts:
         row = await self.pool.fetchrow(
             f"""
-            SELECT (SELECT count(*) FROM personas p WHERE p.owner_id = $1 AND {LISTED}) AS public_personas,
+            SELECT (SELECT count(*) FROM personas p WHERE p.owner_id = $1 AND {LISTED}
+                        AND (NOT p.nsfw OR $3 OR p.owner_id = $2)) AS public_personas,
                    (SELECT count(*) FROM follows WHERE followee_id = $1) AS followers,
                    (SELECT count(*) FROM follows WHERE follower_id = $1) AS following,
                    EXISTS (SELECT 1 FROM follows WHERE follower_id = $2 AND followee_id = $1)
@@ -446,6 +449,7 @@ class PgStore:
             """,
             user_id,
             viewer_id,
+            include_nsfw,
         )
         assert row is not None
         return UserCounts(

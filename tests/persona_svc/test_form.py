@@ -222,6 +222,10 @@ async def test_adult_personas_show_only_to_opted_in_accounts_and_their_creator(s
     assert ids(await http.get("/feed", headers=minor.headers)) == only_tame
     # Anyone may still open the persona by its link: the page asks before showing it.
     assert (await http.get(f"/personas/{spicy['id']}")).json()["data"]["nsfw"] is True
+    # The creator's profile counts what each viewer's list of them shows.
+    for headers, count in (({}, 1), (minor.headers, 1), (adult.headers, 2), (creator.headers, 2)):
+        r = await http.get(f"/users/{creator.id}", headers=headers)
+        assert r.json()["data"]["public_persona_count"] == count, (headers, r.text)
 
     # Turning it off needs no confirmation and keeps the date of the last one.
     r = await http.patch(url, json={"show_nsfw": False}, headers=adult.headers)

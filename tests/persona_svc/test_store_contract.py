@@ -240,6 +240,11 @@ async def test_follows_feed_and_profile_counts(store: Store) -> None:
     assert (counts.public_personas, counts.followers, counts.following) == (1, 2, 0)
     assert counts.followed_by_me
     assert (await store.user_counts("fan", None)).following == 1
+    # An NSFW persona counts for whom it is listed: opted-in viewers and its creator.
+    await store.create_persona(persona("maker", nsfw=True))
+    assert (await store.user_counts("maker", "fan")).public_personas == 1
+    assert (await store.user_counts("maker", "fan", include_nsfw=True)).public_personas == 2
+    assert (await store.user_counts("maker", "maker")).public_personas == 2
     assert await store.set_follow("fan", "maker", False) == (True, 1)
     assert await store.list_new(ListFilter(followed_by="fan"), 10, None) == []
 
