@@ -36,6 +36,12 @@ test: $(STAMP)
 fuzz: $(STAMP)
 	$(BIN)/python -m scripts.fuzz
 
+# The container image persona-community:dev (scripts/build_image.py): buildah, on a Debian base
+# made by debootstrap unless BASE names an image (BASE=docker.io/library/python:3.11-slim).
+.PHONY: image
+image: $(STAMP)
+	$(BIN)/python -m scripts.build_image
+
 quality: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -99,7 +99,7 @@ def test_containerfile_runs_any_component_as_non_root() -> None:
     text = (ROOT / "deploy" / "Containerfile").read_text()
     users = [line.split()[1] for line in text.splitlines() if line.startswith("USER ")]
     assert users and not users[-1].startswith(("0", "root"))
-    assert 'ENTRYPOINT ["python", "-m"]' in text
+    assert 'ENTRYPOINT ["/opt/venv/bin/python", "-m"]' in text
     for c in COMPONENTS:
         assert f"COPY {c.module} ./{c.module}" in text
 
