@@ -107,17 +107,20 @@ def base_tag(mirror: str) -> str:
     return f"{BASE_REPOSITORY}:{SUITE}-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
 
 
-def image_exists(name: str) -> bool:
-    return (
-        subprocess.run(["buildah", "inspect", "--type", "image", name], capture_output=True).returncode == 0
+def image_id(name: str) -> str | None:
+    found = subprocess.run(
+        ["buildah", "inspect", "--type", "image", "--format", "{{.FromImageID}}", name],
+        capture_output=True,
+        text=True,
     )
+    return found.stdout.strip() or None if found.returncode == 0 else None
 
 
 def build_base() -> str:
     """The local Debian base image, made by debootstrap unless already there."""
     mirror = debian_mirror()
     tag = base_tag(mirror)
-    if image_exists(tag):
+    if image_id(tag):
         say(f"base {tag}: reused")
         return tag
     debs = CACHE / "debs"
@@ -168,7 +171,7 @@ def pip_secrets(work: Path) -> list[str]:
     Only http(s) indexes travel (a file:// index is not in the build); the bundle is passed as a
     file and named in the generated pip.conf, so the build trusts what pip trusts here."""
     settings: dict[str, str] = {}
-    config = configparser.ConfigParser()
+    config = configparser.ConfigParser(interpolation=None)
     files = ["/etc/pip.conf", "/etc/xdg/pip/pip.conf", str(Path.home() / ".config/pip/pip.conf")]
     config.read([*files, *([os.environ["PIP_CONFIG_FILE"]] if os.environ.get("PIP_CONFIG_FILE") else [])])
     for key in (*PIP_SETTINGS, "cert"):
@@ -200,6 +203,7 @@ def build(base: str | None = None, tag: str = IMAGE, extras: str = "") -> str:
     started = time.monotonic()
     ensure_tools(need_base=base is None)
     base = base or build_base()
+    before = image_id(tag)
     with tempfile.TemporaryDirectory(prefix="persona-image-") as work:
         argv = [
             "buildah",
@@ -221,6 +225,10 @@ def build(base: str | None = None, tag: str = IMAGE, extras: str = "") -> str:
         ]
         with timed(f"buildah bud {tag} on {base}"):
             subprocess.run(argv, check=True)
+    if before and before != image_id(tag):
+        # The image the tag named before is untagged now: drop it (its layers are hundreds of MB);
+        # the cached build steps stay.
+        subprocess.run(["buildah", "rmi", before], capture_output=True)
     say(f"{tag} built in {time.monotonic() - started:.1f}s")
     return tag
 
