@@ -13,6 +13,7 @@ secrets, mounted for the install step only.
 from __future__ import annotations
 
 import configparser
+import fcntl
 import hashlib
 import os
 import shutil
@@ -33,6 +34,8 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 TOOLS = {"buildah": "buildah", "podman": "podman", "debootstrap": "debootstrap"}
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "persona-community"
 PIP_SETTINGS = ("index-url", "extra-index-url", "trusted-host")
+# What debootstrap mounts inside the new root while it configures packages.
+ROOT_MOUNTS = ("proc", "sys", "dev/pts")
 CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
 
 
@@ -113,16 +116,43 @@ def image_id(name: str) -> str | None:
         capture_output=True,
         text=True,
     )
-    return found.stdout.strip() or None if found.returncode == 0 else None
+    if found.returncode != 0:
+        return None
+    return found.stdout.strip() or None
+
+
+def unmount(root: Path) -> bool:
+    """Undo debootstrap's mounts under `root`; whether none is left."""
+    for mount in ROOT_MOUNTS:
+        if os.path.ismount(root / mount):
+            subprocess.run(["umount", "-l", str(root / mount)], capture_output=True)
+    return not any(os.path.ismount(root / mount) for mount in ROOT_MOUNTS)
+
+
+@contextmanager
+def base_lock() -> Iterator[None]:
+    """One base build at a time on this machine; the holder clears what a killed one left."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "base.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for stale in CACHE.glob("rootfs-*"):
+            if unmount(stale / "root"):
+                shutil.rmtree(stale, ignore_errors=True)
+        yield
 
 
 def build_base() -> str:
     """The local Debian base image, made by debootstrap unless already there."""
     mirror = debian_mirror()
     tag = base_tag(mirror)
-    if image_id(tag):
-        say(f"base {tag}: reused")
-        return tag
+    with base_lock():
+        if image_id(tag):
+            say(f"base {tag}: reused")
+            return tag
+        return debootstrap_base(mirror, tag)
+
+
+def debootstrap_base(mirror: str, tag: str) -> str:
     debs = CACHE / "debs"
     debs.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="rootfs-", dir=CACHE) as work:
@@ -142,9 +172,7 @@ def build_base() -> str:
             except subprocess.CalledProcessError as exc:
                 raise SystemExit(f"debootstrap failed:\n{exc.stdout[-2000:]}{exc.stderr[-2000:]}") from exc
             finally:
-                # debootstrap mounts these while it configures packages; a failure can leave them.
-                for mount in ("proc", "sys", "dev/pts"):
-                    subprocess.run(["umount", "-l", str(root / mount)], capture_output=True)
+                unmount(root)  # a failed debootstrap can leave its mounts
         for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
             for path in (root / leftover).glob("*"):
                 if path.is_file():
