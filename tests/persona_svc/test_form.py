@@ -116,10 +116,10 @@ async def test_a_fork_credits_the_original_and_notifies_its_creator(site: Site) 
         "owner_name": "creator",
     }
     assert fork["forked_from"] == source["id"] and fork["fork_origin"] == credit
-    # Anyone reading the fork's page sees the credit; listings leave it out (one lookup a page).
+    # Anyone reading the fork's page sees the credit; listings (summaries) carry only the link.
     assert (await http.get(f"/personas/{fork['id']}")).json()["data"]["fork_origin"] == credit
     listed = (await http.get("/personas", params={"creator_id": forker.id})).json()["data"]
-    assert [p["fork_origin"] for p in listed] == [None]
+    assert [(p["forked_from"], "fork_origin" in p) for p in listed] == [(source["id"], False)]
     assert (await http.get(f"/personas/{source['id']}")).json()["data"]["fork_origin"] is None
 
     # The creator is notified, named, with a link to the (public) copy; a private copy is not linked.
