@@ -211,7 +211,7 @@ class MediaProgress(Event, tag="media_progress"):
 
 class MediaReady(Event, tag="media_ready"):
     """Every variant is stored: complete URLs (signed or presigned ones expire; `GET /media/{id}`
-    gives fresh ones). Sent on the owner's `user:<id>`, before media_svc has persisted it."""
+    gives fresh ones). Sent on the owner's `user:<id>` by media_svc once it has stored the item."""
 
     job_id: str
     media_id: str
