@@ -442,7 +442,7 @@ class MediaService:
             await self.storage.delete_prefix(f"{result.media_id}/")
         log.info("media result", media_id=result.media_id, job_id=result.job_id, outcome=outcome.value)
         item = await self.store.get(result.media_id) if outcome is not Applied.ORPHAN else None
-        if item is not None and item.job_id == result.job_id and item.status in ("ready", "failed"):
+        if item is not None and item.job_id == result.job_id and item.status == result.status:
             event = await self._ending(item)
             await self.events.publish([user_channel(item.owner_id)], event, once=result.job_id)
         return outcome

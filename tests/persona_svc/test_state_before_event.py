@@ -5,7 +5,6 @@ storage loses nothing and announces the result once."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,14 +15,14 @@ from nats.js import JetStreamContext
 
 from generation_worker.app import create_app as create_worker
 from proto.chat import ChatResult
-from proto.subjects import RESULTS_CHAT, STREAM_EVENTS, STREAM_RESULTS
+from proto.subjects import RESULTS_CHAT, STREAM_RESULTS
 from tests.persona_svc.conftest import Site, SiteFactory, eventually
 from tests.persona_svc.test_conversations import messages, send, start_chat
 from tests.persona_svc.test_personas import create
 from tests.support.mesh import RunningServer
 from tests.support.openai_standin import OpenAIStandIn
 from tests.support.pg import fresh_database
-from tests.support.sse import SseEvent, SseStream, open_stream
+from tests.support.sse import SseEvent, SseStream, open_stream, stored_events
 from tests.support.users import User
 
 RUNS = 50
@@ -168,20 +167,6 @@ async def jetstream(site: Site) -> AsyncIterator[JetStreamContext]:
         await nc.close()
 
 
-async def stored_events(js: JetStreamContext, subject: str) -> list[dict[str, Any]]:
-    """Every event EVENTS holds on `subject`, oldest first."""
-    info = await js.stream_info(STREAM_EVENTS, subjects_filter=subject)
-    count = (info.state.subjects or {}).get(subject, 0)
-    sub = await js.subscribe(subject, stream=STREAM_EVENTS, ordered_consumer=True)
-    out: list[dict[str, Any]] = []
-    try:
-        while len(out) < count:
-            out.append(json.loads((await sub.next_msg(timeout=10)).data))
-    finally:
-        await sub.unsubscribe()
-    return out
-
-
 async def test_a_result_waiting_through_a_restart_is_stored_and_announced_once(
     start_site: SiteFactory, postgres_url: str
 ) -> None:
@@ -204,6 +189,9 @@ async def test_a_result_waiting_through_a_restart_is_stored_and_announced_once(
             return published[0].job_id == turn["job_id"]
 
         await eventually(result_published)
+        # The result waits for persona_svc, and so does its announcement.
+        waiting = await stored_events(js, f"events.user.{user.id}")
+        assert not [e for e in waiting if e["event"] in CHAT_ENDINGS], waiting[-1]
         await site.persona.start()
         done = await ending(sse, turn["job_id"], CHAT_ENDINGS)
         assert done.event == "ai_chat_done"
