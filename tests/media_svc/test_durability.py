@@ -82,14 +82,15 @@ async def test_worker_stopped_mid_transcode_hands_the_job_to_the_next(
 async def test_results_wait_for_media_svc_and_postgres_keeps_them(
     start_media: StartMedia, postgres_url: str
 ) -> None:
-    media = await start_media(database_url=await fresh_database(postgres_url))
+    media = await start_media(worker=False, database_url=await fresh_database(postgres_url))
     async with media.http() as http:
         user = await new_user(http)
         async with open_stream(http, headers=user.headers, params={"last_event_id": "0"}) as stream:
             r = await upload(http, user, jpeg_with_gps(800, 600))
             accepted = r.json()["data"]
             await media.media.stop()
-            # The worker finishes while media_svc is down: its result waits, and so does the event.
+            # The worker runs while media_svc is down: its result waits, and so does the event.
+            await media.start_worker()
             published = await result_of(media.settings, accepted["job_id"])
             nc = await nats.connect(media.settings.nats_url)
             try:
