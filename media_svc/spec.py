@@ -41,8 +41,9 @@ def build_spec() -> OpenAPI:
         description=(
             "multipart/form-data: `file` (JPEG, PNG, WebP, GIF, MP4, WebM or MOV, decided from its bytes),"
             " optional `persona_id` and `visibility` (private|public). Answers at once; the variants"
-            " are made by the worker, which reports `media_progress`, then `media_ready` or"
-            " `media_failed` on `user:<id>`. Images up to MAX_IMAGE_BYTES, videos up to MAX_VIDEO_BYTES."
+            " are made by the worker, which reports `media_progress`; `media_ready` or `media_failed`"
+            " follows on `user:<id>` once the item is stored (`GET /media/{id}` then shows it)."
+            " Images up to MAX_IMAGE_BYTES, videos up to MAX_VIDEO_BYTES."
         ),
         content_type="multipart/form-data",
         body=UploadForm,

@@ -227,7 +227,8 @@ class MediaReady(Event, tag="media_ready"):
 
 class MediaFailed(Event, tag="media_failed"):
     """The upload or generation cannot be processed; `reason` is readable by the user (not an
-    image, too many pixels, damaged file, provider refused). Sent on the owner's `user:<id>`."""
+    image, too many pixels, damaged file, provider refused). Sent on the owner's `user:<id>` by
+    media_svc once it has stored the item as failed."""
 
     job_id: str
     media_id: str
