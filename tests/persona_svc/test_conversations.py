@@ -325,7 +325,7 @@ async def test_cancel_keeps_the_partial_reply(start_site: SiteFactory) -> None:
         async with jetstream(site) as js:
             msg = await js.get_last_msg(STREAM_EVENTS, f"events.channel.{cid}")
         cancelled.update(json.loads(msg.data or b"{}"))
-        return cancelled["event"] == "ai_chat_cancelled"
+        return bool(cancelled["event"] == "ai_chat_cancelled")
 
     # Announced once stored (the store is written first: tests/persona_svc/test_state_before_event.py).
     await eventually(announced)

@@ -186,7 +186,7 @@ async def test_a_result_waiting_through_a_restart_is_stored_and_announced_once(
             except nats.js.errors.NotFoundError:
                 return False
             published[:] = [msgspec.json.decode(msg.data or b"{}", type=ChatResult)]
-            return published[0].job_id == turn["job_id"]
+            return bool(published[0].job_id == turn["job_id"])
 
         await eventually(result_published)
         # The result waits for persona_svc, and so does its announcement.
