@@ -1,4 +1,9 @@
-"""Publishing events to `user:<id>` and `channel:<id>`: stored in EVENTS, relayed live."""
+"""Publishing events to `user:<id>` and `channel:<id>`: stored in EVENTS, relayed live.
+
+A terminal event (a reply done, media ready, a draft ready) is published by the service that
+owns the state it announces, after its commit, with `once=<job id>`: the event then carries a
+JetStream message id per channel, so the publish repeated by a redelivered result (the service
+stopped between its commit and its ack) is dropped by EVENTS within its duplicate window."""
 
 from __future__ import annotations
 
@@ -21,17 +26,20 @@ class EventPublisher:
         self.js = js
         self.nc = nc
 
-    async def publish(self, channels: Iterable[str], event: Event) -> list[int]:
-        """Store `event` once per channel (its `channel` field set); returns the stream sequences.
+    async def publish(self, channels: Iterable[str], event: Event, *, once: str | None = None) -> list[int]:
+        """Store `event` once per channel (its `channel` field set); returns the stream sequences
+        (a publish dropped as a duplicate returns the sequence of the copy stored first).
 
-        The channels are published concurrently; successive calls keep their order per channel."""
+        The channels are published concurrently; successive calls keep their order per channel.
+        `once` (a job id) makes the publish idempotent: the same event name, key and channel are
+        stored once within the EVENTS duplicate window."""
         name = event_name(event)
         acks = await asyncio.gather(
             *(
                 self.js.publish(
                     channel_subject(channel),
                     json_encoder.encode(msgspec.structs.replace(event, channel=channel)),
-                    headers={EVENT_HEADER: name},
+                    headers=_headers(name, channel, once),
                 )
                 for channel in channels
             )
@@ -50,3 +58,10 @@ class EventPublisher:
         for channel in channels:
             payload = json_encoder.encode(msgspec.structs.replace(event, channel=channel))
             await self.nc.publish(channel_subject(channel), payload, headers={EVENT_HEADER: name})
+
+
+def _headers(name: str, channel: str, once: str | None) -> dict[str, str]:
+    headers = {EVENT_HEADER: name}
+    if once is not None:
+        headers["Nats-Msg-Id"] = f"event:{name}:{once}:{channel}"
+    return headers

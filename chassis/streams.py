@@ -48,6 +48,10 @@ def stream_configs(settings: Settings) -> list[api.StreamConfig]:
             num_replicas=replicas,
             max_age=settings.events_max_age,
             max_bytes=settings.events_max_bytes,
+            # Terminal events carry a message id (chassis.events, `once`): a service that stopped
+            # between its commit and its ack publishes again on redelivery, and EVENTS keeps the
+            # first copy. As long as the events are kept, so only a copy already expired can repeat.
+            duplicate_window=settings.events_max_age,
             republish=api.RePublish(
                 src=subjects.EVENTS_ALL, dest=f"{subjects.LIVE_PREFIX}.{subjects.EVENTS_ALL}"
             ),

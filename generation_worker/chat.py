@@ -1,13 +1,14 @@
 """The chat job kind: stream a reply token by token to the requester and the conversation.
 
 For each `ChatJob` on `jobs.chat`, on `user:<user_id>` and `channel:<conversation_id>`:
-`ai_chat_started` → one `ai_chat_chunk` per delta the provider yields → `ai_chat_done`,
-`ai_chat_error` or `ai_chat_cancelled`; then the `ChatResult` on `results.chat`, which
-persona_svc persists (idempotent by job id; JetStream drops a second publish within two
-minutes). A retryable provider failure redelivers the job with backoff; the next attempt
-starts over with a new `ai_chat_started` (`attempt` > 1). While the text model's slots are all
-busy (`generation_worker.gate`), the reply waits in order and sends `ai_chat_queued` with its
-position first."""
+`ai_chat_started` → one `ai_chat_chunk` per delta the provider yields; then the `ChatResult`
+(done, cancelled or failed) on `results.chat`. The worker sends no ending event: persona_svc
+stores the result (idempotent by job id; JetStream drops a second publish within two minutes)
+and only then announces `ai_chat_done`, `ai_chat_cancelled` or `ai_chat_error` (state before
+event, docs/events.md). A retryable provider failure redelivers the job with backoff; the next
+attempt starts over with a new `ai_chat_started` (`attempt` > 1). While the text model's slots
+are all busy (`generation_worker.gate`), the reply waits in order and sends `ai_chat_queued`
+with its position first."""
 
 from __future__ import annotations
 
@@ -26,10 +27,7 @@ from generation_worker.kinds import JobContext, JobKind
 from generation_worker.providers.base import ProviderError, TextFinish, TextProvider
 from generation_worker.providers.text import create_text_provider
 from proto.chat import (
-    AiChatCancelled,
     AiChatChunk,
-    AiChatDone,
-    AiChatError,
     AiChatQueued,
     AiChatStarted,
     ChatJob,
@@ -104,11 +102,11 @@ class _Run:
         await self.ctx.events.publish(self.channels, event)
 
     async def stream_event(self, event: Event) -> None:
-        """The start and the tokens: not waited for (the ending event, acknowledged, follows them)."""
+        """The start and the tokens: not waited for (the acknowledged result publish follows them
+        on the same connection, so the server has them all before persona_svc hears of the end)."""
         await self.ctx.events.send(self.channels, event)
 
     async def stream(self) -> None:
-        p = self.provider
         generate = asyncio.create_task(self._generate())
         stop = asyncio.create_task(self.ctx.cancelled.wait())
         try:
@@ -124,19 +122,7 @@ class _Run:
         if generate.cancelled():
             await self.cancelled()
             return
-        finish = generate.result()
-        text = "".join(self.parts)
-        await self.emit(
-            AiChatDone(
-                **self.ids,
-                text=text,
-                finish_reason=finish.finish_reason,
-                usage=finish.usage,
-                provider=p.name,
-                model=p.model,
-            )
-        )
-        await self._result("done", text, finish)
+        await self._result("done", "".join(self.parts), generate.result())
 
     async def _generate(self) -> TextFinish:
         if self.gate is None:
@@ -170,13 +156,10 @@ class _Run:
         raise ProviderError("the text provider ended without finishing", retryable=True)
 
     async def cancelled(self) -> None:
-        text = "".join(self.parts)
-        await self.emit(AiChatCancelled(**self.ids, text=text))
-        await self._result("cancelled", text, TextFinish("cancelled"))
+        await self._result("cancelled", "".join(self.parts), TextFinish("cancelled"))
 
     async def failed(self, reason: str) -> None:
         log.warning("chat reply failed", reason=reason)
-        await self.emit(AiChatError(**self.ids, reason=reason))
         await self._result("failed", "".join(self.parts), TextFinish(""), error=reason)
 
     async def _result(

@@ -1,9 +1,9 @@
 """The persona-draft job kind: a whole persona from a one-line idea.
 
 For each `DraftJob` on `jobs.persona.draft`, on the requester's `user:<id>`: one
-`persona_draft_progress` per piece of the answer as it is written, then
-`persona_draft_ready` with the validated draft (or `persona_draft_failed`), and a
-`DraftResult` on `results.draft` that persona_svc keeps for `GET /personas/drafts/{job_id}`.
+`persona_draft_progress` per piece of the answer as it is written, then a `DraftResult` on
+`results.draft`. persona_svc keeps it for `GET /personas/drafts/{job_id}` and only then announces
+`persona_draft_ready` with the validated draft (or `persona_draft_failed`).
 
 An OpenAI-compatible model is asked for JSON constrained by the JSON Schema of
 `proto.personas.DraftAnswer` (`response_format` json_schema, whose length limits keep a field from
@@ -38,9 +38,7 @@ from proto.personas import (
     DraftJob,
     DraftResult,
     PersonaDraft,
-    PersonaDraftFailed,
     PersonaDraftProgress,
-    PersonaDraftReady,
     draft_job_decoder,
 )
 from proto.subjects import JOBS_PERSONA_DRAFT, RESULTS_DRAFT, user_channel
@@ -204,7 +202,7 @@ class _Run:
 
     async def _progress(self, delta: str) -> None:
         event = PersonaDraftProgress(job_id=self.job.job_id, delta=delta, attempt=self.answer)
-        await self.ctx.events.send(self.channels, event)  # the acknowledged ending follows
+        await self.ctx.events.send(self.channels, event)  # the acknowledged result follows
 
     async def model(self, provider: TextProvider) -> PersonaDraft:
         messages = [
@@ -261,15 +259,14 @@ class _Run:
         return parse_draft(text, self.job)
 
     async def ready(self, draft: PersonaDraft) -> None:
-        await self._finish(PersonaDraftReady(job_id=self.job.job_id, draft=draft), "done", draft=draft)
+        await self._finish("done", draft=draft)
 
     async def failed(self, reason: str) -> None:
         log.warning("draft failed", job_id=self.job.job_id, reason=reason)
-        await self._finish(PersonaDraftFailed(job_id=self.job.job_id, reason=reason), "failed", error=reason)
+        await self._finish("failed", error=reason)
 
     async def _finish(
         self,
-        event: PersonaDraftReady | PersonaDraftFailed,
         status: Literal["done", "failed"],
         *,
         draft: PersonaDraft | None = None,
@@ -285,8 +282,7 @@ class _Run:
             provider=provider,
             model=model,
         )
-        # The event first: whoever reads the stored result afterwards has seen every event.
-        await self.ctx.events.publish(self.channels, event)
+        # No ending event here: persona_svc announces the draft once it has stored it.
         await publish_result(self.ctx.js, RESULTS_DRAFT, self.job.job_id, result)
 
 

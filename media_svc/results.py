@@ -1,5 +1,6 @@
 """The `results.media` consumer: each job's outcome persisted exactly once (idempotent by job id,
-acked only after the database has it, retried while the database is away)."""
+acked only after the database has it and `media_ready`/`media_failed` is published, retried
+while the database is away)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """media_svc's logic: accept uploads and generations (record, enqueue, answer at once), show
-items with complete URLs, persist each job's result exactly once, delete everything stored."""
+items with complete URLs, persist each job's result exactly once and then announce it
+(`media_ready` / `media_failed`), delete everything stored."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from chassis.errors import (
     TooManyRequests,
     UnprocessableEntity,
 )
+from chassis.events import EventPublisher
 from chassis.jobs import publish_job
 from chassis.settings import Settings
 from chassis.storage import Storage, StorageError
@@ -40,11 +42,13 @@ from proto.media import (
     ImageGenerationJob,
     JobKindName,
     MediaAccepted,
+    MediaFailed,
     MediaJobOut,
     MediaListQuery,
     MediaOut,
     MediaProcessJob,
     MediaProgressState,
+    MediaReady,
     MediaResult,
     MediaUrls,
     VideoGenerationJob,
@@ -52,7 +56,7 @@ from proto.media import (
     progress_state_decoder,
 )
 from proto.personas import persona_envelope_decoder
-from proto.subjects import JOBS_MEDIA_IMAGE, JOBS_MEDIA_PROCESS, JOBS_MEDIA_VIDEO
+from proto.subjects import JOBS_MEDIA_IMAGE, JOBS_MEDIA_PROCESS, JOBS_MEDIA_VIDEO, user_channel
 
 log = structlog.get_logger("media_svc")
 
@@ -117,6 +121,7 @@ class MediaService:
         self.storage = storage
         self.js = js
         self.bus = bus
+        self.events = EventPublisher(js)
         self._progress: KeyValue | None = None
 
     # Reading
@@ -428,12 +433,35 @@ class MediaService:
     # Results (from the worker, through `results.media`)
 
     async def apply_result(self, result: MediaResult) -> Applied:
+        """Persist, then announce what is stored. A redelivered result (this service stopped
+        between its commit and its ack) is a duplicate here and announced again; EVENTS keeps
+        the first copy. An item deleted while its job ran is announced by nothing."""
         outcome = await self.store.apply_result(result, now())
         if outcome is Applied.ORPHAN:
             # Deleted while its job ran: remove what the worker stored after the delete.
             await self.storage.delete_prefix(f"{result.media_id}/")
         log.info("media result", media_id=result.media_id, job_id=result.job_id, outcome=outcome.value)
+        item = await self.store.get(result.media_id) if outcome is not Applied.ORPHAN else None
+        if item is not None and item.job_id == result.job_id and item.status == result.status:
+            event = await self._ending(item)
+            await self.events.publish([user_channel(item.owner_id)], event, once=result.job_id)
         return outcome
+
+    async def _ending(self, item: MediaRecord) -> MediaReady | MediaFailed:
+        if item.status == "failed":
+            return MediaFailed(job_id=item.job_id, media_id=item.id, reason=item.error or "processing failed")
+        return MediaReady(
+            job_id=item.job_id,
+            media_id=item.id,
+            kind=item.kind,
+            urls=await self.urls(item),
+            width=item.width,
+            height=item.height,
+            duration=item.duration,
+            content_type=item.content_type,
+            provider=item.provider,
+            label=item.label,
+        )
 
 
 def _queued_job(media: MediaRecord, kind: JobKindName) -> JobRecord:

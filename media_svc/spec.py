@@ -46,8 +46,9 @@ def build_spec(settings: Settings | None = None) -> OpenAPI:
             "multipart/form-data: `file` (JPEG, PNG, WebP, GIF, MP4, WebM or MOV, decided from its bytes),"
             " optional `persona_id` (a persona of yours: 403 otherwise) and `visibility`"
             " (private|public). Answers at once; the variants are made by the worker, which reports"
-            " `media_progress`, then `media_ready` or `media_failed` on `user:<id>`. Images up to"
-            " MAX_IMAGE_BYTES, videos up to MAX_VIDEO_BYTES."
+            " `media_progress`; `media_ready` or `media_failed` follows on `user:<id>` once the item"
+            " is stored (`GET /media/{id}` then shows it). Images up to MAX_IMAGE_BYTES, videos up to"
+            " MAX_VIDEO_BYTES."
         ),
         content_type="multipart/form-data",
         max_body=max(settings.max_image_bytes, settings.max_video_bytes) + FRAMING_SLACK,

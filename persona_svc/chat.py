@@ -3,9 +3,11 @@ persisting each job's reply exactly once.
 
 A turn stores the user's message and a pending reply in one transaction (refused while
 another reply is pending), assembles the prompt and publishes a `ChatJob`; the worker
-streams `ai_chat_*` events and publishes a `ChatResult`, which `results.py` hands to
-`on_result`. A generation's status leaves `pending` once, so a result delivered twice
-writes one message. Only the conversation's owner sees it: everyone else gets 404.
+streams `ai_chat_started`/`ai_chat_chunk` and publishes a `ChatResult`, which `results.py`
+hands to `on_result`. A generation's status leaves `pending` once, so a result delivered twice
+writes one message; the ending event (`ai_chat_done`, `ai_chat_cancelled`, `ai_chat_error`) is
+published here, after the commit, once per job (docs/events.md). Only the conversation's owner
+sees it: everyone else gets 404.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from nats.js import JetStreamContext
 
 from chassis.context import request_id_var
 from chassis.errors import Conflict, NotFound, ServiceUnavailable, UnprocessableEntity
+from chassis.events import EventPublisher
 from chassis.jobs import publish_job, request_cancel
 from chassis.settings import Settings
 from persona_svc import pagination, prompt
@@ -27,7 +30,7 @@ from persona_svc.pagination import ActivityKey, SeqKey
 from persona_svc.profiles import Profiles
 from persona_svc.service import PersonaService, can_read, new_id, next_cursor
 from persona_svc.store import BadSwipe, Busy, Generation, MessageBusy, NotRegenerable, Store, utcnow
-from proto.chat import ChatJob, ChatResult
+from proto.chat import AiChatCancelled, AiChatDone, AiChatError, ChatJob, ChatResult
 from proto.conversations import (
     CancelAccepted,
     ChatTurn,
@@ -39,10 +42,11 @@ from proto.conversations import (
     MessagePatch,
     UserPersona,
 )
+from proto.events import Event
 from proto.identity import Identity
 from proto.jobs import DeadLetter
 from proto.personas import DraftResult, PageQuery, Persona, draft_job_decoder
-from proto.subjects import JOBS_CHAT, JOBS_PERSONA_DRAFT
+from proto.subjects import JOBS_CHAT, JOBS_PERSONA_DRAFT, conversation_channel, user_channel
 
 log = structlog.get_logger("persona_svc.chat")
 # Messages read for a prompt; the token budget trims them further.
@@ -67,6 +71,7 @@ class ChatService:
         self.nc = nc
         self.js = js
         self.profiles = profiles
+        self.events = EventPublisher(js)
         self.budget = prompt.Budget(
             total=settings.persona_prompt_token_budget,
             reply=settings.persona_reply_max_tokens,
@@ -358,17 +363,29 @@ class ChatService:
         if await request_cancel(self.nc, self.js, job_id, timeout=self.settings.persona_cancel_timeout):
             return CancelAccepted(job_id=job_id, stopping=True)
         # No worker runs it: the reply ends here; a worker taking the job later sees the marker.
-        await self.store.finish_generation(job_id, "cancelled", "", None)
+        if await self.store.finish_generation(job_id, "cancelled", "", None) is not None:
+            await self._announce(g, AiChatCancelled(**_ids(g), text=""))
         return CancelAccepted(job_id=job_id, stopping=False)
 
     # Results
 
     async def on_result(self, result: ChatResult) -> None:
+        """Store the reply, then announce it. A redelivered result (this service stopped between
+        its commit and its ack) finds it stored and announces again; EVENTS keeps one copy."""
         m = await self.store.finish_generation(result.job_id, result.status, result.text, result.error)
-        if m is None:
-            log.info("chat result ignored (unknown or already stored)", job_id=result.job_id)
-        else:
+        g = await self.store.get_generation(result.job_id)
+        if g is None or g.status != result.status:
+            # Unknown (deleted), or ended another way here (cancelled with no worker, dead
+            # letter): whoever stored that outcome announced it.
+            log.info("chat result ignored (unknown or ended otherwise)", job_id=result.job_id)
+            return
+        if m is not None:
             log.info("chat reply stored", job_id=result.job_id, message_id=m.id, status=result.status)
+        await self._announce(g, _ending(g, result))
+
+    async def _announce(self, g: Generation, event: Event) -> None:
+        channels = [user_channel(g.user_id), conversation_channel(g.conversation_id)]
+        await self.events.publish(channels, event, once=g.job_id)
 
     async def on_dead_letter(self, letter: DeadLetter) -> None:
         """A job that failed its last attempt: its reply or draft is marked failed."""
@@ -378,7 +395,10 @@ class ChatService:
                 job_id = _chat_job_base.decode(letter.payload).job_id
             except msgspec.ValidationError:
                 job_id = letter.job_id
-            await self.store.finish_generation(job_id, status, "", letter.reason)
+            if await self.store.finish_generation(job_id, status, "", letter.reason) is not None:
+                g = await self.store.get_generation(job_id)
+                if g is not None:
+                    await self._announce(g, AiChatError(**_ids(g), reason=letter.reason))
         elif letter.subject == JOBS_PERSONA_DRAFT:
             try:
                 job = draft_job_decoder.decode(letter.payload)
@@ -388,3 +408,23 @@ class ChatService:
             await self.personas.on_draft_result(
                 DraftResult(job_id=letter.job_id, user_id=user_id, status=status, error=letter.reason)
             )
+
+
+def _ids(g: Generation) -> dict[str, str]:
+    return {"job_id": g.job_id, "conversation_id": g.conversation_id, "message_id": g.message_id}
+
+
+def _ending(g: Generation, result: ChatResult) -> Event:
+    """The event announcing a stored result; each carries what a client needs to show it."""
+    if result.status == "done":
+        return AiChatDone(
+            **_ids(g),
+            text=result.text,
+            finish_reason=result.finish_reason,
+            usage=result.usage,
+            provider=result.provider,
+            model=result.model,
+        )
+    if result.status == "cancelled":
+        return AiChatCancelled(**_ids(g), text=result.text)
+    return AiChatError(**_ids(g), reason=result.error or "the reply failed")

@@ -1,8 +1,9 @@
 """The durable consumers persona_svc runs: chat results, draft results, and dead jobs.
 
 Each follows the worker pattern (`chassis.consumer.PullConsumer`): a message is acked only
-after it is stored, retried with backoff when the database is unavailable, and handled
-idempotently by job id, so a redelivery or a duplicate publish stores nothing twice.
+after it is stored and its ending event published (state before event, docs/events.md),
+retried with backoff when the database is unavailable, and handled idempotently by job id, so
+a redelivery or a duplicate publish stores nothing twice and announces nothing twice.
 A message that can never be decoded is logged and dropped.
 """
 

@@ -50,6 +50,8 @@ from proto.personas import (
     Notification,
     Persona,
     PersonaCreate,
+    PersonaDraftFailed,
+    PersonaDraftReady,
     PersonaListQuery,
     PersonaPatch,
     PersonaPublished,
@@ -529,8 +531,20 @@ class PersonaService:
         return found[1]
 
     async def on_draft_result(self, result: DraftResult) -> None:
+        """Store the draft, then announce it on the requester's channel (again, deduplicated by
+        EVENTS, when a redelivery finds it stored: this service stopped before its ack)."""
         if await self.store.finish_draft(result):
             log.info("draft stored", job_id=result.job_id, status=result.status)
+        found = await self.store.get_draft(result.job_id)
+        if found is None or found[1].status != result.status:
+            return  # unknown, or ended another way (not queued, dead letter) and announced there
+        owner, view = found
+        event: Event
+        if view.status == "done" and view.draft is not None:
+            event = PersonaDraftReady(job_id=view.job_id, draft=view.draft)
+        else:
+            event = PersonaDraftFailed(job_id=view.job_id, reason=view.error or "the draft failed")
+        await self.events.publish([user_channel(owner)], event, once=view.job_id)
 
     # Character cards
 

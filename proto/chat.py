@@ -36,7 +36,8 @@ class ChatJob(JobBase, kw_only=True):
 
 
 class ChatResult(msgspec.Struct, kw_only=True):
-    """On `results.chat`: what persona_svc persists for the reply (exactly once per job)."""
+    """On `results.chat`: what persona_svc persists for the reply (exactly once per job), then
+    announces as `ai_chat_done`, `ai_chat_cancelled` or `ai_chat_error`."""
 
     job_id: str
     user_id: str
@@ -87,7 +88,8 @@ class AiChatChunk(Event, tag="ai_chat_chunk"):
 
 
 class AiChatDone(Event, tag="ai_chat_done"):
-    """The reply is complete: the full `text`, why it ended, token usage. Same channels."""
+    """The reply is complete: the full `text`, why it ended, token usage. Same channels; sent by
+    persona_svc once the reply is stored (a read of the conversation returns it)."""
 
     job_id: str
     conversation_id: str
@@ -101,7 +103,7 @@ class AiChatDone(Event, tag="ai_chat_done"):
 
 class AiChatError(Event, tag="ai_chat_error"):
     """The reply failed for good (the model refused the request, or retries ran out); `reason` is
-    readable by the user. Same channels."""
+    readable by the user. Same channels; sent by persona_svc once the failure is stored."""
 
     job_id: str
     conversation_id: str
@@ -110,7 +112,8 @@ class AiChatError(Event, tag="ai_chat_error"):
 
 
 class AiChatCancelled(Event, tag="ai_chat_cancelled"):
-    """Generation stopped on request; `text` is the partial reply kept. Same channels."""
+    """Generation stopped on request; `text` is the partial reply kept. Same channels; sent by
+    persona_svc once the partial reply is stored."""
 
     job_id: str
     conversation_id: str

@@ -211,7 +211,7 @@ class MediaProgress(Event, tag="media_progress"):
 
 class MediaReady(Event, tag="media_ready"):
     """Every variant is stored: complete URLs (signed or presigned ones expire; `GET /media/{id}`
-    gives fresh ones). Sent on the owner's `user:<id>`, before media_svc has persisted it."""
+    gives fresh ones). Sent on the owner's `user:<id>` by media_svc once it has stored the item."""
 
     job_id: str
     media_id: str
@@ -227,7 +227,8 @@ class MediaReady(Event, tag="media_ready"):
 
 class MediaFailed(Event, tag="media_failed"):
     """The upload or generation cannot be processed; `reason` is readable by the user (not an
-    image, too many pixels, damaged file, provider refused). Sent on the owner's `user:<id>`."""
+    image, too many pixels, damaged file, provider refused). Sent on the owner's `user:<id>` by
+    media_svc once it has stored the item as failed."""
 
     job_id: str
     media_id: str

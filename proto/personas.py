@@ -373,7 +373,7 @@ class PersonaDraftProgress(Event, tag="persona_draft_progress"):
 
 class PersonaDraftReady(Event, tag="persona_draft_ready"):
     """The validated draft, ready to be edited and posted to `POST /personas` (on the requester's
-    `user:<id>`)."""
+    `user:<id>`; sent by persona_svc once the draft is stored for `GET /personas/drafts/{job_id}`)."""
 
     job_id: str
     draft: PersonaDraft
@@ -381,7 +381,7 @@ class PersonaDraftReady(Event, tag="persona_draft_ready"):
 
 class PersonaDraftFailed(Event, tag="persona_draft_failed"):
     """No draft: the model gave no valid one (after one corrective retry), refused the idea, or is
-    unavailable (on the requester's `user:<id>`)."""
+    unavailable (on the requester's `user:<id>`; sent by persona_svc once the outcome is stored)."""
 
     job_id: str
     reason: str

@@ -1,10 +1,11 @@
 """The media job kinds: `media-process` (variants of an upload), `media-image` (generate, then
 variants) and `media-video` (render from the persona's images, then variants).
 
-Every job ends the same way, whatever happened: `media_ready` or `media_failed` on the owner's
-`user:<id>`, then one `results.media` message for media_svc to persist. Transient failures
-(storage, provider 5xx) are retried; on the last attempt they end as `media_failed` too, so a
-job never disappears without its item leaving `processing`."""
+Every job ends the same way, whatever happened: one `results.media` message (ready or failed) for
+media_svc to persist; media_svc then announces `media_ready` or `media_failed` on the owner's
+`user:<id>` (state before event). Transient failures (storage, provider 5xx) are retried; on the
+last attempt they end as a failed result too, so a job never disappears without its item leaving
+`processing`."""
 
 from __future__ import annotations
 
@@ -32,12 +33,9 @@ from generation_worker.media.providers.image import ImageProvider, ImageRequest,
 from generation_worker.media.providers.video import VideoProvider, VideoRequest, video_provider
 from generation_worker.providers.base import ProviderError
 from proto.media import (
-    MediaFailed,
     MediaKind,
     MediaProgress,
-    MediaReady,
     MediaResult,
-    MediaUrls,
     image_generation_job_decoder,
     media_process_job_decoder,
     video_generation_job_decoder,
@@ -107,7 +105,6 @@ class MediaJobs:
         work: Work,
     ) -> None:
         job = ctx.job
-        channel = user_channel(job.user_id)
         progress = await self._progress(ctx, job.job_id, media_id, job.user_id)
         async with open_storage(ctx.settings) as storage:
             folder = await asyncio.to_thread(self._work_dir)
@@ -130,24 +127,6 @@ class MediaJobs:
                 reason = f"processing failed after {ctx.attempt} attempts ({type(exc).__name__})"
             else:
                 result = msgspec.structs.replace(result, job_id=job.job_id, user_id=job.user_id)
-                urls = {}
-                for name, variant in result.variants.items():
-                    urls[name] = await storage.url(variant.key)
-                await ctx.events.publish(
-                    [channel],
-                    MediaReady(
-                        job_id=job.job_id,
-                        media_id=media_id,
-                        kind=kind,
-                        urls=MediaUrls(**urls),
-                        width=result.width,
-                        height=result.height,
-                        duration=result.duration,
-                        content_type=result.content_type,
-                        provider=result.provider,
-                        label=result.label,
-                    ),
-                )
                 await publish_result(ctx.js, RESULTS_MEDIA, job.job_id, result)
                 log.info("media ready", media_id=media_id, kind=kind, variants=sorted(result.variants))
                 return
@@ -157,7 +136,6 @@ class MediaJobs:
             with contextlib.suppress(Exception):
                 await storage.delete_prefix(f"{media_id}/")
         log.info("media failed", media_id=media_id, reason=reason)
-        await ctx.events.publish([channel], MediaFailed(job_id=job.job_id, media_id=media_id, reason=reason))
         failed = MediaResult(
             job_id=job.job_id,
             user_id=job.user_id,

@@ -4,10 +4,12 @@ regenerated, swiped, edited, and survives the live connection dropping mid-reply
 from __future__ import annotations
 
 import os
+import re
 import signal
 from typing import Any
+from urllib.parse import urlsplit
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Request, expect
 
 from tests.browser.conftest import Browsing
 from tests.browser.flows import create_persona, open_chat, sign_up_with_password
@@ -152,6 +154,29 @@ def test_stop_a_reply(ui: Browsing) -> None:
     expect(kept.locator(".text")).to_have_text(partial)
     send(page, "Never mind. Good night")
     expect(page.locator("li.message.assistant").last).to_have_attribute("data-status", "done")
+
+
+def test_the_next_message_goes_as_soon_as_the_reply_ends(ui: Browsing) -> None:
+    page = ui.page()
+    sign_up_with_password(page, "Quick")
+    create_persona(page, "Brisk Ada")
+    open_chat(page, "Brisk Ada")
+    # The server announces a reply once stored, so the page never asks whether it caught up.
+    asked: list[str] = []
+    one_conversation = re.compile(r"/conversations/[^/]+$")
+
+    def note(request: Request) -> None:
+        if request.method == "GET" and one_conversation.search(urlsplit(request.url).path):
+            asked.append(request.url)
+
+    page.on("request", note)
+    for i in range(3):
+        send(page, f"Question number {i}, answered at once?")
+        expect(page.locator("li.message.assistant").last).to_have_attribute("data-status", "done")
+    expect(page.locator("li.message.user")).to_have_count(3)
+    expect(page.get_by_text("still being written")).to_have_count(0)
+    ui.shot(page, "sent-at-once")
+    assert asked == [], asked
 
 
 def test_a_reload_mid_reply_keeps_the_text_already_streamed(ui: Browsing) -> None:

@@ -1,8 +1,10 @@
-"""Helpers for the chat tests: a job, and every ChatResult published so far."""
+"""Helpers for the chat tests: a job, every ChatResult published so far, and a reply's live
+events up to its result (the worker sends no ending event: persona_svc announces the stored reply)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -10,6 +12,7 @@ from nats.js import JetStreamContext, api
 
 from proto.chat import ChatJob, ChatResult, PromptMessage, chat_result_decoder
 from proto.subjects import RESULTS_CHAT, STREAM_RESULTS
+from tests.support.sse import SseEvent, SseStream
 
 SYSTEM = (
     "You are Captain Mara Vell, a retired lighthouse keeper who collects storm stories. "
@@ -57,3 +60,34 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30.0
     async with asyncio.timeout(timeout):
         while not await check():
             await asyncio.sleep(0.05)
+
+
+def streamed(events: list[SseEvent]) -> str:
+    """The text the chunks of the latest attempt spell (a new `ai_chat_started` starts over)."""
+    starts = [i for i, e in enumerate(events) if e.event == "ai_chat_started"]
+    latest = events[starts[-1] :] if starts else events
+    return "".join(e.data["delta"] for e in latest if e.event == "ai_chat_chunk")
+
+
+async def until_result(
+    sse: SseStream,
+    js: JetStreamContext,
+    job_id: str,
+    timeout: float = 60.0,
+    seen: list[SseEvent] | None = None,
+) -> tuple[list[SseEvent], ChatResult]:
+    """The live events of `job_id` until its `ChatResult` is published and every chunk of the
+    result's text has arrived (the chunks precede the result on the worker's connection); `seen`:
+    the events read before, which this extends."""
+    seen = [] if seen is None else seen
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                seen.append(await sse.next(timeout=0.2))
+                continue
+            except TimeoutError:
+                pass
+            with contextlib.suppress(TimeoutError):
+                result = next((r for r in await chat_results(js) if r.job_id == job_id), None)
+                if result is not None and streamed(seen) == result.text:
+                    return seen, result

@@ -1,8 +1,9 @@
-"""Chat jobs streamed by the worker and relayed by the gateway as SSE, on a real nats-server."""
+"""Chat jobs streamed by the worker and relayed by the gateway as SSE, on a real nats-server.
+
+The worker streams the start and the chunks and publishes the result; the ending event is
+persona_svc's, after it stores the result (tests/persona_svc/test_state_before_event.py)."""
 
 from __future__ import annotations
-
-import asyncio
 
 import msgspec
 import nats
@@ -11,13 +12,13 @@ from chassis.jobs import publish_job, request_cancel
 from generation_worker.app import create_app as create_worker
 from generation_worker.providers.offline import compose
 from proto.subjects import JOBS_CHAT
-from tests.generation_worker.chat_support import chat_job, chat_results, eventually
+from tests.generation_worker.chat_support import chat_job, chat_results, until_result
 from tests.support.mesh import Mesh, client
 from tests.support.sse import SseEvent, events_gateway, open_stream
 from tests.support.users import sign_up
 
 
-async def test_offline_reply_streams_chunk_by_chunk_then_done_then_result(stack: Mesh) -> None:
+async def test_offline_reply_streams_chunk_by_chunk_then_the_result(stack: Mesh) -> None:
     settings = msgspec.structs.replace(stack.settings, offline_token_delay=0.005)
     gw = await events_gateway(stack, settings)
     await stack.app(create_worker(settings))
@@ -29,8 +30,8 @@ async def test_offline_reply_streams_chunk_by_chunk_then_done_then_result(stack:
             ticket = (await http.post("/events/tickets", headers=user.headers)).json()["data"]["ticket"]
             async with open_stream(http, params={"ticket": ticket}) as sse:
                 await publish_job(nc.jetstream(), JOBS_CHAT, job.job_id, job)
-                events = await sse.until("ai_chat_done")
-        started, *chunks, done = events
+                events, result = await until_result(sse, nc.jetstream(), job.job_id)
+        started, *chunks = events
         assert started.event == "ai_chat_started"
         assert started.data["provider"] == "offline" and started.data["attempt"] == 1
         assert {c.event for c in chunks} == {"ai_chat_chunk"}
@@ -40,16 +41,12 @@ async def test_offline_reply_streams_chunk_by_chunk_then_done_then_result(stack:
         ids = [e.id for e in events]
         assert all(a is not None and b is not None and a < b for a, b in zip(ids, ids[1:], strict=False))
         expected = compose(job.messages, "Mara", "Sam")
-        assert "".join(c.data["delta"] for c in chunks) == done.data["text"] == expected
+        assert "".join(c.data["delta"] for c in chunks) == result.text == expected
         assert "Mara" in expected
-        assert done.data["finish_reason"] == "stop"
-        assert done.data["usage"]["completion_tokens"] == len(chunks)
-
-        async def one_result() -> bool:
-            return len(await chat_results(nc.jetstream())) == 1
-
-        await eventually(one_result)
-        [result] = await chat_results(nc.jetstream())
+        # No ending event from the worker: persona_svc announces the reply once it is stored.
+        assert result.finish_reason == "stop"
+        assert result.usage.completion_tokens == len(chunks)
+        assert len(await chat_results(nc.jetstream())) == 1
         assert (result.job_id, result.message_id, result.status) == (job.job_id, job.message_id, "done")
         assert result.text == expected and result.provider == "offline"
     finally:
@@ -71,25 +68,15 @@ async def test_cancel_mid_stream_keeps_the_partial_reply(stack: Mesh) -> None:
             seen: list[SseEvent] = []
             while len([e for e in seen if e.event == "ai_chat_chunk"]) < 3:
                 seen.append(await sse.next())
-            asked = asyncio.get_running_loop().time()
             assert await request_cancel(nc, js, job.job_id)
-            rest = await sse.until("ai_chat_cancelled")
-            stopped = asyncio.get_running_loop().time()
-        chunks = [e for e in seen + rest if e.event == "ai_chat_chunk"]
-        cancelled = rest[-1]
-        assert not any(e.event == "ai_chat_done" for e in rest)
+            events, result = await until_result(sse, js, job.job_id, seen=seen)
+        chunks = [e for e in events if e.event == "ai_chat_chunk"]
         # The reply stopped well before its ~40 tokens at 0.2 s each would have finished.
-        assert stopped - asked < 5 and len(chunks) < 20
-        partial = cancelled.data["text"]
-        assert partial.startswith("".join(c.data["delta"] for c in chunks))
+        assert result.status == "cancelled" and len(chunks) < 20
+        partial = result.text
+        assert partial == "".join(c.data["delta"] for c in chunks)
         assert compose(job.messages, "Mara", "Sam").startswith(partial)
-
-        async def one_result() -> bool:
-            return len(await chat_results(js)) == 1
-
-        await eventually(one_result)
-        [result] = await chat_results(js)
-        assert result.status == "cancelled" and result.text == partial
+        assert len(await chat_results(js)) == 1
     finally:
         await nc.close()
 
@@ -107,14 +94,10 @@ async def test_cancel_before_any_worker_takes_the_job(stack: Mesh) -> None:
             # No worker runs yet: nobody acknowledges, but the request is remembered.
             assert not await request_cancel(nc, js, job.job_id)
             await stack.app(create_worker(stack.settings))
-            [event] = await sse.until("ai_chat_cancelled")
-        assert event.data["text"] == "" and event.data["job_id"] == job.job_id
-
-        async def one_result() -> bool:
-            return len(await chat_results(js)) == 1
-
-        await eventually(one_result)
-        [result] = await chat_results(js)
+            events, result = await until_result(sse, js, job.job_id)
+        # Nothing was generated: no start, no chunk, an empty cancelled result.
+        assert events == []
         assert result.status == "cancelled" and result.text == ""
+        assert len(await chat_results(js)) == 1
     finally:
         await nc.close()

@@ -14,7 +14,7 @@ import nats
 
 from chassis.jobs import publish_job
 from proto.subjects import JOBS_CHAT, STREAM_JOBS
-from tests.generation_worker.chat_support import chat_job, chat_results, eventually
+from tests.generation_worker.chat_support import chat_job, chat_results, eventually, until_result
 from tests.support.mesh import Mesh, client
 from tests.support.sse import events_gateway, open_stream
 from tests.support.users import sign_up
@@ -61,7 +61,7 @@ async def test_sigkilled_worker_job_is_redelivered_and_finished_once(stack: Mesh
             assert [e.event for e in before_kill] == ["ai_chat_started"] + ["ai_chat_chunk"] * 3
             assert before_kill[0].data["attempt"] == 1
             with worker_process(stack.settings.nats_url, tmp_path / "worker2.log"):
-                after = await sse.until("ai_chat_done", timeout=60)
+                after, result = await until_result(sse, js, job.job_id)
                 restarted = [e for e in after if e.event == "ai_chat_started"]
                 assert restarted and restarted[-1].data["attempt"] >= 2
 
@@ -69,12 +69,10 @@ async def test_sigkilled_worker_job_is_redelivered_and_finished_once(stack: Mesh
                     return (await js.stream_info(STREAM_JOBS)).state.messages == 0
 
                 await eventually(job_acked, timeout=30)
-        done = after[-1]
         retry_chunks = [e for e in after[after.index(restarted[-1]) :] if e.event == "ai_chat_chunk"]
-        assert "".join(c.data["delta"] for c in retry_chunks) == done.data["text"]
+        assert "".join(c.data["delta"] for c in retry_chunks) == result.text
         results = await chat_results(js)
         assert len(results) == 1
         assert results[0].job_id == job.job_id and results[0].status == "done"
-        assert results[0].text == done.data["text"]
     finally:
         await nc.close()

@@ -15,7 +15,7 @@ from chassis.settings import Settings
 from generation_worker.app import create_app as create_worker
 from generation_worker.chat import GAVE_UP
 from proto.subjects import JOBS_CHAT, STREAM_DEAD
-from tests.generation_worker.chat_support import chat_job, chat_results, eventually
+from tests.generation_worker.chat_support import chat_job, chat_results, eventually, until_result
 from tests.support.mesh import Mesh, RunningServer, client
 from tests.support.openai_standin import TOKENS, OpenAIStandIn
 from tests.support.sse import events_gateway, open_stream
@@ -64,16 +64,14 @@ async def test_model_tokens_reach_the_browser_one_by_one(rig: Rig) -> None:
         # The model has sent three tokens and is holding the rest: the client already has those three.
         assert rig.fake.sent == 3
         rig.fake.gate.set()
-        rest = await sse.until("ai_chat_done")
+        events, result = await until_result(sse, rig.nc.jetstream(), job.job_id, seen=[started, *first])
     assert started.event == "ai_chat_started" and started.data["provider"] == "openai"
     assert started.data["model"] == "gpt-4o-mini"
-    chunks = first + rest[:-1]
+    chunks = events[1:]
     assert [c.event for c in chunks] == ["ai_chat_chunk"] * len(TOKENS)
     assert [c.data["delta"] for c in chunks] == TOKENS
-    done = rest[-1]
-    assert done.data["text"] == "".join(TOKENS) and done.data["usage"]["completion_tokens"] == len(TOKENS)
-    await eventually(lambda: _results(rig.nc, 1))
-    [result] = await chat_results(rig.nc.jetstream())
+    assert result.usage.completion_tokens == len(TOKENS)
+    assert len(await chat_results(rig.nc.jetstream())) == 1
     assert result.status == "done" and result.text == "".join(TOKENS) and result.provider == "openai"
 
 
@@ -82,43 +80,38 @@ async def test_rate_limit_and_server_error_are_retried_then_succeed(rig: Rig) ->
     job = chat_job(rig.user.id)
     async with client(rig.gateway.url) as http, open_stream(http, headers=rig.user.headers) as sse:
         await publish_job(rig.nc.jetstream(), JOBS_CHAT, job.job_id, job)
-        events = await sse.until("ai_chat_done")
+        events, result = await until_result(sse, rig.nc.jetstream(), job.job_id)
     attempts = [e.data["attempt"] for e in events if e.event == "ai_chat_started"]
     assert attempts == [1, 2, 3] and len(rig.fake.requests) == 3
-    assert not any(e.event == "ai_chat_error" for e in events)
-    assert events[-1].data["text"] == "".join(TOKENS)
-    await eventually(lambda: _results(rig.nc, 1))
-    [result] = await chat_results(rig.nc.jetstream())
-    assert result.status == "done"
+    assert result.status == "done" and result.text == "".join(TOKENS)
+    assert len(await chat_results(rig.nc.jetstream())) == 1
 
 
-async def test_a_request_the_model_refuses_ends_with_ai_chat_error(rig: Rig) -> None:
+async def test_a_request_the_model_refuses_ends_with_a_failed_result(rig: Rig) -> None:
     rig.fake.script = [400]
     job = chat_job(rig.user.id)
     async with client(rig.gateway.url) as http, open_stream(http, headers=rig.user.headers) as sse:
         await publish_job(rig.nc.jetstream(), JOBS_CHAT, job.job_id, job)
-        events = await sse.until("ai_chat_error")
-    reason = events[-1].data["reason"]
-    assert "maximum context length is 8192 tokens" in reason
-    await eventually(lambda: _results(rig.nc, 1))
-    [result] = await chat_results(rig.nc.jetstream())
-    assert result.status == "failed" and result.error == reason
+        _, result = await until_result(sse, rig.nc.jetstream(), job.job_id)
+    assert result.status == "failed" and result.error is not None
+    assert "maximum context length is 8192 tokens" in result.error
+    assert len(await chat_results(rig.nc.jetstream())) == 1
     assert len(rig.fake.requests) == 1  # not retried: retrying cannot fix it
 
 
-async def test_a_model_that_keeps_failing_ends_in_ai_chat_error_and_a_dead_letter(rig: Rig) -> None:
+async def test_a_model_that_keeps_failing_ends_in_a_failed_result_and_a_dead_letter(rig: Rig) -> None:
     rig.fake.script = [503]
     job = chat_job(rig.user.id)
     js = rig.nc.jetstream()
     async with client(rig.gateway.url) as http, open_stream(http, headers=rig.user.headers) as sse:
         await publish_job(js, JOBS_CHAT, job.job_id, job)
-        events = await sse.until("ai_chat_error")
+        events, result = await until_result(sse, js, job.job_id)
+        while len([e for e in events if e.event == "ai_chat_started"]) < rig.settings.job_max_deliver:
+            events.append(await sse.next())
     attempts = [e.data["attempt"] for e in events if e.event == "ai_chat_started"]
     assert attempts == list(range(1, rig.settings.job_max_deliver + 1))
-    assert events[-1].data["reason"] == GAVE_UP  # readable, no upstream details
-    await eventually(lambda: _results(rig.nc, 1))
-    [result] = await chat_results(js)
-    assert result.status == "failed" and result.error == GAVE_UP
+    assert result.status == "failed" and result.error == GAVE_UP  # readable, no upstream details
+    assert len(await chat_results(js)) == 1
 
     async def dead_lettered() -> bool:
         return (await js.stream_info(STREAM_DEAD)).state.messages == 1
@@ -134,8 +127,8 @@ async def test_cancel_closes_the_model_stream(rig: Rig) -> None:
         await publish_job(js, JOBS_CHAT, job.job_id, job)
         seen = [await sse.next() for _ in range(5)]  # started + 4 chunks, then the model stalls
         assert await request_cancel(rig.nc, js, job.job_id)
-        rest = await sse.until("ai_chat_cancelled")
-    assert rest[-1].data["text"] == "".join(TOKENS[:4])
+        _, result = await until_result(sse, js, job.job_id, seen=list(seen))
+    assert result.status == "cancelled" and result.text == "".join(TOKENS[:4])
     assert [e.event for e in seen] == ["ai_chat_started"] + ["ai_chat_chunk"] * 4
     await eventually(lambda: _closed(rig.fake))
     await eventually(lambda: _results(rig.nc, 1))

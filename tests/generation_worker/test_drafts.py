@@ -85,7 +85,7 @@ async def next_result(js: JetStreamContext) -> DraftResult:
 
 
 async def user_events(js: JetStreamContext, user_id: str) -> list[dict[str, Any]]:
-    """Every event stored for the user so far (the worker publishes them before the result)."""
+    """Every event stored for the user so far (the worker publishes its progress before the result)."""
     subject = f"events.user.{user_id}"
     info = await js.stream_info(STREAM_EVENTS, subjects_filter=subject)
     count = (info.state.subjects or {}).get(subject, 0)
@@ -131,12 +131,8 @@ async def test_offline_drafts_are_deterministic_streamed_and_valid(stack: Mesh, 
     progress = [e for e in events if e["event"] == "persona_draft_progress"]
     assert len(progress) > 5 and {e["attempt"] for e in progress} == {1}
     assert msgspec.convert(json.loads("".join(e["delta"] for e in progress)), PersonaDraft) == draft
-    assert events[-1] == {
-        "event": "persona_draft_ready",
-        "channel": f"user:{sent.user_id}",
-        "job_id": sent.job_id,
-        "draft": msgspec.to_builtins(draft),
-    }
+    # The ready event is persona_svc's, once it has stored the draft (tests/persona_svc).
+    assert progress == events
 
 
 async def test_model_is_asked_for_json_and_asked_again_once_when_invalid(
@@ -178,8 +174,8 @@ async def test_a_second_invalid_answer_fails_the_draft(stack: Mesh, js: JetStrea
     assert result.status == "failed" and result.draft is None and len(model.requests) == 2
     # A sentence naming the part that was wrong, not msgspec's error text.
     assert result.error is not None and "its tags did not fit" in result.error and "$." not in result.error
-    failed = [e for e in await user_events(js, sent.user_id) if e["event"] == "persona_draft_failed"]
-    assert [e["reason"] for e in failed] == [result.error]
+    # The failed event is persona_svc's, once it has stored the outcome (tests/persona_svc).
+    assert not [e for e in await user_events(js, sent.user_id) if e["event"] == "persona_draft_failed"]
 
 
 async def test_a_refused_request_fails_with_the_models_reason(stack: Mesh, js: JetStreamContext) -> None:

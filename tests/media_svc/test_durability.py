@@ -4,13 +4,16 @@ job), media_svc (while results arrive, with PostgreSQL), and results are persist
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import nats
 import pytest
+from nats.js.errors import NotFoundError
 
+from chassis.settings import Settings
 from proto.codec import json_encoder
-from proto.media import MediaResult
+from proto.media import MediaResult, media_result_decoder
 from proto.subjects import RESULTS_MEDIA
 from tests.media_svc.conftest import StartMedia
 from tests.media_svc.support import (
@@ -23,7 +26,7 @@ from tests.media_svc.support import (
     wait_status,
 )
 from tests.support.pg import fresh_database
-from tests.support.sse import open_stream
+from tests.support.sse import open_stream, stored_events
 
 
 @pytest.fixture
@@ -79,24 +82,67 @@ async def test_worker_stopped_mid_transcode_hands_the_job_to_the_next(
 async def test_results_wait_for_media_svc_and_postgres_keeps_them(
     start_media: StartMedia, postgres_url: str
 ) -> None:
-    media = await start_media(database_url=await fresh_database(postgres_url))
+    media = await start_media(worker=False, database_url=await fresh_database(postgres_url))
     async with media.http() as http:
         user = await new_user(http)
         async with open_stream(http, headers=user.headers, params={"last_event_id": "0"}) as stream:
             r = await upload(http, user, jpeg_with_gps(800, 600))
-            media_id = r.json()["data"]["media_id"]
+            accepted = r.json()["data"]
             await media.media.stop()
-            # The worker finishes while media_svc is down: the event goes out, the result waits.
-            events = await media_events(stream, media_id)
+            # The worker runs while media_svc is down: its result waits, and so does the event.
+            await media.start_worker()
+            published = await result_of(media.settings, accepted["job_id"])
+            nc = await nats.connect(media.settings.nats_url)
+            try:
+                waiting = await stored_events(nc.jetstream(), f"events.user.{user.id}")
+            finally:
+                await nc.close()
+            assert not [e for e in waiting if e["event"] in ("media_ready", "media_failed")], waiting[-1]
+            await media.media.start()
+            events = await media_events(stream, accepted["media_id"])
             assert events[-1].event == "media_ready"
-        await media.media.start()
-        item = await wait_status(http, user, media_id)
-        assert item["status"] == "ready" and item["width"] == 800
+            # Announced after it was stored: the item reads ready at once.
+            item = (await http.get(f"/media/{accepted['media_id']}", headers=user.headers)).json()["data"]
+            assert item["status"] == "ready" and item["width"] == 800
+            # The same result delivered again (media_svc stopped after storing it, before its ack)
+            # is announced again, and EVENTS keeps the first copy only.
+            nc = await nats.connect(media.settings.nats_url)
+            try:
+                js = nc.jetstream()
+                again = await js.publish(RESULTS_MEDIA, json_encoder.encode(published))
+                for _ in range(400):
+                    info = await js.consumer_info("RESULTS", "media-results")
+                    if info.ack_floor.stream_seq >= again.seq:
+                        break
+                    await asyncio.sleep(0.05)
+                assert info.ack_floor.stream_seq >= again.seq
+                events_now = await stored_events(js, f"events.user.{user.id}")
+                endings = [e for e in events_now if e["event"] in ("media_ready", "media_failed")]
+                assert [e["media_id"] for e in endings] == [accepted["media_id"]]
+            finally:
+                await nc.close()
         # And it stays: a restart reads it back from PostgreSQL.
         await media.media.stop()
         await media.media.start()
-        again = await wait_status(http, user, media_id)
-        assert again["updated_at"] == item["updated_at"]
+        again_item = await wait_status(http, user, accepted["media_id"])
+        assert again_item["updated_at"] == item["updated_at"]
+
+
+async def result_of(settings: Settings, job_id: str) -> MediaResult:
+    """The `results.media` message of `job_id`, once the worker has published it."""
+    nc = await nats.connect(settings.nats_url)
+    try:
+        js = nc.jetstream()
+        for _ in range(1200):
+            with contextlib.suppress(NotFoundError):
+                msg = await js.get_last_msg("RESULTS", RESULTS_MEDIA)
+                result = media_result_decoder.decode(msg.data or b"")
+                if result.job_id == job_id:
+                    return result
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no result for {job_id}")
+    finally:
+        await nc.close()
 
 
 async def test_a_result_is_persisted_exactly_once(start_media: StartMedia) -> None:

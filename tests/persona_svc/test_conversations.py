@@ -319,12 +319,19 @@ async def test_cancel_keeps_the_partial_reply(start_site: SiteFactory) -> None:
         f"/conversations/{cid}/generations/{turn['job_id']}/cancel", headers=user.headers
     )
     assert r.status_code == 202 and r.json()["data"] == {"job_id": turn["job_id"], "stopping": True}
+    cancelled: dict[str, Any] = {}
+
+    async def announced() -> bool:
+        async with jetstream(site) as js:
+            msg = await js.get_last_msg(STREAM_EVENTS, f"events.channel.{cid}")
+        cancelled.update(json.loads(msg.data or b"{}"))
+        return bool(cancelled["event"] == "ai_chat_cancelled")
+
+    # Announced once stored (the store is written first: tests/persona_svc/test_state_before_event.py).
+    await eventually(announced)
     reply = await wait_reply(site, user, cid, turn["reply_message_id"], status="cancelled")
     # The words streamed before the cancel are kept, not the whole reply.
-    async with jetstream(site) as js:
-        msg = await js.get_last_msg(STREAM_EVENTS, f"events.channel.{cid}")
-    cancelled = json.loads(msg.data or b"{}")
-    assert cancelled["event"] == "ai_chat_cancelled" and cancelled["text"] == reply["content"] != ""
+    assert cancelled["text"] == reply["content"] != ""
     r = await site.http.post(
         f"/conversations/{cid}/generations/{turn['job_id']}/cancel", headers=user.headers
     )

@@ -40,8 +40,15 @@ async def test_a_generated_draft_validates_and_saves(site: Site) -> None:
     assert "lighthouse keeper" in body["description"] and "<START>" in body["example_dialogues"]
     assert (await http.get(f"/personas/drafts/{job_id}", headers=other.headers)).status_code == 404
 
-    # The events carried the same draft, written piece by piece.
-    events = await user_events(site, user.id)
+    # The events carried the same draft, written piece by piece; the ready event follows the
+    # stored draft (tests/persona_svc/test_state_before_event.py).
+    events: list[dict[str, Any]] = []
+
+    async def announced() -> bool:
+        events[:] = await user_events(site, user.id)
+        return any(e["event"] == "persona_draft_ready" for e in events)
+
+    await eventually(announced)
     progress = "".join(e["delta"] for e in events if e["event"] == "persona_draft_progress")
     ready = [e for e in events if e["event"] == "persona_draft_ready"]
     assert json.loads(progress) == body and [e["draft"] for e in ready] == [body]

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from nats.js import JetStreamContext
 
 from auth_svc.app import create_app as create_auth
 from chassis.settings import Settings
 from gateway.app import create_app as create_gateway
+from proto.subjects import STREAM_EVENTS
 from tests.support.mesh import Mesh, RunningServer, with_health_port
 
 
@@ -115,3 +117,17 @@ async def events_gateway(stack: Mesh, settings: Settings | None = None) -> Runni
     settings = settings or stack.settings
     await stack.app(create_auth(settings))
     return await stack.server(create_gateway(with_health_port(settings)))
+
+
+async def stored_events(js: JetStreamContext, subject: str) -> list[dict[str, Any]]:
+    """Every event the EVENTS stream holds on `subject` (`events.user.<id>`, …), oldest first."""
+    info = await js.stream_info(STREAM_EVENTS, subjects_filter=subject)
+    count = (info.state.subjects or {}).get(subject, 0)
+    sub = await js.subscribe(subject, stream=STREAM_EVENTS, ordered_consumer=True)
+    out: list[dict[str, Any]] = []
+    try:
+        while len(out) < count:
+            out.append(json.loads((await sub.next_msg(timeout=10)).data))
+    finally:
+        await sub.unsubscribe()
+    return out

@@ -94,15 +94,8 @@ export function follow(mediaId, jobId, onProgress = () => {}) {
         clearInterval(poll);
         forgetMedia(mediaId);
         try {
-          let item = await getMedia(mediaId, { fresh: true });
-          // The event can beat media_svc storing the result; its URLs are complete already.
-          const ready = state.ready || (mediaJobs.get(mediaId) || {}).ready;
-          if (item.status !== "ready" && ready) {
-            item = { ...item, status: "ready", urls: ready.urls, width: ready.width, height: ready.height, duration: ready.duration, label: ready.label, provider: ready.provider };
-            remember(item);
-            // Refetch later, once stored, for the record's own fields.
-            setTimeout(() => forgetMedia(mediaId), 5000);
-          }
+          // media_svc announces `media_ready` after storing the item: this read sees it ready.
+          const item = await getMedia(mediaId, { fresh: true });
           resolve(item);
         } catch (err) {
           reject(err);

@@ -2,7 +2,7 @@
 // `ai_chat_chunk` events; stop, regenerate, swipe between alternatives, edit and delete messages;
 // rename, delete or start a new chat; who the user plays in this chat.
 
-import { ApiError, api } from "../api.js";
+import { api } from "../api.js";
 import { newChat } from "../community.js";
 import { $, h } from "../dom.js";
 import { live } from "../events.js";
@@ -37,7 +37,6 @@ function offlineNotice() {
     " to any OpenAI-compatible server.",
   );
 }
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** A conversation's name: its title, else the persona's name. */
 const chatTitle = (c) => c.title || c.persona_name;
@@ -283,19 +282,6 @@ export async function conversation(main, { params }) {
     if (state.status === "failed") toast(`The reply failed: ${state.error || "unknown reason"}`, "error");
   };
 
-  /** The server clears its pending job when it has stored the result, a moment after the
-   * `ai_chat_done` event; wait for that so the next message is not refused as busy. */
-  const serverIdle = async () => {
-    for (let i = 0; i < 60; i += 1) {
-      const fresh = await api.get(`/conversations/${cid(conv.id)}`);
-      if (!fresh.pending_job_id) return true;
-      const known = [...messages.values()].find((m) => m.job_id === fresh.pending_job_id);
-      if (known && known.status === "pending") return false;
-      await sleep(Math.min(100 * (i + 1), 1000));
-    }
-    return false;
-  };
-
   const startReply = (turn, { regenerating }) => {
     pendingJob = turn.job_id;
     const existing = messages.get(turn.reply_message_id);
@@ -311,7 +297,6 @@ export async function conversation(main, { params }) {
 
   const regenerate = (button) =>
     busy(button, async () => {
-      if (!(await serverIdle())) throw new ApiError(409, "busy", "A reply is still being written.");
       const turn = await api.post(`/conversations/${cid(conv.id)}/regenerate`, {});
       startReply(turn, { regenerating: true });
     });
@@ -324,7 +309,6 @@ export async function conversation(main, { params }) {
       return;
     }
     busy(send, async () => {
-      if (!(await serverIdle())) throw new ApiError(409, "busy", "A reply is still being written: wait for it or stop it.");
       const turn = await api.post(`/conversations/${cid(conv.id)}/messages`, { content });
       input.value = "";
       const seq = Math.max(0, ...[...messages.values()].map((x) => x.seq)) + 1;
