@@ -27,6 +27,7 @@ from nats.micro.request import Request as MicroRequest
 
 from chassis import metrics, objects
 from chassis.auth import SCOPE_KEY
+from chassis.calls import T, decode_answer
 from chassis.context import new_request_id, request_id_var
 from chassis.errors import GatewayTimeout, HTTPError, ServiceUnavailable
 from chassis.responses import error_body
@@ -436,6 +437,27 @@ class BusClient:
         reply = await self.send(service, req, one(), timeout=timeout)
         await reply.read()
         return reply
+
+    async def fetch(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        type_: type[T],
+        *,
+        json: Any = None,
+        query: str = "",
+        identity: Identity | None = None,
+        timeout: float | None = None,
+    ) -> T:
+        """The typed call between services: the answer's `data` decoded as `type_`.
+
+        Raises ServiceUnavailable or GatewayTimeout when nobody answers (as `call`),
+        `BusCallError` on a non-2xx answer and `BusPayloadError` on a body of another shape."""
+        reply = await self.call(
+            service, method, path, json=json, query=query, identity=identity, timeout=timeout
+        )
+        return decode_answer(service, reply.status, reply.body, type_)
 
 
 @contextlib.asynccontextmanager

@@ -17,6 +17,7 @@ from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from chassis.bridge import BusClient
+from chassis.calls import BusCallError, BusPayloadError
 from chassis.context import request_id_var
 from chassis.errors import (
     Conflict,
@@ -51,7 +52,7 @@ from proto.media import (
     Visibility,
     progress_state_decoder,
 )
-from proto.personas import persona_envelope_decoder
+from proto.personas import Persona
 from proto.subjects import JOBS_MEDIA_IMAGE, JOBS_MEDIA_PROCESS, JOBS_MEDIA_VIDEO
 
 log = structlog.get_logger("media_svc")
@@ -246,20 +247,23 @@ class MediaService:
         cannot see is a 404. When persona_svc cannot answer, nothing is added (503)."""
         unavailable = ServiceUnavailable("the persona cannot be checked right now; retry shortly")
         try:
-            reply = await self.bus.call(
-                "persona", "GET", f"/personas/{persona_id}", identity=identity, timeout=PERSONA_TIMEOUT
+            persona = await self.bus.fetch(
+                "persona",
+                "GET",
+                f"/personas/{persona_id}",
+                Persona,
+                identity=identity,
+                timeout=PERSONA_TIMEOUT,
             )
         except (ServiceUnavailable, GatewayTimeout) as exc:
             log.warning("persona_svc unavailable; media for a persona refused", error=exc.message)
             raise unavailable from None
-        if reply.status in (403, 404):
-            raise NotFound("no such persona", details={"field": "persona_id"})
-        if reply.status != 200:
-            log.warning("persona_svc answered unexpectedly", status=reply.status)
-            raise unavailable
-        try:
-            persona = persona_envelope_decoder.decode(reply.body).data
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except BusCallError as exc:
+            if exc.status in (403, 404):
+                raise NotFound("no such persona", details={"field": "persona_id"}) from None
+            log.warning("persona_svc answered unexpectedly", status=exc.status)
+            raise unavailable from None
+        except BusPayloadError:
             log.warning("persona_svc answered with an unexpected persona")
             raise unavailable from None
         if persona.owner_id != identity.user_id:
