@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.micro.request import Request as MicroRequest
+from starlette.types import ASGIApp, Message, Scope
 
 from chassis import metrics, objects
 from chassis.auth import SCOPE_KEY
@@ -38,12 +39,6 @@ from proto.identity import Identity
 from proto.subjects import HTTP_PREFIX, OBJ_BODIES, http_subject, rpc_subject
 
 log = structlog.get_logger("chassis.bridge")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-ASGIApp = Callable[
-    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
-]
 
 REQUEST_ID_HEADER = "Request-Id"
 # Connection-level headers that must not cross a hop (RFC 9110 §7.6.1), plus
