@@ -6,9 +6,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 
 import msgspec
 import structlog
@@ -18,6 +17,7 @@ from nats.js.kv import KeyValue
 
 from chassis.bridge import BusClient
 from chassis.calls import BusCallError, BusPayloadError
+from chassis.clock import utcnow
 from chassis.context import request_id_var
 from chassis.errors import (
     Conflict,
@@ -28,6 +28,7 @@ from chassis.errors import (
     TooManyRequests,
     UnprocessableEntity,
 )
+from chassis.ids import is_uuid, new_id
 from chassis.jobs import publish_job
 from chassis.settings import Settings
 from chassis.storage import Storage, StorageError
@@ -64,22 +65,6 @@ QUOTA_RETRY_AFTER = 10.0
 ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
-def valid_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
 def may_see(item: MediaRecord, identity: Identity | None) -> bool:
     """Public items are everyone's; the others only their owner's (and administrators')."""
     if item.visibility == "public":
@@ -99,7 +84,7 @@ def decode_cursor(cursor: str) -> Cursor:
         created = datetime.fromisoformat(stamp)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise UnprocessableEntity("cursor is not one this API returned", field="query.cursor") from None
-    if not valid_uuid(media_id) or created.tzinfo is None:
+    if not is_uuid(media_id) or created.tzinfo is None:
         raise UnprocessableEntity("cursor is not one this API returned", field="query.cursor")
     return created, media_id
 
@@ -134,7 +119,7 @@ class MediaService:
         return item
 
     async def _find(self, media_id: str) -> MediaRecord | None:
-        return await self.store.get(media_id) if valid_uuid(media_id) else None
+        return await self.store.get(media_id) if is_uuid(media_id) else None
 
     async def urls(self, item: MediaRecord) -> MediaUrls:
         found = {}
@@ -174,7 +159,7 @@ class MediaService:
     async def lookup(self, identity: Identity | None, media_ids: list[str]) -> list[MediaOut]:
         """The items among `media_ids` the caller may see (anyone: public ones), in the order asked;
         unknown, malformed and hidden ids are left out alike."""
-        wanted = [i for i in dict.fromkeys(media_ids) if valid_uuid(i)]
+        wanted = [i for i in dict.fromkeys(media_ids) if is_uuid(i)]
         found = {item.id: item for item in await self.store.get_many(wanted)}
         return [
             await self.out(item)
@@ -203,7 +188,7 @@ class MediaService:
         return original.content_type, original.size, self.storage.read(original.key)
 
     async def job(self, identity: Identity, job_id: str) -> MediaJobOut:
-        job = await self.store.get_job(job_id) if valid_uuid(job_id) else None
+        job = await self.store.get_job(job_id) if is_uuid(job_id) else None
         if job is None or (job.owner_id != identity.user_id and not identity.is_admin):
             raise NotFound("no such job", details={"field": "job_id"})
         state, stage, percent = job.state, None, 0
@@ -283,7 +268,7 @@ class MediaService:
                 kind=media.kind,
                 error="could not enqueue",
             )
-            await self.store.apply_result(failed, now())
+            await self.store.apply_result(failed, utcnow())
             await self.store.delete(media.id)
             await self.storage.delete_prefix(f"{media.id}/")
             raise ServiceUnavailable("the job queue is unavailable; retry shortly") from None
@@ -310,7 +295,7 @@ class MediaService:
         except BaseException:
             await pending.abort()
             raise
-        stamp = now()
+        stamp = utcnow()
         media = MediaRecord(
             id=media_id,
             owner_id=identity.user_id,
@@ -368,7 +353,7 @@ class MediaService:
                     "this persona has no ready images of yours: upload or generate an image first",
                     field="persona_id",
                 )
-        media_id, job_id, stamp = new_id(), new_id(), now()
+        media_id, job_id, stamp = new_id(), new_id(), utcnow()
         media = MediaRecord(
             id=media_id,
             owner_id=identity.user_id,
@@ -414,7 +399,7 @@ class MediaService:
 
     async def set_visibility(self, identity: Identity, media_id: str, visibility: Visibility) -> MediaOut:
         self._owned(await self._find(media_id), identity)
-        item = await self.store.set_visibility(media_id, visibility, now())
+        item = await self.store.set_visibility(media_id, visibility, utcnow())
         if item is None:
             raise NotFound("no such media", details={"field": "media_id"})
         return await self.out(item)
@@ -432,7 +417,7 @@ class MediaService:
     # Results (from the worker, through `results.media`)
 
     async def apply_result(self, result: MediaResult) -> Applied:
-        outcome = await self.store.apply_result(result, now())
+        outcome = await self.store.apply_result(result, utcnow())
         if outcome is Applied.ORPHAN:
             # Deleted while its job ran: remove what the worker stored after the delete.
             await self.storage.delete_prefix(f"{result.media_id}/")
