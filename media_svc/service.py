@@ -3,11 +3,11 @@ items with complete URLs, persist each job's result exactly once, delete everyth
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
+import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
 import structlog
@@ -19,6 +19,7 @@ from chassis.bridge import BusClient
 from chassis.calls import BusCallError, BusPayloadError
 from chassis.clock import utcnow
 from chassis.context import request_id_var
+from chassis.cursors import Cursors
 from chassis.errors import (
     Conflict,
     Forbidden,
@@ -72,21 +73,23 @@ def may_see(item: MediaRecord, identity: Identity | None) -> bool:
     return identity is not None and (item.owner_id == identity.user_id or identity.is_admin)
 
 
+class MediaKey(msgspec.Struct, array_like=True, tag="m"):
+    """A page of media, newest first: `(created_at, id)` descending."""
+
+    created_at: Annotated[datetime, msgspec.Meta(tz=True)]
+    id: uuid.UUID
+
+
+_cursors = Cursors(MediaKey, field="query.cursor")
+
+
 def encode_cursor(item: MediaRecord) -> str:
-    raw = f"{item.created_at.isoformat()}|{item.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return _cursors.encode(MediaKey(created_at=item.created_at, id=uuid.UUID(item.id)))
 
 
-def decode_cursor(cursor: str) -> Cursor:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, _, media_id = raw.partition("|")
-        created = datetime.fromisoformat(stamp)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise UnprocessableEntity("cursor is not one this API returned", field="query.cursor") from None
-    if not is_uuid(media_id) or created.tzinfo is None:
-        raise UnprocessableEntity("cursor is not one this API returned", field="query.cursor")
-    return created, media_id
+def decode_cursor(cursor: str) -> Cursor | None:
+    key = _cursors.decode(cursor, MediaKey)
+    return None if key is None else (key.created_at, str(key.id))
 
 
 class MediaService:
