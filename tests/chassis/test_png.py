@@ -1,5 +1,6 @@
 """The one PNG chunk walker: it reads a real SillyTavern card, writes a card's text back, and
-strips metadata chunks (what media_svc keeps of an upload) with the pixels unchanged."""
+strips a card's text as media metadata with the pixels unchanged (other metadata chunks:
+tests/generation_worker/media/test_strip.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 from chassis import png
 from generation_worker.media.strip import strip_png
@@ -44,19 +45,6 @@ def test_strips_a_cards_text_and_keeps_its_pixels() -> None:
     assert b"tEXt" in kinds(card) and b"tEXt" not in kinds(cleaned)
     assert png.text_chunks(cleaned) == {}
     assert pixels(cleaned) == pixels(card)
-
-
-def test_strips_metadata_chunks_and_keeps_colour() -> None:
-    info = PngImagePlugin.PngInfo()
-    info.add_text("Location", "my home")
-    info.add_itxt("XML:com.adobe.xmp", "GPSLatitude", zip=True)
-    out = io.BytesIO()
-    Image.new("RGB", (20, 10), (200, 30, 40)).save(out, "PNG", pnginfo=info, gamma=0.45455)
-    data = out.getvalue()
-    cleaned = strip_png(data)
-    assert {b"tEXt", b"iTXt"} <= set(kinds(data))
-    assert kinds(cleaned) == [k for k in kinds(data) if k not in (b"tEXt", b"iTXt")]
-    assert b"my home" not in cleaned and pixels(cleaned) == pixels(data)
 
 
 def test_writes_a_cards_text_back() -> None:
