@@ -7,7 +7,7 @@ import re
 import secrets
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -30,6 +30,7 @@ from auth_svc.store import (
     UserRecord,
 )
 from auth_svc.tokens import API_KEY_PREFIX, API_KEY_SHOWN, REFRESH_PREFIX, AccessTokens, digest, new_secret
+from chassis.clock import utcnow
 from chassis.errors import (
     BadRequest,
     Conflict,
@@ -39,6 +40,7 @@ from chassis.errors import (
     Unauthorized,
     UnprocessableEntity,
 )
+from chassis.ids import new_id
 from chassis.settings import Settings
 from proto.auth import (
     SYSTEM_EMAIL_DOMAIN,
@@ -86,10 +88,6 @@ LOCKED_CODE = "too many wrong tries: this code is locked, request a new one"
 class RequestInfo(msgspec.Struct, frozen=True):
     client: str = ""
     user_agent: str = ""
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def normalize_email(email: str) -> str:
@@ -436,7 +434,7 @@ class AuthService:
             raise Conflict(f"at most {MAX_API_KEYS} API keys; revoke one first", code="too_many_api_keys")
         key = new_secret(API_KEY_PREFIX)
         record = ApiKeyRecord(
-            id=str(uuid.uuid4()),
+            id=new_id(),
             user_id=identity.user_id,
             name=name.strip() or "API key",
             prefix=key[:API_KEY_SHOWN],
@@ -555,7 +553,7 @@ class AuthService:
     ) -> UserRecord:
         now = self.clock()
         return UserRecord(
-            id=user_id or str(uuid.uuid4()),
+            id=user_id or new_id(),
             email=email,
             password_hash=password_hash,
             display_name=display_name or generated_handle(),
@@ -569,7 +567,7 @@ class AuthService:
             raise Unauthorized(WRONG_CREDENTIALS, code="invalid_credentials")
         user = await self._with_admin(user)
         now = self.clock()
-        session_id = str(uuid.uuid4())
+        session_id = new_id()
         refresh = new_secret(REFRESH_PREFIX)
         await self.store.create_session(
             SessionRecord(
@@ -647,7 +645,7 @@ class AuthService:
         now = self.clock()
         await self.store.put_code(
             CodeRecord(
-                id=str(uuid.uuid4()),
+                id=new_id(),
                 email=email,
                 purpose=purpose,
                 code_hash=code_hash,

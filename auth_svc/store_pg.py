@@ -21,6 +21,7 @@ from auth_svc.store import (
     UserRecord,
     within_grace,
 )
+from chassis.ids import parse_uuid
 
 USER_COLUMNS = (
     "id, email, password_hash, display_name, bio, avatar_media_id, is_admin, created_at, updated_at"
@@ -31,13 +32,6 @@ CODE_COLUMNS = (
     " signup_password_hash, signup_display_name"
 )
 KEY_COLUMNS = "id, user_id, name, prefix, key_hash, created_at, last_used_at, revoked_at"
-
-
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
 
 
 def _row(record: asyncpg.Record) -> dict[str, Any]:
@@ -68,7 +62,7 @@ class PgStore:
             raise EmailTaken(user.email) from None
 
     async def get_user(self, user_id: str) -> UserRecord | None:
-        uid = _uuid(user_id)
+        uid = parse_uuid(user_id)
         if uid is None:
             return None
         row = await self.pool.fetchrow(f"SELECT {USER_COLUMNS} FROM auth_users WHERE id = $1", uid)
@@ -79,7 +73,7 @@ class PgStore:
         return UserRecord(**_row(row)) if row else None
 
     async def get_users(self, user_ids: Sequence[str]) -> list[UserRecord]:
-        ids = [u for u in (_uuid(i) for i in dict.fromkeys(user_ids)) if u is not None]
+        ids = [u for u in (parse_uuid(i) for i in dict.fromkeys(user_ids)) if u is not None]
         if not ids:
             return []
         rows = await self.pool.fetch(f"SELECT {USER_COLUMNS} FROM auth_users WHERE id = ANY($1::UUID[])", ids)
@@ -90,7 +84,7 @@ class PgStore:
         unknown = set(changes) - USER_FIELDS
         if unknown:
             raise ValueError(f"not user fields: {sorted(unknown)}")
-        uid = _uuid(user_id)
+        uid = parse_uuid(user_id)
         if uid is None:
             return None
         names = list(changes)
@@ -106,7 +100,7 @@ class PgStore:
         return UserRecord(**_row(row)) if row else None
 
     async def set_first_password(self, user_id: str, password_hash: str, now: datetime) -> bool:
-        uid = _uuid(user_id)
+        uid = parse_uuid(user_id)
         if uid is None:
             return False
         # Conditional, so of two racing "first" passwords one wins and the other must know it.
@@ -144,7 +138,7 @@ class PgStore:
             )
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
-        sid = _uuid(session_id)
+        sid = parse_uuid(session_id)
         if sid is None:
             return None
         row = await self.pool.fetchrow(f"SELECT {SESSION_COLUMNS} FROM auth_sessions WHERE id = $1", sid)
@@ -160,7 +154,7 @@ class PgStore:
         return [SessionRecord(**_row(r)) for r in rows]
 
     async def revoke_session(self, session_id: str, now: datetime) -> None:
-        sid = _uuid(session_id)
+        sid = parse_uuid(session_id)
         if sid is not None:
             await self.pool.execute(
                 "UPDATE auth_sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", sid, now
@@ -173,7 +167,7 @@ class PgStore:
             " RETURNING id",
             user_id,
             now,
-            _uuid(keep) if keep else None,
+            parse_uuid(keep) if keep else None,
         )
         return [str(r["id"]) for r in rows]
 
@@ -314,7 +308,7 @@ class PgStore:
         return ApiKeyRecord(**_row(row)) if row else None
 
     async def revoke_api_key(self, user_id: str, key_id: str, now: datetime) -> bool:
-        kid = _uuid(key_id)
+        kid = parse_uuid(key_id)
         if kid is None:
             return False
         row = await self.pool.fetchval(

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,9 +24,11 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.micro.request import Request as MicroRequest
+from starlette.types import ASGIApp, Message, Scope
 
 from chassis import metrics, objects
 from chassis.auth import SCOPE_KEY
+from chassis.calls import T, decode_answer
 from chassis.context import new_request_id, request_id_var
 from chassis.errors import GatewayTimeout, HTTPError, ServiceUnavailable
 from chassis.responses import error_body
@@ -37,12 +39,6 @@ from proto.identity import Identity
 from proto.subjects import HTTP_PREFIX, OBJ_BODIES, http_subject, rpc_subject
 
 log = structlog.get_logger("chassis.bridge")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-ASGIApp = Callable[
-    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
-]
 
 REQUEST_ID_HEADER = "Request-Id"
 # Connection-level headers that must not cross a hop (RFC 9110 §7.6.1), plus
@@ -436,6 +432,27 @@ class BusClient:
         reply = await self.send(service, req, one(), timeout=timeout)
         await reply.read()
         return reply
+
+    async def fetch(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        type_: type[T],
+        *,
+        json: Any = None,
+        query: str = "",
+        identity: Identity | None = None,
+        timeout: float | None = None,
+    ) -> T:
+        """The typed call between services: the answer's `data` decoded as `type_`.
+
+        Raises ServiceUnavailable or GatewayTimeout when nobody answers (as `call`),
+        `BusCallError` on a non-2xx answer and `BusPayloadError` on a body of another shape."""
+        reply = await self.call(
+            service, method, path, json=json, query=query, identity=identity, timeout=timeout
+        )
+        return decode_answer(service, reply.status, reply.body, type_)
 
 
 @contextlib.asynccontextmanager

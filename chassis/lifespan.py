@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from chassis.bridge import ASGIApp, Message
+from starlette.types import ASGIApp, Message
 
 
 class LifespanFailed(RuntimeError):

@@ -7,8 +7,8 @@ import signal
 from collections.abc import Callable
 
 import structlog
+from starlette.types import ASGIApp
 
-from chassis.bridge import ASGIApp
 from chassis.lifespan import run_lifespan
 from chassis.logging import configure_logging
 from chassis.settings import Settings

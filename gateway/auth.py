@@ -31,6 +31,7 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from chassis.bridge import BusClient
+from chassis.calls import BusCallError, BusError
 from chassis.errors import HTTPError, ServiceUnavailable, Unauthorized
 from chassis.settings import Settings
 from gateway.asgi import Scope, header
@@ -40,8 +41,9 @@ from proto.auth import (
     API_KEY_VERIFY_PATH,
     INTERNAL_CALLER,
     JWKS_PATH,
-    api_key_identity_reply_decoder,
-    jwks_decoder,
+    ApiKeyIdentity,
+    ApiKeyVerify,
+    Jwks,
     revoked_api_key_key,
     revoked_session_key,
 )
@@ -297,19 +299,22 @@ class GatewayAuthenticator:
         return identity
 
     async def _lookup_api_key(self, key_hash: str) -> tuple[Identity | None, str | None]:
-        reply = await self.mesh.bus.call(
-            "auth",
-            "POST",
-            API_KEY_VERIFY_PATH,
-            json={"key_hash": key_hash},
-            identity=INTERNAL,
-            timeout=BUS_TIMEOUT,
-        )
-        if reply.status == 404:
-            return None, None
-        if reply.status != 200:
-            raise ServiceUnavailable("API keys cannot be checked right now; retry shortly")
-        found = api_key_identity_reply_decoder.decode(reply.body).data
+        try:
+            found = await self.mesh.bus.fetch(
+                "auth",
+                "POST",
+                API_KEY_VERIFY_PATH,
+                ApiKeyIdentity,
+                json=ApiKeyVerify(key_hash=key_hash),
+                identity=INTERNAL,
+                timeout=BUS_TIMEOUT,
+            )
+        except BusCallError as exc:
+            if exc.status == 404:
+                return None, None
+            raise ServiceUnavailable("API keys cannot be checked right now; retry shortly") from None
+        except BusError:
+            raise ServiceUnavailable("API keys cannot be checked right now; retry shortly") from None
         identity = Identity(
             user_id=found.user_id, via="api_key", is_admin=found.is_admin, api_key_id=found.key_id
         )
@@ -342,7 +347,9 @@ class GatewayAuthenticator:
                 listener(key_id)
 
     async def _fetch_jwks(self) -> list[dict[str, Any]]:
-        reply = await self.mesh.bus.call("auth", "GET", JWKS_PATH, timeout=BUS_TIMEOUT)
-        if reply.status != 200:
-            raise ServiceUnavailable("tokens cannot be verified right now (no signing keys); retry shortly")
-        return jwks_decoder.decode(reply.body).keys
+        try:
+            return (await self.mesh.bus.fetch("auth", "GET", JWKS_PATH, Jwks, timeout=BUS_TIMEOUT)).keys
+        except BusError:
+            raise ServiceUnavailable(
+                "tokens cannot be verified right now (no signing keys); retry shortly"
+            ) from None

@@ -11,9 +11,9 @@ from typing import Any
 import structlog
 
 from chassis.bridge import BusClient
-from chassis.errors import HTTPError
 from chassis.openapi import OpenAPI, error_response, merge
 from gateway.auth import CREDENTIAL_OPTIONAL
+from gateway.route_source import service_document
 
 log = structlog.get_logger("gateway.openapi")
 CACHE_SECONDS = 10.0
@@ -83,7 +83,7 @@ class MergedSpec:
     async def document(self) -> dict[str, Any]:
         if self._cached and time.monotonic() - self._cached[0] < CACHE_SECONDS:
             return self._cached[1]
-        docs = await asyncio.gather(*(self._fetch(s) for s in self.services))
+        docs = await asyncio.gather(*(service_document(self.bus, s) for s in self.services))
         found = [credentials_checked(d) for d in docs if d is not None]
         merged = merge([self.own.document(), *found], title="Persona Community API", version=self.own.version)
         merged["info"]["description"] = API_DESCRIPTION
@@ -95,14 +95,3 @@ class MergedSpec:
         else:
             self._cached = (time.monotonic(), merged)
         return merged
-
-    async def _fetch(self, service: str) -> dict[str, Any] | None:
-        try:
-            reply = await self.bus.call(service, "GET", "/openapi.json", timeout=5.0)
-        except HTTPError:
-            log.warning("service spec unavailable", service=service)
-            return None
-        if reply.status != 200:
-            return None
-        doc: dict[str, Any] = reply.json()
-        return doc

@@ -9,6 +9,7 @@ import asyncio
 import time
 from typing import Any
 
+import msgspec
 import structlog
 
 from chassis.bridge import BusClient
@@ -17,6 +18,27 @@ from gateway.routes import Operation, RouteTable
 
 log = structlog.get_logger("gateway.routes")
 FETCH_TIMEOUT = 5.0
+_document_decoder = msgspec.json.Decoder(dict[str, Any])
+
+
+async def service_document(
+    bus: BusClient, service: str, timeout: float = FETCH_TIMEOUT
+) -> dict[str, Any] | None:
+    """A service's OpenAPI document (`GET /openapi.json`, a bare document, not in the `data`
+    envelope); None, logged, when it cannot be read."""
+    try:
+        reply = await bus.call(service, "GET", "/openapi.json", timeout=timeout)
+    except HTTPError:
+        log.warning("service document unavailable", service=service)
+        return None
+    if reply.status != 200:
+        log.warning("service document unavailable", service=service, status=reply.status)
+        return None
+    try:
+        return _document_decoder.decode(reply.body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        log.warning("service document is not a JSON object", service=service)
+        return None
 
 
 class RouteSource:
@@ -52,7 +74,7 @@ class RouteSource:
         async with lock:
             if self._tried_at.get(service, -1.0) >= started:
                 return  # read (or found unreachable) while this caller waited
-            document = await self._fetch(service)
+            document = await service_document(self.bus, service)
             self._tried_at[service] = time.monotonic()
             if document is not None:
                 self.table.load(service, document)
@@ -61,15 +83,3 @@ class RouteSource:
     async def stop(self) -> None:
         for task in list(self._refreshing.values()):
             task.cancel()
-
-    async def _fetch(self, service: str) -> dict[str, Any] | None:
-        try:
-            reply = await self.bus.call(service, "GET", "/openapi.json", timeout=FETCH_TIMEOUT)
-        except HTTPError:
-            log.warning("service routes unavailable", service=service)
-            return None
-        if reply.status != 200:
-            log.warning("service routes unavailable", service=service, status=reply.status)
-            return None
-        document = reply.json()
-        return document if isinstance(document, dict) else None

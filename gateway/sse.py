@@ -25,6 +25,7 @@ from nats.js import api
 from chassis import bus as chassis_bus
 from chassis import metrics
 from chassis.binding import validation_error
+from chassis.calls import BusCallError, BusPayloadError
 from chassis.context import request_id_var
 from chassis.errors import (
     Forbidden,
@@ -44,6 +45,7 @@ from gateway.fanout import Hub, Outbox, frame
 from gateway.tickets import TicketStore
 from proto.auth import revoked_api_key_key, revoked_session_key
 from proto.codec import json_encoder
+from proto.conversations import Conversation
 from proto.identity import Identity
 from proto.sse import EventsQuery, Ticket
 from proto.subjects import (
@@ -66,7 +68,10 @@ SESSION_REVOKED = b'event: session_revoked\ndata: {"reason":"session_revoked"}\n
 API_KEY_REVOKED = b'event: session_revoked\ndata: {"reason":"api_key_revoked"}\n\n'
 REPLAY_BATCH = 256
 # Who decides whether a caller may follow a channel of each kind (`user:` is decided here).
-CHANNEL_OWNERS = {"channel": ("persona", "/conversations/{id}")}
+# Who decides whether a caller may follow a channel: the service answering a read of it.
+CHANNEL_OWNERS: dict[str, tuple[str, str, type[msgspec.Struct]]] = {
+    "channel": ("persona", "/conversations/{id}", Conversation)
+}
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache, no-transform"),
@@ -308,21 +313,23 @@ class EventsPlugin:
                         details={"field": "channels", "channel": channel},
                     )
                 return
-            service, path = CHANNEL_OWNERS[kind]
+            service, path, answer = CHANNEL_OWNERS[kind]
             unavailable = ServiceUnavailable(
                 f"cannot check access to {channel} right now; retry shortly",
                 details={"channel": channel, "service": service},
             )
             try:
-                reply = await self.gateway.bus.call(service, "GET", path.format(id=ident), identity=identity)
+                await self.gateway.bus.fetch(service, "GET", path.format(id=ident), answer, identity=identity)
             except HTTPError as exc:  # no replica (503) or no answer (504)
                 raise unavailable from exc
-            if reply.status >= 500:
-                raise unavailable
-            if reply.status != 200:
+            except BusCallError as exc:
+                if exc.status >= 500:
+                    raise unavailable from None
                 raise Forbidden(
                     f"not allowed to follow {channel}", details={"field": "channels", "channel": channel}
-                )
+                ) from None
+            except BusPayloadError:
+                raise unavailable from None
 
         await asyncio.gather(*(check(c) for c in channels))
 

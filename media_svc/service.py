@@ -4,12 +4,11 @@ items with complete URLs, persist each job's result exactly once and then announ
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Annotated
 
 import msgspec
 import structlog
@@ -18,7 +17,10 @@ from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from chassis.bridge import BusClient
+from chassis.calls import BusCallError, BusPayloadError
+from chassis.clock import utcnow
 from chassis.context import request_id_var
+from chassis.cursors import Cursors
 from chassis.errors import (
     Conflict,
     Forbidden,
@@ -29,6 +31,7 @@ from chassis.errors import (
     UnprocessableEntity,
 )
 from chassis.events import EventPublisher
+from chassis.ids import is_uuid, new_id
 from chassis.jobs import publish_job
 from chassis.settings import Settings
 from chassis.storage import Storage, StorageError
@@ -55,7 +58,7 @@ from proto.media import (
     Visibility,
     progress_state_decoder,
 )
-from proto.personas import persona_envelope_decoder
+from proto.personas import Persona
 from proto.subjects import JOBS_MEDIA_IMAGE, JOBS_MEDIA_PROCESS, JOBS_MEDIA_VIDEO, user_channel
 
 log = structlog.get_logger("media_svc")
@@ -67,22 +70,6 @@ QUOTA_RETRY_AFTER = 10.0
 ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
-def valid_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
 def may_see(item: MediaRecord, identity: Identity | None) -> bool:
     """Public items are everyone's; the others only their owner's (and administrators')."""
     if item.visibility == "public":
@@ -90,21 +77,23 @@ def may_see(item: MediaRecord, identity: Identity | None) -> bool:
     return identity is not None and (item.owner_id == identity.user_id or identity.is_admin)
 
 
+class MediaKey(msgspec.Struct, array_like=True, tag="m"):
+    """A page of media, newest first: `(created_at, id)` descending."""
+
+    created_at: Annotated[datetime, msgspec.Meta(tz=True)]
+    id: uuid.UUID
+
+
+_cursors = Cursors(MediaKey, field="query.cursor")
+
+
 def encode_cursor(item: MediaRecord) -> str:
-    raw = f"{item.created_at.isoformat()}|{item.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return _cursors.encode(MediaKey(created_at=item.created_at, id=uuid.UUID(item.id)))
 
 
-def decode_cursor(cursor: str) -> Cursor:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, _, media_id = raw.partition("|")
-        created = datetime.fromisoformat(stamp)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise UnprocessableEntity("cursor is not one this API returned", field="query.cursor") from None
-    if not valid_uuid(media_id) or created.tzinfo is None:
-        raise UnprocessableEntity("cursor is not one this API returned", field="query.cursor")
-    return created, media_id
+def decode_cursor(cursor: str) -> Cursor | None:
+    key = _cursors.decode(cursor, MediaKey)
+    return None if key is None else (key.created_at, str(key.id))
 
 
 class MediaService:
@@ -138,7 +127,7 @@ class MediaService:
         return item
 
     async def _find(self, media_id: str) -> MediaRecord | None:
-        return await self.store.get(media_id) if valid_uuid(media_id) else None
+        return await self.store.get(media_id) if is_uuid(media_id) else None
 
     async def urls(self, item: MediaRecord) -> MediaUrls:
         found = {}
@@ -178,7 +167,7 @@ class MediaService:
     async def lookup(self, identity: Identity | None, media_ids: list[str]) -> list[MediaOut]:
         """The items among `media_ids` the caller may see (anyone: public ones), in the order asked;
         unknown, malformed and hidden ids are left out alike."""
-        wanted = [i for i in dict.fromkeys(media_ids) if valid_uuid(i)]
+        wanted = [i for i in dict.fromkeys(media_ids) if is_uuid(i)]
         found = {item.id: item for item in await self.store.get_many(wanted)}
         return [
             await self.out(item)
@@ -207,7 +196,7 @@ class MediaService:
         return original.content_type, original.size, self.storage.read(original.key)
 
     async def job(self, identity: Identity, job_id: str) -> MediaJobOut:
-        job = await self.store.get_job(job_id) if valid_uuid(job_id) else None
+        job = await self.store.get_job(job_id) if is_uuid(job_id) else None
         if job is None or (job.owner_id != identity.user_id and not identity.is_admin):
             raise NotFound("no such job", details={"field": "job_id"})
         state, stage, percent = job.state, None, 0
@@ -251,20 +240,23 @@ class MediaService:
         cannot see is a 404. When persona_svc cannot answer, nothing is added (503)."""
         unavailable = ServiceUnavailable("the persona cannot be checked right now; retry shortly")
         try:
-            reply = await self.bus.call(
-                "persona", "GET", f"/personas/{persona_id}", identity=identity, timeout=PERSONA_TIMEOUT
+            persona = await self.bus.fetch(
+                "persona",
+                "GET",
+                f"/personas/{persona_id}",
+                Persona,
+                identity=identity,
+                timeout=PERSONA_TIMEOUT,
             )
         except (ServiceUnavailable, GatewayTimeout) as exc:
             log.warning("persona_svc unavailable; media for a persona refused", error=exc.message)
             raise unavailable from None
-        if reply.status in (403, 404):
-            raise NotFound("no such persona", details={"field": "persona_id"})
-        if reply.status != 200:
-            log.warning("persona_svc answered unexpectedly", status=reply.status)
-            raise unavailable
-        try:
-            persona = persona_envelope_decoder.decode(reply.body).data
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except BusCallError as exc:
+            if exc.status in (403, 404):
+                raise NotFound("no such persona", details={"field": "persona_id"}) from None
+            log.warning("persona_svc answered unexpectedly", status=exc.status)
+            raise unavailable from None
+        except BusPayloadError:
             log.warning("persona_svc answered with an unexpected persona")
             raise unavailable from None
         if persona.owner_id != identity.user_id:
@@ -284,7 +276,7 @@ class MediaService:
                 kind=media.kind,
                 error="could not enqueue",
             )
-            await self.store.apply_result(failed, now())
+            await self.store.apply_result(failed, utcnow())
             await self.store.delete(media.id)
             await self.storage.delete_prefix(f"{media.id}/")
             raise ServiceUnavailable("the job queue is unavailable; retry shortly") from None
@@ -311,7 +303,7 @@ class MediaService:
         except BaseException:
             await pending.abort()
             raise
-        stamp = now()
+        stamp = utcnow()
         media = MediaRecord(
             id=media_id,
             owner_id=identity.user_id,
@@ -369,7 +361,7 @@ class MediaService:
                     "this persona has no ready images of yours: upload or generate an image first",
                     field="persona_id",
                 )
-        media_id, job_id, stamp = new_id(), new_id(), now()
+        media_id, job_id, stamp = new_id(), new_id(), utcnow()
         media = MediaRecord(
             id=media_id,
             owner_id=identity.user_id,
@@ -415,7 +407,7 @@ class MediaService:
 
     async def set_visibility(self, identity: Identity, media_id: str, visibility: Visibility) -> MediaOut:
         self._owned(await self._find(media_id), identity)
-        item = await self.store.set_visibility(media_id, visibility, now())
+        item = await self.store.set_visibility(media_id, visibility, utcnow())
         if item is None:
             raise NotFound("no such media", details={"field": "media_id"})
         return await self.out(item)
@@ -436,7 +428,7 @@ class MediaService:
         """Persist, then announce what is stored. A redelivered result (this service stopped
         between its commit and its ack) is a duplicate here and announced again; EVENTS keeps
         the first copy. An item deleted while its job ran is announced by nothing."""
-        outcome = await self.store.apply_result(result, now())
+        outcome = await self.store.apply_result(result, utcnow())
         if outcome is Applied.ORPHAN:
             # Deleted while its job ran: remove what the worker stored after the delete.
             await self.storage.delete_prefix(f"{result.media_id}/")

@@ -20,8 +20,8 @@ from typing import Any
 import msgspec
 from PIL import Image, ImageDraw, ImageFont
 
+from chassis import png
 from chassis.binding import depth_error, field_of, too_deep
-from persona_svc import png
 from proto.cards import V1_FIELDS, V2_FIELDS, V2_SPEC, V3_SPEC, CardData, CharacterCard
 from proto.personas import Persona, PersonaCreate, Visibility
 

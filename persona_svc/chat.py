@@ -19,17 +19,19 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from chassis.clock import utcnow
 from chassis.context import request_id_var
 from chassis.errors import Conflict, NotFound, ServiceUnavailable, UnprocessableEntity
 from chassis.events import EventPublisher
+from chassis.ids import new_id
 from chassis.jobs import publish_job, request_cancel
 from chassis.settings import Settings
 from persona_svc import pagination, prompt
 from persona_svc.media import avatar_urls
 from persona_svc.pagination import ActivityKey, SeqKey
 from persona_svc.profiles import Profiles
-from persona_svc.service import PersonaService, can_read, new_id, next_cursor
-from persona_svc.store import BadSwipe, Busy, Generation, MessageBusy, NotRegenerable, Store, utcnow
+from persona_svc.service import PersonaService, can_read, next_cursor
+from persona_svc.store import BadSwipe, Busy, Generation, MessageBusy, NotRegenerable, Store
 from proto.chat import AiChatCancelled, AiChatDone, AiChatError, ChatJob, ChatResult
 from proto.conversations import (
     CancelAccepted,

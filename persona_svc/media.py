@@ -7,21 +7,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterable
 
-import msgspec
 import structlog
 
 from chassis.bridge import BusClient
+from chassis.calls import NO_CONTENT, BusCallError, BusError, decode_answer
 from chassis.context import new_request_id, request_id_var
 from chassis.errors import HTTPError, ServiceUnavailable, UnprocessableEntity
 from proto.bridge import BridgeRequest
 from proto.identity import Identity
-from proto.media import (
-    MediaLookup,
-    MediaOut,
-    VisibilityUpdate,
-    media_list_envelope_decoder,
-    media_out_envelope_decoder,
-)
+from proto.media import MediaAccepted, MediaLookup, MediaOut, VisibilityUpdate
 from proto.personas import AvatarUrls
 
 log = structlog.get_logger("persona_svc.media")
@@ -53,36 +47,37 @@ class Media:
     async def item(self, identity: Identity, media_id: str) -> MediaOut | None:
         """The item as `identity` sees it; None when it does not exist or is not theirs to see."""
         try:
-            reply = await self.bus.call(MEDIA, "GET", f"/media/{media_id}", identity=identity)
+            return await self.bus.fetch(MEDIA, "GET", f"/media/{media_id}", MediaOut, identity=identity)
         except HTTPError:
             raise ServiceUnavailable("media cannot be checked right now; retry shortly") from None
-        if reply.status in (404, 422):
-            return None
-        if reply.status != 200:
-            raise ServiceUnavailable(f"could not check the avatar (media answered {reply.status})")
-        try:
-            return media_out_envelope_decoder.decode(reply.body).data
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except BusCallError as exc:
+            if exc.status in (404, 422):
+                return None
+            raise ServiceUnavailable(f"could not check the avatar (media answered {exc.status})") from None
+        except BusError:
             raise ServiceUnavailable("media answered with an unexpected item") from None
 
     async def publish(self, identity: Identity, media_id: str) -> None:
         """Make the owner's item public (`identity` is its owner)."""
         try:
-            reply = await self.bus.call(
+            await self.bus.fetch(
                 MEDIA,
                 "PATCH",
                 f"/media/{media_id}",
+                MediaOut,
                 json=VisibilityUpdate(visibility="public"),
                 identity=identity,
             )
         except HTTPError:
             raise ServiceUnavailable("the avatar cannot be shared right now; retry shortly") from None
-        if reply.status in (403, 404):
-            raise UnprocessableEntity(
-                "avatar_media_id is not one of your media items", field="avatar_media_id"
-            )
-        if reply.status != 200:
-            raise ServiceUnavailable(f"could not share the avatar (media answered {reply.status})")
+        except BusCallError as exc:
+            if exc.status in (403, 404):
+                raise UnprocessableEntity(
+                    "avatar_media_id is not one of your media items", field="avatar_media_id"
+                ) from None
+            raise ServiceUnavailable(f"could not share the avatar (media answered {exc.status})") from None
+        except BusError:
+            raise ServiceUnavailable("media answered a share with an unexpected item") from None
 
     async def lookup(self, identity: Identity | None, media_ids: Iterable[str]) -> dict[str, MediaOut]:
         """The items `identity` may see among `media_ids`, one call per 100 ids; best effort: when
@@ -92,19 +87,16 @@ class Media:
         for start in range(0, len(wanted), LOOKUP_MAX):
             ids = wanted[start : start + LOOKUP_MAX]
             try:
-                reply = await self.quick_bus.call(
+                items = await self.quick_bus.fetch(
                     MEDIA,
                     "POST",
                     "/media/lookup",
+                    list[MediaOut],
                     json=MediaLookup(ids=ids),
                     identity=identity,
                     timeout=LOOKUP_TIMEOUT,
                 )
-                if reply.status != 200:
-                    log.info("avatars unavailable", status=reply.status)
-                    return found
-                items = media_list_envelope_decoder.decode(reply.body).data
-            except (HTTPError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+            except (HTTPError, BusError) as exc:
                 log.info("avatars unavailable", error=repr(exc))
                 return found
             found.update((item.id, item) for item in items)
@@ -140,29 +132,24 @@ class Media:
             request_id=request_id_var.get() or new_request_id(),
         )
         reply = await self.bus.send(MEDIA, request, body())
-        await reply.read()
-        if reply.status == 422 or reply.status == 415 or reply.status == 413:
-            raise UnprocessableEntity("the card's image was refused as an avatar", field="card")
-        if reply.status not in (200, 201, 202):
-            raise ServiceUnavailable(f"could not store the avatar (media answered {reply.status})")
         try:
-            data_ = reply.json()["data"]
-            media_id = data_.get("media_id") or data_.get("id")
-        except (msgspec.DecodeError, KeyError, TypeError, AttributeError):
-            media_id = None
-        if not isinstance(media_id, str):
-            raise ServiceUnavailable("media answered an upload without a media id")
-        return media_id
+            return decode_answer(MEDIA, reply.status, await reply.read(), MediaAccepted).media_id
+        except BusCallError as exc:
+            if exc.status in (413, 415, 422):
+                raise UnprocessableEntity("the card's image was refused as an avatar", field="card") from None
+            raise ServiceUnavailable(f"could not store the avatar (media answered {exc.status})") from None
+        except BusError:
+            raise ServiceUnavailable("media answered an upload without a media id") from None
 
     async def delete(self, identity: Identity, media_id: str) -> None:
         """Delete the owner's item; best effort (an item left behind only takes space)."""
         try:
-            reply = await self.bus.call(MEDIA, "DELETE", f"/media/{media_id}", identity=identity)
-        except HTTPError as exc:
+            await self.bus.fetch(MEDIA, "DELETE", f"/media/{media_id}", NO_CONTENT, identity=identity)
+        except BusCallError as exc:
+            if exc.status != 404:
+                log.info("media item not deleted", media_id=media_id, status=exc.status)
+        except (HTTPError, BusError) as exc:
             log.info("media item not deleted", media_id=media_id, error=repr(exc))
-            return
-        if reply.status not in (204, 404):
-            log.info("media item not deleted", media_id=media_id, status=reply.status)
 
     async def content(self, identity: Identity, media_id: str) -> bytes | None:
         """The original bytes of `media_id`; None when media_svc does not have it."""

@@ -1,21 +1,13 @@
-"""Opaque keyset cursors: the sort key of the last row of a page, never an offset.
-
-A cursor is the base64url of a small JSON array whose first element names the key
-kind, so a cursor from one ordering is refused by another. Each page asks for rows
-strictly after the key, so rows inserted meanwhile can never shift a page (no
-duplicates, no gaps), which an OFFSET would.
-"""
+"""The keys of persona_svc's keyset cursors, one tagged Struct per ordering (`chassis/cursors.py`
+encodes and checks them)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
-from typing import TypeVar
 
 import msgspec
 
-from chassis.errors import UnprocessableEntity
+from chassis.cursors import Cursors
 
 
 class NewKey(msgspec.Struct, array_like=True, tag="n"):
@@ -61,27 +53,6 @@ class ReportKey(msgspec.Struct, array_like=True, tag="m"):
 
 
 Key = NewKey | TopKey | TrendKey | ActivityKey | SeqKey | ReportKey
-K = TypeVar("K", NewKey, TopKey, TrendKey, ActivityKey, SeqKey, ReportKey)
-
-_encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(Key)
-
-
-def encode(key: Key) -> str:
-    return base64.urlsafe_b64encode(_encoder.encode(key)).rstrip(b"=").decode()
-
-
-def decode(cursor: str | None, kind: type[K]) -> K | None:
-    """The key inside `cursor`, or None for the first page; 422 (field `cursor`) when it is not ours."""
-    if cursor is None or cursor == "":
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        key = _decoder.decode(raw)
-    except (binascii.Error, ValueError, msgspec.DecodeError):
-        raise UnprocessableEntity(
-            "cursor is not valid: pass meta.next_cursor as is", field="cursor"
-        ) from None
-    if not isinstance(key, kind):
-        raise UnprocessableEntity("cursor belongs to another ordering or list", field="cursor")
-    return key
+_cursors = Cursors(Key)
+encode = _cursors.encode
+decode = _cursors.decode

@@ -10,33 +10,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any
 
-import msgspec
 import structlog
 
 from chassis.bridge import BusClient
+from chassis.calls import BusCallError, BusError
 from chassis.errors import HTTPError, ServiceUnavailable
 from proto.identity import Identity
 from proto.personas import PublicUser, UserLookup
 
 log = structlog.get_logger("persona_svc.profiles")
 AUTH = "auth"
-
-
-def _users(data: Any) -> list[PublicUser]:
-    """auth_svc's lookup answer: a list of users, or an object holding one under `users`/`items`."""
-    if isinstance(data, dict):
-        data = data.get("users", data.get("items", list(data.values()) if data else []))
-    if not isinstance(data, list):
-        return []
-    found = []
-    for item in data:
-        try:
-            found.append(msgspec.convert(item, PublicUser, strict=False))
-        except msgspec.ValidationError:
-            continue
-    return found
 
 
 class Profiles:
@@ -52,16 +36,15 @@ class Profiles:
 
     async def get(self, user_id: str, identity: Identity | None) -> PublicUser | None:
         """The user's public profile, None when auth_svc does not know them."""
-        reply = await self.bus.call(
-            AUTH, "GET", f"/auth/users/{user_id}", identity=identity, timeout=self.timeout
-        )
-        if reply.status == 404:
-            return None
-        if reply.status != 200:
-            raise ServiceUnavailable(f"could not read the profile (auth answered {reply.status})")
         try:
-            user = msgspec.convert(reply.json().get("data"), PublicUser, strict=False)
-        except (msgspec.ValidationError, msgspec.DecodeError, AttributeError):
+            user = await self.bus.fetch(
+                AUTH, "GET", f"/auth/users/{user_id}", PublicUser, identity=identity, timeout=self.timeout
+            )
+        except BusCallError as exc:
+            if exc.status == 404:
+                return None
+            raise ServiceUnavailable(f"could not read the profile (auth answered {exc.status})") from None
+        except BusError:
             raise ServiceUnavailable("auth answered with an unexpected profile") from None
         self._remember(user)
         return user
@@ -80,16 +63,16 @@ class Profiles:
         if not missing:
             return found
         try:
-            reply = await self.quick_bus.call(
+            users = await self.quick_bus.fetch(
                 AUTH,
                 "POST",
                 "/auth/users/lookup",
+                list[PublicUser],
                 json=UserLookup(ids=missing),
                 identity=identity,
                 timeout=2.0,
             )
-            users = _users(reply.json().get("data")) if reply.status == 200 else []
-        except (HTTPError, msgspec.DecodeError, AttributeError) as exc:
+        except (HTTPError, BusError) as exc:
             log.info("display names unavailable", error=repr(exc))
             return found
         for user in users:

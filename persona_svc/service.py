@@ -10,7 +10,6 @@ every listing until an admin restores or removes it.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Literal, TypeVar
@@ -20,16 +19,20 @@ import structlog
 from nats.js import JetStreamContext
 
 from chassis.binding import validation_error
+from chassis.clock import utcnow
 from chassis.context import request_id_var
 from chassis.errors import Forbidden, NotFound, ServiceUnavailable, UnprocessableEntity
 from chassis.events import EventPublisher
+
+# Re-exported: persona_svc.chat imports it from here.
+from chassis.ids import new_id
 from chassis.jobs import publish_job
 from chassis.settings import Settings
 from persona_svc import cards, pagination
 from persona_svc.media import Media, avatar_urls
 from persona_svc.pagination import NewKey, ReportKey, TopKey, TrendKey
 from persona_svc.profiles import Profiles
-from persona_svc.store import ListFilter, Store, Trending, utcnow
+from persona_svc.store import ListFilter, Store, Trending
 from proto.cards import CharacterCard, Lorebook
 from proto.events import Event
 from proto.identity import Identity
@@ -70,10 +73,6 @@ log = structlog.get_logger("persona_svc")
 K = TypeVar("K")
 # What `decorate` fills in: a whole persona (one persona's view) or a listing's summary.
 Shown = TypeVar("Shown", Persona, PersonaSummary)
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 def can_read(p: Persona, identity: Identity | None) -> bool:

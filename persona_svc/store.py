@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 import msgspec
 from msgspec import UnsetType
 
+# Re-exported: persona_svc.chat imports it from here.
 from persona_svc.pagination import ActivityKey, NewKey, ReportKey, SeqKey, TopKey, TrendKey
 from proto.conversations import Conversation, Message, UserPersona
 from proto.personas import (
@@ -34,10 +35,6 @@ LIKE_WEIGHT = 1.0
 CHAT_WEIGHT = 2.0
 # Scores are integers (micro-points) so every page computes exactly the same values.
 SCORE_SCALE = 1_000_000
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def search_text(name: str, tagline: str, tags: list[str]) -> str:

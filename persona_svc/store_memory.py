@@ -12,6 +12,7 @@ from typing import Any, Literal, TypeVar
 import msgspec
 from msgspec import UnsetType
 
+from chassis.clock import utcnow
 from persona_svc.pagination import ActivityKey, NewKey, ReportKey, SeqKey, TopKey, TrendKey
 from persona_svc.store import (
     CHAT_WEIGHT,
@@ -31,7 +32,6 @@ from persona_svc.store import (
     reply_to,
     search_text,
     summary,
-    utcnow,
 )
 from proto.conversations import Conversation, Message, UserPersona
 from proto.personas import (

@@ -17,6 +17,8 @@ import asyncpg
 import msgspec
 from msgspec import UnsetType
 
+from chassis.clock import utcnow
+from chassis.ids import parse_uuid
 from persona_svc.pagination import ActivityKey, NewKey, ReportKey, SeqKey, TopKey, TrendKey
 from persona_svc.store import (
     CHAT_WEIGHT,
@@ -36,7 +38,6 @@ from persona_svc.store import (
     regenerated,
     reply_to,
     search_text,
-    utcnow,
 )
 from proto.conversations import Conversation, Message, UserPersona
 from proto.personas import (
@@ -116,13 +117,6 @@ class _Params:
     def add(self, value: Any, cast: str = "") -> str:
         self.values.append(value)
         return f"${len(self.values)}{cast}"
-
-
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
 
 
 def _persona(row: Record) -> Persona:
@@ -233,12 +227,12 @@ class PgStore:
         )
 
     async def existing_persona_ids(self, persona_ids: Sequence[str]) -> set[str]:
-        ids = [pid for pid in map(_uuid, persona_ids) if pid is not None]
+        ids = [pid for pid in map(parse_uuid, persona_ids) if pid is not None]
         rows = await self.pool.fetch("SELECT id FROM personas WHERE id = ANY($1::uuid[])", ids)
         return {str(row["id"]) for row in rows}
 
     async def _get(self, conn: Conn | asyncpg.Pool, persona_id: str, viewer_id: str | None) -> Persona | None:
-        pid = _uuid(persona_id)
+        pid = parse_uuid(persona_id)
         if pid is None:
             return None
         params = _Params()
@@ -253,7 +247,7 @@ class PgStore:
         return await self._get(self.pool, persona_id, viewer_id)
 
     async def update_persona(self, persona_id: str, changes: dict[str, Any]) -> Persona | None:
-        pid = _uuid(persona_id)
+        pid = parse_uuid(persona_id)
         if pid is None:
             return None
 
@@ -280,7 +274,7 @@ class PgStore:
         return await self._tx(work)
 
     async def delete_persona(self, persona_id: str) -> bool:
-        pid = _uuid(persona_id)
+        pid = parse_uuid(persona_id)
         if pid is None:
             return False
         row = await self.pool.fetchval(
@@ -334,7 +328,7 @@ class PgStore:
         where = self._where(f, params)
         if after is not None:
             value, cast, after_id = after
-            bound = f"{params.add(value, cast)}, {params.add(_uuid(after_id), '::UUID')}"
+            bound = f"{params.add(value, cast)}, {params.add(parse_uuid(after_id), '::UUID')}"
             where += f" AND ({column}, p.id) < ({bound})"
         rows = await self.pool.fetch(
             f"SELECT {SELECT_SUMMARY}, {liked} FROM personas p WHERE {where}"
@@ -356,7 +350,7 @@ class PgStore:
         if after is not None:
             page = (
                 f"WHERE (x.score, x.id) < ({params.add(after.score, '::INT8')},"
-                f" {params.add(_uuid(after.id), '::UUID')})"
+                f" {params.add(parse_uuid(after.id), '::UUID')})"
             )
         # Each event's points are computed on their own and summed as integers, so the
         # scores (and the page boundaries) are exactly the same on every page.
@@ -387,7 +381,7 @@ class PgStore:
     # Likes, follows, profiles
 
     async def set_like(self, persona_id: str, user_id: str, liked: bool) -> tuple[bool, int]:
-        pid = _uuid(persona_id)
+        pid = parse_uuid(persona_id)
 
         async def work(conn: Conn) -> tuple[bool, int]:
             if liked:
@@ -462,7 +456,7 @@ class PgStore:
     # Reports
 
     async def add_report(self, report: Report, threshold: int) -> tuple[bool, ReportState]:
-        pid = _uuid(report.persona_id)
+        pid = parse_uuid(report.persona_id)
 
         async def work(conn: Conn) -> tuple[bool, ReportState]:
             # Reports on one persona take turns, so the count below sees every earlier one.
@@ -473,7 +467,7 @@ class PgStore:
                 " DO UPDATE SET id = EXCLUDED.id, reason = EXCLUDED.reason,"
                 " created_at = EXCLUDED.created_at, reviewed_at = NULL WHERE reports.reviewed_at IS NOT NULL"
                 " RETURNING true",
-                _uuid(report.id),
+                parse_uuid(report.id),
                 pid,
                 report.reporter_id,
                 report.reason,
@@ -511,7 +505,7 @@ class PgStore:
         if after is not None:
             conds.append(
                 f"(p.last_reported_at, p.id) < ({params.add(after.last_reported_at, '::TIMESTAMPTZ')},"
-                f" {params.add(_uuid(after.id), '::UUID')})"
+                f" {params.add(parse_uuid(after.id), '::UUID')})"
             )
         rows = await self.pool.fetch(
             f"SELECT {SELECT_PERSONA}, false AS liked_by_me, p.last_reported_at FROM personas p"
@@ -545,7 +539,7 @@ class PgStore:
         return out
 
     async def review(self, persona_id: str, action: Literal["restore", "remove"]) -> Persona | None:
-        pid = _uuid(persona_id)
+        pid = parse_uuid(persona_id)
         if pid is None:
             return None
 
@@ -576,7 +570,7 @@ class PgStore:
         now = utcnow()
         await self.pool.execute(
             "INSERT INTO drafts (job_id, user_id, idea, created_at) VALUES ($1, $2, $3, $4)",
-            _uuid(job_id),
+            parse_uuid(job_id),
             user_id,
             idea,
             now,
@@ -584,7 +578,7 @@ class PgStore:
         return DraftView(job_id=job_id, status="pending", idea=idea, created_at=now)
 
     async def finish_draft(self, result: DraftResult) -> bool:
-        jid = _uuid(result.job_id)
+        jid = parse_uuid(result.job_id)
         if jid is None:
             return False
         draft = _json.encode(result.draft).decode() if result.draft is not None else None
@@ -600,7 +594,7 @@ class PgStore:
         return bool(found)
 
     async def get_draft(self, job_id: str) -> tuple[str, DraftView] | None:
-        jid = _uuid(job_id)
+        jid = parse_uuid(job_id)
         if jid is None:
             return None
         row = await self.pool.fetchrow(
@@ -631,9 +625,9 @@ class PgStore:
             await conn.execute(
                 "INSERT INTO conversations (id, user_id, persona_id, persona_name, persona_avatar_media_id,"
                 " last_seq, created_at, last_activity_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                _uuid(c.id),
+                parse_uuid(c.id),
                 c.user_id,
-                _uuid(c.persona_id),
+                parse_uuid(c.persona_id),
                 c.persona_name,
                 c.persona_avatar_media_id,
                 greeting.seq if greeting is not None else 0,
@@ -643,7 +637,7 @@ class PgStore:
             if greeting is not None:
                 await self._insert_message(conn, greeting)
             await conn.execute(
-                "UPDATE personas SET chat_count = chat_count + 1 WHERE id = $1", _uuid(c.persona_id)
+                "UPDATE personas SET chat_count = chat_count + 1 WHERE id = $1", parse_uuid(c.persona_id)
             )
 
         await self._tx(work)
@@ -652,15 +646,15 @@ class PgStore:
         await conn.execute(
             f"INSERT INTO messages ({MESSAGE_COLUMNS})"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            _uuid(m.id),
-            _uuid(m.conversation_id),
+            parse_uuid(m.id),
+            parse_uuid(m.conversation_id),
             m.seq,
             m.role,
             m.content,
             m.swipes,
             m.swipe_index,
             m.status,
-            _uuid(m.job_id) if m.job_id else None,
+            parse_uuid(m.job_id) if m.job_id else None,
             m.error,
             m.created_at,
             m.updated_at,
@@ -670,12 +664,12 @@ class PgStore:
         await conn.execute(
             "UPDATE messages SET content = $2, swipes = $3, swipe_index = $4, status = $5, job_id = $6,"
             " error = $7, updated_at = $8 WHERE id = $1",
-            _uuid(m.id),
+            parse_uuid(m.id),
             m.content,
             m.swipes,
             m.swipe_index,
             m.status,
-            _uuid(m.job_id) if m.job_id else None,
+            parse_uuid(m.job_id) if m.job_id else None,
             m.error,
             m.updated_at,
         )
@@ -694,7 +688,7 @@ class PgStore:
     """
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
-        cid = _uuid(conversation_id)
+        cid = parse_uuid(conversation_id)
         if cid is None:
             return None
         row = await self.pool.fetchrow(f"{self._CONVERSATION} WHERE c.id = $1", cid)
@@ -706,11 +700,11 @@ class PgStore:
         params = _Params()
         where = f"c.user_id = {params.add(user_id)}"
         if persona_id is not None:
-            where += f" AND c.persona_id = {params.add(_uuid(persona_id), '::UUID')}"
+            where += f" AND c.persona_id = {params.add(parse_uuid(persona_id), '::UUID')}"
         if after is not None:
             where += (
                 f" AND (c.last_activity_at, c.id) < ({params.add(after.last_activity_at, '::TIMESTAMPTZ')},"
-                f" {params.add(_uuid(after.id), '::UUID')})"
+                f" {params.add(parse_uuid(after.id), '::UUID')})"
             )
         rows = await self.pool.fetch(
             f"{self._CONVERSATION} WHERE {where} ORDER BY c.last_activity_at DESC, c.id DESC"
@@ -725,7 +719,7 @@ class PgStore:
         title: str | None | UnsetType,
         user_persona: UserPersona | None | UnsetType,
     ) -> bool:
-        cid = _uuid(conversation_id)
+        cid = parse_uuid(conversation_id)
         if cid is None:
             return False
         params = _Params()
@@ -748,7 +742,7 @@ class PgStore:
         return bool(found)
 
     async def delete_conversation(self, conversation_id: str) -> bool:
-        cid = _uuid(conversation_id)
+        cid = parse_uuid(conversation_id)
         if cid is None:
             return False
 
@@ -764,7 +758,7 @@ class PgStore:
         self, conversation_id: str, limit: int, after: SeqKey | None
     ) -> list[tuple[Message, SeqKey]]:
         params = _Params()
-        where = f"conversation_id = {params.add(_uuid(conversation_id))}"
+        where = f"conversation_id = {params.add(parse_uuid(conversation_id))}"
         if after is not None:
             where += f" AND seq < {params.add(after.seq)}"
         rows = await self.pool.fetch(
@@ -779,20 +773,20 @@ class PgStore:
             f"SELECT {MESSAGE_COLUMNS} FROM messages"
             " WHERE conversation_id = $1 AND ($2::INT IS NULL OR seq < $2)"
             " ORDER BY seq DESC LIMIT $3",
-            _uuid(conversation_id),
+            parse_uuid(conversation_id),
             before_seq,
             limit,
         )
         return [_message(r) for r in reversed(rows)]
 
     async def get_message(self, conversation_id: str, message_id: str) -> Message | None:
-        mid = _uuid(message_id)
+        mid = parse_uuid(message_id)
         if mid is None:
             return None
         row = await self.pool.fetchrow(
             f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND conversation_id = $2",
             mid,
-            _uuid(conversation_id),
+            parse_uuid(conversation_id),
         )
         return None if row is None else _message(row)
 
@@ -801,9 +795,9 @@ class PgStore:
             "INSERT INTO generations"
             " (job_id, conversation_id, message_id, user_id, swipe_index, status, created_at)"
             " VALUES ($1, $2, $3, $4, $5, 'pending', $6)",
-            _uuid(g.job_id),
-            _uuid(g.conversation_id),
-            _uuid(g.message_id),
+            parse_uuid(g.job_id),
+            parse_uuid(g.conversation_id),
+            parse_uuid(g.message_id),
             g.user_id,
             g.swipe_index,
             g.created_at,
@@ -824,8 +818,8 @@ class PgStore:
                 "UPDATE conversations"
                 " SET pending_job_id = $2, last_seq = last_seq + $3, last_activity_at = $4"
                 " WHERE id = $1 AND pending_job_id IS NULL RETURNING last_seq",
-                _uuid(conversation_id),
-                _uuid(generation.job_id),
+                parse_uuid(conversation_id),
+                parse_uuid(generation.job_id),
                 2 if with_user else 1,
                 now,
             )
@@ -843,7 +837,7 @@ class PgStore:
         return await self._tx(work)
 
     async def start_regenerate(self, conversation_id: str, generation: Generation) -> Message:
-        cid = _uuid(conversation_id)
+        cid = parse_uuid(conversation_id)
 
         async def work(conn: Conn) -> Message:
             pending = await conn.fetchrow(
@@ -866,7 +860,7 @@ class PgStore:
             await conn.execute(
                 "UPDATE conversations SET pending_job_id = $2, last_activity_at = $3 WHERE id = $1",
                 cid,
-                _uuid(generation.job_id),
+                parse_uuid(generation.job_id),
                 now,
             )
             return reply
@@ -874,7 +868,7 @@ class PgStore:
         return await self._tx(work)
 
     async def get_generation(self, job_id: str) -> Generation | None:
-        jid = _uuid(job_id)
+        jid = parse_uuid(job_id)
         if jid is None:
             return None
         row = await self.pool.fetchrow(
@@ -887,7 +881,7 @@ class PgStore:
     async def finish_generation(
         self, job_id: str, status: Literal["done", "cancelled", "failed"], text: str, error: str | None
     ) -> Message | None:
-        jid = _uuid(job_id)
+        jid = parse_uuid(job_id)
         if jid is None:
             return None
 
@@ -907,12 +901,12 @@ class PgStore:
             await conn.execute(
                 "UPDATE conversations SET pending_job_id = NULL, last_activity_at = $3"
                 " WHERE id = $1 AND pending_job_id = $2",
-                _uuid(g.conversation_id),
+                parse_uuid(g.conversation_id),
                 jid,
                 now,
             )
             found = await conn.fetchrow(
-                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 FOR UPDATE", _uuid(g.message_id)
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 FOR UPDATE", parse_uuid(g.message_id)
             )
             if found is None:
                 return None
@@ -926,7 +920,7 @@ class PgStore:
     async def edit_message(
         self, conversation_id: str, message_id: str, content: str | None, swipe_index: int | None
     ) -> Message | None:
-        mid = _uuid(message_id)
+        mid = parse_uuid(message_id)
         if mid is None:
             return None
 
@@ -934,7 +928,7 @@ class PgStore:
             row = await conn.fetchrow(
                 f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND conversation_id = $2 FOR UPDATE",
                 mid,
-                _uuid(conversation_id),
+                parse_uuid(conversation_id),
             )
             if row is None:
                 return None
@@ -945,7 +939,7 @@ class PgStore:
         return await self._tx(work)
 
     async def delete_message(self, conversation_id: str, message_id: str, with_reply: bool = False) -> bool:
-        mid, cid = _uuid(message_id), _uuid(conversation_id)
+        mid, cid = parse_uuid(message_id), parse_uuid(conversation_id)
         if mid is None:
             return False
 
@@ -969,7 +963,7 @@ class PgStore:
                 reply = reply_to(m, None if following is None else _message(following))
             if m.status == "pending" or (reply is not None and reply.status == "pending"):
                 raise MessageBusy(message_id)
-            doomed = [mid] if reply is None else [mid, _uuid(reply.id)]
+            doomed = [mid] if reply is None else [mid, parse_uuid(reply.id)]
             await conn.execute("DELETE FROM messages WHERE id = ANY($1::UUID[])", doomed)
             return True
 

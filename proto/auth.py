@@ -175,13 +175,6 @@ class TokenPair(msgspec.Struct, kw_only=True):
     expires_in: int = 900
 
 
-class PublicUserEnvelope(msgspec.Struct):
-    data: PublicUser
-
-
-public_user_envelope_decoder = msgspec.json.Decoder(PublicUserEnvelope)
-
-
 class Notice(msgspec.Struct):
     """Body of the 202 answers, identical whether or not the address has an account."""
 
@@ -239,15 +232,6 @@ class NotifyRequest(msgspec.Struct, kw_only=True, rename={"sender": "from"}):
     text: str
     # Template variables: `code` or `link`, and `expires_in` (seconds).
     data: dict[str, str | int] = {}
-
-
-class ApiKeyIdentityReply(msgspec.Struct):
-    data: ApiKeyIdentity
-
-
-# JWKS answers carry `keys` at the top level (RFC 7517) beside the envelope's `data`.
-jwks_decoder = msgspec.json.Decoder(Jwks)
-api_key_identity_reply_decoder = msgspec.json.Decoder(ApiKeyIdentityReply)
 
 
 class SignupStarted(msgspec.Struct):

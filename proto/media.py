@@ -108,18 +108,6 @@ class MediaOut(msgspec.Struct, kw_only=True):
     updated_at: str
 
 
-class MediaOutEnvelope(msgspec.Struct):
-    """`{"data": MediaOut, "meta": …}` as an internal caller reads `GET /media/{media_id}`."""
-
-    data: MediaOut
-
-
-class MediaListEnvelope(msgspec.Struct):
-    """`{"data": [MediaOut], "meta": …}` as an internal caller reads `POST /media/lookup`."""
-
-    data: list[MediaOut]
-
-
 class MediaJobOut(msgspec.Struct, kw_only=True):
     job_id: str
     media_id: str
@@ -248,5 +236,3 @@ image_generation_job_decoder = msgspec.json.Decoder(ImageGenerationJob)
 video_generation_job_decoder = msgspec.json.Decoder(VideoGenerationJob)
 media_result_decoder = msgspec.json.Decoder(MediaResult)
 progress_state_decoder = msgspec.json.Decoder(MediaProgressState)
-media_out_envelope_decoder = msgspec.json.Decoder(MediaOutEnvelope)
-media_list_envelope_decoder = msgspec.json.Decoder(MediaListEnvelope)

@@ -160,12 +160,6 @@ class PersonaSummary(msgspec.Struct, kw_only=True):
     updated_at: datetime
 
 
-class PersonaEnvelope(msgspec.Struct):
-    """`{"data": Persona, "meta": …}` as an internal caller reads `GET /personas/{persona_id}`."""
-
-    data: Persona
-
-
 class PersonaListQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     sort: Literal["new", "top", "trending"] = "new"
     tag: Tag | None = None
@@ -436,4 +430,3 @@ MESSAGES: dict[str, type[msgspec.Struct]] = {
 draft_job_decoder = msgspec.json.Decoder(DraftJob)
 draft_result_decoder = msgspec.json.Decoder(DraftResult)
 persona_draft_decoder = msgspec.json.Decoder(PersonaDraft)
-persona_envelope_decoder = msgspec.json.Decoder(PersonaEnvelope)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import struct
 
+from chassis import png
+
 # JPEG markers without a length field.
 _STANDALONE = {0x01, *range(0xD0, 0xD8)}
 _SOS, _EOI, _COM = 0xDA, 0xD9, 0xFE
@@ -75,29 +77,14 @@ def strip_jpeg(data: bytes) -> bytes:
     raise ValueError("JPEG without an end")
 
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_KEEP = {
+_PNG_KEEP = frozenset({
     b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"cHRM", b"gAMA", b"iCCP", b"sBIT", b"sRGB",
     b"cICP", b"mDCv", b"cLLI", b"bKGD", b"hIST", b"pHYs", b"sPLT", b"acTL", b"fcTL", b"fdAT",
-}  # fmt: skip
+})  # fmt: skip
 
 
 def strip_png(data: bytes) -> bytes:
-    if not data.startswith(_PNG_SIGNATURE):
-        raise ValueError("not a PNG")
-    out = bytearray(_PNG_SIGNATURE)
-    pos = len(_PNG_SIGNATURE)
-    while pos + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
-        end = pos + 12 + length
-        if end > len(data):
-            raise ValueError("PNG chunk overruns the file")
-        if kind in _PNG_KEEP:
-            out += data[pos:end]
-        pos = end
-        if kind == b"IEND":
-            return bytes(out)
-    raise ValueError("PNG without IEND")
+    return png.keeping(data, _PNG_KEEP)  # PngError is a ValueError
 
 
 _VP8X_EXIF, _VP8X_XMP = 0x08, 0x04

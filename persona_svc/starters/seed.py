@@ -15,11 +15,12 @@ import msgspec
 import structlog
 
 from chassis.bridge import BusClient
+from chassis.calls import BusError
 from chassis.errors import ServiceUnavailable
 from chassis.settings import Settings
 from persona_svc.service import PersonaService
 from persona_svc.starters.catalog import AVATAR_TYPE, starters
-from proto.auth import SYSTEM_USER_PATH, SystemUserEnsure, public_user_envelope_decoder
+from proto.auth import SYSTEM_USER_PATH, PublicUser, SystemUserEnsure
 from proto.identity import Identity
 
 log = structlog.get_logger("persona_svc.starters")
@@ -39,10 +40,10 @@ RETRY_MAX = 30.0
 async def owner_id(bus: BusClient) -> str:
     """The system account's id, created by auth_svc when missing."""
     path = SYSTEM_USER_PATH.format(handle=OWNER_HANDLE)
-    reply = await bus.call("auth", "PUT", path, json=OWNER, identity=SERVICE)
-    if reply.status != 200:
-        raise ServiceUnavailable(f"auth answered {reply.status} for the starters' account")
-    return public_user_envelope_decoder.decode(reply.body).data.id
+    try:
+        return (await bus.fetch("auth", "PUT", path, PublicUser, json=OWNER, identity=SERVICE)).id
+    except BusError as exc:
+        raise ServiceUnavailable(f"auth answered {exc.status} for the starters' account") from None
 
 
 async def seed(svc: PersonaService, bus: BusClient) -> int:

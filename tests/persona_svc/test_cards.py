@@ -17,7 +17,7 @@ import httpx
 import pytest
 from PIL import Image, PngImagePlugin
 
-from persona_svc import png
+from chassis import png
 from tests.conftest import SHARED
 from tests.persona_svc.conftest import Site, SiteFactory, eventually
 from tests.support.users import User

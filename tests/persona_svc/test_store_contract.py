@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from chassis.clock import utcnow
 from persona_svc.pagination import NewKey, SeqKey, TopKey, TrendKey
 from persona_svc.store import (
     BadSwipe,
@@ -21,7 +22,6 @@ from persona_svc.store import (
     Store,
     Trending,
     summary,
-    utcnow,
 )
 from proto.conversations import Conversation, Message, UserPersona
 from proto.personas import ContentSettings, DraftResult, Persona, PersonaDraft, PersonaSummary, Report

@@ -12,8 +12,8 @@ import httpx
 import msgspec
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
+from starlette.types import ASGIApp
 
-from chassis.bridge import ASGIApp
 from chassis.lifespan import run_lifespan
 from chassis.settings import Settings
 from tests.support.ports import free_port

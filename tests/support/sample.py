@@ -16,9 +16,10 @@ from starlette.responses import StreamingResponse
 from chassis.app import ServiceContext, create_service_app
 from chassis.auth import current_identity
 from chassis.binding import bind, bind_query
+from chassis.cursors import Cursors
 from chassis.errors import NotFound
 from chassis.openapi import OpenAPI
-from chassis.responses import created
+from chassis.responses import created, ok
 from chassis.routing import route
 from chassis.settings import Settings
 
@@ -34,6 +35,26 @@ class Item(msgspec.Struct):
 
 class BlobQuery(msgspec.Struct):
     size: int = 1024
+
+
+class Ascending(msgspec.Struct, array_like=True, tag="a"):
+    """Numbers, smallest first: the last number shown."""
+
+    after: int
+
+
+class Descending(msgspec.Struct, array_like=True, tag="d"):
+    after: int
+
+
+class PageQuery(msgspec.Struct):
+    cursor: str | None = None
+    limit: int = 2
+    order: str = "ascending"
+
+
+NUMBERS = list(range(1, 8))
+cursors = Cursors(Ascending | Descending)
 
 
 def blob_bytes(size: int) -> AsyncIterator[bytes]:
@@ -79,6 +100,20 @@ def create_app(settings: Settings, replica: str = "a") -> Starlette:
         identity = current_identity(request)
         return {"identity": identity, "authorization": request.headers.get("authorization")}
 
+    async def numbers(request: Request) -> object:
+        q = bind_query(request, PageQuery)
+        if q.order == "descending":
+            after_down = cursors.decode(q.cursor, Descending)
+            rest = [n for n in NUMBERS[::-1] if after_down is None or n < after_down.after]
+            page = rest[: q.limit]
+            more: Ascending | Descending | None = Descending(page[-1]) if len(rest) > q.limit else None
+        else:
+            after_up = cursors.decode(q.cursor, Ascending)
+            rest = [n for n in NUMBERS if after_up is None or n > after_up.after]
+            page = rest[: q.limit]
+            more = Ascending(page[-1]) if len(rest) > q.limit else None
+        return ok(page, next_cursor=cursors.encode(more) if more else None)
+
     async def missing(request: Request) -> None:
         raise NotFound("no such thing", details={"thing": request.path_params["thing_id"]})
 
@@ -94,6 +129,7 @@ def create_app(settings: Settings, replica: str = "a") -> Starlette:
     spec.add("get", "/sample/whoami", "The identity the service was given", tags=t)
     spec.add("get", "/sample/private", "The identity, signed in only", auth=True, tags=t)
     spec.add("get", "/sample/things/{thing_id}", "A thing that is never there", tags=t)
+    spec.add("get", "/sample/numbers", "Numbers a page at a time (keyset cursors)", query=PageQuery, tags=t)
 
     @contextlib.asynccontextmanager
     async def setup(ctx: ServiceContext) -> AsyncIterator[None]:
@@ -113,6 +149,7 @@ def create_app(settings: Settings, replica: str = "a") -> Starlette:
             route("/sample/whoami", whoami),
             route("/sample/private", whoami, auth=True),
             route("/sample/things/{thing_id}", missing),
+            route("/sample/numbers", numbers),
         ],
         spec=spec,
         setup=setup,

@@ -1,9 +1,10 @@
-"""PNG chunks: reading and replacing the `tEXt` chunks that carry character cards.
+"""PNG chunks: the one walker, for the `tEXt` chunks that carry character cards and for
+metadata stripping.
 
 A PNG is the 8-byte signature then chunks of `length (4) · type (4) · data · CRC-32 (4)`;
-a `tEXt` chunk's data is `keyword (Latin-1) · NUL · text`. Only what cards need is
-here: walk the chunks (checking lengths and CRCs), read text by keyword, and write a
-copy with some text chunks replaced, every other chunk kept byte for byte.
+a `tEXt` chunk's data is `keyword (Latin-1) · NUL · text`. Walk the chunks (checking
+lengths and CRCs), read text by keyword, write a copy with some text chunks replaced
+or with only some chunk types kept, every kept chunk byte for byte.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def text_chunks(data: bytes) -> dict[str, bytes]:
     return found
 
 
-def _chunk(kind: bytes, body: bytes) -> bytes:
+def chunk(kind: bytes, body: bytes) -> bytes:
+    """One chunk's bytes: length, type, data, CRC."""
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
@@ -76,6 +78,15 @@ def with_text(data: bytes, texts: Mapping[str, str], *, drop: frozenset[str] = f
             continue
         if kind == b"IEND":
             for keyword, text in texts.items():
-                out += _chunk(b"tEXt", keyword.encode("latin-1") + b"\0" + text.encode("latin-1"))
-        out += _chunk(kind, body)
+                out += chunk(b"tEXt", keyword.encode("latin-1") + b"\0" + text.encode("latin-1"))
+        out += chunk(kind, body)
+    return bytes(out)
+
+
+def keeping(data: bytes, kinds: frozenset[bytes]) -> bytes:
+    """A copy of `data` with only the chunks whose type is in `kinds` (IHDR and IEND always)."""
+    out = bytearray(SIGNATURE)
+    for kind, body in chunks(data):
+        if kind in kinds or kind in (b"IHDR", b"IEND"):
+            out += chunk(kind, body)
     return bytes(out)
