@@ -21,9 +21,10 @@ from generation_worker import drafts
 from generation_worker.app import create_app
 from generation_worker.providers.openai_text import OpenAITextProvider
 from proto.personas import DraftJob, DraftResult, PersonaDraft, draft_result_decoder
-from proto.subjects import JOBS_PERSONA_DRAFT, RESULTS_DRAFT, STREAM_EVENTS, STREAM_RESULTS
+from proto.subjects import JOBS_PERSONA_DRAFT, RESULTS_DRAFT, STREAM_RESULTS
 from tests.support.mesh import Mesh
 from tests.support.openai_standin import OpenAIStandIn
+from tests.support.sse import stored_events
 
 IDEA = "a retired lighthouse keeper who collects storm stories"
 
@@ -86,17 +87,7 @@ async def next_result(js: JetStreamContext) -> DraftResult:
 
 async def user_events(js: JetStreamContext, user_id: str) -> list[dict[str, Any]]:
     """Every event stored for the user so far (the worker publishes its progress before the result)."""
-    subject = f"events.user.{user_id}"
-    info = await js.stream_info(STREAM_EVENTS, subjects_filter=subject)
-    count = (info.state.subjects or {}).get(subject, 0)
-    sub = await js.subscribe(subject, stream=STREAM_EVENTS, ordered_consumer=True)
-    out: list[dict[str, Any]] = []
-    try:
-        while len(out) < count:
-            out.append(json.loads((await sub.next_msg(timeout=10)).data))
-    finally:
-        await sub.unsubscribe()
-    return out
+    return await stored_events(js, f"events.user.{user_id}")
 
 
 def job(**over: Any) -> DraftJob:

@@ -81,35 +81,26 @@ class Proc:
 
     async def wait_ready(self, timeout: float = 90.0) -> None:
         """Until `/readyz` answers 200 (NATS, the database, storage reachable)."""
-        deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient(timeout=3.0) as http:
-            while True:
-                if not self.alive:
-                    raise RuntimeError(f"{self.name} exited during start-up:\n{self.tail()}")
-                try:
-                    if (await http.get(f"{self.url}/readyz")).status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.name} not ready after {timeout:.0f}s:\n{self.tail()}")
-                await asyncio.sleep(0.2)
+        await self._wait_for("/readyz", "ready", timeout, 0.2)
 
     async def wait_alive(self, timeout: float = 60.0) -> None:
         """Until `/healthz` answers 200: started, whatever its dependencies say."""
+        await self._wait_for("/healthz", "alive", timeout, 0.1)
+
+    async def _wait_for(self, probe: str, state: str, timeout: float, every: float) -> None:
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient(timeout=3.0) as http:
             while True:
                 if not self.alive:
                     raise RuntimeError(f"{self.name} exited during start-up:\n{self.tail()}")
                 try:
-                    if (await http.get(f"{self.url}/healthz")).status_code == 200:
+                    if (await http.get(f"{self.url}{probe}")).status_code == 200:
                         return
                 except httpx.HTTPError:
                     pass
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.name} not alive after {timeout:.0f}s:\n{self.tail()}")
-                await asyncio.sleep(0.1)
+                    raise RuntimeError(f"{self.name} not {state} after {timeout:.0f}s:\n{self.tail()}")
+                await asyncio.sleep(every)
 
     async def metric(self, name: str, labels: str = "") -> float:
         """One sample of the component's `/metrics` (0 when absent), e.g. `persona_jobs_running`
