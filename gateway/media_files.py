@@ -1,56 +1,40 @@
 """`/files/<key>?exp=…&sig=…`: the gateway serves local media storage under HMAC-signed,
-expiring URLs (issued by media_svc and the worker), with HTTP Range requests (206) so video
-players can seek, conditional GETs (ETag), and nothing else: no listing, no signature, no file."""
+expiring URLs (issued by media_svc and the worker), and nothing else: no listing, no signature,
+no file. Once the signature holds, Starlette's `FileResponse` answers (Range, multiple ranges,
+If-Range, ETag/Last-Modified, HEAD) and its `StaticFiles` rule decides 304s."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import time
-from email.utils import formatdate
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
+
+from starlette.datastructures import Headers
+from starlette.responses import FileResponse, MalformedRangeHeader, Response
+from starlette.responses import RangeNotSatisfiable as UnsatisfiableRange
+from starlette.staticfiles import NotModifiedResponse, StaticFiles
 
 from chassis.errors import Forbidden, HTTPError, MethodNotAllowed, NotFound
 from chassis.settings import Settings
 from chassis.storage import InvalidKey, check_key, content_type_for, local_root, url_signer
 from chassis.storage.local import FILES_PREFIX
 from chassis.storage.signing import SignatureInvalid, UrlExpired, UrlSigner
-from gateway.asgi import Receive, Scope, Send, header
+from gateway.asgi import Receive, Scope, Send
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
 
-CHUNK = 256 * 1024
+# Only its If-None-Match / If-Modified-Since rule is used: no directory, nothing served by it.
+_CONDITIONS = StaticFiles(check_dir=False)
 
 
 class RangeNotSatisfiable(HTTPError):
     status = 416
     code = "range_not_satisfiable"
-
-
-def parse_range(value: str, size: int) -> tuple[int, int] | None:
-    """The one byte range asked for, inclusive; None to answer with the whole file (no range,
-    a malformed one, or several, which RFC 9110 lets a server ignore)."""
-    unit, _, spec = value.partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
-        return None
-    first, dash, last = (part.strip() for part in spec.partition("-"))
-    if not dash or (first and not first.isdigit()) or (last and not last.isdigit()) or not (first or last):
-        return None
-    if not first:  # the last N bytes
-        count = int(last)
-        if count == 0 or size == 0:
-            raise RangeNotSatisfiable("empty range", headers={"content-range": f"bytes */{size}"})
-        return max(0, size - count), size - 1
-    start = int(first)
-    end = int(last) if last else size - 1
-    if last and end < start:
-        return None
-    if start >= size:
-        raise RangeNotSatisfiable(f"the file has {size} bytes", headers={"content-range": f"bytes */{size}"})
-    return start, min(end, size - 1)
 
 
 class MediaFiles:
@@ -94,55 +78,47 @@ class MediaFiles:
             raise Forbidden("this link is not valid", code="bad_signature") from None
         path = self.root / key
         try:
-            f = await asyncio.to_thread(open, path, "rb")
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            st = await asyncio.to_thread(os.stat, path)
+        except (FileNotFoundError, NotADirectoryError):
             raise NotFound("no such file") from None
-        try:
-            st = os.fstat(f.fileno())
-            await self._respond(scope, send, f, st, expires)
-        finally:
-            f.close()
-
-    async def _respond(self, scope: Scope, send: Send, f: BinaryIO, st: os.stat_result, expires: int) -> None:
-        size = st.st_size
-        etag = f'"{st.st_mtime_ns:x}-{size:x}"'
-        headers = [
-            (b"content-type", content_type_for(scope["path"]).encode()),
-            (b"accept-ranges", b"bytes"),
-            (b"etag", etag.encode()),
-            (b"last-modified", formatdate(st.st_mtime, usegmt=True).encode()),
+        if not stat.S_ISREG(st.st_mode):
+            raise NotFound("no such file")
+        file = FileResponse(
+            path,
+            stat_result=st,
+            media_type=content_type_for(key),
             # Cacheable for as long as the link is valid, by the browser only.
-            (b"cache-control", f"private, max-age={max(0, int(expires - time.time()))}".encode()),
-            (b"x-content-type-options", b"nosniff"),
-        ]
-        if (match := header(scope, b"if-none-match")) and etag in [t.strip() for t in match.split(",")]:
-            await send({"type": "http.response.start", "status": 304, "headers": headers})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        status, start, end = 200, 0, size - 1
-        wanted = header(scope, b"range")
-        if_range = header(scope, b"if-range")
-        if wanted and (if_range is None or if_range.strip() == etag):
-            found = parse_range(wanted, size)
-            if found is not None:
-                status, (start, end) = 206, found
-                headers.append((b"content-range", f"bytes {start}-{end}/{size}".encode()))
-        length = max(0, end - start + 1)
-        headers.append((b"content-length", str(length).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        if scope["method"] == "HEAD" or length == 0:
-            await send({"type": "http.response.body", "body": b""})
-            return
-        await asyncio.to_thread(f.seek, start)
-        left = length
-        while left > 0:
-            chunk = await asyncio.to_thread(f.read, min(CHUNK, left))
-            if not chunk:
-                break
-            left -= len(chunk)
-            await send({"type": "http.response.body", "body": chunk, "more_body": left > 0})
-        if left > 0:  # the file shrank while being sent
-            await send({"type": "http.response.body", "body": b""})
+            headers={"cache-control": f"private, max-age={max(0, int(expires - time.time()))}"},
+        )
+        response: Response = file
+        if _CONDITIONS.is_not_modified(file.headers, Headers(scope=scope)):
+            response = NotModifiedResponse(file.headers)
+        else:
+            scope = _range_checked(scope, file, st.st_size)
+        await response(scope, receive, send)
+
+
+def _range_checked(scope: Scope, file: FileResponse, size: int) -> Scope:
+    """The request as `FileResponse` should see it. Starlette answers a malformed Range with a
+    plain-text 400; RFC 9110 lets a server ignore it (and requires that for unknown units), so
+    it is dropped and the whole file served. An unsatisfiable one gets our 416 error envelope.
+    Both are decided by Starlette's own parser; a stale If-Range makes the Range moot."""
+    headers = Headers(scope=scope)
+    wanted = headers.get("range")
+    if wanted is None:
+        return scope
+    if_range = headers.get("if-range")
+    if if_range is not None and not file._should_use_range(if_range):
+        return scope
+    try:
+        FileResponse._parse_range_header(wanted, size)
+    except MalformedRangeHeader:
+        return {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() != b"range"]}
+    except UnsatisfiableRange:
+        raise RangeNotSatisfiable(
+            f"the file has {size} bytes", headers={"content-range": f"bytes */{size}"}
+        ) from None
+    return scope
 
 
 def _one(query: dict[str, list[str]], name: str) -> str | None:

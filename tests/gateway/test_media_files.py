@@ -1,4 +1,5 @@
-"""`/files/…`: local media served by the gateway under signed, expiring URLs, with Range."""
+"""`/files/…`: local media served by the gateway under signed, expiring URLs, with Range,
+If-Range, conditional GETs and HEAD."""
 
 from __future__ import annotations
 
@@ -46,6 +47,8 @@ async def test_signed_url_serves_the_file(served: tuple[str, LocalStorage, Setti
         assert r.headers["accept-ranges"] == "bytes"
         assert int(r.headers["content-length"]) == len(DATA)
         assert r.headers["cache-control"].startswith("private, max-age=")
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
         etag = r.headers["etag"]
         again = await http.get(url, headers={"if-none-match": etag})
         assert again.status_code == 304 and again.content == b""
@@ -77,15 +80,70 @@ async def test_range_requests_return_206(
 async def test_range_edge_cases(served: tuple[str, LocalStorage, Settings]) -> None:
     url, _, _ = served
     async with client(url) as http:
-        r = await http.get(url, headers={"range": f"bytes={len(DATA)}-"})
-        assert r.status_code == 416 and r.headers["content-range"] == f"bytes */{len(DATA)}"
-        # Several ranges, or ones that make no sense, get the whole file (RFC 9110 allows it).
-        for header in ("bytes=0-1,5-6", "bytes=9-3", "items=0-1", "bytes=abc"):
+        for past_the_end in (f"bytes={len(DATA)}-", "bytes=-0", f"bytes=0-1,{len(DATA) + 5}-"):
+            r = await http.get(url, headers={"range": past_the_end})
+            assert r.status_code == 416 and r.headers["content-range"] == f"bytes */{len(DATA)}"
+            assert r.json()["error"]["code"] == "range_not_satisfiable", past_the_end
+        # Ranges that make no sense get the whole file (RFC 9110 allows it; unknown units must).
+        for header in ("bytes=9-3", "items=0-1", "bytes=abc"):
             r = await http.get(url, headers={"range": header})
             assert r.status_code == 200 and r.content == DATA, header
-        # If-Range with a stale validator: the whole (changed) file.
-        r = await http.get(url, headers={"range": "bytes=0-9", "if-range": '"stale"'})
-        assert r.status_code == 200 and len(r.content) == len(DATA)
+
+
+async def test_if_range_serves_the_range_only_for_the_current_file(
+    served: tuple[str, LocalStorage, Settings],
+) -> None:
+    url, _, _ = served
+    async with client(url) as http:
+        whole = await http.get(url)
+        for validator in (whole.headers["etag"], whole.headers["last-modified"]):
+            r = await http.get(url, headers={"range": "bytes=0-9", "if-range": validator})
+            assert r.status_code == 206 and r.content == DATA[:10], validator
+        # A stale validator: the file changed since the client's part, so the whole file.
+        for stale in ('"stale"', "Thu, 01 Jan 1970 00:00:00 GMT"):
+            r = await http.get(url, headers={"range": "bytes=0-9", "if-range": stale})
+            assert r.status_code == 200 and r.content == DATA, stale
+        # Stale, the range is not looked at: even one past the end gets the whole file.
+        r = await http.get(url, headers={"range": f"bytes={len(DATA)}-", "if-range": '"stale"'})
+        assert r.status_code == 200 and r.content == DATA
+
+
+async def test_several_ranges_come_as_multipart_byteranges(
+    served: tuple[str, LocalStorage, Settings],
+) -> None:
+    url, _, _ = served
+    async with client(url) as http:
+        r = await http.get(url, headers={"range": "bytes=0-1,1000-1009"})
+    assert r.status_code == 206
+    kind, _, boundary = r.headers["content-type"].partition("; boundary=")
+    assert kind == "multipart/byteranges"
+    assert int(r.headers["content-length"]) == len(r.content)
+    parts = r.content.split(f"--{boundary}".encode())
+    assert parts[0] == b"" and parts[-1] == b"--"
+    found = []
+    for part in parts[1:-1]:
+        head, _, body = part.partition(b"\r\n\r\n")
+        fields = dict(line.split(": ", 1) for line in head.decode().strip().splitlines())
+        assert fields["Content-Type"] == "video/mp4"
+        found.append((fields["Content-Range"], body.removesuffix(b"\r\n")))
+    assert found == [
+        (f"bytes 0-1/{len(DATA)}", DATA[0:2]),
+        (f"bytes 1000-1009/{len(DATA)}", DATA[1000:1010]),
+    ]
+
+
+async def test_head_answers_headers_only(served: tuple[str, LocalStorage, Settings]) -> None:
+    url, _, _ = served
+    async with client(url) as http:
+        r = await http.head(url, headers={"range": "bytes=100-199"})
+        assert r.status_code == 206 and r.content == b""
+        assert r.headers["content-range"] == f"bytes 100-199/{len(DATA)}"
+        assert r.headers["content-length"] == "100" and r.headers["content-type"] == "video/mp4"
+        whole = await http.head(url)
+        not_modified = await http.get(url, headers={"if-modified-since": whole.headers["last-modified"]})
+        assert not_modified.status_code == 304 and not_modified.content == b""
+        assert not_modified.headers["etag"] == whole.headers["etag"]
+        assert not_modified.headers["cache-control"].startswith("private, max-age=")
 
 
 async def test_tampered_or_expired_urls_are_refused(served: tuple[str, LocalStorage, Settings]) -> None:
