@@ -26,7 +26,7 @@ from bench.report import machine, write_section
 from chassis.settings import Settings
 from chassis.storage import LocalStorage, url_signer
 from generation_worker.media import images
-from tests.media_svc.support import make_mp4, padded_mp4
+from tests.support.media import make_mp4, padded_mp4
 from tests.support.natsd import NatsServer, wait_port
 from tests.support.ports import free_port
 

@@ -12,8 +12,6 @@ from tests.support.natsd import NatsServer
 from tests.support.pg import postgres_server
 from tests.support.s3 import MotoServer
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-
 
 @pytest.fixture
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:

@@ -4,10 +4,8 @@ server that records the POSTs (PostgreSQL)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,9 +21,10 @@ from starlette.routing import Route
 from auth_svc.app import create_app as create_auth
 from chassis.settings import Settings
 from gateway.app import create_app as create_gateway
-from tests.auth_svc.helpers import private_keys, signing_key
+from tests.support.auth import private_keys, signing_key
 from tests.support.mesh import Mesh, RunningApp, RunningServer, client
 from tests.support.pg import fresh_database
+from tests.support.poll import eventually
 
 DEV_CODE = re.compile(r"^\[DEV\] auth code created — use this code to log in code=(\d{6})$", re.M)
 DEV_RESET = re.compile(
@@ -89,8 +88,9 @@ class Inbox:
             "magic_link": DEV_LINK,
         }[template]
         key = "link" if template == "magic_link" else "code"
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
+        fresh: list[str] = []
+
+        def arrived() -> bool:
             if self.notify is not None:
                 found = [
                     str(b["data"][key])
@@ -100,12 +100,12 @@ class Inbox:
             else:
                 # The dev line names no address (its text is fixed): tests ask one at a time.
                 found = pattern.findall(self._stdout())
-            fresh = [f for f in found if f not in self.taken]
-            if fresh:
-                self.taken.add(fresh[-1])
-                return fresh[-1]
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no {template} arrived for {email}")
+            fresh[:] = [f for f in found if f not in self.taken]
+            return bool(fresh)
+
+        await eventually(arrived, WAIT, f"a {template} for {email}")
+        self.taken.add(fresh[-1])
+        return fresh[-1]
 
 
 @dataclass

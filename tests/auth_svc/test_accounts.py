@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.auth_svc.conftest import AuthStack
-from tests.auth_svc.helpers import PASSWORD, bearer, error_code, login, new_email, refused, register, segment
+from tests.support.auth import PASSWORD, bearer, error_code, login, new_email, refused, register, segment
 
 
 async def test_register_login_me(auth_stack: AuthStack) -> None:

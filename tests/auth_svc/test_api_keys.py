@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from tests.auth_svc.conftest import AuthStack
-from tests.auth_svc.helpers import bearer, error_code, eventually, register
+from tests.support.auth import bearer, error_code, register
+from tests.support.poll import eventually
 
 
 async def test_api_key_create_use_revoke(auth_stack: AuthStack) -> None:

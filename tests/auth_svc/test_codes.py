@@ -4,7 +4,7 @@ the `[DEV]` line (no database) or the message POSTed to the notify service (Post
 from __future__ import annotations
 
 from tests.auth_svc.conftest import AuthStack, NotifyRecorder, StartStack
-from tests.auth_svc.helpers import (
+from tests.support.auth import (
     PASSWORD,
     bearer,
     error_code,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from gateway.app import create_app as create_gateway
-from tests.auth_svc.helpers import bearer, new_email
+from tests.support.auth import bearer, new_email
 from tests.support.mesh import Mesh, client
 from tests.support.natsd import NatsServer
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from auth_svc.app import MIGRATIONS
 from chassis import db
 from tests.auth_svc.conftest import AuthStack
-from tests.auth_svc.helpers import bearer, new_email, register
+from tests.support.auth import bearer, new_email, register
 from tests.support.pg import fresh_database
 
 HANDLE = re.compile(r"^reader-\d{4}$")

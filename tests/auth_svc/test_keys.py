@@ -13,7 +13,7 @@ from auth_svc.app import create_app as create_auth
 from auth_svc.codes import CodeHasher
 from auth_svc.keys import KeyConfigError, SigningKeys, parse_private_keys
 from gateway.app import create_app as create_gateway
-from tests.auth_svc.helpers import private_keys, signing_key
+from tests.support.auth import private_keys, signing_key
 from tests.support.mesh import Mesh, client
 
 

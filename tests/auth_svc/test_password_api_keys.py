@@ -9,7 +9,8 @@ import time
 import httpx
 
 from tests.auth_svc.conftest import AuthStack
-from tests.auth_svc.helpers import PASSWORD, bearer, error_code, eventually, login, register
+from tests.support.auth import PASSWORD, bearer, error_code, login, register
+from tests.support.poll import eventually
 
 # Generous: the gateway learns of a revocation through a watcher, in milliseconds.
 GENEROUS = 10.0

@@ -9,7 +9,7 @@ import httpx
 
 from auth_svc.app import create_app as create_auth
 from tests.auth_svc.conftest import StartStack
-from tests.auth_svc.helpers import PASSWORD, new_email, register
+from tests.support.auth import PASSWORD, new_email, register
 
 # Counters are per fixed window; a day-long window keeps a test from straddling two.
 WINDOW = 86400

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from tests.auth_svc.conftest import BACKENDS, AuthStack, StartStack
-from tests.auth_svc.helpers import bearer, error_code, refused, register, segment
+from tests.support.auth import bearer, error_code, refused, register, segment
 
 
 async def test_refresh_rotates_both_tokens(auth_stack: AuthStack) -> None:

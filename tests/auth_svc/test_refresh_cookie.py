@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from tests.auth_svc.conftest import AuthStack, StartStack
-from tests.auth_svc.helpers import PASSWORD, bearer, error_code, link_token, new_email, segment
+from tests.support.auth import PASSWORD, bearer, error_code, link_token, new_email, segment
 
 BROWSER = {"x-token-transport": "cookie"}
 

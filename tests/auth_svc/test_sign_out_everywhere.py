@@ -6,7 +6,7 @@ import asyncio
 from datetime import datetime
 
 from tests.auth_svc.conftest import AuthStack
-from tests.auth_svc.helpers import bearer, error_code, login, refused, register
+from tests.support.auth import bearer, error_code, login, refused, register
 
 
 async def test_sign_out_everywhere_ends_every_session_but_not_api_keys(auth_stack: AuthStack) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.auth_svc.conftest import BACKENDS, AuthStack, StartStack
-from tests.auth_svc.helpers import PASSWORD, bearer, error_code, new_email
+from tests.support.auth import PASSWORD, bearer, error_code, new_email
 from tests.support.users import sign_up
 
 # Counters are per fixed window; a day-long window keeps a test from straddling two.

@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 
 from tests.auth_svc.conftest import StartStack
-from tests.auth_svc.helpers import bearer, link_token, new_email, register
+from tests.support.auth import bearer, link_token, new_email, register
 
 TABLES = ("auth_users", "auth_sessions", "auth_refresh_tokens", "auth_codes", "auth_api_keys")
 

@@ -10,7 +10,7 @@ import nats
 from chassis.bridge import BusClient
 from proto.identity import Identity
 from tests.auth_svc.conftest import AuthStack
-from tests.auth_svc.helpers import bearer, register
+from tests.support.auth import bearer, register
 
 PATH = "/auth/internal/system-users/starters"
 BODY = {"display_name": "Persona Community", "bio": "Starter personas."}

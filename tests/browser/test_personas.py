@@ -25,8 +25,8 @@ from tests.browser.flows import (
     sign_up_with_code,
     sign_up_with_password,
 )
-from tests.conftest import SHARED
-from tests.media_svc.support import make_mp4
+from tests.support.media import make_mp4
+from tests.support.paths import SHARED
 
 SERAPHINA = SHARED / "fixtures" / "cards" / "seraphina_v2.png"
 

@@ -12,6 +12,7 @@ from nats.js import api
 
 from chassis.consumer import ConsumerSpec, Delivery, PullConsumer, Retry
 from tests.support.natsd import NatsServer
+from tests.support.poll import eventually
 
 STREAM = "TESTWORK"
 SUBJECT = "testwork.items"
@@ -36,13 +37,6 @@ async def pending(nc: NATS) -> int:
     return int((await nc.jetstream().stream_info(STREAM)).state.messages)
 
 
-async def wait_until(predicate: object, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-        await asyncio.sleep(0.02)
-
-
 def spec(handler: object, **kw: object) -> ConsumerSpec:
     base: dict[str, object] = {"stream": STREAM, "subject": SUBJECT, "durable": "tester", "handler": handler}
     base.update(kw)
@@ -58,7 +52,7 @@ async def test_success_is_acked_and_removed(nc: NATS) -> None:
     consumer = PullConsumer(nc.jetstream(), spec(handler))
     await consumer.start()
     await publish(nc, b"a", b"b", b"c")
-    await wait_until(lambda: len(seen) == 3)
+    await eventually(lambda: len(seen) == 3)
     await consumer.stop()
     assert sorted(seen) == [b"a", b"b", b"c"]
     assert await pending(nc) == 0
@@ -76,7 +70,7 @@ async def test_transient_failures_are_retried_with_growing_delay(nc: NATS) -> No
     consumer = PullConsumer(nc.jetstream(), spec(handler, backoff_base=0.2))
     await consumer.start()
     await publish(nc, b"x")
-    await wait_until(lambda: len(attempts) == 3)
+    await eventually(lambda: len(attempts) == 3)
     await asyncio.sleep(0.3)
     await consumer.stop()
     assert [a for a, _ in attempts] == [1, 2, 3]
@@ -99,7 +93,7 @@ async def test_last_failed_delivery_is_dead_lettered_once(nc: NATS) -> None:
     consumer = PullConsumer(nc.jetstream(), spec(handler, max_deliver=3, backoff_base=0.05, on_dead=on_dead))
     await consumer.start()
     await publish(nc, b"doomed")
-    await wait_until(lambda: len(dead) == 1)
+    await eventually(lambda: len(dead) == 1)
     await asyncio.sleep(0.5)
     await consumer.stop()
     assert attempts == [1, 2, 3]
@@ -123,7 +117,7 @@ async def test_concurrency_limit_is_respected(nc: NATS) -> None:
     consumer = PullConsumer(nc.jetstream(), spec(handler, concurrency=3))
     await consumer.start()
     await publish(nc, *[str(i).encode() for i in range(10)])
-    await wait_until(lambda: done == 10)
+    await eventually(lambda: done == 10)
     await consumer.stop()
     assert peak == 3
 
@@ -140,7 +134,7 @@ async def test_heartbeats_keep_a_long_job_from_being_redelivered(nc: NATS) -> No
     await a.start()
     await b.start()
     await publish(nc, b"long")
-    await wait_until(lambda: deliveries != [])
+    await eventually(lambda: deliveries != [])
     await asyncio.sleep(3.0)
     await a.stop()
     await b.stop()
@@ -167,5 +161,5 @@ async def test_stop_hands_a_running_job_back_at_once(nc: NATS) -> None:
     second = PullConsumer(nc.jetstream(), spec(quick, ack_wait=30.0))
     await second.start()
     # Redelivered long before ack_wait (30 s): the stopping consumer nak'ed it.
-    await wait_until(lambda: finished == ["job"], timeout=5)
+    await eventually(lambda: finished == ["job"], timeout=5)
     await second.stop()

@@ -12,11 +12,9 @@ import pytest
 
 from gateway.app import create_app as create_gateway
 from gateway.identity import Anonymous
-from gateway.routes import ROUTES
 from tests.support import sample
 from tests.support.mesh import Mesh, RunningServer, client
-
-SAMPLE_ROUTES = (*ROUTES, ("/sample", "sample"))
+from tests.support.sample import SAMPLE_ROUTES
 
 
 @pytest.fixture

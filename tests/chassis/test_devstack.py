@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 import uuid
@@ -21,56 +20,9 @@ import httpx
 from chassis.components import COMPONENTS, MODEL_SERVER, health_port
 from chassis.discover import table
 from tests.support.model import SMALL_MODEL, model_server
-from tests.support.ports import free_port
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def free_range(count: int) -> int:
-    for base in range(20000, 60000, 97):
-        if all(_free(base + i) for i in range(count)):
-            return base
-    raise RuntimeError("no free port range")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("0.0.0.0", port))
-        except OSError:
-            return False
-    return True
-
-
-class Output:
-    def __init__(self, process: subprocess.Popen[str]) -> None:
-        self.lines: list[str] = []
-        self._lock = threading.Lock()
-        assert process.stdout is not None
-        self._stream = process.stdout
-        self._thread = threading.Thread(target=self._read, args=(process.stdout,), daemon=True)
-        self._thread.start()
-
-    def _read(self, stream: object) -> None:
-        for line in stream:  # type: ignore[attr-defined]
-            with self._lock:
-                self.lines.append(line)
-
-    def close(self) -> None:
-        self._thread.join(timeout=5)
-        assert self._stream is not None
-        self._stream.close()
-
-    def wait_for(self, pattern: str, timeout: float = 90.0, after: int = 0) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        rx = re.compile(pattern)
-        while time.monotonic() < deadline:
-            with self._lock:
-                for line in self.lines[after:]:
-                    if m := rx.search(line):
-                        return m
-            time.sleep(0.1)
-        raise AssertionError(f"no line matching {pattern!r}; output:\n{''.join(self.lines[-60:])}")
+from tests.support.paths import REPO
+from tests.support.ports import free_port, free_range
+from tests.support.procs import Output, interrupt, launch_devstack
 
 
 def launch(**settings: str) -> tuple[subprocess.Popen[str], Output]:
@@ -80,15 +32,7 @@ def launch(**settings: str) -> tuple[subprocess.Popen[str], Output]:
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL", "LLM_BASE_URL")}
     env["TEXT_PROVIDER"] = "offline"
     env.update(settings)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "chassis.devstack"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    return process, Output(process)
+    return launch_devstack(env)
 
 
 def status(url: str) -> int:
@@ -126,9 +70,9 @@ def test_launcher_starts_supervises_and_stops_the_stack(tmp_path: Path) -> None:
         assert status(f"http://127.0.0.1:{port}/metrics") == 404
         assert (tmp_path / "data" / "nats").is_dir()
 
-        pids = {m[0]: int(m[1]) for m in re.findall(r"started (\S+) pid=(\d+)", "".join(out.lines))}
+        pids = {m[0]: int(m[1]) for m in re.findall(r"started (\S+) pid=(\d+)", out.text())}
         assert set(pids) >= {"nats", "gateway", "auth_svc", "persona_svc", "media_svc", "generation_worker"}
-        mark = len(out.lines)
+        mark = out.mark()
         os.kill(pids["auth_svc"], signal.SIGKILL)
         out.wait_for(r"auth_svc exited with code -9; restarting", after=mark)
         restarted = int(out.wait_for(r"started auth_svc pid=(\d+)", after=mark).group(1))
@@ -161,7 +105,7 @@ def test_children_do_not_outlive_a_killed_launcher(tmp_path: Path) -> None:
     )
     try:
         out.wait_for(r"started generation_worker pid=\d+")
-        pids = [int(p) for p in re.findall(r"started \S+ pid=(\d+)", "".join(out.lines))]
+        pids = [int(p) for p in re.findall(r"started \S+ pid=(\d+)", out.text())]
         process.kill()
         process.wait()
         deadline = time.monotonic() + 30
@@ -215,15 +159,7 @@ def test_discover_lists_every_component() -> None:
 
 
 def shut_down(process: subprocess.Popen[str], out: Output) -> None:
-    """Ctrl-C, as a developer stops `make dev`; killed if it does not stop in 30 s."""
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        out.close()
+    assert interrupt(process, out, timeout=30), "the launcher did not stop within 30 s of Ctrl-C"
 
 
 class Visitor:
@@ -234,7 +170,7 @@ class Visitor:
         self.http = httpx.Client(base_url=url, timeout=30)
         email = f"dev-{uuid.uuid4().hex[:8]}@example.com"
         with out._lock:
-            mark = len(out.lines)
+            mark = out.mark()
         password = "correct horse battery"
         r = self.http.post("/auth/register", json={"email": email, "password": password})
         assert r.status_code == 202, r.text
@@ -282,9 +218,7 @@ class Visitor:
     def wait_reply(self, message_id: str, timeout: float = 300) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while (m := self.reply(message_id)).get("status") in (None, "pending", "streaming"):
-            assert time.monotonic() < deadline, (
-                f"no reply after {timeout:.0f}s: {m}\n{''.join(self.out.lines[-80:])}"
-            )
+            assert time.monotonic() < deadline, f"no reply after {timeout:.0f}s: {m}\n{self.out.tail(80)}"
             time.sleep(0.2)
         return m
 
@@ -323,11 +257,11 @@ def test_the_embedded_model_answers_and_is_restarted_when_it_dies(tmp_path: Path
             assert reply["status"] == "done" and reply["content"].strip()
 
             # Killed in the middle of a reply: the launcher restarts it and the job's retry finishes.
-            pid = int(re.findall(r"started model_server pid=(\d+)", "".join(out.lines))[-1])
+            pid = int(re.findall(r"started model_server pid=(\d+)", out.text())[-1])
             reply_id = visitor.send_until_streaming(
                 "Tell me a very long story about the sea, in many paragraphs."
             )
-            mark = len(out.lines)
+            mark = out.mark()
             os.kill(pid, signal.SIGKILL)
             out.wait_for(r"model_server exited with code -9; restarting", after=mark)
             out.wait_for(r"started model_server pid=\d+", after=mark)
@@ -348,7 +282,7 @@ async def test_with_llm_base_url_no_embedded_model_starts(tmp_path: Path) -> Non
         try:
             out.wait_for(rf"ready: open http://localhost:{port}", timeout=120)
             out.wait_for(rf"using the text model at {re.escape(external.base_url)}; no embedded model")
-            assert "started model_server" not in "".join(out.lines)
+            assert "started model_server" not in out.text()
             assert _status_or_zero(f"http://127.0.0.1:{health_port(MODEL_SERVER, base)}/healthz") == 0
             # The worker's readiness includes the model it was pointed at.
             worker_port = health_port(next(c for c in COMPONENTS if c.kind == "worker"), base)

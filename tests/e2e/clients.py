@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,18 +21,6 @@ from tests.support.users import User
 REQUEST_BOUND = 20.0
 # Longest a job may take to finish once accepted, faults included.
 JOB_BOUND = 150.0
-
-
-async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float, what: str) -> None:
-    """Until `check()` (sync or async) is true; fails after `timeout` (a hang, not a slow run)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result if isinstance(result, bool) else await result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.0f}s")
-        await asyncio.sleep(0.2)
 
 
 @dataclass

@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 
 from proto.subjects import STREAM_EVENTS, STREAM_JOBS, STREAM_RESULTS
-from tests.e2e.clients import Api, Chats, Follower, Images, Recorder, Turn, eventually
+from tests.e2e.clients import Api, Chats, Follower, Images, Recorder, Turn
 from tests.e2e.conftest import MonitoredCluster
 from tests.support.mesh import client
 from tests.support.pg import fresh_database
+from tests.support.poll import eventually
 from tests.support.ports import free_port
 from tests.support.procs import Procs
 from tests.support.users import User, sign_up

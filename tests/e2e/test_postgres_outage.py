@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.clients import REQUEST_BOUND, Api, Chats, Follower, Recorder, Turn, eventually
+from tests.e2e.clients import REQUEST_BOUND, Api, Chats, Follower, Recorder, Turn
 from tests.e2e.postgres import OwnPostgres
 from tests.support.mesh import client
 from tests.support.natsd import NatsServer
 from tests.support.pg import fresh_database
+from tests.support.poll import eventually
 from tests.support.ports import free_port
 from tests.support.procs import Procs
 from tests.support.users import User, sign_up

@@ -7,10 +7,11 @@ import time
 
 import pytest
 
-from tests.e2e.clients import Api, Follower, Images, Recorder, eventually
+from tests.e2e.clients import Api, Follower, Images, Recorder
 from tests.support.mesh import client
 from tests.support.natsd import NatsServer
 from tests.support.pg import fresh_database
+from tests.support.poll import eventually
 from tests.support.ports import free_port
 from tests.support.procs import Proc, Procs
 from tests.support.users import sign_up

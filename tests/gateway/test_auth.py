@@ -22,22 +22,13 @@ from joserfc.jwk import ECKey
 from auth_svc.app import create_app as create_auth
 from chassis.settings import Settings
 from gateway.app import create_app as create_gateway
-from gateway.routes import ROUTES
-from tests.auth_svc.helpers import (
-    bearer,
-    error_code,
-    eventually,
-    login,
-    new_email,
-    private_keys,
-    register,
-    signing_key,
-)
 from tests.support import sample
+from tests.support.auth import bearer, error_code, login, new_email, private_keys, register, signing_key
 from tests.support.mesh import Mesh, RunningServer, client
 from tests.support.pg import fresh_database
+from tests.support.poll import eventually
+from tests.support.sample import SAMPLE_ROUTES
 
-SAMPLE_ROUTES = (*ROUTES, ("/sample", "sample"))
 KEY_A = signing_key("key-a")
 KEY_B = signing_key("key-b")
 INTRUDER = signing_key("intruder")

@@ -15,11 +15,10 @@ import pytest
 
 from gateway.app import create_app as create_gateway
 from gateway.identity import Anonymous
-from gateway.routes import ROUTES
 from tests.support import sample
 from tests.support.mesh import Mesh, RunningApp, RunningServer, client
+from tests.support.sample import SAMPLE_ROUTES
 
-SAMPLE_ROUTES = (*ROUTES, ("/sample", "sample"))
 MiB = 1024 * 1024
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from chassis.openapi import DEFAULT_MAX_BODY
 from media_svc.uploads import FRAMING_SLACK
-from tests.media_svc.support import png_bytes
+from tests.support.media import png_bytes
 from tests.support.natsd import NatsServer
 from tests.support.procs import Proc, Procs
 from tests.support.rawhttp import MiB, RawAnswer, bodies_store, post_streaming

@@ -12,7 +12,7 @@ import httpx
 from auth_svc.app import create_app as create_auth
 from gateway.app import create_app as create_gateway
 from gateway.openapi import docs_page
-from tests.auth_svc.helpers import PASSWORD, new_email
+from tests.support.auth import PASSWORD, new_email
 from tests.support.mesh import Mesh, client
 
 

@@ -12,10 +12,10 @@ from auth_svc.app import create_app as create_auth
 from gateway.app import create_app as create_gateway
 from media_svc.app import create_app as create_media
 from persona_svc.app import create_app as create_persona
-from tests.gateway.test_bridge import SAMPLE_ROUTES
 from tests.support import sample
 from tests.support.mesh import Mesh, client, with_health_port
 from tests.support.ports import free_port
+from tests.support.sample import SAMPLE_ROUTES
 
 
 async def test_readyz_waits_for_every_service(stack: Mesh) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
 
 from nats.js import JetStreamContext, api
 
@@ -54,12 +53,6 @@ async def chat_results(js: JetStreamContext) -> list[ChatResult]:
         return out
     finally:
         await sub.unsubscribe()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = "") -> None:
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.05)
 
 
 def streamed(events: list[SseEvent]) -> str:

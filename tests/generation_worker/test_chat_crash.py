@@ -14,8 +14,9 @@ import nats
 
 from chassis.jobs import publish_job
 from proto.subjects import JOBS_CHAT, STREAM_JOBS
-from tests.generation_worker.chat_support import chat_job, chat_results, eventually, until_result
+from tests.generation_worker.chat_support import chat_job, chat_results, until_result
 from tests.support.mesh import Mesh, client
+from tests.support.poll import eventually
 from tests.support.sse import events_gateway, open_stream
 from tests.support.users import sign_up
 

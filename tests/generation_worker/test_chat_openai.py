@@ -15,9 +15,10 @@ from chassis.settings import Settings
 from generation_worker.app import create_app as create_worker
 from generation_worker.chat import GAVE_UP
 from proto.subjects import JOBS_CHAT, STREAM_DEAD
-from tests.generation_worker.chat_support import chat_job, chat_results, eventually, until_result
+from tests.generation_worker.chat_support import chat_job, chat_results, until_result
 from tests.support.mesh import Mesh, RunningServer, client
 from tests.support.openai_standin import TOKENS, OpenAIStandIn
+from tests.support.poll import eventually
 from tests.support.sse import events_gateway, open_stream
 from tests.support.users import User, sign_up
 

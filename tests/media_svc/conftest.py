@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chassis.settings import Settings
-from tests.media_svc.support import MediaStack, start_media_stack
+from tests.support.media import MediaStack, start_media_stack
 from tests.support.mesh import Mesh
 from tests.support.ports import free_port
 from tests.support.s3 import s3_settings

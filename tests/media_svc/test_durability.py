@@ -16,7 +16,7 @@ from proto.codec import json_encoder
 from proto.media import MediaResult, media_result_decoder
 from proto.subjects import RESULTS_MEDIA
 from tests.media_svc.conftest import StartMedia
-from tests.media_svc.support import (
+from tests.support.media import (
     jpeg_with_gps,
     make_mp4,
     media_events,

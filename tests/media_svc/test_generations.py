@@ -10,9 +10,9 @@ import httpx
 from PIL import Image
 
 from generation_worker.media.ffmpeg import probe
-from tests.generation_worker.media.images_standin import ImagesStandIn
 from tests.media_svc.conftest import StartMedia
-from tests.media_svc.support import (
+from tests.support.images_standin import ImagesStandIn
+from tests.support.media import (
     jpeg_with_gps,
     media_events,
     new_persona,

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from tests.media_svc.conftest import StartMedia
-from tests.media_svc.support import jpeg_with_gps, new_user, upload, wait_status
+from tests.support.media import jpeg_with_gps, new_user, upload, wait_status
 
 MISSING = "00000000-0000-0000-0000-000000000000"
 

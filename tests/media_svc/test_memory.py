@@ -22,7 +22,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.media_svc.support import make_mp4, padded_mp4
+from tests.support.media import make_mp4, padded_mp4
 from tests.support.natsd import NatsServer, wait_port
 from tests.support.ports import free_port
 from tests.support.s3 import MotoServer, s3_settings

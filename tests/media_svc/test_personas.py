@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.media_svc.conftest import StartMedia
-from tests.media_svc.support import jpeg_with_gps, new_persona, new_user, stored_keys, upload
+from tests.support.media import jpeg_with_gps, new_persona, new_user, stored_keys, upload
 
 
 @pytest.fixture

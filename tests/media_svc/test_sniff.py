@@ -11,7 +11,7 @@ from PIL import Image
 
 from generation_worker.media.ffmpeg import ffmpeg_exe
 from media_svc.sniff import SNIFF_BYTES, sniff
-from tests.media_svc.support import make_mp4
+from tests.support.media import make_mp4
 
 
 def image_bytes(fmt: str) -> bytes:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.media_svc.conftest import StartMedia
-from tests.media_svc.support import jpeg_with_gps, media_events, new_user, upload
+from tests.support.media import jpeg_with_gps, media_events, new_user, upload
 from tests.support.pg import fresh_database
 from tests.support.sse import open_stream
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from chassis.settings import Settings
 from tests.media_svc.conftest import StartMedia
-from tests.media_svc.support import (
+from tests.support.media import (
     exif_has_gps,
     jpeg_with_gps,
     make_mp4,

@@ -128,10 +128,3 @@ async def start_site(make_settings: Callable[..., Settings]) -> AsyncIterator[Si
 @pytest.fixture
 async def site(start_site: SiteFactory) -> Site:
     return await start_site()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30.0) -> None:
-    """Poll `check` until it holds (generous timeout: the machine is shared)."""
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.05)

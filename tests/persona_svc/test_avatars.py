@@ -14,9 +14,13 @@ from PIL import Image
 from prometheus_client import REGISTRY
 
 from chassis.settings import Settings
-from tests.media_svc.support import jpeg_with_gps, upload, wait_status
-from tests.persona_svc.conftest import Site, SiteFactory, eventually
-from tests.persona_svc.test_cards import png_card, v2_card
+from tests.persona_svc.conftest import Site, SiteFactory
+from tests.persona_svc.helpers import (
+    png_card,
+    v2_card,
+)
+from tests.support.media import jpeg_with_gps, upload, wait_status
+from tests.support.poll import eventually
 from tests.support.ports import free_port
 from tests.support.s3 import MotoServer, create_bucket, s3_settings
 from tests.support.users import User

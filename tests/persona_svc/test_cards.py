@@ -8,7 +8,6 @@ reader under test is checked against an independent implementation.
 from __future__ import annotations
 
 import base64
-import copy
 import io
 import json
 from typing import Any
@@ -18,37 +17,17 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from chassis import png
-from tests.conftest import SHARED
-from tests.persona_svc.conftest import Site, SiteFactory, eventually
+from tests.persona_svc.conftest import Site, SiteFactory
+from tests.persona_svc.helpers import (
+    png_card,
+    v2_card,
+)
+from tests.support.paths import SHARED
+from tests.support.poll import eventually
 from tests.support.users import User
 
 SERAPHINA = SHARED / "fixtures" / "cards" / "seraphina_v2.png"
 
-LOREBOOK: dict[str, Any] = {
-    "name": "Saltmarsh",
-    "scan_depth": 3,
-    "token_budget": 500,
-    "recursive_scanning": False,
-    "extensions": {"risu_fullWordMatching": True},
-    "entries": [
-        {
-            "keys": ["gull", "gulls"],
-            "content": "Mara believes gulls carry the souls of drowned sailors.",
-            "extensions": {"position": 0, "probability": 100},
-            "enabled": True,
-            "insertion_order": 10,
-            "case_sensitive": False,
-            "name": "gulls",
-            "priority": 5,
-            "id": 1,
-            "comment": "superstition",
-            "selective": False,
-            "secondary_keys": [],
-            "constant": False,
-            "position": "before_char",
-        }
-    ],
-}
 
 V1_CARD: dict[str, Any] = {
     "name": "Old Tom",
@@ -77,33 +56,6 @@ SAME_NAMED_FIELDS = (
 )
 
 
-def v2_card() -> dict[str, Any]:
-    data = {
-        "name": "Captain Mara Vell",
-        "description": "{{char}} kept the Saltmarsh light for forty years.",
-        "personality": "gruff, kind, superstitious",
-        "scenario": "{{user}} shelters from a storm in the lighthouse.",
-        "first_mes": "*Mara squints at {{user}}.* Shut the door.",
-        "mes_example": "<START>\n{{user}}: Hello\n{{char}}: Hmph.",
-        "creator_notes": "Best with a slow, moody model. SECRET-NOTE-7781",
-        "system_prompt": "{{original}} Write like a sea shanty.",
-        "post_history_instructions": "Keep replies under 120 words.",
-        "alternate_greetings": ["*Mara pours tea.* Storm's coming."],
-        "character_book": copy.deepcopy(LOREBOOK),
-        "tags": ["Maritime", "cozy"],
-        "creator": "ferry_tales",
-        "character_version": "1.2",
-        "extensions": {
-            "talkativeness": "0.5",
-            "fav": False,
-            "world": "Saltmarsh",
-            "depth_prompt": {"prompt": "Mara hums.", "depth": 4, "role": "system"},
-            "chub": {"full_path": "ferry_tales/mara", "id": 123456},
-        },
-    }
-    return {"spec": "chara_card_v2", "spec_version": "2.0", "data": data}
-
-
 def v3_card() -> dict[str, Any]:
     card = v2_card()
     data = card["data"]
@@ -121,16 +73,6 @@ def v3_card() -> dict[str, Any]:
         }
     )
     return {"spec": "chara_card_v3", "spec_version": "3.0", "data": data}
-
-
-def png_card(texts: dict[str, dict[str, Any]], size: tuple[int, int] = (64, 96)) -> bytes:
-    """An image with each card base64-encoded in a tEXt chunk, written by Pillow."""
-    info = PngImagePlugin.PngInfo()
-    for keyword, card in texts.items():
-        info.add_text(keyword, base64.b64encode(json.dumps(card).encode()).decode())
-    out = io.BytesIO()
-    Image.new("RGB", size, (30, 90, 160)).save(out, format="PNG", pnginfo=info)
-    return out.getvalue()
 
 
 async def import_card(

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
 import nats
-from nats.js import JetStreamContext
 
 from chassis.bridge import BusClient
 from generation_worker.app import create_app as create_worker
@@ -19,59 +16,18 @@ from proto.chat import ChatResult, chat_job_decoder
 from proto.identity import Identity
 from proto.jobs import DeadLetter
 from proto.subjects import JOBS_CHAT, JOBS_DEAD, RESULTS_CHAT, STREAM_EVENTS, STREAM_JOBS, STREAM_RESULTS
-from tests.persona_svc.conftest import Site, SiteFactory, eventually
-from tests.persona_svc.test_cards import v2_card
-from tests.persona_svc.test_personas import create
+from tests.persona_svc.conftest import Site, SiteFactory
+from tests.persona_svc.helpers import (
+    create,
+    jetstream,
+    messages,
+    send,
+    start_chat,
+    v2_card,
+    wait_reply,
+)
 from tests.support.pg import fresh_database
-from tests.support.users import User
-
-
-@asynccontextmanager
-async def jetstream(site: Site) -> AsyncIterator[JetStreamContext]:
-    nc = await nats.connect(site.settings.nats_url)
-    try:
-        yield nc.jetstream()
-    finally:
-        await nc.close()
-
-
-async def start_chat(site: Site, user: User, persona_id: str) -> dict[str, Any]:
-    r = await site.http.post(f"/personas/{persona_id}/conversations", headers=user.headers)
-    assert r.status_code == 201, r.text
-    started: dict[str, Any] = r.json()["data"]
-    return started
-
-
-async def messages(site: Site, user: User, conversation_id: str) -> list[dict[str, Any]]:
-    r = await site.http.get(f"/conversations/{conversation_id}/messages", headers=user.headers)
-    assert r.status_code == 200, r.text
-    found: list[dict[str, Any]] = r.json()["data"]
-    return found
-
-
-async def wait_reply(
-    site: Site, user: User, conversation_id: str, reply_id: str, status: str = "done"
-) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-
-    async def stored() -> bool:
-        for m in await messages(site, user, conversation_id):
-            if m["id"] == reply_id and m["status"] == status:
-                found.update(m)
-                return True
-        return False
-
-    await eventually(stored)
-    return found
-
-
-async def send(site: Site, user: User, conversation_id: str, content: str) -> dict[str, Any]:
-    r = await site.http.post(
-        f"/conversations/{conversation_id}/messages", json={"content": content}, headers=user.headers
-    )
-    assert r.status_code == 202, r.text
-    turn: dict[str, Any] = r.json()["data"]
-    return turn
+from tests.support.poll import eventually
 
 
 async def test_a_chat_turn_is_streamed_by_the_worker_and_persisted(site: Site) -> None:

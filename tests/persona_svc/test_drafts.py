@@ -8,8 +8,11 @@ from typing import Any
 import msgspec
 
 from proto.personas import PersonaDraft
-from tests.persona_svc.conftest import Site, eventually
-from tests.persona_svc.test_personas import user_events
+from tests.persona_svc.conftest import Site
+from tests.persona_svc.helpers import (
+    user_events,
+)
+from tests.support.poll import eventually
 
 
 async def test_a_generated_draft_validates_and_saves(site: Site) -> None:

@@ -6,7 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from tests.persona_svc.conftest import Site
-from tests.persona_svc.test_personas import create, error_field, user_events
+from tests.persona_svc.helpers import (
+    create,
+    error_field,
+    user_events,
+)
 
 BOOK: dict[str, Any] = {
     "name": "Saltmarsh lore",

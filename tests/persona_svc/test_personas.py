@@ -3,47 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
-import httpx
-import nats
-from nats.js import JetStreamContext
-
-from proto.subjects import STREAM_EVENTS
 from tests.persona_svc.conftest import Site
-from tests.support.users import User
-
-
-def persona_body(name: str = "Captain Mara Vell", **fields: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "name": name,
-        "tagline": "Retired lighthouse keeper",
-        "description": "{{char}} kept the Saltmarsh light for forty years.",
-        "personality": "gruff, kind, superstitious about gulls",
-        "scenario": "{{user}} shelters from a storm in the lighthouse.",
-        "greeting": "*Mara squints at {{user}}.* Shut the door, the wind bites.",
-        "alternate_greetings": ["*Mara pours tea.* Storm's coming, {{user}}."],
-        "example_dialogues": "<START>\n{{user}}: Hello\n{{char}}: Hmph. Hello yourself.",
-        "tags": ["Maritime", "cozy"],
-        "visibility": "public",
-    }
-    body.update(fields)
-    return body
-
-
-async def create(http: httpx.AsyncClient, user: User, **fields: Any) -> dict[str, Any]:
-    r = await http.post("/personas", json=persona_body(**fields), headers=user.headers)
-    assert r.status_code == 201, r.text
-    data: dict[str, Any] = r.json()["data"]
-    return data
-
-
-def error_field(r: httpx.Response) -> str:
-    body = r.json()
-    assert set(body) == {"error", "meta"}, body
-    field: str = body["error"]["details"].get("field", "")
-    return field
+from tests.persona_svc.helpers import (
+    create,
+    error_field,
+    persona_body,
+    user_events,
+)
 
 
 async def test_crud_and_visibility(site: Site) -> None:
@@ -216,30 +184,6 @@ async def test_fork_copies_with_attribution(site: Site) -> None:
         f"/personas/{private['id']}/fork", json={"visibility": "public"}, headers=owner.headers
     )
     assert own.status_code == 201 and own.json()["data"]["visibility"] == "public"
-
-
-async def stored_events(js: JetStreamContext, subject: str) -> list[dict[str, Any]]:
-    """Every event stored on `subject` so far, oldest first."""
-    info = await js.stream_info(STREAM_EVENTS, subjects_filter=subject)
-    count = (info.state.subjects or {}).get(subject, 0)
-    out: list[dict[str, Any]] = []
-    if not count:
-        return out
-    sub = await js.subscribe(subject, stream=STREAM_EVENTS, ordered_consumer=True)
-    try:
-        while len(out) < count:
-            out.append(json.loads((await sub.next_msg(timeout=10)).data))
-    finally:
-        await sub.unsubscribe()
-    return out
-
-
-async def user_events(site: Site, user_id: str) -> list[dict[str, Any]]:
-    nc = await nats.connect(site.settings.nats_url)
-    try:
-        return await stored_events(nc.jetstream(), f"events.user.{user_id}")
-    finally:
-        await nc.close()
 
 
 async def test_fifty_concurrent_likes_count_fifty_and_notify_the_owner(site: Site) -> None:

@@ -9,8 +9,15 @@ from typing import Any
 from proto.chat import ChatJob, chat_job_decoder
 from proto.subjects import JOBS_CHAT, STREAM_JOBS
 from tests.persona_svc.conftest import Site, SiteFactory
-from tests.persona_svc.test_conversations import jetstream, messages, send, start_chat, wait_reply
-from tests.persona_svc.test_personas import create, error_field
+from tests.persona_svc.helpers import (
+    create,
+    error_field,
+    jetstream,
+    messages,
+    send,
+    start_chat,
+    wait_reply,
+)
 from tests.support.users import User
 
 

@@ -21,8 +21,9 @@ from persona_svc.starters.seed import SEED_TASK, seed
 from proto.cards import Lorebook
 from proto.identity import Identity
 from proto.personas import PersonaCreate
-from tests.persona_svc.conftest import Site, SiteFactory, eventually
+from tests.persona_svc.conftest import Site, SiteFactory
 from tests.support.pg import fresh_database
+from tests.support.poll import eventually
 from tests.support.ports import free_port
 
 STARTERS = starters()

@@ -11,17 +11,22 @@ from typing import Any
 
 import msgspec
 import nats
-from nats.js import JetStreamContext
 
 from generation_worker.app import create_app as create_worker
 from proto.chat import ChatResult
 from proto.subjects import RESULTS_CHAT, STREAM_RESULTS
-from tests.persona_svc.conftest import Site, SiteFactory, eventually
-from tests.persona_svc.test_conversations import messages, send, start_chat
-from tests.persona_svc.test_personas import create
+from tests.persona_svc.conftest import Site, SiteFactory
+from tests.persona_svc.helpers import (
+    create,
+    jetstream,
+    messages,
+    send,
+    start_chat,
+)
 from tests.support.mesh import RunningServer
 from tests.support.openai_standin import OpenAIStandIn
 from tests.support.pg import fresh_database
+from tests.support.poll import eventually
 from tests.support.sse import SseEvent, SseStream, open_stream, stored_events
 from tests.support.users import User
 
@@ -156,15 +161,6 @@ async def test_a_failed_draft_is_stored_when_persona_draft_failed_arrives(start_
                 assert failed.event == "persona_draft_failed"
                 view = await draft_view(site, user, job_id)
                 assert (view["status"], view["error"]) == ("failed", failed.data["reason"]), i
-
-
-@asynccontextmanager
-async def jetstream(site: Site) -> AsyncIterator[JetStreamContext]:
-    nc = await nats.connect(site.settings.nats_url)
-    try:
-        yield nc.jetstream()
-    finally:
-        await nc.close()
 
 
 async def test_a_result_waiting_through_a_restart_is_stored_and_announced_once(

@@ -6,7 +6,9 @@ import asyncio
 from typing import Any
 
 from tests.persona_svc.conftest import Site
-from tests.persona_svc.test_personas import create
+from tests.persona_svc.helpers import (
+    create,
+)
 
 LOREBOOK_ENTRY = 30 * 1024
 PAGE_BUDGET = 64 * 1024

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +12,7 @@ import nats.errors
 import nats.js.errors
 
 from tests.support.natsd import nats_binary, wait_port
+from tests.support.poll import eventually
 from tests.support.ports import free_port
 
 
@@ -73,15 +74,14 @@ cluster {{ name: persona-test, listen: 127.0.0.1:{node.cluster_port}, routes: [{
         """Until the JetStream meta leader is elected and the API answers."""
         nc = await nats.connect(self.urls.split(","))
         try:
-            deadline = asyncio.get_running_loop().time() + timeout
-            while True:
-                try:
+
+            async def answers() -> bool:
+                with contextlib.suppress(nats.errors.Error, nats.js.errors.Error, TimeoutError):
                     await nc.jetstream().account_info()
-                    return
-                except (nats.errors.Error, nats.js.errors.Error, TimeoutError):
-                    if asyncio.get_running_loop().time() > deadline:
-                        raise
-                    await asyncio.sleep(0.25)
+                    return True
+                return False
+
+            await eventually(answers, timeout, "the JetStream API of the cluster", every=0.25)
         finally:
             await nc.close()
 

@@ -1,19 +1,24 @@
-"""Components of the mesh as real subprocesses (`python -m <module>`, as `make dev` starts them),
-each with its own health port, its output in a log file, stopped or killed by process id."""
+"""The tests' processes: components of the mesh as real subprocesses (`python -m <module>`, as
+`make dev` starts them), each with its own health port, its output in a log file, stopped or
+killed by process id; and the dev launcher itself, its output read as a developer reads it."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
+from tests.support.paths import REPO
+from tests.support.poll import eventually
 from tests.support.ports import free_port
 
 # Quiet, plain logs in the files; each component reads its settings from these variables.
@@ -88,19 +93,20 @@ class Proc:
         await self._wait_for("/healthz", "alive", timeout, 0.1)
 
     async def _wait_for(self, probe: str, state: str, timeout: float, every: float) -> None:
-        deadline = time.monotonic() + timeout
         async with httpx.AsyncClient(timeout=3.0) as http:
-            while True:
+
+            async def answers() -> bool:
                 if not self.alive:
                     raise RuntimeError(f"{self.name} exited during start-up:\n{self.tail()}")
                 try:
-                    if (await http.get(f"{self.url}{probe}")).status_code == 200:
-                        return
+                    return (await http.get(f"{self.url}{probe}")).status_code == 200
                 except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.name} not {state} after {timeout:.0f}s:\n{self.tail()}")
-                await asyncio.sleep(every)
+                    return False
+
+            try:
+                await eventually(answers, timeout, f"{self.name} {state}", every)
+            except AssertionError:
+                raise RuntimeError(f"{self.name} not {state} after {timeout:.0f}s:\n{self.tail()}") from None
 
     async def metric(self, name: str, labels: str = "") -> float:
         """One sample of the component's `/metrics` (0 when absent), e.g. `persona_jobs_running`
@@ -156,3 +162,85 @@ class Procs:
             proc.terminate()
         for proc in reversed(self.all):
             proc.wait(timeout)
+
+
+class Output:
+    """A process's output, line by line as it prints it (read by a thread)."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        self.process = process
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._lock:
+                self.lines.append(line)
+
+    def mark(self) -> int:
+        """Where the output is now: `wait_for(after=mark)` looks only at what comes next."""
+        with self._lock:
+            return len(self.lines)
+
+    def text(self) -> str:
+        with self._lock:
+            return "".join(self.lines)
+
+    def tail(self, lines: int = 60) -> str:
+        with self._lock:
+            return "".join(self.lines[-lines:])
+
+    def wait_for(self, pattern: str, *, after: int = 0, timeout: float = 90.0) -> re.Match[str]:
+        """The first line after `after` matching `pattern`; fails after `timeout`, or at once
+        when the process has ended and all it printed has been read."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            ended = not self._reader.is_alive()
+            with self._lock:
+                for line in self.lines[after:]:
+                    if found := rx.search(line):
+                        return found
+            if ended or time.monotonic() > deadline:
+                raise AssertionError(f"no output line matching {pattern!r}; last lines:\n{self.tail()}")
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self._reader.join(timeout=10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def launch_devstack(env: dict[str, str]) -> tuple[subprocess.Popen[str], Output]:
+    """`python -m chassis.devstack` (`make dev`) with exactly `env`, and its output."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chassis.devstack"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return process, Output(process)
+
+
+def interrupt(process: subprocess.Popen[str], out: Output, timeout: float = 40.0) -> bool:
+    """Ctrl-C, as a developer stops `make dev`; killed if it has not stopped after `timeout`.
+    False when it had to be killed."""
+    stopped = True
+    try:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                stopped = False
+                process.kill()
+                process.wait()
+    finally:
+        out.close()
+    return stopped

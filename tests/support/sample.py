@@ -22,7 +22,10 @@ from chassis.openapi import OpenAPI
 from chassis.responses import created, ok
 from chassis.routing import route
 from chassis.settings import Settings
+from gateway.routes import ROUTES
 
+# The gateway's route table with this service on `/sample`.
+SAMPLE_ROUTES = (*ROUTES, ("/sample", "sample"))
 SERVICE = "sample"
 DIGEST_MAX_BODY = 64 * 1024 * 1024
 

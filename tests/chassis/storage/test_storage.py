@@ -12,7 +12,7 @@ import pytest
 
 from chassis.settings import Settings
 from chassis.storage import InvalidKey, ObjectNotFound, Storage, open_storage
-from tests.media_svc.support import stored_keys
+from tests.support.media import stored_keys
 
 MiB = 1024 * 1024
 

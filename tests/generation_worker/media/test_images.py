@@ -10,7 +10,7 @@ from PIL import Image, ImageCms
 
 from generation_worker.media import images
 from generation_worker.media.errors import MediaRejected
-from tests.media_svc.support import exif_has_gps, jpeg_with_gps, noisy_image, png_bomb
+from tests.support.media import exif_has_gps, jpeg_with_gps, noisy_image, png_bomb
 
 CAP = 80_000_000
 

@@ -17,8 +17,8 @@ from generation_worker.media.providers.procedural import ProceduralImageProvider
 from generation_worker.media.providers.slideshow import SlideshowProvider
 from generation_worker.media.providers.video import VideoRequest
 from generation_worker.providers.base import ProviderError
-from tests.generation_worker.media.images_standin import ImagesStandIn, sample_png
-from tests.media_svc.support import noisy_image, top_level_boxes
+from tests.support.images_standin import ImagesStandIn, sample_png
+from tests.support.media import noisy_image, top_level_boxes
 from tests.support.mesh import Mesh
 
 

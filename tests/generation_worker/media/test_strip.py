@@ -8,7 +8,7 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from generation_worker.media.strip import strip_gif, strip_jpeg, strip_png, strip_webp
-from tests.media_svc.support import GPS_LATITUDE, exif_has_gps, noisy_image
+from tests.support.media import GPS_LATITUDE, exif_has_gps, noisy_image
 
 
 def exif() -> bytes:

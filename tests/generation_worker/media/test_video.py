@@ -13,7 +13,7 @@ from PIL import Image
 
 from generation_worker.media import ffmpeg, video
 from generation_worker.media.errors import MediaRejected
-from tests.media_svc.support import make_mp4, top_level_boxes
+from tests.support.media import make_mp4, top_level_boxes
 
 PROBE_TEXT = """Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'phone.mov':
   Duration: 00:01:02.50, start: 0.000000, bitrate: 15234 kb/s

@@ -8,7 +8,6 @@ import asyncio
 import io
 import struct
 import subprocess
-import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from generation_worker.media.jobs import MediaJobs
 from media_svc.app import create_app as create_media
 from persona_svc.app import create_app as create_persona
 from tests.support.mesh import Mesh, RunningApp, RunningServer, client
+from tests.support.poll import eventually
 from tests.support.s3 import create_bucket
 from tests.support.sse import SseEvent, SseStream
 from tests.support.users import User, sign_up
@@ -217,16 +217,16 @@ async def wait_status(
     http: httpx.AsyncClient, user: User, media_id: str, timeout: float = WAIT
 ) -> dict[str, Any]:
     """Poll `GET /media/{id}` until the item leaves `processing` (media_svc persisted the result)."""
-    deadline = time.monotonic() + timeout
-    while True:
+    item: dict[str, Any] = {}
+
+    async def done() -> bool:
         r = await http.get(f"/media/{media_id}", headers=user.headers)
         assert r.status_code == 200, r.text
-        item: dict[str, Any] = r.json()["data"]
-        if item["status"] != "processing":
-            return item
-        if time.monotonic() > deadline:
-            raise AssertionError(f"media {media_id} still processing after {timeout} s")
-        await asyncio.sleep(0.1)
+        item.update(r.json()["data"])
+        return bool(item["status"] != "processing")
+
+    await eventually(done, timeout, f"media {media_id} leaving processing", every=0.1)
+    return item
 
 
 async def media_events(stream: SseStream, media_id: str, timeout: float = WAIT) -> list[SseEvent]:

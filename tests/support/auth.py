@@ -1,18 +1,17 @@
-"""Small helpers for the auth tests."""
+"""Accounts, tokens and keys for the tests of auth_svc and of the gateway's authentication."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from joserfc.jwk import ECKey
+
+from tests.support.poll import eventually
 
 PASSWORD = "correct horse battery"
 
@@ -68,17 +67,6 @@ async def login(http: httpx.AsyncClient, email: str, password: str = PASSWORD) -
     assert r.status_code == 200, r.text
     data: dict[str, Any] = r.json()["data"]
     return data
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> float:
-    """Poll until `check()` is true; returns the seconds it took."""
-    started = time.monotonic()
-    while True:
-        if await check():
-            return time.monotonic() - started
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.02)
 
 
 async def refused(http: httpx.AsyncClient, token: str, code: str = "session_revoked") -> float:
