@@ -8,36 +8,54 @@ import "./limits.js";
 import { setupNotifications } from "./notifications.js";
 import { href, match, onRender, parse, render, route, setGuard, start } from "./router.js";
 import { toast } from "./ui.js";
-import * as account from "./views/account.js";
-import * as auth from "./views/auth.js";
-import * as chat from "./views/chat.js";
-import * as create from "./views/create.js";
-import * as editor from "./views/editor.js";
-import * as explore from "./views/explore.js";
-import * as landing from "./views/landing.js";
-import * as mine from "./views/mine.js";
-import * as persona from "./views/persona.js";
-import * as profile from "./views/profile.js";
-import * as settings from "./views/settings.js";
+
+// Each page's module loads when its route first opens; the first route's starts at boot, beside
+// restoring the session (docs/web.md, "Bytes").
+const views = {
+  account: () => import("./views/account.js"),
+  auth: () => import("./views/auth.js"),
+  chat: () => import("./views/chat.js"),
+  create: () => import("./views/create.js"),
+  editor: () => import("./views/editor.js"),
+  explore: () => import("./views/explore.js"),
+  landing: () => import("./views/landing.js"),
+  mine: () => import("./views/mine.js"),
+  persona: () => import("./views/persona.js"),
+  profile: () => import("./views/profile.js"),
+  settings: () => import("./views/settings.js"),
+};
+
+/** The route's view: `module[name](main, context)` once the module is there. */
+function page(module, name = "render") {
+  const load = views[module];
+  const view = async (main, context) => {
+    const loaded = await load();
+    // Another route opened while this module was loading: it renders, not this one.
+    if (!context.isCurrent()) return null;
+    return loaded[name](main, context);
+  };
+  view.load = load;
+  return view;
+}
 
 // Visitors (signed out) may read: the landing page, the community, persona pages, profiles.
-route("/", landing.render, { auth: false });
-route("/welcome", landing.render, { auth: false });
-route("/signin", auth.signIn, { auth: false });
-route("/signup", auth.signUp, { auth: false });
-route("/reset", auth.reset, { auth: false });
-route("/magic", auth.magic, { auth: false });
-route("/explore", explore.render, { auth: false, nav: "explore" });
-route("/create", create.render, { nav: "create" });
-route("/new", editor.createView, { nav: "create" });
-route("/mine", mine.render, { nav: "mine" });
-route("/p/:id", persona.render, { auth: false, nav: "explore" });
-route("/p/:id/edit", editor.editView, { nav: "mine" });
-route("/chats", chat.list, { nav: "chats" });
-route("/c/:id", chat.conversation, { nav: "chats" });
-route("/u/:id", profile.render, { auth: false, nav: "explore" });
-route("/account", account.render, { nav: "account" });
-route("/settings", settings.render, { nav: "account" });
+route("/", page("landing"), { auth: false });
+route("/welcome", page("landing"), { auth: false });
+route("/signin", page("auth", "signIn"), { auth: false });
+route("/signup", page("auth", "signUp"), { auth: false });
+route("/reset", page("auth", "reset"), { auth: false });
+route("/magic", page("auth", "magic"), { auth: false });
+route("/explore", page("explore"), { auth: false, nav: "explore" });
+route("/create", page("create"), { nav: "create" });
+route("/new", page("editor", "createView"), { nav: "create" });
+route("/mine", page("mine"), { nav: "mine" });
+route("/p/:id", page("persona"), { auth: false, nav: "explore" });
+route("/p/:id/edit", page("editor", "editView"), { nav: "mine" });
+route("/chats", page("chat", "list"), { nav: "chats" });
+route("/c/:id", page("chat", "conversation"), { nav: "chats" });
+route("/u/:id", page("profile"), { auth: false, nav: "explore" });
+route("/account", page("account"), { nav: "account" });
+route("/settings", page("settings"), { nav: "account" });
 route("/404", (main) => {
   main.append(h("h1", {}, "Page not found"), h("p", {}, h("a", { href: "#/explore" }, "Back to the community")));
 }, { auth: false });
@@ -123,6 +141,9 @@ async function boot() {
   });
   // The gateway ends a revoked session's live stream with `session_revoked`: leave at once.
   live.onRevoked(() => forget("revoked"));
+  // The first page's module loads while the session is restored (a failure shows when it renders).
+  const first = match(parse().path);
+  if (first && first.view.load) first.view.load().catch(() => {});
   try {
     await restore();
   } catch {
