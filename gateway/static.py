@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+import html
 import json
 import mimetypes
 import re
@@ -201,12 +202,29 @@ class StaticFiles:
 
         def preload(m: re.Match[bytes]) -> bytes:
             entry = m.group(1).decode().lstrip("/")
+            first = self._closure(entry)
             links = b"".join(
-                b'<link rel="modulepreload" href="' + self.assets[rel].url.encode() + b'">\n'
-                for rel in self._closure(entry)
+                b'<link rel="modulepreload" href="' + self.assets[rel].url.encode() + b'">\n' for rel in first
             )
+            # What each module loaded later (a page's view, by `import()`) imports beyond the entry's
+            # modules: the app asks for them with the module, not in waves (web/js/app.js `preload`).
+            later = {
+                path: [self.assets[rel].url for rel in deps]
+                for path in modules
+                if (deps := [r for r in self._closure(path.lstrip("/")) if r not in first and r != entry])
+            }
+            graph = html.escape(json.dumps(later, separators=(",", ":")), quote=False).replace("'", "&#x27;")
             # The import map comes before any module is fetched, preloads included.
-            return b'<script type="importmap">' + importmap + b"</script>\n" + links + m.group(0)
+            return (
+                b'<script type="importmap">'
+                + importmap
+                + b"</script>\n"
+                + links
+                + b'<meta name="module-preloads" content=\''
+                + graph.encode()
+                + b"'>\n"
+                + m.group(0)
+            )
 
         body = MODULE_SCRIPT.sub(preload, source.body, count=1)
         body = REFERENCE.sub(fingerprint, body)

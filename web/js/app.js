@@ -12,18 +12,35 @@ import { toast } from "./ui.js";
 // Each page's module loads when its route first opens; the first route's starts at boot, beside
 // restoring the session (docs/web.md, "Bytes").
 const views = {
-  account: () => import("./views/account.js"),
-  auth: () => import("./views/auth.js"),
-  chat: () => import("./views/chat.js"),
-  create: () => import("./views/create.js"),
-  editor: () => import("./views/editor.js"),
-  explore: () => import("./views/explore.js"),
-  landing: () => import("./views/landing.js"),
-  mine: () => import("./views/mine.js"),
-  persona: () => import("./views/persona.js"),
-  profile: () => import("./views/profile.js"),
-  settings: () => import("./views/settings.js"),
+  account: () => load("./views/account.js"),
+  auth: () => load("./views/auth.js"),
+  chat: () => load("./views/chat.js"),
+  create: () => load("./views/create.js"),
+  editor: () => load("./views/editor.js"),
+  explore: () => load("./views/explore.js"),
+  landing: () => load("./views/landing.js"),
+  mine: () => load("./views/mine.js"),
+  persona: () => load("./views/persona.js"),
+  profile: () => load("./views/profile.js"),
+  settings: () => load("./views/settings.js"),
 };
+
+// What each module imports beyond the ones already loaded, as the gateway lists it (fingerprinted
+// URLs): asked for together with the module, rather than in waves as each import is discovered.
+const PRELOADS = JSON.parse($('meta[name="module-preloads"]')?.content || "{}");
+const preloaded = new Set();
+
+function load(specifier) {
+  for (const url of PRELOADS[new URL(specifier, import.meta.url).pathname] || []) {
+    if (preloaded.has(url)) continue;
+    preloaded.add(url);
+    const link = document.createElement("link");
+    link.rel = "modulepreload";
+    link.href = url;
+    document.head.append(link);
+  }
+  return import(specifier);
+}
 
 /** The route's view: `module[name](main, context)` once the module is there. */
 function page(module, name = "render") {
