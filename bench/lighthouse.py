@@ -31,6 +31,10 @@ CHROMIUM = os.environ.get("CHROME_PATH", "/usr/bin/chromium")
 RUNS = int(os.environ.get("LIGHTHOUSE_RUNS", "3"))  # the median of runs: Lighthouse's scores vary
 STATIC = re.compile(r"/(?:js|css|vendor)/|/favicon\.")
 NOT_BEFORE_IMAGES = {"Image", "Media"}
+HEAD = (
+    "| page | performance (runs) | FCP | LCP | bytes before images | requests | static files, cold "
+    "| static files asked on a warm reload |\n|---|---|---|---|---|---|---|---|"
+)
 
 
 def lighthouse() -> Path:
@@ -68,18 +72,24 @@ def audit(cli: Path, url: str, out: Path) -> dict[str, Any]:
     report: dict[str, Any] = json.loads(out.read_text())
     if keep := os.environ.get("LIGHTHOUSE_KEEP"):  # a folder for the full reports, to read why
         Path(keep).mkdir(parents=True, exist_ok=True)
-        shutil.copy(out, Path(keep) / f"{re.sub(r'[^A-Za-z0-9]+', '_', url.split('/', 3)[-1]) or 'root'}.json")
+        shutil.copy(
+            out, Path(keep) / f"{re.sub(r'[^A-Za-z0-9]+', '_', url.split('/', 3)[-1]) or 'root'}.json"
+        )
     audits = report["audits"]
     requests = audits["network-requests"]["details"]["items"]
     kinds: dict[str, int] = {}
     for r in requests:
-        kinds[r.get("resourceType", "?")] = kinds.get(r.get("resourceType", "?"), 0) + r.get("transferSize", 0)
+        kinds[r.get("resourceType", "?")] = kinds.get(r.get("resourceType", "?"), 0) + r.get(
+            "transferSize", 0
+        )
     print(f"  {url}: bytes by type {kinds}", flush=True)
     return {
         "score": round(report["categories"]["performance"]["score"] * 100),
         "lcp": audits["largest-contentful-paint"]["numericValue"] / 1000,
         "fcp": audits["first-contentful-paint"]["numericValue"] / 1000,
-        "bytes": sum(r.get("transferSize", 0) for r in requests if r.get("resourceType") not in NOT_BEFORE_IMAGES),
+        "bytes": sum(
+            r.get("transferSize", 0) for r in requests if r.get("resourceType") not in NOT_BEFORE_IMAGES
+        ),
         "requests": len(requests),
     }
 
@@ -103,7 +113,9 @@ def warm_reload(url: str) -> tuple[int, int]:
 
         def from_server() -> int:
             return sum(
-                1 for rid, disk in served if not disk and rid not in cached and STATIC.search(urls.get(rid, ""))
+                1
+                for rid, disk in served
+                if not disk and rid not in cached and STATIC.search(urls.get(rid, ""))
             )
 
         page.goto(url, wait_until="networkidle")
@@ -142,10 +154,17 @@ def main() -> None:
                 median = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
                 scores = "/".join(str(r["score"]) for r in runs)
                 print(f"{name}: {median} scores {scores}; static requests cold {cold}, warm reload {warm}")
-                rows.append(
-                    f"| {name} | {median['score']:.0f} ({scores}) | {median['fcp']:.2f} s | {median['lcp']:.2f} s "
-                    f"| {median['bytes'] / 1024:.1f} KiB | {median['requests']:.0f} | {cold} | {warm} |"
-                )
+                cells = [
+                    name,
+                    f"{median['score']:.0f} ({scores})",
+                    f"{median['fcp']:.2f} s",
+                    f"{median['lcp']:.2f} s",
+                    f"{median['bytes'] / 1024:.1f} KiB",
+                    f"{median['requests']:.0f}",
+                    str(cold),
+                    str(warm),
+                ]
+                rows.append("| " + " | ".join(cells) + " |")
         finally:
             stack.stop()
     version = json.loads((cli.parents[1] / "package.json").read_text())["version"]
@@ -160,8 +179,7 @@ Lighthouse {version}, mobile preset, applied throttling (`--throttling-method=de
 video. Warm reload: Chromium (Playwright) loads the page, reloads it, and counts the static files
 (`/js/`, `/css/`, `/vendor/`, the icon; not the page itself) that reached the server, 304s included.
 
-| page | performance (runs) | FCP | LCP | bytes before images | requests | static files, cold | static files asked on a warm reload |
-|---|---|---|---|---|---|---|---|
+{HEAD}
 {chr(10).join(rows)}
 
 Machine: {machine()}.

@@ -54,16 +54,23 @@ def test_a_warm_reload_asks_for_no_static_file_and_views_load_with_their_route(u
     page = ui.page(width=390, height=844)
     network = Network(page)
     page.goto("/")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Create AI characters, talk with them, share them.")
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Create AI characters, talk with them, share them."
+    )
     cold = [u for u in network.from_server() if STATIC.search(u)]
     # The landing page's module came, the other pages' did not (they load when opened).
     assert any("/js/views/landing." in u for u in cold), cold
     assert not any("/js/views/editor." in u or "/js/views/chat." in u for u in cold), cold
     assert all(re.search(r"\.[0-9a-f]{12}\.(js|css|svg)$", u) for u in cold), cold
+    # The six personas were asked for once: at boot, beside the module, and the view took that answer.
+    listing = [u for u in network.from_server() if "/personas?" in u]
+    assert len(listing) == 1 and "sort=top" in listing[0], listing
 
     network.clear()
     page.reload()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Create AI characters, talk with them, share them.")
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Create AI characters, talk with them, share them."
+    )
     warm = network.from_server()
     assert [u for u in warm if STATIC.search(u)] == [], warm
     ui.shot(page, "landing-after-warm-reload")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import html
 import json
 import re
 import shutil
@@ -90,6 +91,12 @@ async def test_fingerprinted_urls_are_kept_for_a_year_and_index_html_is_revalida
     # Every module of the app is mapped: the modules' relative imports reach the fingerprints.
     modules = {f"/{p.relative_to(web).as_posix()}" for p in (web / "js").rglob("*.js")}
     assert set(imports) == modules
+    # What app.js imports is asked for with it; a page's own modules with the page (app.js load()).
+    preloads = re.findall(r'<link rel="modulepreload" href="([^"]+)">', page)
+    assert imports["/js/api.js"] in preloads and not any("/views/" in u for u in preloads)
+    later = re.search(r"<meta name=\"module-preloads\" content='([^']*)'>", page)
+    assert later is not None
+    assert imports["/js/community.js"] in json.loads(html.unescape(later.group(1)))["/js/views/explore.js"]
     # The old names still work (bookmarks, /docs), revalidated; so does a fingerprint from
     # another deploy, which must not be kept.
     assert unversioned.headers["cache-control"] == "no-cache" and unversioned.content == css.content

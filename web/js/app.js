@@ -1,6 +1,6 @@
 // Boot: restore the session, start live events, wire the header, route.
 
-import { currentUser, forget, onAuthChange, restore, signedIn } from "./api.js";
+import { currentUser, forget, onAuthChange, prefetch, restore, signedIn } from "./api.js";
 import { here, joinHref } from "./door.js";
 import { $, $$, h } from "./dom.js";
 import { live } from "./events.js";
@@ -42,8 +42,11 @@ function load(specifier) {
   return import(specifier);
 }
 
-/** The route's view: `module[name](main, context)` once the module is there. */
-function page(module, name = "render") {
+/**
+ * The route's view: `module[name](main, context)` once the module is there. `data({params, query})`
+ * names the page's first request, `[path, query]`, started at boot (a visitor's: api.js prefetch).
+ */
+function page(module, name = "render", data = null) {
   const load = views[module];
   const view = async (main, context) => {
     const loaded = await load();
@@ -52,21 +55,26 @@ function page(module, name = "render") {
     return loaded[name](main, context);
   };
   view.load = load;
+  view.data = data;
   return view;
 }
 
 // Visitors (signed out) may read: the landing page, the community, persona pages, profiles.
-route("/", page("landing"), { auth: false });
-route("/welcome", page("landing"), { auth: false });
+// The landing page's and Explore's queries as the views make them (a different query only costs
+// one unused request).
+const top = () => ["/personas", { sort: "top", limit: 6 }];
+const listing = ({ query }) => ["/personas", { sort: query.sort && query.sort !== "following" ? query.sort : "new", q: query.q, tag: query.tag, limit: 20 }];
+route("/", page("landing", "render", top), { auth: false });
+route("/welcome", page("landing", "render", top), { auth: false });
 route("/signin", page("auth", "signIn"), { auth: false });
 route("/signup", page("auth", "signUp"), { auth: false });
 route("/reset", page("auth", "reset"), { auth: false });
 route("/magic", page("auth", "magic"), { auth: false });
-route("/explore", page("explore"), { auth: false, nav: "explore" });
+route("/explore", page("explore", "render", listing), { auth: false, nav: "explore" });
 route("/create", page("create"), { nav: "create" });
 route("/new", page("editor", "createView"), { nav: "create" });
 route("/mine", page("mine"), { nav: "mine" });
-route("/p/:id", page("persona"), { auth: false, nav: "explore" });
+route("/p/:id", page("persona", "render", ({ params }) => [`/personas/${encodeURIComponent(params.id)}`]), { auth: false, nav: "explore" });
 route("/p/:id/edit", page("editor", "editView"), { nav: "mine" });
 route("/chats", page("chat", "list"), { nav: "chats" });
 route("/c/:id", page("chat", "conversation"), { nav: "chats" });
@@ -158,9 +166,12 @@ async function boot() {
   });
   // The gateway ends a revoked session's live stream with `session_revoked`: leave at once.
   live.onRevoked(() => forget("revoked"));
-  // The first page's module loads while the session is restored (a failure shows when it renders).
-  const first = match(parse().path);
+  // The first page's module and data load while the session is restored (a failure shows when it
+  // renders).
+  const { path, query } = parse();
+  const first = match(path);
   if (first && first.view.load) first.view.load().catch(() => {});
+  if (first && first.view.data) prefetch(...first.view.data({ params: first.params, query }));
   try {
     await restore();
   } catch {
