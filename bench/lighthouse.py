@@ -32,8 +32,8 @@ RUNS = int(os.environ.get("LIGHTHOUSE_RUNS", "3"))  # the median of runs: Lighth
 STATIC = re.compile(r"/(?:js|css|vendor)/|/favicon\.")
 NOT_BEFORE_IMAGES = {"Image", "Media"}
 HEAD = (
-    "| page | performance (runs) | FCP | LCP | bytes before images | requests | static files, cold "
-    "| static files asked on a warm reload |\n|---|---|---|---|---|---|---|---|"
+    "| page | performance (runs) | accessibility | FCP | LCP | bytes before images | requests "
+    "| static files, cold | static files asked on a warm reload |\n|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -60,7 +60,7 @@ def audit(cli: Path, url: str, out: Path) -> dict[str, Any]:
             "--quiet",
             "--output=json",
             f"--output-path={out}",
-            "--only-categories=performance",
+            "--only-categories=performance,accessibility",
             "--form-factor=mobile",
             "--throttling-method=devtools",
             "--chrome-flags=--headless=new --no-sandbox --disable-gpu",
@@ -85,6 +85,7 @@ def audit(cli: Path, url: str, out: Path) -> dict[str, Any]:
     print(f"  {url}: bytes by type {kinds}", flush=True)
     return {
         "score": round(report["categories"]["performance"]["score"] * 100),
+        "a11y": round(report["categories"]["accessibility"]["score"] * 100),
         "lcp": audits["largest-contentful-paint"]["numericValue"] / 1000,
         "fcp": audits["first-contentful-paint"]["numericValue"] / 1000,
         "bytes": sum(
@@ -157,6 +158,7 @@ def main() -> None:
                 cells = [
                     name,
                     f"{median['score']:.0f} ({scores})",
+                    f"{min(r['a11y'] for r in runs)}",
                     f"{median['fcp']:.2f} s",
                     f"{median['lcp']:.2f} s",
                     f"{median['bytes'] / 1024:.1f} KiB",
