@@ -57,6 +57,8 @@ def test_a_warm_reload_asks_for_no_static_file_and_views_load_with_their_route(u
     expect(page.get_by_role("heading", level=1)).to_have_text(
         "Create AI characters, talk with them, share them."
     )
+    # The personas are shown: their listing has been answered, so every request below is counted.
+    expect(page.locator(".teaser-name").first).to_be_visible()
     cold = [u for u in network.from_server() if STATIC.search(u)]
     # The landing page's module came, the other pages' did not (they load when opened).
     assert any("/js/views/landing." in u for u in cold), cold
