@@ -6,16 +6,21 @@ import asyncio
 import hashlib
 import re
 import time
+from collections.abc import Awaitable, Callable
 
 import msgspec
 import nats.errors
+import structlog
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, NoStreamResponseError, ServiceUnavailableError
 
 from chassis.context import request_id_var
+from chassis.errors import ServiceUnavailable
 from proto.codec import json_encoder
 from proto.subjects import KV_CANCELS, cancel_subject
+
+log = structlog.get_logger("chassis.jobs")
 
 JOB_ID_HEADER = "Job-Id"
 REQUEST_ID_HEADER = "Request-Id"
@@ -55,6 +60,26 @@ async def publish_job(
     if rid:
         headers[REQUEST_ID_HEADER] = rid
     return await _publish_by_id(js, subject, json_encoder.encode(job), headers, retry_for)
+
+
+async def submit(
+    js: JetStreamContext,
+    subject: str,
+    job_id: str,
+    job: msgspec.Struct,
+    *,
+    mark_failed: Callable[[], Awaitable[object]],
+    retry_for: float = PUBLISH_RETRY,
+) -> None:
+    """Enqueue a job a request has already recorded as pending. When the bus refuses it (after
+    `PUBLISH_RETRY`), `mark_failed` records it as failed, so nothing waits for a job that was
+    never queued, and the request answers 503."""
+    try:
+        await publish_job(js, subject, job_id, job, retry_for=retry_for)
+    except Exception as exc:
+        log.warning("job not queued", subject=subject, job_id=job_id, error=repr(exc))
+        await mark_failed()
+        raise ServiceUnavailable("the job queue is unavailable; retry shortly") from None
 
 
 async def publish_result(

@@ -30,7 +30,7 @@ from gateway import proxy
 from gateway.asgi import ClientDisconnected, Message, Receive, Scope, Send, header, send_error
 from gateway.auth import GatewayAuthenticator
 from gateway.client_address import client_address, parse_networks
-from gateway.headers import SecurityHeaders
+from gateway.headers import SecurityHeaders, ui_policy
 from gateway.identity import Authenticator
 from gateway.openapi import MergedSpec, docs_page
 from gateway.plugins import Plugin, default_plugins, matches
@@ -76,7 +76,7 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self.table = RouteTable(routes)
-        self.static = StaticFiles(web_root(settings))
+        self.static = StaticFiles(web_root(settings), lambda scripts: ui_policy(settings, scripts))
         self.health = Health("gateway")
         self.spec = gateway_spec()
         self.auth: Authenticator = authenticator or GatewayAuthenticator(settings, self)

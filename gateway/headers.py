@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from chassis.settings import Settings
@@ -47,12 +48,18 @@ def media_sources(settings: Settings) -> list[str]:
     return list(dict.fromkeys(s for s in found if s))
 
 
-def ui_policy(settings: Settings) -> str:
+def script_hash(body: bytes) -> str:
+    """A CSP source allowing one inline script by its content."""
+    return f"'sha256-{base64.b64encode(hashlib.sha256(body).digest()).decode()}'"
+
+
+def ui_policy(settings: Settings, scripts: Sequence[str] = ()) -> str:
+    """`scripts`: hashes of the page's inline scripts (index.html's import map, gateway.static)."""
     media = " ".join(["'self'", "blob:", "data:", *media_sources(settings)])
     return "; ".join(
         [
             "default-src 'self'",
-            "script-src 'self'",
+            " ".join(["script-src 'self'", *scripts]),
             "style-src 'self'",
             f"img-src {media}",
             f"media-src {media}",
@@ -69,10 +76,7 @@ def ui_policy(settings: Settings) -> str:
 def docs_policy(page: bytes) -> str:
     """Scalar's reference: its one inline start-up script is allowed by hash; it injects its own
     styles at run time, hence `style-src 'unsafe-inline'` on this page only."""
-    hashes = " ".join(
-        f"'sha256-{base64.b64encode(hashlib.sha256(body).digest()).decode()}'"
-        for body in _INLINE_SCRIPT.findall(page)
-    )
+    hashes = " ".join(script_hash(body) for body in _INLINE_SCRIPT.findall(page))
     return "; ".join(
         [
             "default-src 'self'",

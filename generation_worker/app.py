@@ -3,7 +3,6 @@ per job kind, and a health port."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -14,14 +13,15 @@ from starlette.applications import Starlette
 
 from chassis import metrics
 from chassis.app import ServiceContext, create_service_app
-from chassis.consumer import ConsumerSpec, DeadHandler, Delivery, Handler, PullConsumer
+from chassis.consumer import DeadHandler, Delivery, PullConsumer
 from chassis.events import EventPublisher
 from chassis.jobs import cancel_requested
 from chassis.settings import Settings
+from chassis.subscribers import Subscriber, UndecodableHandler, consuming, current_delivery
 from generation_worker.kinds import JobContext, JobKind
 from generation_worker.registry import job_kinds
 from proto.codec import json_encoder
-from proto.jobs import DeadLetter, JobFailed, job_base_decoder
+from proto.jobs import DeadLetter, JobBase, JobFailed, job_base_decoder
 from proto.subjects import JOBS_DEAD, STREAM_JOBS, cancel_subject, user_channel
 
 COMPONENT = "generation_worker"
@@ -34,42 +34,43 @@ class Worker:
         self.kinds = kinds
         self.events = EventPublisher(ctx.js, ctx.nc)
         self.consumers: list[PullConsumer] = []
+        self._stack = contextlib.AsyncExitStack()
 
-    async def start(self) -> None:
+    def subscribers(self) -> list[Subscriber[JobBase]]:
         s = self.ctx.settings
-        for kind in self.kinds:
-            spec = ConsumerSpec(
+        return [
+            Subscriber(
                 stream=STREAM_JOBS,
                 subject=kind.subject,
                 durable=f"worker-{kind.name}",
+                decoder=job_base_decoder,
                 handler=self._handler(kind),
                 concurrency=kind.concurrency,
-                ack_wait=s.job_ack_wait,
                 max_deliver=s.job_max_deliver,
-                backoff_base=s.job_backoff_base,
+                on_undecodable=self._malformed(kind),
                 on_dead=self._dead(kind),
             )
-            consumer = PullConsumer(self.ctx.js, spec, shutdown_grace=s.worker_shutdown_grace)
-            await consumer.start()
-            self.consumers.append(consumer)
+            for kind in self.kinds
+        ]
+
+    async def start(self) -> None:
+        self.consumers = await self._stack.enter_async_context(
+            consuming(self.ctx.js, self.ctx.settings, self.subscribers())
+        )
 
     async def stop(self) -> None:
         # Together: each consumer waits out its in-flight fetch, and jobs share one grace period.
-        await asyncio.gather(*(consumer.stop() for consumer in self.consumers))
+        await self._stack.aclose()
         for kind in self.kinds:
             if kind.close is not None:
                 await kind.close()
 
-    def _handler(self, kind: JobKind) -> Handler:
-        async def handle(delivery: Delivery) -> None:
-            try:
-                job = job_base_decoder.decode(delivery.data)
-            except msgspec.ValidationError as exc:
-                # A malformed job can never succeed: drop it to the dead letters now.
-                await self._dead_letter(kind, delivery, None, f"malformed job: {exc}")
-                return
+    def _handler(self, kind: JobKind) -> Callable[[JobBase], Awaitable[None]]:
+        async def handle(job: JobBase) -> None:
             structlog.contextvars.bind_contextvars(job_id=job.job_id, request_id=job.request_id)
-            job_ctx = JobContext(delivery, job, self.ctx.settings, self.ctx.nc, self.ctx.js, self.events)
+            job_ctx = JobContext(
+                current_delivery.get(), job, self.ctx.settings, self.ctx.nc, self.ctx.js, self.events
+            )
             cancel_sub = await self.ctx.nc.subscribe(cancel_subject(job.job_id), cb=self._on_cancel(job_ctx))
             metrics.jobs_running.labels(kind.name).inc()
             timer = metrics.job_seconds.labels(kind.name).time()
@@ -89,6 +90,13 @@ class Worker:
 
         return handle
 
+    def _malformed(self, kind: JobKind) -> UndecodableHandler:
+        async def malformed(delivery: Delivery, error: str) -> None:
+            # A malformed job can never succeed: drop it to the dead letters now.
+            await self._dead_letter(kind, delivery, None, f"malformed job: {error}")
+
+        return malformed
+
     @staticmethod
     def _on_cancel(job_ctx: JobContext) -> Callable[[Msg], Awaitable[None]]:
         async def on_cancel(msg: Msg) -> None:
@@ -102,7 +110,7 @@ class Worker:
         async def dead(delivery: Delivery, reason: str) -> None:
             try:
                 job = job_base_decoder.decode(delivery.data)
-            except msgspec.ValidationError:
+            except msgspec.DecodeError:
                 job = None
             await self._dead_letter(kind, delivery, job, reason)
 

@@ -18,7 +18,8 @@ from chassis.responses import accepted, no_content, ok
 from chassis.routing import route
 from chassis.settings import Settings
 from chassis.storage import open_storage
-from media_svc.results import results_consumer
+from chassis.subscribers import consuming
+from media_svc.results import results_subscriber
 from media_svc.service import MediaService
 from media_svc.spec import build_spec
 from media_svc.store import MediaStore
@@ -112,9 +113,7 @@ def create_app(settings: Settings, store: MediaStore | None = None) -> Starlette
             chosen = store or (PgMediaStore(ctx.pool) if ctx.pool is not None else MemoryMediaStore())
             service = MediaService(ctx.settings, chosen, storage, ctx.js, ctx.bus)
             ctx.state["media"] = service
-            consumer = results_consumer(ctx.js, service, ctx.settings)
-            await consumer.start()
-            stack.push_async_callback(consumer.stop)
+            await stack.enter_async_context(consuming(ctx.js, ctx.settings, [results_subscriber(service)]))
             yield
 
     return create_service_app(

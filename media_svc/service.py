@@ -32,7 +32,7 @@ from chassis.errors import (
 )
 from chassis.events import EventPublisher
 from chassis.ids import is_uuid, new_id
-from chassis.jobs import publish_job
+from chassis.jobs import submit
 from chassis.settings import Settings
 from chassis.storage import Storage, StorageError
 from media_svc.sniff import Sniffed
@@ -264,10 +264,7 @@ class MediaService:
         return persona.name
 
     async def _enqueue(self, subject: str, job_id: str, job: msgspec.Struct, media: MediaRecord) -> None:
-        try:
-            await publish_job(self.js, subject, job_id, job)
-        except Exception:
-            log.exception("could not enqueue a media job", job_id=job_id)
+        async def mark_failed() -> None:
             failed = MediaResult(
                 job_id=job_id,
                 user_id=media.owner_id,
@@ -279,7 +276,8 @@ class MediaService:
             await self.store.apply_result(failed, utcnow())
             await self.store.delete(media.id)
             await self.storage.delete_prefix(f"{media.id}/")
-            raise ServiceUnavailable("the job queue is unavailable; retry shortly") from None
+
+        await submit(self.js, subject, job_id, job, mark_failed=mark_failed)
 
     async def upload(
         self, identity: Identity, headers: dict[str, str], body: AsyncIterator[bytes]

@@ -23,6 +23,7 @@ from chassis.events import EventPublisher
 from chassis.responses import JSONResponse, accepted, created, no_content, ok
 from chassis.routing import route
 from chassis.settings import Settings
+from chassis.subscribers import consuming
 from persona_svc import results
 from persona_svc.chat import ChatService
 from persona_svc.media import Media
@@ -370,7 +371,10 @@ def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
         chat = ChatService(backing, svc, ctx.settings, ctx.nc, ctx.js, profiles)
         ctx.state["personas"] = svc
         ctx.state["chat"] = chat
-        async with results.consuming(ctx.js, ctx.settings, svc, chat), seeding(ctx.settings, svc, ctx.bus):
+        async with (
+            consuming(ctx.js, ctx.settings, results.subscribers(svc, chat)),
+            seeding(ctx.settings, svc, ctx.bus),
+        ):
             yield
 
     return create_service_app(

@@ -21,10 +21,10 @@ from nats.js import JetStreamContext
 
 from chassis.clock import utcnow
 from chassis.context import request_id_var
-from chassis.errors import Conflict, NotFound, ServiceUnavailable, UnprocessableEntity
+from chassis.errors import Conflict, NotFound, UnprocessableEntity
 from chassis.events import EventPublisher
 from chassis.ids import new_id
-from chassis.jobs import publish_job, request_cancel
+from chassis.jobs import request_cancel, submit
 from chassis.settings import Settings
 from persona_svc import pagination, prompt
 from persona_svc.media import avatar_urls
@@ -243,12 +243,13 @@ class ChatService:
             max_tokens=self.settings.persona_reply_max_tokens,
             temperature=self.settings.persona_chat_temperature,
         )
-        try:
-            await publish_job(self.js, JOBS_CHAT, job_id, job)
-        except Exception as exc:
-            log.warning("chat job not queued", job_id=job_id, error=repr(exc))
-            await self.store.finish_generation(job_id, "failed", "", "could not queue the job")
-            raise ServiceUnavailable("the job queue is unavailable; retry shortly") from None
+        await submit(
+            self.js,
+            JOBS_CHAT,
+            job_id,
+            job,
+            mark_failed=lambda: self.store.finish_generation(job_id, "failed", "", "could not queue the job"),
+        )
 
     def _busy(self, c: Conversation) -> Conflict:
         return Conflict(

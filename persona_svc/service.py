@@ -21,12 +21,12 @@ from nats.js import JetStreamContext
 from chassis.binding import validation_error
 from chassis.clock import utcnow
 from chassis.context import request_id_var
-from chassis.errors import Forbidden, NotFound, ServiceUnavailable, UnprocessableEntity
+from chassis.errors import Forbidden, NotFound, UnprocessableEntity
 from chassis.events import EventPublisher
 
 # Re-exported: persona_svc.chat imports it from here.
 from chassis.ids import new_id
-from chassis.jobs import publish_job
+from chassis.jobs import submit
 from chassis.settings import Settings
 from persona_svc import cards, pagination
 from persona_svc.media import Media, avatar_urls
@@ -511,16 +511,12 @@ class PersonaService:
             tags=_tags(body.tags),
             nsfw=body.nsfw,
         )
-        try:
-            await publish_job(self.js, JOBS_PERSONA_DRAFT, job_id, job)
-        except Exception as exc:
-            log.warning("draft job not queued", job_id=job_id, error=repr(exc))
-            await self.store.finish_draft(
-                DraftResult(
-                    job_id=job_id, user_id=identity.user_id, status="failed", error="could not queue the job"
-                )
-            )
-            raise ServiceUnavailable("the job queue is unavailable; retry shortly") from None
+        failed = DraftResult(
+            job_id=job_id, user_id=identity.user_id, status="failed", error="could not queue the job"
+        )
+        await submit(
+            self.js, JOBS_PERSONA_DRAFT, job_id, job, mark_failed=lambda: self.store.finish_draft(failed)
+        )
         return JobAccepted(job_id=job_id)
 
     async def draft(self, identity: Identity, job_id: str) -> DraftView:

@@ -45,7 +45,12 @@ async def test_every_answer_carries_the_security_headers(stack: Mesh) -> None:
     # The UI: nothing inline, nothing from elsewhere but its media.
     ui = directives(page)
     assert page.status_code == 200 and again.status_code == 304
-    assert ui["default-src"] == "'self'" and ui["script-src"] == "'self'" and ui["style-src"] == "'self'"
+    # Its one inline script is the import map (gateway/static.py), allowed by its hash.
+    importmap = re.search(r'<script type="importmap">(.*?)</script>', page.text, re.S)
+    assert importmap is not None
+    mapped = base64.b64encode(hashlib.sha256(importmap.group(1).encode()).digest()).decode()
+    assert ui["default-src"] == "'self'" and ui["script-src"] == f"'self' 'sha256-{mapped}'"
+    assert ui["style-src"] == "'self'"
     assert ui["connect-src"] == "'self'" and ui["object-src"] == "'none'"
     assert {"'self'", "blob:", "data:"} <= set(ui["img-src"].split())
     assert "unsafe" not in page.headers["content-security-policy"]

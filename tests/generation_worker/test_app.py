@@ -72,3 +72,32 @@ async def test_failing_job_ends_in_dead_letters_and_a_job_failed_event(stack: Me
         }
     finally:
         await nc.close()
+
+
+async def test_a_malformed_job_is_dead_lettered_at_once(stack: Mesh) -> None:
+    # Many tries allowed: a malformed job must not use them (nor loop, unable to be dead-lettered).
+    settings = msgspec.structs.replace(stack.settings, job_max_deliver=50, job_backoff_base=0.05)
+    ran: list[str] = []
+
+    async def handler(ctx: JobContext) -> None:
+        ran.append(ctx.job.job_id)
+
+    await stack.app(create_app(settings, kinds=[JobKind("chat", JOBS_CHAT, handler, concurrency=1)]))
+    nc = await nats.connect(settings.nats_url)
+    js = nc.jetstream()
+    try:
+        await js.publish(JOBS_CHAT, b"not json", headers={"Job-Id": "j3"})
+        await js.publish(JOBS_CHAT, b'{"job_id": 3}', headers={"Job-Id": "j4"})
+        for _ in range(200):
+            if (await js.stream_info(STREAM_DEAD)).state.messages >= 2:
+                break
+            await asyncio.sleep(0.05)
+        letters = [
+            json.loads((await js.get_msg(STREAM_DEAD, seq)).data or b"{}")
+            for seq in range(1, 1 + (await js.stream_info(STREAM_DEAD)).state.messages)
+        ]
+        assert [(x["job_id"], x["attempts"]) for x in letters] == [("j3", 1), ("j4", 1)]
+        assert all(x["reason"].startswith("malformed job: ") for x in letters)
+        assert ran == []
+    finally:
+        await nc.close()

@@ -3,6 +3,7 @@ validated, and asked once more when its answer is invalid."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -118,10 +119,20 @@ async def test_offline_drafts_are_deterministic_streamed_and_valid(stack: Mesh, 
     assert "storm stories" in draft.greeting and "{{user}}" in draft.greeting
     other = drafts.offline_draft(job(idea="a grumpy wizard who hates mornings"))
     assert other.name != draft.name or other.description != draft.description
-    events = await user_events(js, sent.user_id)
-    progress = [e for e in events if e["event"] == "persona_draft_progress"]
+    # Progress goes out unacknowledged on EVENTS, the result acknowledged on RESULTS: the last
+    # chunks may be stored a moment after the result is.
+    async with asyncio.timeout(10):
+        while True:
+            events = await user_events(js, sent.user_id)
+            progress = [e for e in events if e["event"] == "persona_draft_progress"]
+            text = "".join(e["delta"] for e in progress)
+            try:
+                json.loads(text)
+                break
+            except json.JSONDecodeError:
+                await asyncio.sleep(0.05)
     assert len(progress) > 5 and {e["attempt"] for e in progress} == {1}
-    assert msgspec.convert(json.loads("".join(e["delta"] for e in progress)), PersonaDraft) == draft
+    assert msgspec.convert(json.loads(text), PersonaDraft) == draft
     # The ready event is persona_svc's, once it has stored the draft (tests/persona_svc).
     assert progress == events
 

@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 import nats
 
+from chassis import streams
 from chassis.bridge import BusClient
 from generation_worker.app import create_app as create_worker
 from proto.chat import ChatResult, chat_job_decoder
@@ -379,3 +380,26 @@ async def test_dead_jobs_fail_their_reply_and_deleted_personas_stop_the_chat(sta
     )
     assert r.status_code == 409
     assert len(await messages(site, user, cid)) == 3, "the conversation stays readable"
+
+
+async def test_a_turn_the_job_queue_refuses_is_503_and_leaves_the_chat_free(start_site: SiteFactory) -> None:
+    site = await start_site(worker=False)
+    user = await site.user("Sam")
+    persona = await create(site.http, user)
+    conversation = (await start_chat(site, user, persona["id"]))["conversation"]
+    async with jetstream(site) as js:
+        # The queue answers nothing (longer than a leader election): the job cannot be queued.
+        await js.delete_stream(STREAM_JOBS)
+        r = await site.http.post(
+            f"/conversations/{conversation['id']}/messages", json={"content": "hello?"}, headers=user.headers
+        )
+        assert r.status_code == 503, r.text
+        error = r.json()["error"]
+        assert error["code"] == "service_unavailable"
+        assert error["message"] == "the job queue is unavailable; retry shortly"
+        # The reply that will never be written is marked failed, so the chat is not left busy.
+        newest = (await messages(site, user, conversation["id"]))[0]
+        assert (newest["role"], newest["status"]) == ("assistant", "failed")
+        await streams.ensure_all(js, site.settings)
+    turn = await send(site, user, conversation["id"], "hello again")
+    assert turn["job_id"]

@@ -247,10 +247,28 @@ export async function call(method, path, options = {}) {
   return envelope === null ? null : envelope.data;
 }
 
+// A visitor's first page data, asked for at boot while the page's module loads (app.js), handed
+// once to the page's identical call. Never for a member: their answer depends on who asks.
+const early = new Map();
+
+export function prefetch(path, query) {
+  if (session.accessToken || storedRefresh()) return;
+  const url = buildUrl(path, query);
+  if (!early.has(url)) early.set(url, send("GET", path, { query, auth: false }).catch(() => null));
+}
+
+async function sendOrEarly(method, path, options) {
+  const url = method === "GET" && !session.accessToken ? buildUrl(path, options.query) : null;
+  const waiting = url === null ? undefined : early.get(url);
+  if (waiting === undefined) return send(method, path, options);
+  early.delete(url);
+  return (await waiting) || send(method, path, options);
+}
+
 export async function callEnvelope(method, path, options = {}) {
   const auth = options.auth !== false;
   if (auth && !session.accessToken && storedRefresh()) await refresh();
-  let response = await send(method, path, options);
+  let response = await sendOrEarly(method, path, options);
   if (response.status === 401 && auth && storedRefresh()) {
     // The access token expired or its session was rotated elsewhere: rotate once and retry.
     if (await refresh()) response = await send(method, path, options);

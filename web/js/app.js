@@ -1,6 +1,6 @@
 // Boot: restore the session, start live events, wire the header, route.
 
-import { currentUser, forget, onAuthChange, restore, signedIn } from "./api.js";
+import { currentUser, forget, onAuthChange, prefetch, restore, signedIn } from "./api.js";
 import { here, joinHref } from "./door.js";
 import { $, $$, h } from "./dom.js";
 import { live } from "./events.js";
@@ -8,36 +8,79 @@ import "./limits.js";
 import { setupNotifications } from "./notifications.js";
 import { href, match, onRender, parse, render, route, setGuard, start } from "./router.js";
 import { toast } from "./ui.js";
-import * as account from "./views/account.js";
-import * as auth from "./views/auth.js";
-import * as chat from "./views/chat.js";
-import * as create from "./views/create.js";
-import * as editor from "./views/editor.js";
-import * as explore from "./views/explore.js";
-import * as landing from "./views/landing.js";
-import * as mine from "./views/mine.js";
-import * as persona from "./views/persona.js";
-import * as profile from "./views/profile.js";
-import * as settings from "./views/settings.js";
+
+// Each page's module loads when its route first opens; the first route's starts at boot, beside
+// restoring the session (docs/web.md, "Bytes").
+const views = {
+  account: () => load("./views/account.js"),
+  auth: () => load("./views/auth.js"),
+  chat: () => load("./views/chat.js"),
+  create: () => load("./views/create.js"),
+  editor: () => load("./views/editor.js"),
+  explore: () => load("./views/explore.js"),
+  landing: () => load("./views/landing.js"),
+  mine: () => load("./views/mine.js"),
+  persona: () => load("./views/persona.js"),
+  profile: () => load("./views/profile.js"),
+  settings: () => load("./views/settings.js"),
+};
+
+// What each module imports beyond the ones already loaded, as the gateway lists it (fingerprinted
+// URLs): asked for together with the module, rather than in waves as each import is discovered.
+const PRELOADS = JSON.parse($('meta[name="module-preloads"]')?.content || "{}");
+const preloaded = new Set();
+
+function load(specifier) {
+  for (const url of PRELOADS[new URL(specifier, import.meta.url).pathname] || []) {
+    if (preloaded.has(url)) continue;
+    preloaded.add(url);
+    const link = document.createElement("link");
+    link.rel = "modulepreload";
+    link.href = url;
+    document.head.append(link);
+  }
+  return import(specifier);
+}
+
+/**
+ * The route's view: `module[name](main, context)` once the module is there. `data({params, query})`
+ * names the page's first request, `[path, query]`, started at boot (a visitor's: api.js prefetch).
+ */
+function page(module, name = "render", data = null) {
+  const load = views[module];
+  const view = async (main, context) => {
+    const loaded = await load();
+    // Another route opened while this module was loading: it renders, not this one.
+    if (!context.isCurrent()) return null;
+    return loaded[name](main, context);
+  };
+  view.load = load;
+  view.data = data;
+  return view;
+}
 
 // Visitors (signed out) may read: the landing page, the community, persona pages, profiles.
-route("/", landing.render, { auth: false });
-route("/welcome", landing.render, { auth: false });
-route("/signin", auth.signIn, { auth: false });
-route("/signup", auth.signUp, { auth: false });
-route("/reset", auth.reset, { auth: false });
-route("/magic", auth.magic, { auth: false });
-route("/explore", explore.render, { auth: false, nav: "explore" });
-route("/create", create.render, { nav: "create" });
-route("/new", editor.createView, { nav: "create" });
-route("/mine", mine.render, { nav: "mine" });
-route("/p/:id", persona.render, { auth: false, nav: "explore" });
-route("/p/:id/edit", editor.editView, { nav: "mine" });
-route("/chats", chat.list, { nav: "chats" });
-route("/c/:id", chat.conversation, { nav: "chats" });
-route("/u/:id", profile.render, { auth: false, nav: "explore" });
-route("/account", account.render, { nav: "account" });
-route("/settings", settings.render, { nav: "account" });
+// The landing page's and Explore's queries as the views make them (a different query only costs
+// one unused request).
+const top = () => ["/personas", { sort: "top", limit: 6 }];
+const listing = ({ query }) => ["/personas", { sort: query.sort && query.sort !== "following" ? query.sort : "new", q: query.q, tag: query.tag, limit: 20 }];
+route("/", page("landing", "render", top), { auth: false });
+route("/welcome", page("landing", "render", top), { auth: false });
+route("/signin", page("auth", "signIn"), { auth: false });
+route("/signup", page("auth", "signUp"), { auth: false });
+route("/reset", page("auth", "reset"), { auth: false });
+route("/magic", page("auth", "magic"), { auth: false });
+route("/explore", page("explore", "render", listing), { auth: false, nav: "explore" });
+route("/create", page("create"), { nav: "create" });
+route("/new", page("editor", "createView"), { nav: "create" });
+route("/mine", page("mine"), { nav: "mine" });
+route("/p/:id", page("persona", "render", ({ params }) => [`/personas/${encodeURIComponent(params.id)}`]), { auth: false, nav: "explore" });
+route("/p/:id/edit", page("editor", "editView"), { nav: "mine" });
+route("/chats", page("chat", "list"), { nav: "chats" });
+route("/c/:id", page("chat", "conversation"), { nav: "chats" });
+route("/u/:id", page("profile"), { auth: false, nav: "explore" });
+route("/account", page("account"), { nav: "account" });
+route("/settings", page("settings"), { nav: "account" });
 route("/404", (main) => {
   main.append(h("h1", {}, "Page not found"), h("p", {}, h("a", { href: "#/explore" }, "Back to the community")));
 }, { auth: false });
@@ -123,6 +166,12 @@ async function boot() {
   });
   // The gateway ends a revoked session's live stream with `session_revoked`: leave at once.
   live.onRevoked(() => forget("revoked"));
+  // The first page's module and data load while the session is restored (a failure shows when it
+  // renders).
+  const { path, query } = parse();
+  const first = match(path);
+  if (first && first.view.load) first.view.load().catch(() => {});
+  if (first && first.view.data) prefetch(...first.view.data({ params: first.params, query }));
   try {
     await restore();
   } catch {
