@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -129,3 +130,15 @@ def open_chat(page: Page, persona: str) -> None:
     # The greeting is the first message.
     expect(page.locator("li.message.assistant").first).to_contain_text("sets down the kettle")
     expect(page.locator("#live-status")).to_have_attribute("data-state", "open")
+
+
+def starters_ready(stack: DevStack) -> None:
+    """Seeded, and their avatars processed: what a visitor a minute after install sees."""
+    stack.wait_for(r"starter personas seeded", timeout=120)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        shown = httpx.get(f"{stack.url}/personas", params={"sort": "top", "limit": 6}).json()["data"]
+        if len(shown) == 6 and all(p["avatar_url"] for p in shown):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the starters' avatars were not ready: {shown}")

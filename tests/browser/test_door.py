@@ -4,34 +4,20 @@ they get without an account, and how signing up (or in) brings them back to wher
 from __future__ import annotations
 
 import re
-import time
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Browsing
-from tests.browser.flows import PASSWORD, enter_sign_up_code, new_email, sign_up_with_password
+from tests.browser.flows import PASSWORD, enter_sign_up_code, new_email, sign_up_with_password, starters_ready
 
 # A fresh install: the starter personas are there for the first visitor to meet.
 STACK_ENV = {"SEED_STARTERS": "true"}
 SIZES = {"desktop": (1366, 860), "phone": (390, 844)}
 
 
-def starters_ready(ui: Browsing) -> None:
-    """Seeded, and their avatars processed: what a visitor a minute after install sees."""
-    ui.stack.wait_for(r"starter personas seeded", timeout=120)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        shown = httpx.get(f"{ui.stack.url}/personas", params={"sort": "top", "limit": 6}).json()["data"]
-        if len(shown) == 6 and all(p["avatar_url"] for p in shown):
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"the starters' avatars were not ready: {shown}")
-
-
 def landing(ui: Browsing, size: str) -> Page:
-    starters_ready(ui)
+    starters_ready(ui.stack)
     width, height = SIZES[size]
     page = ui.page(width=width, height=height)
     page.goto("/")

@@ -11,8 +11,7 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Browsing
-from tests.browser.flows import sign_up_with_password
-from tests.browser.test_door import starters_ready
+from tests.browser.flows import sign_up_with_password, starters_ready
 
 STACK_ENV = {"SEED_STARTERS": "true"}
 STATIC = re.compile(r"/(?:js|css|vendor)/|/favicon\.")
@@ -50,7 +49,7 @@ class Network:
 
 
 def test_a_warm_reload_asks_for_no_static_file_and_views_load_with_their_route(ui: Browsing) -> None:
-    starters_ready(ui)
+    starters_ready(ui.stack)
     page = ui.page(width=390, height=844)
     network = Network(page)
     page.goto("/")
@@ -85,7 +84,7 @@ def test_a_warm_reload_asks_for_no_static_file_and_views_load_with_their_route(u
 
 
 def test_every_route_opens(ui: Browsing) -> None:
-    starters_ready(ui)
+    starters_ready(ui.stack)
     persona = httpx.get(f"{ui.stack.url}/personas", params={"sort": "top", "limit": 1}).json()["data"][0]
     page = ui.page()
     visitor = {

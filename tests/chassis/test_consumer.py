@@ -3,38 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import nats
-import pytest
 from nats.aio.client import Client as NATS
-from nats.js import api
 
 from chassis.consumer import ConsumerSpec, Delivery, PullConsumer, Retry
-from tests.support.natsd import NatsServer
+from tests.chassis.work_queue import STREAM, SUBJECT, pending, publish
 from tests.support.poll import eventually
-
-STREAM = "TESTWORK"
-SUBJECT = "testwork.items"
-
-
-@pytest.fixture
-async def nc(nats_server: NatsServer) -> AsyncIterator[NATS]:
-    conn = await nats.connect(nats_server.url)
-    await conn.jetstream().add_stream(
-        api.StreamConfig(name=STREAM, subjects=[SUBJECT], retention=api.RetentionPolicy.WORK_QUEUE)
-    )
-    yield conn
-    await conn.close()
-
-
-async def publish(nc: NATS, *payloads: bytes) -> None:
-    for p in payloads:
-        await nc.jetstream().publish(SUBJECT, p)
-
-
-async def pending(nc: NATS) -> int:
-    return int((await nc.jetstream().stream_info(STREAM)).state.messages)
 
 
 def spec(handler: object, **kw: object) -> ConsumerSpec:

@@ -15,9 +15,9 @@ from nats.js import api
 from chassis.consumer import Delivery
 from chassis.settings import Settings
 from chassis.subscribers import Subscriber, consuming, current_delivery
-from tests.chassis.test_consumer import STREAM, SUBJECT, pending, publish, wait_until
-from tests.chassis.test_consumer import nc as nc  # the fixture: a connection, its work-queue stream added
+from tests.chassis.work_queue import STREAM, SUBJECT, pending, publish
 from tests.support.natsd import NatsServer
+from tests.support.poll import eventually
 
 
 class Item(msgspec.Struct):
@@ -55,7 +55,7 @@ async def test_the_handler_gets_decoded_messages_and_an_undecodable_one_is_dropp
 
     async with consuming(nc.jetstream(), settings, [declare(handler, concurrency=1)]):
         await publish(nc, b'{"name": "a"}', b"not json", b'{"wrong": 1}', b'{"name": "b"}')
-        await wait_until(lambda: len(seen) == 2)
+        await eventually(lambda: len(seen) == 2)
     assert seen == ["a", "b"]
     # The two bad ones were acked too: nothing is left to block the messages behind them.
     assert await pending(nc) == 0
@@ -72,7 +72,7 @@ async def test_an_undecodable_message_can_be_handed_on_instead(nc: NATS, setting
 
     async with consuming(nc.jetstream(), settings, [declare(handler, on_undecodable=on_undecodable)]):
         await publish(nc, b"[1, 2]")
-        await wait_until(lambda: len(bad) == 1)
+        await eventually(lambda: len(bad) == 1)
     assert bad == [(b"[1, 2]", 1)]
     assert await pending(nc) == 0
 
@@ -89,7 +89,7 @@ async def test_an_unavailable_database_is_waited_for_not_given_up_on(nc: NATS, s
     # max_deliver stays at its default (never give up): more failures than a job's 5 tries would allow.
     async with consuming(nc.jetstream(), settings, [declare(handler)]):
         await publish(nc, b'{"name": "kept"}')
-        await wait_until(lambda: len(attempts) == 4)
+        await eventually(lambda: len(attempts) == 4)
     assert attempts == [1, 2, 3, 4]
     assert await pending(nc) == 0
 
@@ -108,7 +108,7 @@ async def test_a_declared_unavailable_dependency_is_retried_after_its_delay(
     sub = declare(handler, unavailable=(Unreachable,), retry_delay=0.5)
     async with consuming(nc.jetstream(), settings, [sub]):
         await publish(nc, b'{"name": "x"}')
-        await wait_until(lambda: len(times) == 2)
+        await eventually(lambda: len(times) == 2)
     assert times[1] - times[0] >= 0.45  # its own delay, not the 0.05 s backoff
     assert await pending(nc) == 0
 
@@ -126,7 +126,7 @@ async def test_other_failures_are_given_up_on_after_max_deliver(nc: NATS, settin
 
     async with consuming(nc.jetstream(), settings, [declare(handler, max_deliver=2, on_dead=on_dead)]):
         await publish(nc, b'{"name": "doomed"}')
-        await wait_until(lambda: len(dead) == 1)
+        await eventually(lambda: len(dead) == 1)
     assert attempts == [1, 2]
     assert dead == ["ValueError: model said no"]
 
@@ -146,7 +146,7 @@ async def test_consuming_starts_every_declaration_and_stops_them_together(
         assert [c.spec.durable for c in consumers] == ["subs", "subs2"]
         await publish(nc, b'{"name": "one"}')
         await js.publish("testsubs2.items", b'{"name": "two"}')
-        await wait_until(lambda: len(got) == 2)
+        await eventually(lambda: len(got) == 2)
     assert sorted(got) == ["one", "two"]
     # Stopped: a message published now waits for the next process.
     await publish(nc, b'{"name": "later"}')
