@@ -73,7 +73,9 @@ def test_a_warm_reload_asks_for_no_static_file_and_views_load_with_their_route(u
         "Create AI characters, talk with them, share them."
     )
     warm = network.from_server()
-    assert [u for u in warm if STATIC.search(u)] == [], warm
+    # Chromium's favicon loader keeps its own cache and now and then asks again whatever the
+    # headers say (seen once in a loaded run); the page's own files must all come from the cache.
+    assert [u for u in warm if STATIC.search(u) and "/favicon." not in u] == [], warm
     ui.shot(page, "landing-after-warm-reload")
 
     # Explore then opens with its own module, from the server once.
