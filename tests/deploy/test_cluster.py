@@ -35,12 +35,13 @@ async def test_replicated_streams_survive_a_node_loss(cluster: Cluster) -> None:
         await js.publish(JOBS_CHAT, b"before")
         cluster.kill(cluster.nodes[0])
         await cluster.wait_jetstream()
-        # The stream elects a new leader after the meta leader: publish until one acks it.
+        # The stream elects a new leader after the meta leader: publish until one acks it. A
+        # publish whose ack was lost may still be stored: its message id makes the retry a duplicate.
         ack = None
         deadline = asyncio.get_running_loop().time() + 60
         while ack is None and asyncio.get_running_loop().time() < deadline:
             try:
-                ack = await js.publish(JOBS_CHAT, b"during", timeout=2)
+                ack = await js.publish(JOBS_CHAT, b"during", timeout=2, headers={"Nats-Msg-Id": "during"})
             except (nats.errors.Error, TimeoutError):
                 await asyncio.sleep(0.25)
         assert ack is not None and ack.seq == 2
