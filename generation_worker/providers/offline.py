@@ -63,6 +63,15 @@ def _trait(system: str, seed: bytes) -> str | None:
     return trait[0].lower() + trait[1:] if not trait[:2].isupper() else trait
 
 
+def _character(messages: list[PromptMessage]) -> str:
+    """The persona's own words: the character definition, not the instruction before it (the
+    first of several system messages), the example turns or the `[...]` markers and reminder."""
+    texts = [
+        m.content for m in messages if m.role == "system" and not m.name and not m.content.startswith("[")
+    ]
+    return "\n".join(texts[1:] if len(texts) > 1 else texts)
+
+
 def compose(messages: list[PromptMessage], persona_name: str = "", user_name: str = "") -> str:
     """The reply, a pure function of the prompt and the names."""
     system = "\n".join(m.content for m in messages if m.role == "system")
@@ -76,7 +85,7 @@ def compose(messages: list[PromptMessage], persona_name: str = "", user_name: st
         return GREETING.format(me=me, you=you)
     words = last_user.split()
     topic = " ".join(words[:8]).strip(" .,!?;:") + ("…" if len(words) > 8 else "")
-    trait = _trait(system, seed)
+    trait = _trait(_character(messages), seed)
     parts = [
         _pick(OPENINGS, seed, 0).format(me=me),
         _pick(ANSWERS, seed, 1).format(topic=topic, you=you),

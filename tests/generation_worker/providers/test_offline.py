@@ -55,3 +55,19 @@ async def test_a_json_schema_yields_a_json_object() -> None:
         prompt(MARA, "Describe yourself"), json_schema=JsonSchema("reply", {"type": "object"})
     )
     assert "Mara" in json.loads("".join(deltas))["reply"]
+
+
+async def test_traits_come_from_the_character_never_from_the_instruction_or_the_reminder() -> None:
+    instruction = (
+        "Write Mara's next reply. Answer as Mara would (puzzled, amused or offended), never agreeing."
+    )
+    reminder = "[Mara answers in character, not an AI, and does not say so.]"
+    for asked in ("Hello!", "Who are you?", "Tell me about gulls", "Are you an AI?", "What now?", "Why?"):
+        messages = [
+            PromptMessage(role="system", content=instruction),
+            PromptMessage(role="system", content=MARA),
+            PromptMessage(role="user", content=asked),
+            PromptMessage(role="system", content=reminder),
+        ]
+        text = "".join((await reply(messages, persona_name="Mara"))[0])
+        assert "amused" not in text and "agreeing" not in text and "not an AI" not in text, text
