@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
@@ -24,8 +27,27 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+# Conflicts CockroachDB (serializable) and PostgreSQL may abort a transaction with: run it again.
+_RETRYABLE = (asyncpg.exceptions.SerializationError, asyncpg.exceptions.DeadlockDetectedError)
+T = TypeVar("T")
+
+
 def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, _UNAVAILABLE)
+
+
+async def in_transaction(pool: asyncpg.Pool, work: Callable[[Any], Awaitable[T]], attempts: int = 8) -> T:
+    """Run `work(connection)` in a transaction, again when the database aborts it as a conflict."""
+    for attempt in range(attempts):
+        try:
+            async with pool.acquire() as conn:
+                async with conn.transaction():
+                    return await work(conn)
+        except _RETRYABLE:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.005 * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
