@@ -44,7 +44,7 @@ async def test_round_robin_answers_in_turn_when_no_one_is_named_and_manual_waits
 
     async def all_replied() -> bool:
         r = await site.http.get(f"/rooms/{room_id}/messages", params={"limit": 100}, headers=ann.headers)
-        return sum(m["kind"] == "persona" for m in r.json()["data"]) == 5
+        return bool(sum(m["kind"] == "persona" for m in r.json()["data"]) == 5)
 
     await eventually(all_replied, what="five persona replies stored")
     r = await site.http.get(f"/rooms/{room_id}/messages", params={"limit": 100}, headers=ann.headers)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -63,13 +63,23 @@ async def a_room(store: RoomStore, owner: str = "olive") -> RoomRow:
     return room
 
 
-async def invite(store: RoomStore, room: RoomRow, code: str, **extra: object) -> None:
+async def invite(
+    store: RoomStore,
+    room: RoomRow,
+    code: str,
+    max_uses: int | None = None,
+    expires_at: datetime | None = None,
+) -> None:
     now = utcnow()
-    fields: dict[str, object] = {"max_uses": None, "expires_at": now + timedelta(hours=1), "created_at": now}
-    fields.update(extra)
-    await store.add_invite(
-        InviteRow(code_hash=code_hash(code), room_id=room.id, created_by=room.owner_id, **fields)
-    )  # type: ignore[arg-type]
+    row = InviteRow(
+        code_hash=code_hash(code),
+        room_id=room.id,
+        created_by=room.owner_id,
+        max_uses=max_uses,
+        expires_at=expires_at or now + timedelta(hours=1),
+        created_at=now,
+    )
+    await store.add_invite(row)
 
 
 def message(room: RoomRow, author: str, text: str) -> RoomMessage:
