@@ -22,6 +22,7 @@ const views = {
   mine: () => load("./views/mine.js"),
   persona: () => load("./views/persona.js"),
   profile: () => load("./views/profile.js"),
+  rooms: () => load("./views/rooms.js"),
   settings: () => load("./views/settings.js"),
 };
 
@@ -78,6 +79,9 @@ route("/p/:id", page("persona", "render", ({ params }) => [`/personas/${encodeUR
 route("/p/:id/edit", page("editor", "editView"), { nav: "mine" });
 route("/chats", page("chat", "list"), { nav: "chats" });
 route("/c/:id", page("chat", "conversation"), { nav: "chats" });
+route("/rooms", page("rooms", "list"), { nav: "rooms" });
+route("/rooms/join/:code", page("rooms", "join"), { nav: "rooms" });
+route("/r/:id", page("rooms", "room"), { nav: "rooms" });
 route("/u/:id", page("profile"), { auth: false, nav: "explore" });
 route("/account", page("account"), { nav: "account" });
 route("/settings", page("settings"), { nav: "account" });

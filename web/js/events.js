@@ -32,6 +32,9 @@ const EVENT_NAMES = [
   "persona_published",
   "persona_stats",
 ];
+// Not stored, so sent without `id:`; EventSource still reports the previous event's id for them,
+// which must not mark them as already seen (docs/rooms.md).
+const EPHEMERAL = new Set(["room_presence", "room_typing", "channel_dropped"]);
 const MAX_BACKOFF = 15_000;
 // The last event id survives a reload of the tab (sessionStorage), so a reply being streamed
 // while the page reloads is replayed from where it was instead of starting blank.
@@ -258,7 +261,7 @@ class LiveEvents {
 
   dispatch(event, generation) {
     if (generation !== this.generation) return;
-    const id = event.lastEventId ? Number(event.lastEventId) : null;
+    const id = event.lastEventId && !EPHEMERAL.has(event.type) ? Number(event.lastEventId) : null;
     if (id !== null) {
       // Never handle one stored event twice (a replay overlapping what arrived live).
       if (this.seen.has(id)) return;
