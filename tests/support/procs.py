@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from chassis.children import stop
 from tests.support.paths import REPO
 from tests.support.poll import eventually
 from tests.support.ports import free_port
@@ -238,16 +239,7 @@ def launch_devstack(env: dict[str, str]) -> tuple[subprocess.Popen[str], Output]
 def interrupt(process: subprocess.Popen[str], out: Output, timeout: float = 40.0) -> bool:
     """Ctrl-C, as a developer stops `make dev`; killed if it has not stopped after `timeout`.
     False when it had to be killed."""
-    stopped = True
     try:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                stopped = False
-                process.kill()
-                process.wait()
+        return stop(process, sig=signal.SIGINT, timeout=timeout)
     finally:
         out.close()
-    return stopped
