@@ -59,7 +59,7 @@ def create_service_app(
 
     all_routes = list(routes)
     if spec is not None:
-        document = spec.document()
+        document = spec.document(all_routes)
 
         async def openapi(_: Request) -> Response:
             return JSONResponse(document)
