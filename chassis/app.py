@@ -55,7 +55,8 @@ def create_service_app(
     migrations: Path | None = None,
     bridge: bool = True,
 ) -> Starlette:
-    """A service: `routes` served over the bus as `http.<name>`, health on `HEALTH_PORT`."""
+    """A service: `routes` served over the bus as `http.<name>`, health on `HEALTH_PORT`, and
+    `spec` (its title) with the operations its routes describe at `/openapi.json`."""
 
     all_routes = list(routes)
     if spec is not None:

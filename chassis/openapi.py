@@ -1,5 +1,6 @@
-"""A service's OpenAPI 3.1 document, built by walking its routes: each route declares what the
-document says of it (`Doc`); the schemas come from the msgspec proto types."""
+"""A service's OpenAPI 3.1 document, built by walking its route table: each handler declares what
+the document says of its operation (`@Doc`), each route what it enforces (`auth`, `max_body`);
+the schemas come from the msgspec proto types."""
 
 from __future__ import annotations
 
@@ -20,8 +21,7 @@ REF = "#/components/schemas/{name}"
 # `{id:int}` is `{id}` in the document, as in Starlette's own schema generator.
 _CONVERTER = re.compile(r":\w+}")
 _DOC = "__openapi_doc__"
-H = TypeVar("H", bound=Callable[..., Any])
-_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
 # The body an operation accepts unless it declares `max_body` is `bind()`'s JSON limit; the
 # gateway reads each operation's `x-max-body` and refuses a larger body before storing any of it.
 DEFAULT_MAX_BODY = MAX_JSON_BODY
@@ -69,7 +69,7 @@ class Doc:
     content_type: str = "application/json"
     # One media type, or several (a file endpoint answering whichever the stored file is).
     response_type: str | tuple[str, ...] = "application/json"
-    # A handler's is its docstring.
+    # `@Doc` sets it from the handler's docstring.
     description: str = ""
     # False: the response is the type itself, not `{"data": …, "meta": …}` (probes, file exports).
     envelope: bool = True
@@ -79,7 +79,7 @@ class Doc:
     # runtime expressions (`$response.body#/data/id`). Clients and stateful fuzzing follow them.
     links: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def __call__(self, handler: H) -> H:
+    def __call__(self, handler: HandlerT) -> HandlerT:
         setattr(handler, _DOC, replace(self, description=self.description or docstring(handler)))
         return handler
 
@@ -125,7 +125,7 @@ def route_operations(routes: Iterable[BaseRoute]) -> list[Operation]:
     for route in routes:
         if isinstance(route, DescribedRoute) and route.doc is not None and route.include_in_schema:
             path = _CONVERTER.sub("}", route.path)
-            for method in sorted(route.methods or (), key=_METHOD_ORDER.index):
+            for method in sorted(route.methods or ()):
                 if method != "HEAD":
                     found.append(Operation(method.lower(), path, route.doc, route.auth, route.max_body))
     return found

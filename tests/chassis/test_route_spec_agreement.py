@@ -66,6 +66,10 @@ def test_an_operation_documented_as_needing_a_credential_refuses_a_caller_withou
 def test_a_route_without_a_description_and_an_operation_without_a_route_are_caught() -> None:
     @Doc("Read a thing")
     async def read_thing(request: Request) -> object:
+        """A thing, as stored;
+        never cached.
+
+        Gone things are 404."""
         return {}
 
     async def undescribed(request: Request) -> object:
@@ -81,7 +85,8 @@ def test_a_route_without_a_description_and_an_operation_without_a_route_are_caug
     app = create_service_app("things", Settings(), routes, spec=spec, bridge=False)
 
     assert disagreement(app) == ({("PATCH", "/things/{thing_id}")}, {("DELETE", "/things/{thing_id}")})
-    assert documented(served_document(app)) == {
-        ("GET", "/things/{thing_id}"),
-        ("DELETE", "/things/{thing_id}"),
-    }
+    document = served_document(app)
+    assert documented(document) == {("GET", "/things/{thing_id}"), ("DELETE", "/things/{thing_id}")}
+    # The handler's docstring is the description: its lines joined, its paragraphs kept.
+    read = document["paths"]["/things/{thing_id}"]["get"]
+    assert read["description"] == "A thing, as stored; never cached.\n\nGone things are 404."
