@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.support.mesh import Mesh
+from gateway.app import create_app as create_gateway
+from tests.support.mesh import Mesh, client, with_health_port
 from tests.support.rooms import MARA, OTTO, RoomSite, next_on, room_site
 from tests.support.sse import SseEvent, SseStream, open_stream
 from tests.support.users import User
@@ -276,3 +277,23 @@ async def test_bad_input_is_refused_naming_the_problem(site: RoomSite) -> None:
     # None of the refused messages were stored.
     r = await site.http.get(f"/rooms/{room_id}/messages", params={"limit": 100}, headers=owner.headers)
     assert len(r.json()["data"]) == 9
+
+
+async def test_presence_and_removal_reach_streams_on_every_gateway(stack: Mesh) -> None:
+    site, http = await room_site(stack)
+    other = await stack.server(create_gateway(with_health_port(stack.settings)))
+    async with http, client(other.url) as far:
+        room, _, _, (owner, ann, _) = await three_in_a_room(site)
+        room_id, channel = str(room["id"]), f"channel:{room['id']}"
+        async with stream(site, owner, room_id) as near_sse:
+            assert (await next_on(near_sse, channel, "room_presence")).data["user_ids"] == [owner.id]
+            params = {"channels": channel}
+            async with open_stream(far, params=params, headers=ann.headers) as far_sse:
+                # Each gateway knows its own streams; the list is the union of both.
+                both = sorted([owner.id, ann.id])
+                assert sorted((await next_on(near_sse, channel, "room_presence")).data["user_ids"]) == both
+                assert sorted((await next_on(far_sse, channel, "room_presence")).data["user_ids"]) == both
+                r = await site.http.delete(f"/rooms/{room_id}/members/{ann.id}", headers=owner.headers)
+                assert r.status_code == 204
+                assert (await next_on(far_sse, channel, "channel_dropped")).data["channel"] == channel
+                assert (await next_on(near_sse, channel, "room_presence")).data["user_ids"] == [owner.id]
