@@ -52,6 +52,7 @@ from proto.rooms import (
     Invite,
     InviteCreate,
     ReplyStop,
+    ReportedRoomMessage,
     Room,
     RoomCreate,
     RoomDeleted,
@@ -371,6 +372,24 @@ class RoomService:
                 [room_channel(room_id)], RoomMessageDeleted(room_id=room_id, message_id=message_id)
             )
         return new, RoomReportState(message_id=message_id, open_reports=count, hidden=hidden)
+
+    async def moderation_queue(self, limit: int) -> list[ReportedRoomMessage]:
+        return await self.store.reported(limit)
+
+    async def review(self, message_id: str, action: Literal["restore", "remove"]) -> RoomMessage:
+        """An admin's decision on a reported message: shown again (its reports closed) or deleted."""
+        m = await self.store.review_message(message_id, action)
+        if m is None:
+            raise NotFound("no such message", details={"message_id": message_id})
+        if action == "remove":
+            await self.events.publish(
+                [room_channel(m.room_id)], RoomMessageDeleted(room_id=m.room_id, message_id=m.id)
+            )
+        else:
+            await self.events.publish(
+                [room_channel(m.room_id)], RoomMessageEvent(room_id=m.room_id, message=m)
+            )
+        return m
 
     async def typing(self, identity: Identity, room_id: str) -> None:
         _, member = await self._member(room_id, identity)

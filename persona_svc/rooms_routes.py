@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from chassis.auth import require_user
+from chassis.auth import require_admin, require_user
 from chassis.binding import bind, bind_query
 from chassis.openapi import Doc
 from chassis.responses import accepted, created, no_content, ok
@@ -19,12 +19,14 @@ from proto.rooms import (
     InviteCreate,
     JoinRequest,
     ReplyStop,
+    ReportedRoomMessage,
     Room,
     RoomCreate,
     RoomDetail,
     RoomMessage,
     RoomMessageCreate,
     RoomMessagesQuery,
+    RoomModerationQuery,
     RoomPatch,
     RoomReportState,
     RoomTurn,
@@ -216,6 +218,35 @@ async def stop_reply(request: Request) -> Response:
     return accepted(await rooms(request).stop(require_user(request), path(request), path(request, "job_id")))
 
 
+@Doc(
+    "Reported room messages, latest report first (admins)",
+    query=RoomModerationQuery,
+    response=list[ReportedRoomMessage],
+    errors=(403, 422),
+    tags=ROOMS,
+)
+async def moderation_queue(request: Request) -> object:
+    require_admin(request)
+    return await rooms(request).moderation_queue(bind_query(request, RoomModerationQuery).limit)
+
+
+@Doc(
+    "Show a reported message again, closing its reports (admins)",
+    response=RoomMessage,
+    errors=(403, 404),
+    tags=ROOMS,
+)
+async def restore_message(request: Request) -> object:
+    require_admin(request)
+    return await rooms(request).review(path(request, "message_id"), "restore")
+
+
+@Doc("Delete a reported message (admins)", response=RoomMessage, errors=(403, 404), tags=ROOMS)
+async def remove_message(request: Request) -> object:
+    require_admin(request)
+    return await rooms(request).review(path(request, "message_id"), "remove")
+
+
 async def channel_access(request: Request) -> object:
     """Asked by the gateway before a stream follows `channel:<id>`; internal (not documented, so
     the gateway does not route it to clients)."""
@@ -227,6 +258,9 @@ def routes() -> list[BaseRoute]:
         route("/rooms", list_rooms, auth=True),
         route("/rooms", create_room, methods=["POST"], auth=True),
         route("/rooms/join", join_room, methods=["POST"], auth=True),
+        route("/rooms/reports", moderation_queue, auth=True),
+        route("/rooms/reports/{message_id}/restore", restore_message, methods=["POST"], auth=True),
+        route("/rooms/reports/{message_id}/remove", remove_message, methods=["POST"], auth=True),
         route(R, get_room, auth=True),
         route(R, update_room, methods=["PATCH"], auth=True),
         route(R, delete_room, methods=["DELETE"], auth=True),

@@ -16,7 +16,7 @@ import msgspec
 
 from chassis.db import in_transaction
 from persona_svc.store_rooms import Finished, InviteRefused, InviteRow, Joined, RoomRow, invite_problem
-from proto.rooms import RoomMember, RoomMessage, RoomReply, TurnPolicy
+from proto.rooms import ReportedRoomMessage, RoomMember, RoomMessage, RoomReply, TurnPolicy
 
 Record = Mapping[str, Any] | asyncpg.Record
 ROOM = (
@@ -290,6 +290,40 @@ class PgRoomStore:
                 int(count) >= threshold,
             )
             return bool(new), int(count), bool(hidden)
+
+        return await in_transaction(self.pool, work)
+
+    async def reported(self, limit: int) -> list[ReportedRoomMessage]:
+        rows = await self.pool.fetch(
+            f"SELECT {', '.join('m.' + c.strip() for c in MESSAGE.split(','))}, m.hidden, "
+            "count(*) AS open_reports, max(r.created_at) AS last_reported_at, "
+            "array_agg(r.reason ORDER BY r.created_at) AS reasons "
+            "FROM room_message_reports r JOIN room_messages m ON m.id = r.message_id "
+            f"GROUP BY {', '.join('m.' + c.strip() for c in MESSAGE.split(','))}, m.hidden "
+            "ORDER BY last_reported_at DESC, m.id DESC LIMIT $1",
+            limit,
+        )
+        out = []
+        for row in rows:
+            data = dict(row)
+            extra = {k: data.pop(k) for k in ("hidden", "open_reports", "last_reported_at", "reasons")}
+            out.append(ReportedRoomMessage(message=_as(data, RoomMessage), **extra))
+        return out
+
+    async def review_message(
+        self, message_id: str, action: Literal["restore", "remove"]
+    ) -> RoomMessage | None:
+        async def work(conn: Any) -> RoomMessage | None:
+            row = await conn.fetchrow(f"SELECT {MESSAGE} FROM room_messages WHERE id = $1", message_id)
+            if row is None:
+                return None
+            await conn.execute("DELETE FROM room_message_reports WHERE message_id = $1", message_id)
+            if action == "remove":
+                await conn.execute("DELETE FROM room_messages WHERE id = $1", message_id)
+            else:
+                await conn.execute("UPDATE room_messages SET hidden = false WHERE id = $1", message_id)
+            message: RoomMessage = _as(row, RoomMessage)
+            return message
 
         return await in_transaction(self.pool, work)
 

@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 
 import msgspec
 
-from proto.rooms import Room, RoomMember, RoomMessage, RoomPersona, RoomReply, TurnPolicy
+from proto.rooms import ReportedRoomMessage, Room, RoomMember, RoomMessage, RoomPersona, RoomReply, TurnPolicy
 
 
 class RoomRow(msgspec.Struct, kw_only=True):
@@ -164,6 +164,16 @@ class RoomStore(Protocol):
         self, room_id: str, message_id: str, reporter_id: str, reason: str, threshold: int, now: datetime
     ) -> tuple[bool, int, bool]:
         """Record one report per reporter: (new report, distinct reporters, hidden now)."""
+        ...
+
+    async def reported(self, limit: int) -> list[ReportedRoomMessage]:
+        """Messages with open reports, latest report first (hidden ones included)."""
+        ...
+
+    async def review_message(
+        self, message_id: str, action: Literal["restore", "remove"]
+    ) -> RoomMessage | None:
+        """`restore`: shown again, its reports closed; `remove`: deleted. None when unknown."""
         ...
 
     async def start_next(self, room_id: str) -> RoomReply | None:

@@ -9,7 +9,7 @@ from typing import Literal
 import msgspec
 
 from persona_svc.store_rooms import Finished, InviteRefused, InviteRow, Joined, RoomRow, invite_problem
-from proto.rooms import RoomMember, RoomMessage, RoomReply, TurnPolicy
+from proto.rooms import ReportedRoomMessage, RoomMember, RoomMessage, RoomReply, TurnPolicy
 
 replace = msgspec.structs.replace
 OPEN = ("queued", "running")
@@ -24,7 +24,8 @@ class MemoryRoomStore:
         self.invites: dict[str, InviteRow] = {}
         self.messages: dict[str, dict[str, RoomMessage]] = {}
         self.hidden: set[str] = set()
-        self.reports: dict[str, set[str]] = {}
+        # message id → reporter → (reason, when)
+        self.reports: dict[str, dict[str, tuple[str, datetime]]] = {}
         self.queue: dict[str, RoomReply] = {}
 
     async def create_room(self, room: RoomRow, owner: RoomMember) -> None:
@@ -141,12 +142,45 @@ class MemoryRoomStore:
     async def report_message(
         self, room_id: str, message_id: str, reporter_id: str, reason: str, threshold: int, now: datetime
     ) -> tuple[bool, int, bool]:
-        reporters = self.reports.setdefault(message_id, set())
+        reporters = self.reports.setdefault(message_id, {})
         new = reporter_id not in reporters
-        reporters.add(reporter_id)
+        reporters.setdefault(reporter_id, (reason, now))
         if len(reporters) >= threshold:
             self.hidden.add(message_id)
         return new, len(reporters), message_id in self.hidden
+
+    def _message(self, message_id: str) -> RoomMessage | None:
+        return next((m[message_id] for m in self.messages.values() if message_id in m), None)
+
+    async def reported(self, limit: int) -> list[ReportedRoomMessage]:
+        found = []
+        for message_id, reporters in self.reports.items():
+            m = self._message(message_id)
+            if m is None or not reporters:
+                continue
+            found.append(
+                ReportedRoomMessage(
+                    message=m,
+                    open_reports=len(reporters),
+                    hidden=message_id in self.hidden,
+                    last_reported_at=max(t for _, t in reporters.values()),
+                    reasons=[r for r, _ in sorted(reporters.values(), key=lambda x: x[1])],
+                )
+            )
+        found.sort(key=lambda r: (r.last_reported_at, r.message.id), reverse=True)
+        return found[:limit]
+
+    async def review_message(
+        self, message_id: str, action: Literal["restore", "remove"]
+    ) -> RoomMessage | None:
+        m = self._message(message_id)
+        if m is None:
+            return None
+        self.reports.pop(message_id, None)
+        self.hidden.discard(message_id)
+        if action == "remove":
+            del self.messages[m.room_id][message_id]
+        return m
 
     def _waiting(self, room_id: str) -> list[RoomReply]:
         found = [r for r in self.queue.values() if r.room_id == room_id and r.status in OPEN]

@@ -165,11 +165,25 @@ class RoomReportState(msgspec.Struct, kw_only=True):
     hidden: bool
 
 
+class ReportedRoomMessage(msgspec.Struct, kw_only=True):
+    """One entry of the room messages' moderation queue (`GET /rooms/reports`, admins only)."""
+
+    message: RoomMessage
+    open_reports: int
+    hidden: bool
+    last_reported_at: datetime
+    reasons: list[str] = []
+
+
 class RoomMessagesQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Newest first; pass `meta.next_cursor` as `cursor` for older messages."""
 
     limit: Annotated[int, Meta(ge=1, le=100)] = 50
     cursor: Annotated[str, Meta(max_length=512)] | None = None
+
+
+class RoomModerationQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    limit: Annotated[int, Meta(ge=1, le=100)] = 50
 
 
 class ChannelAccess(msgspec.Struct, kw_only=True):

@@ -12,10 +12,12 @@ from tests.support.poll import eventually
 from tests.support.rooms import MARA, OTTO, RoomSite, room_site
 from tests.support.users import User
 
+ADMIN = "room-moderator@example.com"
+
 
 @pytest.fixture
 async def site(stack: Mesh) -> AsyncIterator[RoomSite]:
-    s, http = await room_site(stack, token_delay=0.0)
+    s, http = await room_site(stack, token_delay=0.0, admin_emails=ADMIN)
     async with http:
         yield s
 
@@ -100,6 +102,21 @@ async def test_reports_on_a_room_message_hide_it_at_the_threshold(site: RoomSite
         "hidden": True,
     }
     assert (await site.http.get(f"/rooms/{room_id}/messages", headers=ann.headers)).json()["data"] == []
+    # The moderation queue: admins only; restoring shows the message again.
+    assert (await site.http.get("/rooms/reports", headers=owner.headers)).status_code == 403
+    r = await site.http.post("/auth/register", json={"email": ADMIN, "password": "correct horse battery"})
+    admin = {"authorization": f"Bearer {r.json()['data']['access_token']}"}
+    [entry] = (await site.http.get("/rooms/reports", headers=admin)).json()["data"]
+    assert entry["message"]["id"] == spam and entry["open_reports"] == 3 and entry["hidden"] is True
+    assert entry["reasons"] == ["spam", "spam", "spam"]
+    r = await site.http.post(f"/rooms/reports/{spam}/restore", headers=admin)
+    assert r.status_code == 200, r.text
+    assert [
+        m["id"]
+        for m in (await site.http.get(f"/rooms/{room_id}/messages", headers=ann.headers)).json()["data"]
+    ] == [spam]
+    assert (await site.http.get("/rooms/reports", headers=admin)).json()["data"] == []
+    assert (await site.http.post("/rooms/reports/nope/remove", headers=admin)).status_code == 404
 
 
 async def test_members_leave_the_owner_renames_and_deletes(site: RoomSite) -> None:

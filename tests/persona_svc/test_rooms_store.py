@@ -198,6 +198,22 @@ async def test_reports_hide_a_message_at_the_threshold_and_deleting_a_room_remov
     assert await store.report_message(room.id, m.id, "cat", "spam", 2, utcnow()) == (True, 2, True)
     assert await store.list_messages(room.id, 10, None) == []
     assert await store.get_message(room.id, m.id) is None
+    [queued] = await store.reported(10)
+    assert (queued.message.id, queued.open_reports, queued.hidden, queued.reasons) == (
+        m.id,
+        2,
+        True,
+        ["spam", "spam"],
+    )
+    restored = await store.review_message(m.id, "restore")
+    assert restored is not None and restored.id == m.id
+    assert [x.id for x in await store.list_messages(room.id, 10, None)] == [m.id] and await store.reported(
+        10
+    ) == []
+    await store.report_message(room.id, m.id, "ben", "spam", 2, utcnow())
+    assert await store.review_message(m.id, "remove") is not None
+    assert await store.list_messages(room.id, 10, None) == [] and await store.reported(10) == []
+    assert await store.review_message(m.id, "remove") is None
     kept = await store.post(message(room, "ann", "fine"), [reply(room, "p1")], 1)
     assert (await store.get_room(room.id)).turn_index == 1  # type: ignore[union-attr]
     assert await store.delete_message(room.id, kept.id) and not await store.delete_message(room.id, kept.id)

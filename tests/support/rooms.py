@@ -66,8 +66,10 @@ class RoomSite:
         return dict(r.json()["data"])
 
 
-async def room_site(stack: Mesh, token_delay: float = 0.005) -> tuple[RoomSite, httpx.AsyncClient]:
-    settings = msgspec.structs.replace(stack.settings, offline_token_delay=token_delay)
+async def room_site(
+    stack: Mesh, token_delay: float = 0.005, **overrides: Any
+) -> tuple[RoomSite, httpx.AsyncClient]:
+    settings = msgspec.structs.replace(stack.settings, offline_token_delay=token_delay, **overrides)
     gw = await events_gateway(stack, settings)
     await stack.app(create_persona(settings))
     await stack.app(create_worker(settings))
