@@ -72,7 +72,8 @@ class RoomStreams:
         self._subs: dict[str, Subscription] = {}
         # The users this gateway has put in the presence bucket, per room.
         self._published: dict[str, set[str]] = {}
-        self._lock = asyncio.Lock()
+        # One presence update at a time per room (each reads what the one before wrote).
+        self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._nc: NATS | None = None
         self._hub: Hub | None = None
@@ -112,9 +113,13 @@ class RoomStreams:
             followers = self.followers.setdefault(room_id, {})
             if room_id not in self._subs:
                 assert self._nc is not None
-                self._subs[room_id] = await self._nc.subscribe(
+                sub = await self._nc.subscribe(
                     ephemeral_subject(room_channel(room_id)), cb=self._relay(room_id)
                 )
+                if room_id in self._subs:  # another stream subscribed meanwhile: one is enough
+                    self._spawn(sub.unsubscribe())
+                else:
+                    self._subs[room_id] = sub
             followers[outbox] = identity.user_id
             self.rooms_of.setdefault(outbox, set()).add(room_id)
             await self._changed(room_id)
@@ -176,7 +181,8 @@ class RoomStreams:
         """Bring this gateway's share of the room's presence up to date, then tell the room who
         is there (the union over every gateway)."""
         assert self._presence is not None and self._events is not None
-        async with self._lock:
+        lock = self._locks.setdefault(room_id, asyncio.Lock())
+        async with lock:
             here = set(self.followers.get(room_id, {}).values())
             before = self._published.get(room_id, set())
             try:
@@ -188,12 +194,14 @@ class RoomStreams:
                     self._published[room_id] = here
                 else:
                     self._published.pop(room_id, None)
-                keys = await self._keys(f"{room_id}.>")
-            except Exception:
+                users = sorted({k.split(".")[1] for k in await self._keys(f"{room_id}.>")})
+                await self._events.flash(
+                    [room_channel(room_id)], RoomPresence(room_id=room_id, user_ids=users)
+                )
+            except Exception:  # presence is a nicety: a stream never fails for it
                 log.warning("presence not updated", room_id=room_id, exc_info=True)
-                return
-            users = sorted({k.split(".")[1] for k in keys})
-            await self._events.flash([room_channel(room_id)], RoomPresence(room_id=room_id, user_ids=users))
+            if room_id not in self.followers and room_id not in self._published:
+                self._locks.pop(room_id, None)
 
     async def _keys(self, pattern: str) -> list[str]:
         assert self._presence is not None
