@@ -3,8 +3,8 @@
 // an adult persona to someone who has not turned adult content on.
 
 import { api, currentUser, onAuthChange } from "./api.js";
-import { here } from "./door.js";
 import { h } from "./dom.js";
+import { here } from "./door.js";
 import { href } from "./router.js";
 
 let loading = null; // the request loading the account's settings
@@ -62,10 +62,24 @@ export function adultGate(onShow) {
     { class: "panel adult-gate", "aria-labelledby": "adult-gate-title" },
     h("span", { class: "adult-badge large", "aria-hidden": "true" }, "18+"),
     h("h1", { id: "adult-gate-title" }, "Adult content"),
-    h("p", {}, "This persona is marked as adult content (NSFW): it is meant for people 18 or older. Do you want to see it?"),
+    h(
+      "p",
+      {},
+      "This persona is marked as adult content (NSFW): it is meant for people 18 or older. Do you want to see it?",
+    ),
     h("div", { class: "row" }, show, h("a", { class: "button", href: "#/explore" }, "No, back to Explore")),
     currentUser()
-      ? h("p", { class: "muted small" }, "To see adult personas in Explore and search without being asked, ", h("a", { href: settings }, "turn on adult content"), " in your content settings.")
-      : h("p", { class: "muted small" }, "Members can turn on adult content in their settings to see adult personas in Explore and search."),
+      ? h(
+          "p",
+          { class: "muted small" },
+          "To see adult personas in Explore and search without being asked, ",
+          h("a", { href: settings }, "turn on adult content"),
+          " in your content settings.",
+        )
+      : h(
+          "p",
+          { class: "muted small" },
+          "Members can turn on adult content in their settings to see adult personas in Explore and search.",
+        ),
   );
 }

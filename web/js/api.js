@@ -112,7 +112,7 @@ export function forget(reason = null) {
 async function withLock(fn) {
   // Two tabs rotating the same refresh token at once would look like token theft to the
   // server (reuse detection revokes the session); the Web Locks API serialises them.
-  if (navigator.locks && navigator.locks.request) return navigator.locks.request(LOCK_NAME, fn);
+  if (navigator.locks?.request) return navigator.locks.request(LOCK_NAME, fn);
   return fn();
 }
 
@@ -187,15 +187,21 @@ async function errorFrom(response) {
   } catch {
     body = null;
   }
-  const info = body && body.error ? body.error : null;
-  const requestId = (body && body.meta && body.meta.request_id) || response.headers.get("x-request-id") || "";
+  const info = body?.error ? body.error : null;
+  const requestId = body?.meta?.request_id || response.headers.get("x-request-id") || "";
   if (info) {
     let message = readable(info.message || response.statusText, info.details || {});
     const retry = response.headers.get("retry-after");
     if (response.status === 429 && retry) message += ` Try again in ${retry} s.`;
     return new ApiError(response.status, info.code || "error", message, info.details || {}, requestId);
   }
-  return new ApiError(response.status, "http_error", `The server answered ${response.status} ${response.statusText}.`, {}, requestId);
+  return new ApiError(
+    response.status,
+    "http_error",
+    `The server answered ${response.status} ${response.statusText}.`,
+    {},
+    requestId,
+  );
 }
 
 /** msgspec's "Expected `str` of length <= 80 (name)" → "Must be at most 80 characters." */
@@ -205,7 +211,10 @@ export function readable(message, details = {}) {
   if (field) text = text.replace(new RegExp(`\\s*\\(${escapeRx(field)}\\)$`), "");
   const rules = [
     [/^Expected `str` of length <= (\d+)$/, (m) => `Must be at most ${m[1]} characters.`],
-    [/^Expected `str` of length >= (\d+)$/, (m) => (m[1] === "1" ? "Required." : `Must be at least ${m[1]} characters.`)],
+    [
+      /^Expected `str` of length >= (\d+)$/,
+      (m) => (m[1] === "1" ? "Required." : `Must be at least ${m[1]} characters.`),
+    ],
     [/^Expected `array` of length <= (\d+)$/, (m) => `At most ${m[1]} items.`],
     [/^Expected `array` of length >= (\d+)$/, (m) => `At least ${m[1]} items.`],
     [/^Expected `str` matching regex .*$/, () => "Has an invalid format."],
@@ -254,7 +263,11 @@ const early = new Map();
 export function prefetch(path, query) {
   if (session.accessToken || storedRefresh()) return;
   const url = buildUrl(path, query);
-  if (!early.has(url)) early.set(url, send("GET", path, { query, auth: false }).catch(() => null));
+  if (!early.has(url))
+    early.set(
+      url,
+      send("GET", path, { query, auth: false }).catch(() => null),
+    );
 }
 
 async function sendOrEarly(method, path, options) {
@@ -291,7 +304,7 @@ export const api = {
   /** `{items, next}` for a cursor-paginated list (`meta.next_cursor`). */
   async page(path, query) {
     const envelope = await callEnvelope("GET", path, { query });
-    return { items: envelope.data || [], next: (envelope.meta && envelope.meta.next_cursor) || null };
+    return { items: envelope.data || [], next: envelope.meta?.next_cursor || null };
   },
   /** A raw Response (for downloads such as card exports), after the same token handling. */
   async download(path) {
@@ -317,9 +330,10 @@ export function upload(path, formData, onProgress) {
       xhr.open("POST", path);
       xhr.setRequestHeader("accept", "application/json");
       if (session.accessToken) xhr.setRequestHeader("authorization", `Bearer ${session.accessToken}`);
-      xhr.upload.onprogress = (e) => onProgress && onProgress(e.loaded, e.lengthComputable ? e.total : 0);
+      xhr.upload.onprogress = (e) => onProgress?.(e.loaded, e.lengthComputable ? e.total : 0);
       xhr.onload = () => resolve(xhr);
-      xhr.onerror = () => reject(new ApiError(0, "network", "The upload was interrupted. Check your connection and try again."));
+      xhr.onerror = () =>
+        reject(new ApiError(0, "network", "The upload was interrupted. Check your connection and try again."));
       xhr.onabort = () => reject(new ApiError(0, "aborted", "Upload cancelled."));
       xhr.send(formData);
     });
@@ -335,5 +349,5 @@ export function upload(path, formData, onProgress) {
     const json = await response.json();
     return json.data;
   })();
-  return { promise, abort: () => xhr && xhr.abort() };
+  return { promise, abort: () => xhr?.abort() };
 }

@@ -1,8 +1,8 @@
 // Boot: restore the session, start live events, wire the header, route.
 
 import { currentUser, forget, onAuthChange, prefetch, restore, signedIn } from "./api.js";
-import { here, joinHref } from "./door.js";
 import { $, $$, h } from "./dom.js";
+import { here, joinHref } from "./door.js";
 import { live } from "./events.js";
 import "./limits.js";
 import { setupNotifications } from "./notifications.js";
@@ -63,7 +63,10 @@ function page(module, name = "render", data = null) {
 // The landing page's and Explore's queries as the views make them (a different query only costs
 // one unused request).
 const top = () => ["/personas", { sort: "top", limit: 6 }];
-const listing = ({ query }) => ["/personas", { sort: query.sort && query.sort !== "following" ? query.sort : "new", q: query.q, tag: query.tag, limit: 20 }];
+const listing = ({ query }) => [
+  "/personas",
+  { sort: query.sort && query.sort !== "following" ? query.sort : "new", q: query.q, tag: query.tag, limit: 20 },
+];
 route("/", page("landing", "render", top), { auth: false });
 route("/welcome", page("landing", "render", top), { auth: false });
 route("/signin", page("auth", "signIn"), { auth: false });
@@ -74,16 +77,24 @@ route("/explore", page("explore", "render", listing), { auth: false, nav: "explo
 route("/create", page("create"), { nav: "create" });
 route("/new", page("editor", "createView"), { nav: "create" });
 route("/mine", page("mine"), { nav: "mine" });
-route("/p/:id", page("persona", "render", ({ params }) => [`/personas/${encodeURIComponent(params.id)}`]), { auth: false, nav: "explore" });
+route(
+  "/p/:id",
+  page("persona", "render", ({ params }) => [`/personas/${encodeURIComponent(params.id)}`]),
+  { auth: false, nav: "explore" },
+);
 route("/p/:id/edit", page("editor", "editView"), { nav: "mine" });
 route("/chats", page("chat", "list"), { nav: "chats" });
 route("/c/:id", page("chat", "conversation"), { nav: "chats" });
 route("/u/:id", page("profile"), { auth: false, nav: "explore" });
 route("/account", page("account"), { nav: "account" });
 route("/settings", page("settings"), { nav: "account" });
-route("/404", (main) => {
-  main.append(h("h1", {}, "Page not found"), h("p", {}, h("a", { href: "#/explore" }, "Back to the community")));
-}, { auth: false });
+route(
+  "/404",
+  (main) => {
+    main.append(h("h1", {}, "Page not found"), h("p", {}, h("a", { href: "#/explore" }, "Back to the community")));
+  },
+  { auth: false },
+);
 
 setGuard((found, path, query) => {
   if (found.auth && !signedIn()) {
@@ -97,7 +108,8 @@ setGuard((found, path, query) => {
 onRender((found, path) => {
   for (const link of $$(".mainnav a, .topbar-visitor a")) {
     const nav = link.dataset.nav;
-    if (nav === found.nav || (nav === "signin" && path === "/signin") || (nav === "signup" && path === "/signup")) link.setAttribute("aria-current", "page");
+    if (nav === found.nav || (nav === "signin" && path === "/signin") || (nav === "signup" && path === "/signup"))
+      link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
   // A visitor who signs in or up from the top bar comes back to the page they were reading.
@@ -170,8 +182,8 @@ async function boot() {
   // renders).
   const { path, query } = parse();
   const first = match(path);
-  if (first && first.view.load) first.view.load().catch(() => {});
-  if (first && first.view.data) prefetch(...first.view.data({ params: first.params, query }));
+  if (first?.view.load) first.view.load().catch(() => {});
+  if (first?.view.data) prefetch(...first.view.data({ params: first.params, query }));
   try {
     await restore();
   } catch {

@@ -3,8 +3,8 @@
 
 import { adultBadge } from "./adult.js";
 import { api, currentUser } from "./api.js";
-import { member } from "./door.js";
 import { $$, h } from "./dom.js";
+import { member } from "./door.js";
 import { live } from "./events.js";
 import { avatar } from "./media.js";
 import { go, href } from "./router.js";
@@ -20,14 +20,16 @@ const COUNTS = "persona-counts";
  * @param {{like_count?: number, chat_count?: number}} counts
  */
 export function showCounts(personaId, counts) {
-  for (const el of $$(`[data-counts-for="${CSS.escape(personaId)}"]`)) el.dispatchEvent(new CustomEvent(COUNTS, { detail: counts }));
+  for (const el of $$(`[data-counts-for="${CSS.escape(personaId)}"]`))
+    el.dispatchEvent(new CustomEvent(COUNTS, { detail: counts }));
 }
 
 // The community channel says when a public persona's counts change; a like notification says it
 // for my own personas (unlisted ones too), so the number shown agrees with the notification.
 live.on("persona_stats", (data) => showCounts(data.persona_id, data));
 live.on("notification", (data) => {
-  if (data.kind === "like" && data.persona_id && typeof data.like_count === "number") showCounts(data.persona_id, { like_count: data.like_count });
+  if (data.kind === "like" && data.persona_id && typeof data.like_count === "number")
+    showCounts(data.persona_id, { like_count: data.like_count });
 });
 
 /**
@@ -55,7 +57,8 @@ export function personaStats(persona, ...extra) {
   return el;
 }
 
-const pick = ({ like_count, chat_count }) => Object.fromEntries(Object.entries({ like_count, chat_count }).filter(([, v]) => typeof v === "number"));
+const pick = ({ like_count, chat_count }) =>
+  Object.fromEntries(Object.entries({ like_count, chat_count }).filter(([, v]) => typeof v === "number"));
 
 /**
  * Like / unlike. Its accessible name holds what it shows ("Like Mae, 3 likes"): the heart is
@@ -66,7 +69,12 @@ export function likeButton(persona, { onChange = () => {} } = {}) {
   const unit = h("span", { class: "visually-hidden" });
   const button = h(
     "button",
-    { type: "button", class: "small like", "aria-pressed": String(Boolean(persona.liked_by_me)), dataset: { countsFor: persona.id } },
+    {
+      type: "button",
+      class: "small like",
+      "aria-pressed": String(Boolean(persona.liked_by_me)),
+      dataset: { countsFor: persona.id },
+    },
     h("span", { "aria-hidden": "true" }, "♥"),
     " ",
     h("span", { class: "visually-hidden" }, `Like ${persona.name}, `),
@@ -90,7 +98,9 @@ export function likeButton(persona, { onChange = () => {} } = {}) {
   button.addEventListener("click", () => {
     if (!member("like")) return;
     busy(button, async () => {
-      const state = persona.liked_by_me ? await api.del(`/personas/${pid(persona)}/like`) : await api.put(`/personas/${pid(persona)}/like`);
+      const state = persona.liked_by_me
+        ? await api.del(`/personas/${pid(persona)}/like`)
+        : await api.put(`/personas/${pid(persona)}/like`);
       if (state && typeof state.like_count === "number") {
         persona.liked_by_me = state.liked_by_me;
         persona.like_count = state.like_count;
@@ -121,7 +131,9 @@ export function followButton(userId, name, followed, { onChange = () => {} } = {
   button.addEventListener("click", () => {
     if (!member("follow")) return;
     busy(button, async () => {
-      const result = state ? await api.del(`/users/${encodeURIComponent(userId)}/follow`) : await api.put(`/users/${encodeURIComponent(userId)}/follow`);
+      const result = state
+        ? await api.del(`/users/${encodeURIComponent(userId)}/follow`)
+        : await api.put(`/users/${encodeURIComponent(userId)}/follow`);
       state = result && typeof result.followed_by_me === "boolean" ? result.followed_by_me : !state;
       paint();
       onChange(state, result);
@@ -142,7 +154,13 @@ export async function fork(persona, button = null) {
 
 export async function report(persona, button = null) {
   if (!member("report")) return;
-  const reason = await ask({ title: `Report ${persona.name}`, body: "Tell the moderators what is wrong with this persona.", input: { label: "Reason", multiline: true, maxlength: 1000 }, confirm: "Send report", danger: true });
+  const reason = await ask({
+    title: `Report ${persona.name}`,
+    body: "Tell the moderators what is wrong with this persona.",
+    input: { label: "Reason", multiline: true, maxlength: 1000 },
+    confirm: "Send report",
+    danger: true,
+  });
   if (!reason) return;
   await busy(button, async () => {
     await api.post(`/personas/${pid(persona)}/report`, { reason });
@@ -169,11 +187,23 @@ export async function newChat(persona, button = null) {
 }
 
 export function tagList(tags, onTag = null) {
-  if (!tags || !tags.length) return null;
+  if (!tags?.length) return null;
   return h(
     "ul",
     { class: "tags", "aria-label": "Tags" },
-    tags.map((tag) => h("li", {}, onTag ? h("button", { type: "button", class: "tag", onclick: () => onTag(tag), "aria-label": `Show personas tagged ${tag}` }, tag) : h("a", { class: "tag", href: href("/explore", { tag }) }, tag))),
+    tags.map((tag) =>
+      h(
+        "li",
+        {},
+        onTag
+          ? h(
+              "button",
+              { type: "button", class: "tag", onclick: () => onTag(tag), "aria-label": `Show personas tagged ${tag}` },
+              tag,
+            )
+          : h("a", { class: "tag", href: href("/explore", { tag }) }, tag),
+      ),
+    ),
   );
 }
 
@@ -201,13 +231,31 @@ export function personaCard(persona, { onTag = null } = {}) {
   return h(
     "li",
     { class: "card", dataset: { personaId: persona.id } },
-    h("a", { class: "card-media", href: `#/p/${pid(persona)}`, tabindex: "-1", "aria-hidden": "true" }, avatar(persona)),
+    h(
+      "a",
+      { class: "card-media", href: `#/p/${pid(persona)}`, tabindex: "-1", "aria-hidden": "true" },
+      avatar(persona),
+    ),
     h(
       "div",
       { class: "card-body" },
-      persona.nsfw ? h("div", { class: "title-row" }, h("h2", {}, h("a", { href: `#/p/${pid(persona)}` }, persona.name)), adultBadge(persona)) : h("h2", {}, h("a", { href: `#/p/${pid(persona)}` }, persona.name)),
+      persona.nsfw
+        ? h(
+            "div",
+            { class: "title-row" },
+            h("h2", {}, h("a", { href: `#/p/${pid(persona)}` }, persona.name)),
+            adultBadge(persona),
+          )
+        : h("h2", {}, h("a", { href: `#/p/${pid(persona)}` }, persona.name)),
       persona.tagline ? h("p", { class: "tagline" }, persona.tagline) : null,
-      persona.owner_name ? h("p", { class: "muted small" }, "by ", h("a", { href: `#/u/${encodeURIComponent(persona.owner_id)}` }, persona.owner_name)) : null,
+      persona.owner_name
+        ? h(
+            "p",
+            { class: "muted small" },
+            "by ",
+            h("a", { href: `#/u/${encodeURIComponent(persona.owner_id)}` }, persona.owner_name),
+          )
+        : null,
       tagList(persona.tags, onTag),
       personaStats(persona),
       h("div", { class: "card-actions" }, likeButton(persona), chat, more),

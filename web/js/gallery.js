@@ -40,14 +40,38 @@ export function mediaPanel(persona, { onAvatar = () => {}, title = "Images and v
       const bar = progressBar("Processing");
       bar.set(0, "waiting");
       li.append(h("div", { class: "pending" }, bar.el));
-      queueMicrotask(() => track({ media_id: item.id, job_id: item.job_id }, li, bar, item.kind === "video" ? "Video" : "Image", { quiet: true }));
+      queueMicrotask(() =>
+        track({ media_id: item.id, job_id: item.job_id }, li, bar, item.kind === "video" ? "Video" : "Image", {
+          quiet: true,
+        }),
+      );
       return li;
     }
     const thumb = urlFor(item, "thumbnail");
-    const label = item.kind === "video" ? `Play video${item.prompt ? `: ${item.prompt}` : ""}` : `View image${item.prompt ? `: ${item.prompt}` : ""}`;
-    const open = h("button", { type: "button", class: "thumb-button", "aria-label": label }, h("img", { class: "thumb", src: thumb, alt: item.prompt || (item.kind === "video" ? "Video thumbnail" : "Uploaded image"), loading: "lazy" }));
+    const label =
+      item.kind === "video"
+        ? `Play video${item.prompt ? `: ${item.prompt}` : ""}`
+        : `View image${item.prompt ? `: ${item.prompt}` : ""}`;
+    const open = h(
+      "button",
+      { type: "button", class: "thumb-button", "aria-label": label },
+      h("img", {
+        class: "thumb",
+        src: thumb,
+        alt: item.prompt || (item.kind === "video" ? "Video thumbnail" : "Uploaded image"),
+        loading: "lazy",
+      }),
+    );
     open.addEventListener("click", () => show(item));
-    const tools = h("div", { class: "meta" }, h("span", { class: "muted" }, item.kind === "video" ? `Video${item.duration ? ` ${Math.round(item.duration)} s` : ""}` : "Image"));
+    const tools = h(
+      "div",
+      { class: "meta" },
+      h(
+        "span",
+        { class: "muted" },
+        item.kind === "video" ? `Video${item.duration ? ` ${Math.round(item.duration)} s` : ""}` : "Image",
+      ),
+    );
     if (item.kind === "image" && !isAvatar) {
       const use = h("button", { type: "button", class: "small" }, "Use as avatar");
       use.addEventListener("click", () =>
@@ -85,9 +109,25 @@ export function mediaPanel(persona, { onAvatar = () => {}, title = "Images and v
     });
     const media =
       item.kind === "video"
-        ? h("video", { controls: true, playsinline: true, preload: "metadata", poster: item.urls.poster || item.urls.thumbnail || null, src: item.urls.optimized || item.urls.original, "aria-label": item.prompt || "Video" })
+        ? h("video", {
+            controls: true,
+            playsinline: true,
+            preload: "metadata",
+            poster: item.urls.poster || item.urls.thumbnail || null,
+            src: item.urls.optimized || item.urls.original,
+            "aria-label": item.prompt || "Video",
+          })
         : h("img", { src: urlFor(item, "optimized"), alt: item.prompt || "Image" });
-    replace(viewer, h("div", { class: "row" }, h("strong", {}, item.label || (item.source === "generation" ? "Generated" : "Uploaded")), close), media);
+    replace(
+      viewer,
+      h(
+        "div",
+        { class: "row" },
+        h("strong", {}, item.label || (item.source === "generation" ? "Generated" : "Uploaded")),
+        close,
+      ),
+      media,
+    );
     close.focus();
   };
 
@@ -95,7 +135,13 @@ export function mediaPanel(persona, { onAvatar = () => {}, title = "Images and v
     try {
       const page = await api.page("/media", { persona_id: persona.id, limit: 24 });
       cursor = page.next;
-      replace(gallery, ...page.items.map((item) => (remember(item), tile(item))));
+      replace(
+        gallery,
+        ...page.items.map((item) => {
+          remember(item);
+          return tile(item);
+        }),
+      );
       more.hidden = !cursor;
       status.textContent = page.items.length ? "" : "No images or videos yet.";
     } catch (err) {
@@ -106,14 +152,27 @@ export function mediaPanel(persona, { onAvatar = () => {}, title = "Images and v
     busy(more, async () => {
       const page = await api.page("/media", { persona_id: persona.id, limit: 24, cursor });
       cursor = page.next;
-      gallery.append(...page.items.map((item) => (remember(item), tile(item))));
+      gallery.append(
+        ...page.items.map((item) => {
+          remember(item);
+          return tile(item);
+        }),
+      );
       more.hidden = !cursor;
     }),
   );
 
   /** A tile showing a job's progress; becomes the real tile when it is ready. */
   const pendingTile = (accepted, bars) => {
-    const li = h("li", { dataset: { mediaId: accepted.media_id, status: "processing" } }, h("div", { class: "pending" }, bars.map((b) => b.el)));
+    const li = h(
+      "li",
+      { dataset: { mediaId: accepted.media_id, status: "processing" } },
+      h(
+        "div",
+        { class: "pending" },
+        bars.map((b) => b.el),
+      ),
+    );
     gallery.prepend(li);
     status.textContent = "";
     return li;
@@ -121,7 +180,9 @@ export function mediaPanel(persona, { onAvatar = () => {}, title = "Images and v
 
   const track = async (accepted, li, bar, label, { quiet = false } = {}) => {
     try {
-      const item = await follow(accepted.media_id, accepted.job_id, ({ percent, stage }) => bar.set(percent, `${percent}% · ${stageText(stage)}`));
+      const item = await follow(accepted.media_id, accepted.job_id, ({ percent, stage }) =>
+        bar.set(percent, `${percent}% · ${stageText(stage)}`),
+      );
       bar.set(100, "done");
       if (li.isConnected) li.replaceWith(tile(item));
       if (!quiet) toast(`${label} ready.`, "success");
@@ -134,19 +195,43 @@ export function mediaPanel(persona, { onAvatar = () => {}, title = "Images and v
   };
 
   // --- Generate -----------------------------------------------------------------------------
-  const prompt = h("input", { type: "text", name: "prompt", maxlength: "1000", value: `Portrait of ${persona.name}${persona.tagline ? `, ${persona.tagline}` : ""}` });
-  const kind = h("select", { name: "kind" }, h("option", { value: "image" }, "Image"), h("option", { value: "video" }, "Video (from this persona's images)"));
+  const prompt = h("input", {
+    type: "text",
+    name: "prompt",
+    maxlength: "1000",
+    value: `Portrait of ${persona.name}${persona.tagline ? `, ${persona.tagline}` : ""}`,
+  });
+  const kind = h(
+    "select",
+    { name: "kind" },
+    h("option", { value: "image" }, "Image"),
+    h("option", { value: "video" }, "Video (from this persona's images)"),
+  );
   const genButton = h("button", { type: "submit", class: "primary" }, "Generate");
-  const genForm = h("form", { novalidate: true, "aria-label": "Generate an image or video" }, h("div", { class: "row" }, h("div", { class: "grow" }, field("Prompt", prompt)), field("Kind", kind)), genButton);
+  const genForm = h(
+    "form",
+    { novalidate: true, "aria-label": "Generate an image or video" },
+    h("div", { class: "row" }, h("div", { class: "grow" }, field("Prompt", prompt)), field("Kind", kind)),
+    genButton,
+  );
   genForm.addEventListener("submit", (e) => {
     e.preventDefault();
-    busy(genButton, async () => {
-      const accepted = await generate(persona.id, kind.value, prompt.value.trim(), persona.visibility === "private" ? "private" : "public");
-      const bar = progressBar(kind.value === "video" ? "Generating video" : "Generating image");
-      bar.set(0, "queued");
-      const li = pendingTile(accepted, [bar]);
-      track(accepted, li, bar, kind.value === "video" ? "Video" : "Image");
-    }, genForm);
+    busy(
+      genButton,
+      async () => {
+        const accepted = await generate(
+          persona.id,
+          kind.value,
+          prompt.value.trim(),
+          persona.visibility === "private" ? "private" : "public",
+        );
+        const bar = progressBar(kind.value === "video" ? "Generating video" : "Generating image");
+        bar.set(0, "queued");
+        const li = pendingTile(accepted, [bar]);
+        track(accepted, li, bar, kind.value === "video" ? "Video" : "Image");
+      },
+      genForm,
+    );
   });
 
   // --- Upload -------------------------------------------------------------------------------
@@ -157,7 +242,12 @@ export function mediaPanel(persona, { onAvatar = () => {}, title = "Images and v
     h(
       "div",
       { class: "dropzone", id: uid("drop") },
-      h("label", { for: fileInput.id }, "Upload images or videos", h("span", { class: "hint" }, "JPEG, PNG, WebP, GIF, MP4, WebM or MOV; drop files here or choose them.")),
+      h(
+        "label",
+        { for: fileInput.id },
+        "Upload images or videos",
+        h("span", { class: "hint" }, "JPEG, PNG, WebP, GIF, MP4, WebM or MOV; drop files here or choose them."),
+      ),
       fileInput,
     ),
     h("div", { class: "field-error", hidden: true }),
@@ -172,7 +262,8 @@ export function mediaPanel(persona, { onAvatar = () => {}, title = "Images and v
     status.textContent = "";
     const handle = uploadFile(file, {
       personaId: persona.id,
-      onBytes: (loaded, total) => sent.set(total ? (loaded / total) * 100 : null, `${formatBytes(loaded)} / ${formatBytes(total || file.size)}`),
+      onBytes: (loaded, total) =>
+        sent.set(total ? (loaded / total) * 100 : null, `${formatBytes(loaded)} / ${formatBytes(total || file.size)}`),
     });
     handle.promise.then(
       (accepted) => {
@@ -183,7 +274,13 @@ export function mediaPanel(persona, { onAvatar = () => {}, title = "Images and v
         track(accepted, li, processing, file.name);
       },
       (err) => {
-        li.replaceWith(h("li", { dataset: { status: "failed" } }, h("div", { class: "pending" }, `${file.name}: ${errorMessage(err)}`)));
+        li.replaceWith(
+          h(
+            "li",
+            { dataset: { status: "failed" } },
+            h("div", { class: "pending" }, `${file.name}: ${errorMessage(err)}`),
+          ),
+        );
         toast(`${file.name}: ${errorMessage(err)}`, "error");
       },
     );

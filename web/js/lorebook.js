@@ -7,7 +7,10 @@ import { $$, h, uid } from "./dom.js";
 
 /** "a, b ,c" → ["a", "b", "c"] (empty ones dropped). */
 function keyList(text) {
-  return text.split(",").map((k) => k.trim()).filter(Boolean);
+  return text
+    .split(",")
+    .map((k) => k.trim())
+    .filter(Boolean);
 }
 
 /** One entry's fieldset. `base` is the entry as stored (null for a new one). */
@@ -16,12 +19,22 @@ function entryEditor(base, defaults, onRemove) {
     keys: (base?.keys || []).join(", "),
     content: base?.content ?? "",
     enabled: base ? base.enabled !== false : true,
-    order: base && base.insertion_order !== undefined && base.insertion_order !== null ? String(base.insertion_order) : String(defaults.insertion_order),
+    order:
+      base && base.insertion_order !== undefined && base.insertion_order !== null
+        ? String(base.insertion_order)
+        : String(defaults.insertion_order),
   };
   const keys = h("input", { type: "text", name: "lore_keys", autocomplete: "off", value: start.keys });
   const content = h("textarea", { name: "lore_content", maxlength: "32768", value: start.content });
   const enabled = h("input", { type: "checkbox", name: "lore_enabled", checked: start.enabled });
-  const order = h("input", { type: "number", name: "lore_order", step: "any", inputmode: "numeric", value: start.order, class: "order" });
+  const order = h("input", {
+    type: "number",
+    name: "lore_order",
+    step: "any",
+    inputmode: "numeric",
+    value: start.order,
+    class: "order",
+  });
   // The textarea's value normalises line breaks: compare with what it showed, not with the source.
   const shown = { keys: keys.value, content: content.value, order: order.value };
   const legend = h("legend", {});
@@ -30,7 +43,13 @@ function entryEditor(base, defaults, onRemove) {
     control.id = uid("lore");
     const hintId = hint ? `${control.id}-hint` : null;
     if (hintId) control.setAttribute("aria-describedby", hintId);
-    return h("div", { class: "field" }, h("label", { for: control.id }, text), hint ? h("span", { class: "hint", id: hintId }, hint) : null, control);
+    return h(
+      "div",
+      { class: "field" },
+      h("label", { for: control.id }, text),
+      hint ? h("span", { class: "hint", id: hintId }, hint) : null,
+      control,
+    );
   };
   const el = h(
     "fieldset",
@@ -38,7 +57,13 @@ function entryEditor(base, defaults, onRemove) {
     legend,
     labelled("Keys", keys, "Comma separated; the entry is used when one appears in the chat."),
     labelled("Content", content),
-    h("div", { class: "row lore-meta" }, h("label", { class: "check" }, enabled, "Enabled"), labelled("Insertion order", order), remove),
+    h(
+      "div",
+      { class: "row lore-meta" },
+      h("label", { class: "check" }, enabled, "Enabled"),
+      labelled("Insertion order", order),
+      remove,
+    ),
   );
   remove.addEventListener("click", onRemove);
   return {
@@ -51,7 +76,16 @@ function entryEditor(base, defaults, onRemove) {
     },
     focus: () => keys.focus(),
     value() {
-      const out = base ? { ...base } : { keys: [], content: "", extensions: {}, enabled: true, insertion_order: defaults.insertion_order, id: defaults.id };
+      const out = base
+        ? { ...base }
+        : {
+            keys: [],
+            content: "",
+            extensions: {},
+            enabled: true,
+            insertion_order: defaults.insertion_order,
+            id: defaults.id,
+          };
       if (keys.value !== shown.keys) out.keys = keyList(keys.value);
       if (content.value !== shown.content) out.content = content.value;
       if (enabled.checked !== start.enabled) out.enabled = enabled.checked;
@@ -72,7 +106,7 @@ export function lorebookEditor(book) {
   const count = h("span", { class: "muted small" });
   const empty = h("p", { class: "muted small lore-empty" }, "No entries yet.");
   const relabel = () => {
-    entries.forEach((e, i) => e.label(i + 1));
+    for (const [i, e] of entries.entries()) e.label(i + 1);
     count.textContent = entries.length === 1 ? "1 entry" : `${entries.length} entries`;
     empty.hidden = entries.length > 0;
   };
@@ -80,7 +114,10 @@ export function lorebookEditor(book) {
     const all = entries.map((e) => e.value());
     const orders = all.map((e) => Number(e.insertion_order)).filter(Number.isFinite);
     const ids = all.map((e) => Number(e.id)).filter(Number.isInteger);
-    return { insertion_order: orders.length ? Math.max(...orders) + 10 : 100, id: ids.length ? Math.max(...ids) + 1 : 1 };
+    return {
+      insertion_order: orders.length ? Math.max(...orders) + 10 : 100,
+      id: ids.length ? Math.max(...ids) + 1 : 1,
+    };
   };
   const add = (base) => {
     const entry = entryEditor(base, base ? {} : next(), () => {
@@ -104,7 +141,11 @@ export function lorebookEditor(book) {
     "fieldset",
     { class: "panel lorebook", name: "character_book", "aria-labelledby": titleId },
     h("div", { class: "row spread" }, h("h2", { id: titleId }, "Lorebook"), count),
-    h("p", { class: "hint" }, "World facts the model is told only when they come up: an entry's content is added to the prompt when one of its keys appears in the recent messages."),
+    h(
+      "p",
+      { class: "hint" },
+      "World facts the model is told only when they come up: an entry's content is added to the prompt when one of its keys appears in the recent messages.",
+    ),
     h("div", { class: "field-error", id: `${titleId}-error`, hidden: true }),
     empty,
     list,

@@ -30,7 +30,7 @@ export function forgetMedia(mediaId) {
 
 /** The best URL of a ready item for a slot: thumbnail for small, optimized for large. */
 export function urlFor(item, size = "thumbnail") {
-  const urls = (item && item.urls) || {};
+  const urls = item?.urls || {};
   if (size === "thumbnail") return urls.thumbnail || urls.poster || urls.optimized || urls.original || null;
   return urls.optimized || urls.original || urls.thumbnail || null;
 }
@@ -44,9 +44,13 @@ export function urlFor(item, size = "thumbnail") {
 export function avatar(persona, { large = false, alt = "", waitForOwn = false } = {}) {
   const cls = large ? "avatar large" : "avatar";
   const small = persona.avatar_url || persona.persona_avatar_url || null;
-  const direct = large ? (persona.avatar_urls && persona.avatar_urls.optimized) || small : small;
+  const direct = large ? persona.avatar_urls?.optimized || small : small;
   if (direct) return h("img", { class: cls, src: direct, alt, loading: "lazy" });
-  const placeholder = h("span", { class: cls, "aria-hidden": alt ? null : "true", role: alt ? "img" : null, "aria-label": alt || null }, initials(persona.name || persona.persona_name));
+  const placeholder = h(
+    "span",
+    { class: cls, "aria-hidden": alt ? null : "true", role: alt ? "img" : null, "aria-label": alt || null },
+    initials(persona.name || persona.persona_name),
+  );
   const me = currentUser();
   const mediaId = persona.avatar_media_id;
   if (waitForOwn && mediaId && me && me.id === persona.owner_id) {
@@ -54,7 +58,8 @@ export function avatar(persona, { large = false, alt = "", waitForOwn = false } 
       .then((item) => (item.status === "processing" ? follow(mediaId, item.job_id) : item))
       .then((item) => {
         const url = item.status === "ready" ? urlFor(item, large ? "optimized" : "thumbnail") : null;
-        if (url && placeholder.isConnected) placeholder.replaceWith(h("img", { class: cls, src: url, alt, loading: "lazy" }));
+        if (url && placeholder.isConnected)
+          placeholder.replaceWith(h("img", { class: cls, src: url, alt, loading: "lazy" }));
       })
       .catch(() => {});
   }
@@ -119,8 +124,15 @@ export function follow(mediaId, jobId, onProgress = () => {}) {
         if (settled) return;
         if (job.state === "done") finish({ status: "ready" });
         else if (job.state === "failed") finish({ status: "failed", error: job.error });
-        else if (job.percent > ((mediaJobs.get(mediaId) || {}).percent || 0)) {
-          mediaJobs.update(mediaId, (prev) => ({ ...(prev || {}), mediaId, jobId, status: "processing", percent: job.percent, stage: job.stage || "" }));
+        else if (job.percent > (mediaJobs.get(mediaId)?.percent || 0)) {
+          mediaJobs.update(mediaId, (prev) => ({
+            ...(prev || {}),
+            mediaId,
+            jobId,
+            status: "processing",
+            percent: job.percent,
+            stage: job.stage || "",
+          }));
         }
       } catch {
         // The live events still drive progress; this was only a catch-up.

@@ -26,7 +26,9 @@ export function parse(hash = location.hash) {
 }
 
 export function href(path, query = {}) {
-  const qs = new URLSearchParams(Object.entries(query).filter(([, v]) => v !== undefined && v !== null && v !== "")).toString();
+  const qs = new URLSearchParams(
+    Object.entries(query).filter(([, v]) => v !== undefined && v !== null && v !== ""),
+  ).toString();
   return `#${path}${qs ? `?${qs}` : ""}`;
 }
 
@@ -47,7 +49,7 @@ export function match(path) {
     const m = path.match(r.rx);
     if (m) {
       const params = {};
-      r.keys.forEach((key, i) => (params[key] = decodeURIComponent(m[i + 1])));
+      for (const [i, key] of r.keys.entries()) params[key] = decodeURIComponent(m[i + 1]);
       return { ...r, params };
     }
   }
@@ -74,7 +76,7 @@ export async function render() {
     go(redirect.path, redirect.query || {}, { replace: true });
     return;
   }
-  if (current && current.cleanup) {
+  if (current?.cleanup) {
     try {
       current.cleanup();
     } catch (err) {
@@ -109,7 +111,7 @@ export async function render() {
 function showLoadError(main, err) {
   const status = err && typeof err.status === "number" ? err.status : 0;
   const title = status === 404 ? "Not found" : status === 403 ? "Not allowed" : "This page could not be loaded";
-  const message = err && err.message ? err.message : "Something went wrong.";
+  const message = err?.message ? err.message : "Something went wrong.";
   // A bug (not an API answer) stays loud: it is logged as an error.
   if (!(err && "status" in err)) console.error(err);
   const h1 = document.createElement("h1");

@@ -37,7 +37,18 @@ class Keyed {
 export const replies = new Keyed();
 
 function fresh(data) {
-  return { messageId: data.message_id, conversationId: data.conversation_id, jobId: data.job_id, attempt: 1, parts: [], status: "pending", text: "", error: null, queued: null, provider: null };
+  return {
+    messageId: data.message_id,
+    conversationId: data.conversation_id,
+    jobId: data.job_id,
+    attempt: 1,
+    parts: [],
+    status: "pending",
+    text: "",
+    error: null,
+    queued: null,
+    provider: null,
+  };
 }
 
 /** The state for this event's job: a regeneration (new job) of the same message starts over. */
@@ -89,7 +100,13 @@ live.on("ai_chat_chunk", (data) =>
 );
 
 live.on("ai_chat_done", (data) =>
-  replies.update(data.message_id, (prev) => ({ ...reply(prev, data), status: "done", text: data.text, finishReason: data.finish_reason, provider: data.provider })),
+  replies.update(data.message_id, (prev) => ({
+    ...reply(prev, data),
+    status: "done",
+    text: data.text,
+    finishReason: data.finish_reason,
+    provider: data.provider,
+  })),
 );
 
 live.on("ai_chat_cancelled", (data) =>
@@ -108,7 +125,8 @@ live.on("ai_chat_error", (data) =>
 export const drafts = new Keyed();
 
 live.on("persona_draft_progress", (data, meta) => live.hold(`draft:${data.job_id}`, meta.id));
-for (const name of ["persona_draft_ready", "persona_draft_failed"]) live.on(name, (data) => live.release(`draft:${data.job_id}`));
+for (const name of ["persona_draft_ready", "persona_draft_failed"])
+  live.on(name, (data) => live.release(`draft:${data.job_id}`));
 
 // A new `attempt` (a redelivery, or the model asked again) starts the text over.
 live.on("persona_draft_progress", (data) =>
@@ -121,10 +139,20 @@ live.on("persona_draft_progress", (data) =>
   }),
 );
 live.on("persona_draft_ready", (data) =>
-  drafts.update(data.job_id, (prev) => ({ ...(prev || { text: "" }), jobId: data.job_id, status: "done", draft: data.draft })),
+  drafts.update(data.job_id, (prev) => ({
+    ...(prev || { text: "" }),
+    jobId: data.job_id,
+    status: "done",
+    draft: data.draft,
+  })),
 );
 live.on("persona_draft_failed", (data) =>
-  drafts.update(data.job_id, (prev) => ({ ...(prev || { text: "" }), jobId: data.job_id, status: "failed", error: data.reason })),
+  drafts.update(data.job_id, (prev) => ({
+    ...(prev || { text: "" }),
+    jobId: data.job_id,
+    status: "failed",
+    error: data.reason,
+  })),
 );
 
 // --- Media jobs, by media id -----------------------------------------------------------------
@@ -140,10 +168,24 @@ live.on("media_progress", (data) =>
   }),
 );
 live.on("media_ready", (data) =>
-  mediaJobs.update(data.media_id, (prev) => ({ ...(prev || {}), mediaId: data.media_id, jobId: data.job_id, status: "ready", percent: 100, stage: "ready", ready: data })),
+  mediaJobs.update(data.media_id, (prev) => ({
+    ...(prev || {}),
+    mediaId: data.media_id,
+    jobId: data.job_id,
+    status: "ready",
+    percent: 100,
+    stage: "ready",
+    ready: data,
+  })),
 );
 live.on("media_failed", (data) =>
-  mediaJobs.update(data.media_id, (prev) => ({ ...(prev || {}), mediaId: data.media_id, jobId: data.job_id, status: "failed", error: data.reason })),
+  mediaJobs.update(data.media_id, (prev) => ({
+    ...(prev || {}),
+    mediaId: data.media_id,
+    jobId: data.job_id,
+    status: "failed",
+    error: data.reason,
+  })),
 );
 
 // --- Failed jobs (any kind), by job id --------------------------------------------------------

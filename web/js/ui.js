@@ -143,7 +143,10 @@ export function progressBar(labelText) {
 }
 
 export function initials(name) {
-  const words = String(name || "?").trim().split(/\s+/).filter(Boolean);
+  const words = String(name || "?")
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean);
   return (words.length > 1 ? words[0][0] + words[1][0] : (words[0] || "?").slice(0, 2)).toUpperCase();
 }
 
@@ -203,8 +206,19 @@ export function ask({ title, body = "", confirm = "OK", input = null, danger = f
     const form = h("form", { method: "dialog" }, h("h2", {}, title), body ? h("p", {}, body) : null);
     if (input) {
       control = input.multiline
-        ? h("textarea", { name: "value", required: true, maxlength: input.maxlength || null, value: input.value || null })
-        : h("input", { type: "text", name: "value", required: true, maxlength: input.maxlength || null, value: input.value || null });
+        ? h("textarea", {
+            name: "value",
+            required: true,
+            maxlength: input.maxlength || null,
+            value: input.value || null,
+          })
+        : h("input", {
+            type: "text",
+            name: "value",
+            required: true,
+            maxlength: input.maxlength || null,
+            value: input.value || null,
+          });
       form.append(field(input.label, control));
     }
     const cancel = h("button", { type: "button", value: "cancel" }, "Cancel");
@@ -246,7 +260,13 @@ export function choose({ title, body = "", choices }) {
     });
     const cancel = h("button", { type: "button" }, "Cancel");
     cancel.addEventListener("click", () => dialog.close());
-    const dialog = h("dialog", { "aria-label": title }, h("h2", {}, title), body ? h("p", {}, body) : null, h("div", { class: "row" }, buttons, cancel));
+    const dialog = h(
+      "dialog",
+      { "aria-label": title },
+      h("h2", {}, title),
+      body ? h("p", {}, body) : null,
+      h("div", { class: "row" }, buttons, cancel),
+    );
     document.body.append(dialog);
     dialog.addEventListener("close", () => {
       dialog.remove();

@@ -37,9 +37,9 @@ export function loadUserPersona() {
  */
 export function userName(override = null) {
   const me = currentUser();
-  if (override && override.name) return override.name;
-  if (known && known.name) return known.name;
-  return (me && me.display_name) || "you";
+  if (override?.name) return override.name;
+  if (known?.name) return known.name;
+  return me?.display_name || "you";
 }
 
 /**
@@ -65,8 +65,19 @@ export function personaText(text, persona) {
  * @param {string} prefix distinguishes the fields' ids and names
  */
 export function personaFields(value, prefix = "") {
-  const name = h("input", { type: "text", name: `${prefix}name`, value: (value && value.name) || "", maxlength: "80", autocomplete: "off" });
-  const description = h("textarea", { name: `${prefix}description`, value: (value && value.description) || "", maxlength: "4000", rows: "3" });
+  const name = h("input", {
+    type: "text",
+    name: `${prefix}name`,
+    value: value?.name || "",
+    maxlength: "80",
+    autocomplete: "off",
+  });
+  const description = h("textarea", {
+    name: `${prefix}description`,
+    value: value?.description || "",
+    maxlength: "4000",
+    rows: "3",
+  });
   return { name, description, read: () => ({ name: name.value.trim(), description: description.value.trim() }) };
 }
 
@@ -82,18 +93,28 @@ export function userPersonaPanel() {
   const form = h(
     "form",
     { novalidate: true, "aria-label": "Your persona in chats" },
-    field("Name in chats", fields.name, { hint: "What personas call you: {{user}} in greetings and prompts. Empty: your display name." }),
+    field("Name in chats", fields.name, {
+      hint: "What personas call you: {{user}} in greetings and prompts. Empty: your display name.",
+    }),
     field("About you", fields.description, { hint: "A few lines the persona knows about who you play." }),
     h("div", { class: "row" }, save, clear),
   );
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const body = fields.read();
-    busy(save, async () => {
-      known = body.name ? await api.put("/users/me/persona", body) : (await api.del("/users/me/persona"), null);
-      loading = Promise.resolve(known);
-      toast(body.name ? `In chats you are now ${body.name}.` : "Your persona was forgotten.", "success");
-    }, form);
+    busy(
+      save,
+      async () => {
+        if (body.name) known = await api.put("/users/me/persona", body);
+        else {
+          await api.del("/users/me/persona");
+          known = null;
+        }
+        loading = Promise.resolve(known);
+        toast(body.name ? `In chats you are now ${body.name}.` : "Your persona was forgotten.", "success");
+      },
+      form,
+    );
   });
   clear.addEventListener("click", () =>
     busy(clear, async () => {

@@ -17,8 +17,8 @@ const cid = (id) => encodeURIComponent(id);
 
 /** What a reply being written shows beside it: queued for the model, thinking, or writing. */
 function pendingLabel(state, personaName) {
-  if (state && state.text) return "Writing…";
-  if (state && state.queued) return `Waiting for the model (${state.queued} ahead)`;
+  if (state?.text) return "Writing…";
+  if (state?.queued) return `Waiting for the model (${state.queued} ahead)`;
   return `${personaName} is thinking…`;
 }
 
@@ -49,7 +49,20 @@ function conversationLink(c, currentId) {
       "a",
       { href: `#/c/${cid(c.id)}`, "aria-current": c.id === currentId ? "page" : null },
       avatar({ name: c.persona_name, avatar_url: c.persona_avatar_url }),
-      h("span", {}, h("strong", { class: "title" }, chatTitle(c)), c.title ? h("span", { class: "muted small" }, ` · ${c.persona_name}`) : null, h("span", { class: "preview" }, c.last_message ? markup(c.last_message, { char: c.persona_name, user: userName(c.user_persona) }) : "No messages yet"), h("span", { class: "muted small" }, timeAgo(c.last_activity_at))),
+      h(
+        "span",
+        {},
+        h("strong", { class: "title" }, chatTitle(c)),
+        c.title ? h("span", { class: "muted small" }, ` · ${c.persona_name}`) : null,
+        h(
+          "span",
+          { class: "preview" },
+          c.last_message
+            ? markup(c.last_message, { char: c.persona_name, user: userName(c.user_persona) })
+            : "No messages yet",
+        ),
+        h("span", { class: "muted small" }, timeAgo(c.last_activity_at)),
+      ),
     ),
   );
 }
@@ -66,10 +79,24 @@ function conversationList(currentId = null) {
     return page.items.length;
   };
   more.addEventListener("click", () => busy(more, load));
-  const el = h("nav", { class: currentId ? "panel conversations-aside" : "panel", "aria-label": "Conversations" }, h("h2", {}, "Conversations"), list, more);
+  const el = h(
+    "nav",
+    { class: currentId ? "panel conversations-aside" : "panel", "aria-label": "Conversations" },
+    h("h2", {}, "Conversations"),
+    list,
+    more,
+  );
   load()
     .then((n) => {
-      if (!n && !list.children.length) list.replaceWith(h("p", { class: "muted" }, "No conversations yet. ", h("a", { href: "#/explore" }, "Find a persona to chat with.")));
+      if (!n && !list.children.length)
+        list.replaceWith(
+          h(
+            "p",
+            { class: "muted" },
+            "No conversations yet. ",
+            h("a", { href: "#/explore" }, "Find a persona to chat with."),
+          ),
+        );
     })
     .catch((err) => list.replaceWith(h("p", { class: "form-error", role: "alert" }, errorMessage(err))));
   return el;
@@ -77,7 +104,15 @@ function conversationList(currentId = null) {
 
 /** `#/chats` */
 export function list(main) {
-  main.append(h("div", { class: "page-head" }, h("h1", {}, "Chats")), h("div", { class: "chat-layout" }, conversationList(), h("div", { class: "panel muted" }, h("p", {}, "Pick a conversation, or start one from a persona's page."))));
+  main.append(
+    h("div", { class: "page-head" }, h("h1", {}, "Chats")),
+    h(
+      "div",
+      { class: "chat-layout" },
+      conversationList(),
+      h("div", { class: "panel muted" }, h("p", {}, "Pick a conversation, or start one from a persona's page.")),
+    ),
+  );
 }
 
 /** `#/c/:id` */
@@ -86,13 +121,31 @@ export async function conversation(main, { params }) {
   const persona = { name: conv.persona_name, avatar_url: conv.persona_avatar_url };
   const messages = new Map(); // id → Message (plus local fields)
   const nodes = new Map(); // id → <li>
-  const ul = h("ol", { class: "messages", id: "messages", "aria-label": `Conversation with ${conv.persona_name}`, "aria-live": "off" });
+  const ul = h("ol", {
+    class: "messages",
+    id: "messages",
+    "aria-label": `Conversation with ${conv.persona_name}`,
+    "aria-live": "off",
+  });
   const olderButton = h("button", { type: "button", class: "small", hidden: true }, "Load earlier messages");
   const status = h("p", { class: "visually-hidden", role: "status", id: "chat-status" });
-  const input = h("textarea", { name: "content", id: "chat-input", rows: "2", maxlength: "16384", placeholder: `Message ${conv.persona_name}` });
+  const input = h("textarea", {
+    name: "content",
+    id: "chat-input",
+    rows: "2",
+    maxlength: "16384",
+    placeholder: `Message ${conv.persona_name}`,
+  });
   const send = h("button", { type: "submit", class: "primary", id: "send" }, "Send");
   const stop = h("button", { type: "button", class: "danger", id: "stop", hidden: true }, "Stop generating");
-  const composer = h("form", { class: "composer", novalidate: true, "aria-label": "Send a message" }, h("label", { for: input.id, class: "visually-hidden" }, `Message ${conv.persona_name}`), input, send, stop);
+  const composer = h(
+    "form",
+    { class: "composer", novalidate: true, "aria-label": "Send a message" },
+    h("label", { for: input.id, class: "visually-hidden" }, `Message ${conv.persona_name}`),
+    input,
+    send,
+    stop,
+  );
   composer.append(h("div", { class: "field-error", hidden: true }));
   const notice = offlineNotice();
   let cursor = null;
@@ -142,19 +195,41 @@ export async function conversation(main, { params }) {
 
   function renderMessage(m) {
     const mine = m.role === "user";
-    const text = renderInto(h("div", { class: "text" }), shownText(m), { ...names(), streaming: m.status === "pending" });
+    const text = renderInto(h("div", { class: "text" }), shownText(m), {
+      ...names(),
+      streaming: m.status === "pending",
+    });
     const bubble = h("div", { class: "bubble" }, text);
-    const li = h("li", { class: `message ${m.role}${m.status === "pending" ? " streaming" : ""}`, dataset: { messageId: m.id, status: m.status, role: m.role } }, mine ? null : avatar(persona), bubble);
+    const li = h(
+      "li",
+      {
+        class: `message ${m.role}${m.status === "pending" ? " streaming" : ""}`,
+        dataset: { messageId: m.id, status: m.status, role: m.role },
+      },
+      mine ? null : avatar(persona),
+      bubble,
+    );
     const tools = h("div", { class: "tools" });
     if (m.status === "pending") {
       tools.append(h("span", { class: "status" }, pendingLabel(replies.get(m.id), conv.persona_name)));
     } else {
       if (m.status === "cancelled") tools.append(h("span", { class: "status" }, "Stopped"));
-      if (m.status === "failed") tools.append(h("span", { class: "status", role: "alert" }, `Failed: ${m.error || "the reply could not be written"}`));
+      if (m.status === "failed")
+        tools.append(
+          h("span", { class: "status", role: "alert" }, `Failed: ${m.error || "the reply could not be written"}`),
+        );
       const swipes = m.swipes || [];
       if (m.role === "assistant" && swipes.length > 1) {
-        const prev = h("button", { type: "button", "aria-label": "Previous alternative", disabled: m.swipe_index <= 0 }, "‹");
-        const next = h("button", { type: "button", "aria-label": "Next alternative", disabled: m.swipe_index >= swipes.length - 1 }, "›");
+        const prev = h(
+          "button",
+          { type: "button", "aria-label": "Previous alternative", disabled: m.swipe_index <= 0 },
+          "‹",
+        );
+        const next = h(
+          "button",
+          { type: "button", "aria-label": "Next alternative", disabled: m.swipe_index >= swipes.length - 1 },
+          "›",
+        );
         const pick = (i) => () =>
           busy(i < m.swipe_index ? prev : next, async () => {
             const updated = await api.patch(`/conversations/${cid(conv.id)}/messages/${cid(m.id)}`, { swipe_index: i });
@@ -163,7 +238,12 @@ export async function conversation(main, { params }) {
           });
         prev.addEventListener("click", pick(m.swipe_index - 1));
         next.addEventListener("click", pick(m.swipe_index + 1));
-        tools.append(prev, h("span", { class: "swipe-count", "aria-hidden": "true" }, `${m.swipe_index + 1}/${swipes.length}`), h("span", { class: "visually-hidden" }, `Alternative ${m.swipe_index + 1} of ${swipes.length}`), next);
+        tools.append(
+          prev,
+          h("span", { class: "swipe-count", "aria-hidden": "true" }, `${m.swipe_index + 1}/${swipes.length}`),
+          h("span", { class: "visually-hidden" }, `Alternative ${m.swipe_index + 1} of ${swipes.length}`),
+          next,
+        );
       }
       const isLatest = latest() && latest().id === m.id;
       if (m.role === "assistant" && isLatest && m.job_id !== null && m.job_id !== undefined && !pendingJob) {
@@ -184,10 +264,21 @@ export async function conversation(main, { params }) {
   /** Edit in place, the editor as wide as the conversation; Escape (or Cancel) puts it back. */
   const editMessage = (m, li) => {
     const rows = Math.min(16, Math.max(3, m.content.split("\n").length + Math.ceil(m.content.length / 90)));
-    const area = h("textarea", { name: "content", "aria-label": "Edit message", value: m.content, maxlength: "16384", rows: String(rows) });
+    const area = h("textarea", {
+      name: "content",
+      "aria-label": "Edit message",
+      value: m.content,
+      maxlength: "16384",
+      rows: String(rows),
+    });
     const save = h("button", { type: "submit", class: "primary small" }, "Save");
     const cancel = h("button", { type: "button", class: "small" }, "Cancel");
-    const form = h("form", { class: "edit-form", novalidate: true }, h("div", { class: "field" }, area, h("div", { class: "field-error", hidden: true })), h("div", { class: "row" }, save, cancel, h("span", { class: "muted small" }, "Escape cancels")));
+    const form = h(
+      "form",
+      { class: "edit-form", novalidate: true },
+      h("div", { class: "field" }, area, h("div", { class: "field-error", hidden: true })),
+      h("div", { class: "row" }, save, cancel, h("span", { class: "muted small" }, "Escape cancels")),
+    );
     const back = () => {
       paint(m);
       $(".tools .edit", nodes.get(m.id))?.focus();
@@ -203,12 +294,18 @@ export async function conversation(main, { params }) {
     li.classList.add("editing");
     form.addEventListener("submit", (e) => {
       e.preventDefault();
-      busy(save, async () => {
-        const updated = await api.patch(`/conversations/${cid(conv.id)}/messages/${cid(m.id)}`, { content: area.value });
-        messages.set(m.id, { ...m, ...updated });
-        paint(messages.get(m.id));
-        status.textContent = "Message edited.";
-      }, form);
+      busy(
+        save,
+        async () => {
+          const updated = await api.patch(`/conversations/${cid(conv.id)}/messages/${cid(m.id)}`, {
+            content: area.value,
+          });
+          messages.set(m.id, { ...m, ...updated });
+          paint(messages.get(m.id));
+          status.textContent = "Message edited.";
+        },
+        form,
+      );
     });
     const bubble = $(".bubble", li);
     bubble.replaceChildren(form);
@@ -222,7 +319,14 @@ export async function conversation(main, { params }) {
     const reply = m.role === "user" && next && next.role === "assistant" && next.status !== "pending" ? next : null;
     const body = "It is removed from the conversation and from what the persona remembers.";
     const choice = reply
-      ? await choose({ title: "Delete this message?", body: `${body} The reply that answered it can go too.`, choices: [{ value: "both", label: "Delete with the reply", danger: true }, { value: "one", label: "Delete only my message" }] })
+      ? await choose({
+          title: "Delete this message?",
+          body: `${body} The reply that answered it can go too.`,
+          choices: [
+            { value: "both", label: "Delete with the reply", danger: true },
+            { value: "one", label: "Delete only my message" },
+          ],
+        })
       : (await ask({ title: "Delete this message?", body, confirm: "Delete", danger: true })) && "one";
     if (!choice) return;
     const gone = choice === "both" ? [m, reply] : [m];
@@ -244,7 +348,7 @@ export async function conversation(main, { params }) {
     const off = replies.subscribe(messageId, (state) => {
       if (state.provider === "offline" && !notice.isConnected) ul.before(notice);
       const m = messages.get(messageId);
-      if (!m || m.status !== "pending" || state.jobId !== m.job_id) return;
+      if (m?.status !== "pending" || state.jobId !== m.job_id) return;
       if (state.status === "pending") {
         const li = nodes.get(messageId);
         const text = li && $(".text", li);
@@ -274,10 +378,23 @@ export async function conversation(main, { params }) {
     const text = state.status === "failed" ? m.content : state.text;
     let swipes = m.swipes || [];
     if (state.status !== "failed") swipes = regenerated ? [...swipes, text] : [text];
-    const updated = { ...m, status: state.status, content: text, swipes, swipe_index: Math.max(0, swipes.length - 1), error: state.error || null, regenerating: false };
+    const updated = {
+      ...m,
+      status: state.status,
+      content: text,
+      swipes,
+      swipe_index: Math.max(0, swipes.length - 1),
+      error: state.error || null,
+      regenerating: false,
+    };
     messages.set(m.id, updated);
     if (pendingJob === m.job_id) pendingJob = null;
-    status.textContent = state.status === "done" ? `${conv.persona_name} replied.` : state.status === "cancelled" ? "Reply stopped." : `The reply failed: ${state.error || ""}`;
+    status.textContent =
+      state.status === "done"
+        ? `${conv.persona_name} replied.`
+        : state.status === "cancelled"
+          ? "Reply stopped."
+          : `The reply failed: ${state.error || ""}`;
     repaintAll();
     if (state.status === "failed") toast(`The reply failed: ${state.error || "unknown reason"}`, "error");
   };
@@ -289,7 +406,18 @@ export async function conversation(main, { params }) {
       messages.set(existing.id, { ...existing, status: "pending", job_id: turn.job_id, regenerating });
     } else {
       const seq = Math.max(0, ...[...messages.values()].map((x) => x.seq)) + 1;
-      messages.set(turn.reply_message_id, { id: turn.reply_message_id, conversation_id: conv.id, seq, role: "assistant", content: "", swipes: [], swipe_index: 0, status: "pending", job_id: turn.job_id, regenerating: false });
+      messages.set(turn.reply_message_id, {
+        id: turn.reply_message_id,
+        conversation_id: conv.id,
+        seq,
+        role: "assistant",
+        content: "",
+        swipes: [],
+        swipe_index: 0,
+        status: "pending",
+        job_id: turn.job_id,
+        regenerating: false,
+      });
     }
     repaintAll();
     track(turn.reply_message_id);
@@ -308,14 +436,28 @@ export async function conversation(main, { params }) {
       input.focus();
       return;
     }
-    busy(send, async () => {
-      const turn = await api.post(`/conversations/${cid(conv.id)}/messages`, { content });
-      input.value = "";
-      const seq = Math.max(0, ...[...messages.values()].map((x) => x.seq)) + 1;
-      messages.set(turn.message_id, { id: turn.message_id, conversation_id: conv.id, seq, role: "user", content, swipes: [], swipe_index: 0, status: "done", job_id: null });
-      startReply(turn, { regenerating: false });
-      input.focus();
-    }, composer).then(controls);
+    busy(
+      send,
+      async () => {
+        const turn = await api.post(`/conversations/${cid(conv.id)}/messages`, { content });
+        input.value = "";
+        const seq = Math.max(0, ...[...messages.values()].map((x) => x.seq)) + 1;
+        messages.set(turn.message_id, {
+          id: turn.message_id,
+          conversation_id: conv.id,
+          seq,
+          role: "user",
+          content,
+          swipes: [],
+          swipe_index: 0,
+          status: "done",
+          job_id: null,
+        });
+        startReply(turn, { regenerating: false });
+        input.focus();
+      },
+      composer,
+    ).then(controls);
   });
   input.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
@@ -332,7 +474,7 @@ export async function conversation(main, { params }) {
       if (!answer.stopping) {
         // No worker had it: the server cancelled it on the spot; no event will follow.
         const m = [...messages.values()].find((x) => x.job_id === job);
-        if (m && m.status === "pending") finish(m, { status: "cancelled", text: (replies.get(m.id) || {}).text || "" });
+        if (m && m.status === "pending") finish(m, { status: "cancelled", text: replies.get(m.id)?.text || "" });
       }
     }),
   );
@@ -359,7 +501,11 @@ export async function conversation(main, { params }) {
   const chatHead = () => {
     const rename = h("button", { type: "button", class: "small", id: "rename-chat" }, "Rename");
     rename.addEventListener("click", async () => {
-      const name = await ask({ title: "Rename this chat", input: { label: "Title", maxlength: 100, value: conv.title || "" }, confirm: "Rename" });
+      const name = await ask({
+        title: "Rename this chat",
+        input: { label: "Title", maxlength: 100, value: conv.title || "" },
+        confirm: "Rename",
+      });
       if (!name) return;
       await busy(rename, async () => {
         Object.assign(conv, await api.patch(`/conversations/${cid(conv.id)}`, { title: name }));
@@ -374,7 +520,12 @@ export async function conversation(main, { params }) {
     fresh.addEventListener("click", () => newChat({ id: conv.persona_id, name: conv.persona_name }, fresh));
     const remove = h("button", { type: "button", class: "small danger", id: "delete-chat" }, "Delete chat");
     remove.addEventListener("click", async () => {
-      const sure = await ask({ title: `Delete “${chatTitle(conv)}”?`, body: "Every message of this chat is deleted. This cannot be undone.", confirm: "Delete chat", danger: true });
+      const sure = await ask({
+        title: `Delete “${chatTitle(conv)}”?`,
+        body: "Every message of this chat is deleted. This cannot be undone.",
+        confirm: "Delete chat",
+        danger: true,
+      });
       if (!sure) return;
       await busy(remove, async () => {
         await api.del(`/conversations/${cid(conv.id)}`);
@@ -386,7 +537,14 @@ export async function conversation(main, { params }) {
       "div",
       { class: "page-head chat-head" },
       h("div", { class: "row" }, avatar(persona), h("div", {}, title, subtitle)),
-      h("div", { class: "row chat-actions" }, rename, fresh, remove, h("a", { href: `#/p/${cid(conv.persona_id)}`, class: "button small" }, "Persona")),
+      h(
+        "div",
+        { class: "row chat-actions" },
+        rename,
+        fresh,
+        remove,
+        h("a", { href: `#/p/${cid(conv.persona_id)}`, class: "button small" }, "Persona"),
+      ),
     );
   };
 
@@ -394,7 +552,11 @@ export async function conversation(main, { params }) {
   const drawSettings = () => {
     const fields = personaFields(conv.user_persona, "chat-persona-");
     const save = h("button", { type: "submit", class: "primary small" }, "Use in this chat");
-    const reset = h("button", { type: "button", class: "small", hidden: !conv.user_persona }, "Use my account's persona");
+    const reset = h(
+      "button",
+      { type: "button", class: "small", hidden: !conv.user_persona },
+      "Use my account's persona",
+    );
     const form = h(
       "form",
       { novalidate: true, "aria-label": "Who you are in this chat" },
@@ -406,7 +568,9 @@ export async function conversation(main, { params }) {
       Object.assign(conv, await api.patch(`/conversations/${cid(conv.id)}`, { user_persona: value }));
       // The greeting may now name the new persona: read the messages again.
       const page = await api.page(`/conversations/${cid(conv.id)}/messages`, { limit: 50 });
-      for (const m of page.items) if (messages.has(m.id) && messages.get(m.id).status !== "pending") messages.set(m.id, { ...messages.get(m.id), ...m });
+      for (const m of page.items)
+        if (messages.has(m.id) && messages.get(m.id).status !== "pending")
+          messages.set(m.id, { ...messages.get(m.id), ...m });
       repaintAll();
       drawSettings();
       settings.open = true;

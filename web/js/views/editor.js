@@ -9,7 +9,20 @@ import { avatar, follow, generate, uploadFile, urlFor } from "../media.js";
 import { go } from "../router.js";
 import { busy, clearErrors, errorMessage, field, onDrop, progressBar, replace, showError, toast } from "../ui.js";
 
-const TEXT_FIELDS = ["name", "tagline", "description", "personality", "scenario", "greeting", "example_dialogues", "system_prompt", "post_history_instructions", "creator_notes", "creator", "character_version"];
+const TEXT_FIELDS = [
+  "name",
+  "tagline",
+  "description",
+  "personality",
+  "scenario",
+  "greeting",
+  "example_dialogues",
+  "system_prompt",
+  "post_history_instructions",
+  "creator_notes",
+  "creator",
+  "character_version",
+];
 
 function listEditor(name, label, values, { hint, addLabel }) {
   const items = h("div", { class: "items" });
@@ -17,11 +30,15 @@ function listEditor(name, label, values, { hint, addLabel }) {
   const add = (value = "") => {
     const n = items.children.length + 1;
     const area = h("textarea", { name, "aria-label": `${label} ${n}`, value, maxlength: "32768" });
-    const remove = h("button", { type: "button", class: "small", "aria-label": `Remove ${label.toLowerCase()} ${n}` }, "Remove");
+    const remove = h(
+      "button",
+      { type: "button", class: "small", "aria-label": `Remove ${label.toLowerCase()} ${n}` },
+      "Remove",
+    );
     const row = h("div", { class: "item" }, area, remove);
     remove.addEventListener("click", () => {
       row.remove();
-      $$("textarea", items).forEach((t, i) => t.setAttribute("aria-label", `${label} ${i + 1}`));
+      for (const [i, t] of $$("textarea", items).entries()) t.setAttribute("aria-label", `${label} ${i + 1}`);
     });
     items.append(row);
     return area;
@@ -40,7 +57,10 @@ function listEditor(name, label, values, { hint, addLabel }) {
   );
   return {
     el,
-    values: () => $$("textarea", items).map((t) => t.value).filter((v) => v.trim() !== ""),
+    values: () =>
+      $$("textarea", items)
+        .map((t) => t.value)
+        .filter((v) => v.trim() !== ""),
     set: (list) => {
       items.replaceChildren();
       for (const v of list || []) add(v);
@@ -109,7 +129,24 @@ export function personaForm(initial = {}, { submitLabel = "Save persona", extraB
       field("Tagline", controls.tagline, { hint: "One line shown on the community card." }),
       field("Description", controls.description, { hint: "Who they are: appearance, history, what they want." }),
       field("Tags", controls.tags, { hint: "Comma separated, e.g. fantasy, mentor, cozy (up to 20)." }),
-      h("div", { class: "row" }, h("div", { class: "grow" }, field("Visibility", controls.visibility)), h("div", { class: "field" }, h("label", { class: "check" }, controls.nsfw, "Adult content (NSFW, 18+)"), h("span", { class: "hint", id: nsfwHint }, "Shown in Explore only to members who turned adult content on in their ", h("a", { href: "#/settings" }, "content settings"), "."), h("div", { class: "field-error", hidden: true }))),
+      h(
+        "div",
+        { class: "row" },
+        h("div", { class: "grow" }, field("Visibility", controls.visibility)),
+        h(
+          "div",
+          { class: "field" },
+          h("label", { class: "check" }, controls.nsfw, "Adult content (NSFW, 18+)"),
+          h(
+            "span",
+            { class: "hint", id: nsfwHint },
+            "Shown in Explore only to members who turned adult content on in their ",
+            h("a", { href: "#/settings" }, "content settings"),
+            ".",
+          ),
+          h("div", { class: "field-error", hidden: true }),
+        ),
+      ),
     ),
     h(
       "section",
@@ -119,7 +156,9 @@ export function personaForm(initial = {}, { submitLabel = "Save persona", extraB
       field("Scenario", controls.scenario, { hint: "Where and when the conversation happens." }),
       field("Greeting", controls.greeting, { hint: "The first message of every new chat." }),
       greetings.el,
-      field("Example dialogues", controls.example_dialogues, { hint: "Separate dialogues with <START>; {{char}} and {{user}} are replaced by the names." }),
+      field("Example dialogues", controls.example_dialogues, {
+        hint: "Separate dialogues with <START>; {{char}} and {{user}} are replaced by the names.",
+      }),
     ),
     lore.el,
     h(
@@ -127,9 +166,16 @@ export function personaForm(initial = {}, { submitLabel = "Save persona", extraB
       { class: "panel" },
       h("summary", {}, h("strong", {}, "Advanced: prompts and card details")),
       field("System prompt", controls.system_prompt, { hint: "Replaces the default system prompt when set." }),
-      field("Post-history instructions", controls.post_history_instructions, { hint: "Sent after the chat history, just before the reply." }),
+      field("Post-history instructions", controls.post_history_instructions, {
+        hint: "Sent after the chat history, just before the reply.",
+      }),
       field("Creator notes", controls.creator_notes, { hint: "For people using the card; never sent to the model." }),
-      h("div", { class: "row" }, h("div", { class: "grow" }, field("Creator", controls.creator)), h("div", { class: "grow" }, field("Character version", controls.character_version))),
+      h(
+        "div",
+        { class: "row" },
+        h("div", { class: "grow" }, field("Creator", controls.creator)),
+        h("div", { class: "grow" }, field("Character version", controls.character_version)),
+      ),
     ),
     h("div", { class: "row form-actions" }, submit, extraButtons),
   );
@@ -176,7 +222,11 @@ function changes(before, after) {
   const out = {};
   for (const [key, value] of Object.entries(after)) {
     if (value === null && (before[key] ?? null) === null) continue;
-    if (JSON.stringify(before[key] ?? (Array.isArray(value) ? [] : typeof value === "boolean" ? false : "")) !== JSON.stringify(value)) out[key] = value;
+    if (
+      JSON.stringify(before[key] ?? (Array.isArray(value) ? [] : typeof value === "boolean" ? false : "")) !==
+      JSON.stringify(value)
+    )
+      out[key] = value;
   }
   return out;
 }
@@ -187,12 +237,22 @@ function changes(before, after) {
  * saves it as a private draft, so nothing is published before "Save".
  */
 export function avatarBox(pf, { ensureSaved }) {
-  const preview = h("div", { class: "avatar-preview" }, avatar({ name: pf.values().name || "?" }, { large: true, alt: "Avatar" }));
+  const preview = h(
+    "div",
+    { class: "avatar-preview" },
+    avatar({ name: pf.values().name || "?" }, { large: true, alt: "Avatar" }),
+  );
   const progress = h("div", { "aria-live": "polite" });
-  const file = h("input", { type: "file", accept: "image/jpeg,image/png,image/webp,image/gif", id: uid("avatar-file"), class: "visually-hidden" });
+  const file = h("input", {
+    type: "file",
+    accept: "image/jpeg,image/png,image/webp,image/gif",
+    id: uid("avatar-file"),
+    class: "visually-hidden",
+  });
   const uploadLabel = h("label", { for: file.id, class: "button" }, "Upload a picture");
   const genButton = h("button", { type: "button" }, "Generate avatar");
-  const showItem = (item) => replace(preview, h("img", { class: "avatar large", src: urlFor(item, "optimized"), alt: "Avatar" }));
+  const showItem = (item) =>
+    replace(preview, h("img", { class: "avatar large", src: urlFor(item, "optimized"), alt: "Avatar" }));
   file.addEventListener("change", async () => {
     const chosen = file.files[0];
     file.value = "";
@@ -203,7 +263,9 @@ export function avatarBox(pf, { ensureSaved }) {
     try {
       const accepted = await uploadFile(chosen, { onBytes: (l, t) => sent.set(t ? (l / t) * 100 : null) }).promise;
       sent.set(100, "sent");
-      const item = await follow(accepted.media_id, accepted.job_id, ({ percent, stage }) => processing.set(percent, `${percent}% · ${stage}`));
+      const item = await follow(accepted.media_id, accepted.job_id, ({ percent, stage }) =>
+        processing.set(percent, `${percent}% · ${stage}`),
+      );
       pf.setAvatar(item.id);
       showItem(item);
       replace(progress);
@@ -220,8 +282,14 @@ export function avatarBox(pf, { ensureSaved }) {
       replace(progress, bar.el);
       const values = pf.values();
       // Private until it is the avatar: the server shares it then, if the persona is shared.
-      const accepted = await generate(persona.id, "image", `Portrait of ${values.name}${values.tagline ? `, ${values.tagline}` : ""}`);
-      const item = await follow(accepted.media_id, accepted.job_id, ({ percent, stage }) => bar.set(percent, `${percent}% · ${stage}`));
+      const accepted = await generate(
+        persona.id,
+        "image",
+        `Portrait of ${values.name}${values.tagline ? `, ${values.tagline}` : ""}`,
+      );
+      const item = await follow(accepted.media_id, accepted.job_id, ({ percent, stage }) =>
+        bar.set(percent, `${percent}% · ${stage}`),
+      );
       pf.setAvatar(item.id);
       await api.patch(`/personas/${encodeURIComponent(persona.id)}`, { avatar_media_id: item.id });
       showItem(item);
@@ -232,7 +300,22 @@ export function avatarBox(pf, { ensureSaved }) {
     "section",
     { class: "panel", "aria-labelledby": "avatar-title" },
     h("h2", { id: "avatar-title" }, "Avatar"),
-    h("div", { class: "persona-head" }, preview, h("div", { class: "info" }, h("p", { class: "muted" }, "Upload a picture, or generate one from the name and tagline (this saves the persona first, privately: nobody else sees it until you save it with its visibility)."), h("div", { class: "row" }, uploadLabel, file, genButton), progress)),
+    h(
+      "div",
+      { class: "persona-head" },
+      preview,
+      h(
+        "div",
+        { class: "info" },
+        h(
+          "p",
+          { class: "muted" },
+          "Upload a picture, or generate one from the name and tagline (this saves the persona first, privately: nobody else sees it until you save it with its visibility).",
+        ),
+        h("div", { class: "row" }, uploadLabel, file, genButton),
+        progress,
+      ),
+    ),
   );
 }
 
@@ -243,7 +326,9 @@ async function savePersona(pf, existing, { privately = false } = {}) {
   let saved;
   if (existing) {
     const patch = changes(existing, values);
-    saved = Object.keys(patch).length ? await api.patch(`/personas/${encodeURIComponent(existing.id)}`, patch) : existing;
+    saved = Object.keys(patch).length
+      ? await api.patch(`/personas/${encodeURIComponent(existing.id)}`, patch)
+      : existing;
   } else {
     saved = await api.post("/personas", values);
   }
@@ -257,11 +342,15 @@ export function unsavedPersona(pf, { note, onFirstSave = () => {} }) {
   let saved = null;
   pf.form.addEventListener("submit", (e) => {
     e.preventDefault();
-    busy(pf.submit, async () => {
-      saved = await savePersona(pf, saved);
-      toast(`${saved.name} saved.`, "success");
-      go(`/p/${saved.id}`);
-    }, pf.form);
+    busy(
+      pf.submit,
+      async () => {
+        saved = await savePersona(pf, saved);
+        toast(`${saved.name} saved.`, "success");
+        go(`/p/${saved.id}`);
+      },
+      pf.form,
+    );
   });
   return async () => {
     if (saved) return saved;
@@ -283,20 +372,41 @@ export async function importCard(file, visibility = "private") {
   const name = (file.name || "").toLowerCase();
   const isPng = file.type === "image/png" || name.endsWith(".png");
   const isJson = file.type === "application/json" || name.endsWith(".json");
-  if (!isPng && !isJson) throw new ApiError(0, "bad_file", "A character card is a .png or .json file.", { field: "file" });
+  if (!isPng && !isJson)
+    throw new ApiError(0, "bad_file", "A character card is a .png or .json file.", { field: "file" });
   const form = new FormData();
   form.append("file", file, file.name || (isPng ? "card.png" : "card.json"));
   return upload(`/personas/import?visibility=${encodeURIComponent(visibility)}`, form).promise;
 }
 
 function importPanel() {
-  const input = h("input", { type: "file", accept: ".png,.json,image/png,application/json", id: "card-file", name: "file" });
-  const visibility = h("select", { name: "visibility", id: "import-visibility" }, h("option", { value: "private" }, "Private"), h("option", { value: "unlisted" }, "Unlisted"), h("option", { value: "public" }, "Public"));
+  const input = h("input", {
+    type: "file",
+    accept: ".png,.json,image/png,application/json",
+    id: "card-file",
+    name: "file",
+  });
+  const visibility = h(
+    "select",
+    { name: "visibility", id: "import-visibility" },
+    h("option", { value: "private" }, "Private"),
+    h("option", { value: "unlisted" }, "Unlisted"),
+    h("option", { value: "public" }, "Public"),
+  );
   const status = h("p", { class: "muted small", role: "status" });
   const zone = h(
     "div",
     { class: "dropzone", id: "card-drop" },
-    h("label", { for: input.id }, "Import a character card", h("span", { class: "hint" }, "A SillyTavern, Chub or RisuAI card: PNG or JSON (V1, V2, V3). Drop it here or choose a file.")),
+    h(
+      "label",
+      { for: input.id },
+      "Import a character card",
+      h(
+        "span",
+        { class: "hint" },
+        "A SillyTavern, Chub or RisuAI card: PNG or JSON (V1, V2, V3). Drop it here or choose a file.",
+      ),
+    ),
     input,
   );
   const form = h(
@@ -320,7 +430,12 @@ function importPanel() {
   };
   input.addEventListener("change", () => input.files[0] && run(input.files[0]));
   onDrop(zone, (files) => files[0] && run(files[0]));
-  return h("section", { class: "panel", "aria-labelledby": "import-title" }, h("h2", { id: "import-title" }, "Import"), form);
+  return h(
+    "section",
+    { class: "panel", "aria-labelledby": "import-title" },
+    h("h2", { id: "import-title" }, "Import"),
+    form,
+  );
 }
 
 /** `#/new`: a blank persona, or an import. */
@@ -331,7 +446,12 @@ export function createView(main) {
     onFirstSave: (saved) => history.replaceState(null, "", `#/p/${saved.id}/edit`),
   });
   main.append(
-    h("div", { class: "page-head" }, h("h1", {}, "New persona"), h("a", { href: "#/create", class: "button" }, "Draft one from an idea instead")),
+    h(
+      "div",
+      { class: "page-head" },
+      h("h1", {}, "New persona"),
+      h("a", { href: "#/create", class: "button" }, "Draft one from an idea instead"),
+    ),
     importPanel(),
     avatarBox(pf, { ensureSaved }),
     pf.form,
@@ -344,13 +464,34 @@ export async function editView(main, { params, query }) {
   const pf = personaForm(persona, { submitLabel: "Save changes" });
   pf.form.addEventListener("submit", (e) => {
     e.preventDefault();
-    busy(pf.submit, async () => {
-      persona = await savePersona(pf, persona);
-      toast(`${persona.name} saved.`, "success");
-      go(`/p/${persona.id}`);
-    }, pf.form);
+    busy(
+      pf.submit,
+      async () => {
+        persona = await savePersona(pf, persona);
+        toast(`${persona.name} saved.`, "success");
+        go(`/p/${persona.id}`);
+      },
+      pf.form,
+    );
   });
-  const head = h("div", { class: "persona-head" }, avatar(persona, { large: true, alt: `${persona.name}'s avatar`, waitForOwn: true }), h("div", { class: "info" }, h("h1", {}, `Edit ${persona.name}`), query.imported ? h("p", { class: "dev-hint", role: "status" }, "Imported from a character card: check the fields below, then save.") : null, h("p", {}, h("a", { href: `#/p/${persona.id}` }, "View the persona page"))));
+  const head = h(
+    "div",
+    { class: "persona-head" },
+    avatar(persona, { large: true, alt: `${persona.name}'s avatar`, waitForOwn: true }),
+    h(
+      "div",
+      { class: "info" },
+      h("h1", {}, `Edit ${persona.name}`),
+      query.imported
+        ? h(
+            "p",
+            { class: "dev-hint", role: "status" },
+            "Imported from a character card: check the fields below, then save.",
+          )
+        : null,
+      h("p", {}, h("a", { href: `#/p/${persona.id}` }, "View the persona page")),
+    ),
+  );
   const panel = mediaPanel(persona, {
     title: "Avatar, images and videos",
     onAvatar: (updated) => {

@@ -1,8 +1,8 @@
 // `#/u/:id`: a creator's public profile, follow, and their public personas.
 
 import { api } from "../api.js";
-import { h } from "../dom.js";
 import { followButton, followCommunity, infinite, personaCard } from "../community.js";
+import { h } from "../dom.js";
 import { formatCount, initials, plural, replace } from "../ui.js";
 
 export async function render(main, { params }) {
@@ -10,7 +10,10 @@ export async function render(main, { params }) {
   const followers = h("span", {}, plural(profile.follower_count, "follower"));
   const follow = followButton(profile.id, profile.display_name, profile.followed_by_me, {
     onChange: (state, result) => {
-      profile.follower_count = result && typeof result.follower_count === "number" ? result.follower_count : profile.follower_count + (state ? 1 : -1);
+      profile.follower_count =
+        result && typeof result.follower_count === "number"
+          ? result.follower_count
+          : profile.follower_count + (state ? 1 : -1);
       followers.textContent = plural(profile.follower_count, "follower");
     },
   });
@@ -37,7 +40,13 @@ export async function render(main, { params }) {
         { class: "info" },
         h("h1", {}, profile.display_name || "Creator"),
         profile.bio ? h("p", { class: "prose" }, profile.bio) : null,
-        h("p", { class: "stats" }, h("span", {}, plural(profile.public_persona_count, "persona")), followers, h("span", {}, `${formatCount(profile.following_count)} following`)),
+        h(
+          "p",
+          { class: "stats" },
+          h("span", {}, plural(profile.public_persona_count, "persona")),
+          followers,
+          h("span", {}, `${formatCount(profile.following_count)} following`),
+        ),
         follow,
       ),
     ),
