@@ -1,3 +1,4 @@
+// @ts-check
 // Who the signed-in person plays in chats (their user persona: a name and a short description),
 // the name `{{user}}` stands for on persona pages, and the form that edits it.
 
@@ -6,8 +7,15 @@ import { h } from "./dom.js";
 import { markup } from "./markup.js";
 import { busy, field, toast } from "./ui.js";
 
-let known = null; // the account's user persona, once loaded (null: none set)
-let loading = null; // the request loading it
+/**
+ * Who I play: a name and a short description.
+ * @typedef {{name: string, description: string}} UserPersona
+ */
+
+/** @type {UserPersona | null} the account's user persona, once loaded (null: none set) */
+let known = null;
+/** @type {Promise<UserPersona | null> | null} the request loading it */
+let loading = null;
 
 onAuthChange(() => {
   known = null;
@@ -16,7 +24,7 @@ onAuthChange(() => {
 
 /**
  * The account's user persona (`GET /users/me/persona`), loaded once per sign-in.
- * @returns {Promise<{name: string, description: string}|null>}
+ * @returns {Promise<UserPersona | null>}
  */
 export function loadUserPersona() {
   if (!currentUser()) return Promise.resolve(null);
@@ -25,7 +33,9 @@ export function loadUserPersona() {
       known = persona;
       return persona;
     });
-    loading.catch(() => (loading = null));
+    loading.catch(() => {
+      loading = null;
+    });
   }
   return loading;
 }
