@@ -1,7 +1,8 @@
+// @ts-check
 // Boot: restore the session, start live events, wire the header, route.
 
 import { currentUser, forget, onAuthChange, prefetch, restore, signedIn } from "./api.js";
-import { $, $$, h } from "./dom.js";
+import { $, $$, h, required } from "./dom.js";
 import { here, joinHref } from "./door.js";
 import { live } from "./events.js";
 import "./limits.js";
@@ -27,9 +28,15 @@ const views = {
 
 // What each module imports beyond the ones already loaded, as the gateway lists it (fingerprinted
 // URLs): asked for together with the module, rather than in waves as each import is discovered.
-const PRELOADS = JSON.parse($('meta[name="module-preloads"]')?.content || "{}");
+/** @type {Record<string, string[]>} */
+const PRELOADS = JSON.parse(/** @type {HTMLMetaElement | null} */ ($('meta[name="module-preloads"]'))?.content || "{}");
+/** @type {Set<string>} */
 const preloaded = new Set();
 
+/**
+ * @param {string} specifier a page's module, relative to this one
+ * @returns {Promise<Record<string, (main: HTMLElement, context: import("./router.js").Context) => unknown>>}
+ */
 function load(specifier) {
   for (const url of PRELOADS[new URL(specifier, import.meta.url).pathname] || []) {
     if (preloaded.has(url)) continue;
@@ -45,9 +52,14 @@ function load(specifier) {
 /**
  * The route's view: `module[name](main, context)` once the module is there. `data({params, query})`
  * names the page's first request, `[path, query]`, started at boot (a visitor's: api.js prefetch).
+ * @param {keyof typeof views} module
+ * @param {string} [name] the function of the module that draws the page
+ * @param {import("./router.js").View["data"]} [data]
+ * @returns {import("./router.js").View}
  */
 function page(module, name = "render", data = null) {
   const load = views[module];
+  /** @type {import("./router.js").View} */
   const view = async (main, context) => {
     const loaded = await load();
     // Another route opened while this module was loading: it renders, not this one.
@@ -62,7 +74,9 @@ function page(module, name = "render", data = null) {
 // Visitors (signed out) may read: the landing page, the community, persona pages, profiles.
 // The landing page's and Explore's queries as the views make them (a different query only costs
 // one unused request).
+/** @type {NonNullable<import("./router.js").View["data"]>} */
 const top = () => ["/personas", { sort: "top", limit: 6 }];
+/** @type {NonNullable<import("./router.js").View["data"]>} */
 const listing = ({ query }) => [
   "/personas",
   { sort: query.sort && query.sort !== "following" ? query.sort : "new", q: query.q, tag: query.tag, limit: 20 },
@@ -113,22 +127,26 @@ onRender((found, path) => {
     else link.removeAttribute("aria-current");
   }
   // A visitor who signs in or up from the top bar comes back to the page they were reading.
-  $("#visitor-signin").href = joinHref(null, { page: "signin" });
-  $("#visitor-signup").href = joinHref(null);
+  /** @type {HTMLAnchorElement} */ (required("#visitor-signin")).href = joinHref(null, { page: "signin" });
+  /** @type {HTMLAnchorElement} */ (required("#visitor-signup")).href = joinHref(null);
 });
 
-/** Members see their pages, live status and notifications; visitors see the way in. */
+/**
+ * Members see their pages, live status and notifications; visitors see the way in.
+ * @param {import("./api.js").User | null} user
+ */
 function showChrome(user) {
   for (const link of $$(".mainnav [data-members]")) link.hidden = !user;
-  $(".topbar-tools").hidden = !user;
-  $(".topbar-visitor").hidden = Boolean(user);
+  required(".topbar-tools").hidden = !user;
+  required(".topbar-visitor").hidden = Boolean(user);
   document.body.classList.toggle("visitor", !user);
   document.body.classList.toggle("member", Boolean(user));
 }
 
 function liveStatus() {
-  const el = $("#live-status");
-  const text = $(".live-text", el);
+  const el = required("#live-status");
+  const text = required(".live-text", el);
+  /** @type {Record<string, string>} */
   const labels = { open: "Live", connecting: "Connecting…", reconnecting: "Reconnecting…", closed: "Offline" };
   live.onState((state) => {
     el.dataset.state = state;
@@ -143,6 +161,8 @@ const NOT_NEXT = ["/", "/welcome", "/signin", "/signup", "/reset", "/magic"];
  * The server ended this session (revoked elsewhere, signed out everywhere, refresh refused):
  * the sign-in page says why in a sentence and brings the person back to this page afterwards.
  * While booting, a page anyone may read stays, with a toast; during use, the page is left at once.
+ * @param {string} reason
+ * @param {boolean} booted
  */
 function sessionEnded(reason, booted) {
   const back = here();

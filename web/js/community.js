@@ -1,3 +1,4 @@
+// @ts-check
 // Community actions (like, follow, fork, report, start a chat) and the persona card. A visitor
 // (signed out) who presses one is sent to sign up and brought back (door.js).
 
@@ -10,6 +11,12 @@ import { avatar } from "./media.js";
 import { go, href } from "./router.js";
 import { ask, busy, formatCount, plural, toast } from "./ui.js";
 
+/**
+ * A persona as the API answers it: the UI reads the fields it shows.
+ * @typedef {{id: string, name: string, [field: string]: any}} Persona
+ */
+
+/** @param {{id: string}} p */
 const pid = (p) => encodeURIComponent(p.id);
 // Live counts reach every element showing a persona's counts as this DOM event.
 const COUNTS = "persona-counts";
@@ -40,7 +47,11 @@ export function followCommunity() {
   return live.watch("public:community");
 }
 
-/** "3 likes · 1 chat" (and `extra` items), kept current by live counts. */
+/**
+ * "3 likes · 1 chat" (and `extra` items), kept current by live counts.
+ * @param {Persona} persona
+ * @param {...import("./dom.js").Child} extra
+ */
 export function personaStats(persona, ...extra) {
   const likes = h("span", { class: "likes" });
   const chats = h("span", { class: "chats" });
@@ -51,18 +62,21 @@ export function personaStats(persona, ...extra) {
   paint();
   const el = h("p", { class: "stats", dataset: { countsFor: persona.id } }, likes, chats, ...extra);
   el.addEventListener(COUNTS, (e) => {
-    Object.assign(persona, pick(e.detail));
+    Object.assign(persona, pick(/** @type {CustomEvent} */ (e).detail));
     paint();
   });
   return el;
 }
 
+/** @param {{like_count?: number, chat_count?: number}} counts */
 const pick = ({ like_count, chat_count }) =>
   Object.fromEntries(Object.entries({ like_count, chat_count }).filter(([, v]) => typeof v === "number"));
 
 /**
  * Like / unlike. Its accessible name holds what it shows ("Like Mae, 3 likes"): the heart is
  * decoration, the count is read with its noun.
+ * @param {Persona} persona
+ * @param {{onChange?: (persona: Persona) => void}} [options]
  */
 export function likeButton(persona, { onChange = () => {} } = {}) {
   const count = h("span", { class: "count" });
@@ -91,8 +105,9 @@ export function likeButton(persona, { onChange = () => {} } = {}) {
   // Its children are its label: busy() must not flatten them back to text.
   button.dataset.keepLabel = "1";
   button.addEventListener(COUNTS, (e) => {
-    if (typeof e.detail.like_count !== "number") return;
-    persona.like_count = e.detail.like_count;
+    const { detail } = /** @type {CustomEvent} */ (e);
+    if (typeof detail.like_count !== "number") return;
+    persona.like_count = detail.like_count;
     paint();
   });
   button.addEventListener("click", () => {
@@ -117,6 +132,13 @@ export function likeButton(persona, { onChange = () => {} } = {}) {
   return button;
 }
 
+/**
+ * Follow / unfollow a creator; null on my own personas.
+ * @param {string} userId
+ * @param {string | null | undefined} name
+ * @param {boolean | null | undefined} followed
+ * @param {{onChange?: (followed: boolean, result: any) => void}} [options]
+ */
 export function followButton(userId, name, followed, { onChange = () => {} } = {}) {
   const me = currentUser();
   if (me && me.id === userId) return null;
@@ -142,6 +164,11 @@ export function followButton(userId, name, followed, { onChange = () => {} } = {
   return button;
 }
 
+/**
+ * @param {Persona} persona
+ * @param {HTMLButtonElement | null} [button]
+ * @returns {Promise<Persona | undefined>} the private copy
+ */
 export async function fork(persona, button = null) {
   if (!member("fork")) return undefined;
   return busy(button, async () => {
@@ -152,6 +179,10 @@ export async function fork(persona, button = null) {
   });
 }
 
+/**
+ * @param {Persona} persona
+ * @param {HTMLButtonElement | null} [button]
+ */
 export async function report(persona, button = null) {
   if (!member("report")) return;
   const reason = await ask({
@@ -168,7 +199,11 @@ export async function report(persona, button = null) {
   });
 }
 
-/** "Chat": resume the latest conversation with this persona, or start the first one. */
+/**
+ * "Chat": resume the latest conversation with this persona, or start the first one.
+ * @param {{id: string}} persona
+ * @param {HTMLButtonElement | null} [button]
+ */
 export async function startChat(persona, button = null) {
   if (!member("chat")) return;
   await busy(button, async () => {
@@ -178,7 +213,11 @@ export async function startChat(persona, button = null) {
   });
 }
 
-/** "New chat": always a fresh conversation, greeting first. */
+/**
+ * "New chat": always a fresh conversation, greeting first.
+ * @param {{id: string, name?: string}} persona
+ * @param {HTMLButtonElement | null} [button]
+ */
 export async function newChat(persona, button = null) {
   await busy(button, async () => {
     const started = await api.post(`/personas/${pid(persona)}/conversations`, {});
@@ -186,6 +225,10 @@ export async function newChat(persona, button = null) {
   });
 }
 
+/**
+ * @param {string[] | null | undefined} tags
+ * @param {((tag: string) => void) | null} [onTag] filters the list in place (else a link to Explore)
+ */
 export function tagList(tags, onTag = null) {
   if (!tags?.length) return null;
   return h(
@@ -207,7 +250,11 @@ export function tagList(tags, onTag = null) {
   );
 }
 
-/** A community card. `onTag(tag)` filters the list by a tag when given. */
+/**
+ * A community card. `onTag(tag)` filters the list by a tag when given.
+ * @param {Persona} persona
+ * @param {{onTag?: ((tag: string) => void) | null}} [options]
+ */
 export function personaCard(persona, { onTag = null } = {}) {
   const me = currentUser();
   const own = me && me.id === persona.owner_id;
@@ -268,6 +315,8 @@ export function personaCard(persona, { onTag = null } = {}) {
  * the viewport. Returns
  * `{kick, stop}`; `kick()` re-checks (after the list was reset). Observing again always
  * delivers a fresh entry, so a short page that leaves the sentinel visible loads the next one.
+ * @param {Element} sentinel
+ * @param {() => Promise<unknown>} load
  */
 export function infinite(sentinel, load) {
   let loading = false;

@@ -82,6 +82,19 @@ export function $(selector, root = document) {
 }
 
 /**
+ * An element that is always there (the page shell of index.html, a part a function just built):
+ * its absence is a bug, said at once by name.
+ * @param {string} selector
+ * @param {ParentNode} [root]
+ * @returns {HTMLElement}
+ */
+export function required(selector, root = document) {
+  const el = $(selector, root);
+  if (!el) throw new Error(`No element matches ${selector}`);
+  return el;
+}
+
+/**
  * @param {string} selector
  * @param {ParentNode} [root]
  * @returns {HTMLElement[]}

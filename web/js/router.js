@@ -98,7 +98,7 @@ export function match(path) {
 }
 
 /**
- * @typedef {(found: Found, path: string, query: Record<string, string>) => {path: string, query?: Record<string, string>} | null} Guard
+ * @typedef {(found: Found, path: string, query: Record<string, string>) => {path: string, query?: Record<string, string | null | undefined>} | null} Guard
  */
 
 /** @type {Guard} */

@@ -71,7 +71,7 @@ export function personaText(text, persona) {
 
 /**
  * Name and description fields for a user persona.
- * @param {{name?: string, description?: string}|null} value
+ * @param {{name?: string, description?: string} | null | undefined} value
  * @param {string} prefix distinguishes the fields' ids and names
  */
 export function personaFields(value, prefix = "") {

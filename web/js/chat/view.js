@@ -493,7 +493,7 @@ export class ChatView {
   /**
    * Delete one message; a message of mine that was answered may take its reply with it.
    * @param {Message} m
-   * @param {HTMLElement} button
+   * @param {HTMLButtonElement} button
    */
   async deleteMessage(m, button) {
     const reply = this.actions.replyTo(m);
