@@ -1,18 +1,31 @@
+// @ts-check
 // A persona's media panel: generate an image or video (real progress), upload files (bytes sent,
 // then processing), a gallery of thumbnails with video playback, and "use as avatar".
 
 import { api } from "./api.js";
-import { $, h, uid } from "./dom.js";
+import { h, required, uid } from "./dom.js";
 import { follow, forgetMedia, generate, remember, uploadFile, urlFor } from "./media.js";
 import { busy, errorMessage, field, formatBytes, onDrop, progressBar, replace, toast } from "./ui.js";
 
 const ACCEPT = "image/jpeg,image/png,image/webp,image/gif,video/mp4,video/webm,video/quicktime";
 
-/** The server checks the image is mine and, for a shared persona, makes it readable by everyone. */
+/**
+ * A media item as the API answers it (the gallery reads the fields it shows).
+ * @typedef {{id: string, status?: string, kind?: string, error?: string, job_id?: string, prompt?: string, [field: string]: any}} Item
+ * @typedef {{media_id: string, job_id?: string | null}} Accepted a job the API accepted
+ * @typedef {ReturnType<typeof progressBar>} Bar
+ */
+
+/**
+ * The server checks the image is mine and, for a shared persona, makes it readable by everyone.
+ * @param {{id: string}} persona
+ * @param {string} mediaId
+ */
 export function setAvatar(persona, mediaId) {
   return api.patch(`/personas/${encodeURIComponent(persona.id)}`, { avatar_media_id: mediaId });
 }
 
+/** @param {string} stage */
 function stageText(stage) {
   return stage ? stage.replace(/_/g, " ") : "queued";
 }
@@ -20,14 +33,21 @@ function stageText(stage) {
 /**
  * `mediaPanel(persona, {onAvatar(updatedPersona)})` → element. Only the owner gets one (the list
  * endpoint returns the caller's own media).
+ * @param {import("./community.js").Persona} persona
+ * @param {{onAvatar?: (persona: import("./community.js").Persona) => void, title?: string}} [options]
  */
 export function mediaPanel(persona, { onAvatar = () => {}, title = "Images and videos" } = {}) {
   const gallery = h("ul", { class: "gallery", "aria-label": `Gallery of ${persona.name}`, id: "gallery" });
   const more = h("button", { type: "button", hidden: true }, "Load more");
   const viewer = h("div", { class: "viewer", hidden: true, "aria-live": "polite" });
   const status = h("p", { class: "muted small", role: "status" });
+  /** @type {string | null} */
   let cursor = null;
 
+  /**
+   * @param {Item} item
+   * @returns {HTMLElement}
+   */
   const tile = (item) => {
     const isAvatar = persona.avatar_media_id === item.id;
     const li = h("li", { dataset: { mediaId: item.id, status: item.status, kind: item.kind } });
@@ -100,6 +120,7 @@ export function mediaPanel(persona, { onAvatar = () => {}, title = "Images and v
     return li;
   };
 
+  /** @param {Item} item */
   const show = (item) => {
     viewer.hidden = false;
     const close = h("button", { type: "button", class: "small" }, "Close");
@@ -162,7 +183,11 @@ export function mediaPanel(persona, { onAvatar = () => {}, title = "Images and v
     }),
   );
 
-  /** A tile showing a job's progress; becomes the real tile when it is ready. */
+  /**
+   * A tile showing a job's progress; becomes the real tile when it is ready.
+   * @param {Accepted} accepted
+   * @param {Bar[]} bars
+   */
   const pendingTile = (accepted, bars) => {
     const li = h(
       "li",
@@ -178,6 +203,13 @@ export function mediaPanel(persona, { onAvatar = () => {}, title = "Images and v
     return li;
   };
 
+  /**
+   * @param {Accepted} accepted
+   * @param {HTMLElement} li its tile
+   * @param {Bar} bar
+   * @param {string} label what the toast names
+   * @param {{quiet?: boolean}} [options] `quiet`: no toast
+   */
   const track = async (accepted, li, bar, label, { quiet = false } = {}) => {
     try {
       const item = await follow(accepted.media_id, accepted.job_id, ({ percent, stage }) =>
@@ -252,6 +284,7 @@ export function mediaPanel(persona, { onAvatar = () => {}, title = "Images and v
     ),
     h("div", { class: "field-error", hidden: true }),
   );
+  /** @param {File} file */
   const startUpload = (file) => {
     const sent = progressBar(`Uploading ${file.name}`);
     const processing = progressBar("Processing");
@@ -286,10 +319,10 @@ export function mediaPanel(persona, { onAvatar = () => {}, title = "Images and v
     );
   };
   fileInput.addEventListener("change", () => {
-    for (const file of fileInput.files) startUpload(file);
+    for (const file of fileInput.files ?? []) startUpload(file);
     fileInput.value = "";
   });
-  const zone = $(".dropzone", uploadForm);
+  const zone = required(".dropzone", uploadForm);
   onDrop(zone, (files) => {
     for (const file of files) startUpload(file);
   });

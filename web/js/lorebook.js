@@ -1,3 +1,4 @@
+// @ts-check
 // The lorebook (`character_book`) on the persona form: its entries with keys, content, enabled and
 // insertion order; add and remove entries. What the form does not show (the book's name, scan
 // depth, an entry's secondary keys, extensions, unknown keys of imported cards) is kept as it
@@ -5,7 +6,21 @@
 
 import { $$, h, uid } from "./dom.js";
 
-/** "a, b ,c" → ["a", "b", "c"] (empty ones dropped). */
+/**
+ * A lorebook entry as stored (Character Card V2's `character_book.entries[]`): the form reads and
+ * writes a few fields and keeps the others.
+ * @typedef {{keys?: string[], content?: string, enabled?: boolean, insertion_order?: number | null, id?: number, comment?: string, name?: string, [field: string]: unknown}} Entry
+ */
+
+/**
+ * One entry's editor.
+ * @typedef {{el: HTMLElement, label: (n: number) => void, focus: () => void, value: () => Entry}} EntryEditor
+ */
+
+/**
+ * "a, b ,c" → ["a", "b", "c"] (empty ones dropped).
+ * @param {string} text
+ */
 function keyList(text) {
   return text
     .split(",")
@@ -13,7 +28,13 @@ function keyList(text) {
     .filter(Boolean);
 }
 
-/** One entry's fieldset. `base` is the entry as stored (null for a new one). */
+/**
+ * One entry's fieldset. `base` is the entry as stored (null for a new one).
+ * @param {Entry | null} base
+ * @param {{insertion_order?: number, id?: number}} defaults a new entry's order and id
+ * @param {() => void} onRemove
+ * @returns {EntryEditor}
+ */
 function entryEditor(base, defaults, onRemove) {
   const start = {
     keys: (base?.keys || []).join(", "),
@@ -39,6 +60,11 @@ function entryEditor(base, defaults, onRemove) {
   const shown = { keys: keys.value, content: content.value, order: order.value };
   const legend = h("legend", {});
   const remove = h("button", { type: "button", class: "small danger" }, "Remove entry");
+  /**
+   * @param {string} text
+   * @param {HTMLInputElement | HTMLTextAreaElement} control
+   * @param {string} [hint]
+   */
   const labelled = (text, control, hint) => {
     control.id = uid("lore");
     const hintId = hint ? `${control.id}-hint` : null;
@@ -68,6 +94,7 @@ function entryEditor(base, defaults, onRemove) {
   remove.addEventListener("click", onRemove);
   return {
     el,
+    /** @param {number} n */
     label(n) {
       const title = base?.comment || base?.name;
       legend.textContent = title ? `Entry ${n}: ${title}` : `Entry ${n}`;
@@ -76,6 +103,7 @@ function entryEditor(base, defaults, onRemove) {
     },
     focus: () => keys.focus(),
     value() {
+      /** @type {Entry} */
       const out = base
         ? { ...base }
         : {
@@ -97,10 +125,12 @@ function entryEditor(base, defaults, onRemove) {
 
 /**
  * The lorebook editor for `book` (a persona's `character_book`, or null).
- * @returns {{el: HTMLElement, value: () => object|null}} `value()`: the book to save, null when
- *   there was none and no entry was added
+ * @param {{entries?: Entry[], [field: string]: unknown} | null | undefined} book
+ * @returns {{el: HTMLElement, value: () => object | null, count: () => number}} `value()`: the book
+ *   to save, null when there was none and no entry was added
  */
 export function lorebookEditor(book) {
+  /** @type {EntryEditor[]} */
   const entries = [];
   const list = h("div", { class: "lore-entries" });
   const count = h("span", { class: "muted small" });
@@ -119,6 +149,7 @@ export function lorebookEditor(book) {
       id: ids.length ? Math.max(...ids) + 1 : 1,
     };
   };
+  /** @param {Entry | null} base */
   const add = (base) => {
     const entry = entryEditor(base, base ? {} : next(), () => {
       entries.splice(entries.indexOf(entry), 1);

@@ -40,7 +40,7 @@ export function forgetMedia(mediaId) {
 
 /**
  * The best URL of a ready item for a slot: thumbnail for small, optimized for large.
- * @param {{urls?: Record<string, string | null | undefined>} | null | undefined} item
+ * @param {any} item a media item (its `urls`)
  * @param {"thumbnail" | "optimized"} [size]
  * @returns {string | null}
  */
