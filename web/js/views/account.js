@@ -1,3 +1,4 @@
+// @ts-check
 // Account: profile, password, sessions (revoke one, sign out everywhere), API keys, sign out.
 
 import { api, currentUser, forget, setUser } from "../api.js";
@@ -8,6 +9,7 @@ import { ask, busy, errorMessage, field, replace, timeAgo, toast } from "../ui.j
 import { userPersonaPanel } from "../whoami.js";
 import { apiKeysPanel } from "./keys.js";
 
+/** @param {HTMLButtonElement | null} [button] */
 export async function signOut(button = null) {
   await busy(button, async () => {
     try {
@@ -20,7 +22,10 @@ export async function signOut(button = null) {
   });
 }
 
-/** Every session of the account ends, this one too; the sign-in page says what happened. */
+/**
+ * Every session of the account ends, this one too; the sign-in page says what happened.
+ * @param {HTMLButtonElement} button
+ */
 async function signOutEverywhere(button) {
   const sure = await ask({
     title: "Sign out everywhere?",
@@ -42,6 +47,10 @@ async function signOutEverywhere(button) {
   });
 }
 
+/**
+ * "Firefox on Linux", from a session's User-Agent.
+ * @param {string | null | undefined} ua
+ */
 function describeAgent(ua) {
   if (!ua) return "Unknown device";
   const browser = /Edg\//.test(ua)
@@ -69,7 +78,9 @@ function describeAgent(ua) {
   return os ? `${browser} on ${os}` : browser;
 }
 
+/** @param {HTMLElement} container */
 async function loadSessions(container) {
+  /** @type {{id: string, current: boolean, user_agent?: string | null, [field: string]: any}[]} */
   let sessions;
   try {
     sessions = await api.get("/auth/sessions");
@@ -135,6 +146,7 @@ async function loadSessions(container) {
   );
 }
 
+/** @param {number} count */
 function keysPhrase(count) {
   return count === 1 ? "your API key" : `all ${count} API keys`;
 }
@@ -143,6 +155,8 @@ function keysPhrase(count) {
  * An account with a password changes it against the current one; the other sessions end.
  * API keys survive unless the box is ticked (it shows only when there are keys), so the user
  * decides in the same step; `keysRevoked` refreshes the keys panel.
+ * @param {HTMLElement} sessions the sessions list, read again afterwards
+ * @param {() => void} keysRevoked
  */
 function changePassword(sessions, keysRevoked) {
   const current = h("input", { type: "password", name: "current_password", autocomplete: "current-password" });
@@ -184,7 +198,7 @@ function changePassword(sessions, keysRevoked) {
     save,
   );
   form.addEventListener("focusin", (e) => {
-    if (!form.contains(e.relatedTarget)) countKeys();
+    if (!form.contains(/** @type {Node | null} */ (e.relatedTarget))) countKeys();
   });
   countKeys();
   form.addEventListener("submit", (e) => {
@@ -216,7 +230,11 @@ function changePassword(sessions, keysRevoked) {
   return [h("h2", { id: "password-title" }, "Password"), form];
 }
 
-/** An account made with an emailed code or link has no password yet: it sets one, no current one asked. */
+/**
+ * An account made with an emailed code or link has no password yet: it sets one, no current one asked.
+ * @param {import("../api.js").User} user
+ * @param {() => void} done
+ */
 function setPassword(user, done) {
   const next = h("input", { type: "password", name: "password", autocomplete: "new-password", minlength: "8" });
   const save = h("button", { type: "submit", class: "primary" }, "Set password");
@@ -248,6 +266,7 @@ function setPassword(user, done) {
   return [h("h2", { id: "password-title" }, "Set a password"), form];
 }
 
+/** @param {HTMLElement} main */
 export async function render(main) {
   const user = currentUser() || (await api.get("/auth/me"));
   const name = h("input", {
@@ -289,6 +308,7 @@ export async function render(main) {
     keysPanel.replaceWith(fresh);
     keysPanel = fresh;
   };
+  /** @param {boolean} hasPassword */
   const showPassword = (hasPassword) =>
     replace(
       passwordPanel,

@@ -1,3 +1,4 @@
+// @ts-check
 // Sign in, sign up (password or emailed code), password reset.
 
 import { ApiError, adoptTokens, api } from "../api.js";
@@ -202,6 +203,10 @@ function codeForm(query, { signUp, names = [] }) {
   return form;
 }
 
+/**
+ * @param {HTMLElement} main
+ * @param {import("../router.js").Context} context
+ */
 export function signIn(main, { query }) {
   const email = h("input", { type: "email", name: "email", autocomplete: "username", required: true });
   const password = h("input", { type: "password", name: "password", autocomplete: "current-password", required: true });
@@ -241,6 +246,10 @@ export function signIn(main, { query }) {
   );
 }
 
+/**
+ * @param {HTMLElement} main
+ * @param {import("../router.js").Context} context
+ */
 export function signUp(main, { query }) {
   const names = [];
   const name = nameInput(names);
@@ -338,6 +347,7 @@ export function signUp(main, { query }) {
   );
 }
 
+/** @param {HTMLElement} main */
 export function reset(main) {
   const email = h("input", { type: "email", name: "email", autocomplete: "email", required: true });
   const code = h("input", {
@@ -442,7 +452,11 @@ function newLinkForm() {
   return form;
 }
 
-/** `#/magic?token=…`: where a magic link lands (the default `{PUBLIC_URL}/#/magic?token=…`). */
+/**
+ * `#/magic?token=…`: where a magic link lands (the default `{PUBLIC_URL}/#/magic?token=…`).
+ * @param {HTMLElement} main
+ * @param {import("../router.js").Context} context
+ */
 export async function magic(main, { query }) {
   const status = h("p", { role: "status" }, "Signing you in…");
   const section = h("section", { class: "panel narrow" }, h("h1", {}, "Signing in"), status);

@@ -1,3 +1,4 @@
+// @ts-check
 // `#/create`: describe an idea in one line, watch the form fill in as the draft is written
 // (`persona_draft_progress` carries JSON text, read leniently as it grows), then edit it,
 // generate its avatar and save it.
@@ -35,6 +36,10 @@ function draftFields(value) {
   return out;
 }
 
+/**
+ * @param {HTMLElement} main
+ * @param {import("../router.js").Context} context
+ */
 export function render(main, { query }) {
   const idea = h("input", {
     type: "text",

@@ -1,3 +1,4 @@
+// @ts-check
 // Create and edit a persona with every field, its lorebook included; import a character card (PNG
 // or JSON, drag and drop); the avatar (upload, generate, pick from the gallery).
 
@@ -438,7 +439,10 @@ function importPanel() {
   );
 }
 
-/** `#/new`: a blank persona, or an import. */
+/**
+ * `#/new`: a blank persona, or an import.
+ * @param {HTMLElement} main
+ */
 export function createView(main) {
   const pf = personaForm({}, { submitLabel: "Create persona" });
   const ensureSaved = unsavedPersona(pf, {
@@ -458,7 +462,11 @@ export function createView(main) {
   );
 }
 
-/** `#/p/:id/edit`: every field, the avatar from the gallery, export. */
+/**
+ * `#/p/:id/edit`: every field, the avatar from the gallery, export.
+ * @param {HTMLElement} main
+ * @param {import("../router.js").Context} context
+ */
 export async function editView(main, { params, query }) {
   let persona = await api.get(`/personas/${encodeURIComponent(params.id)}`);
   const pf = personaForm(persona, { submitLabel: "Save changes" });

@@ -1,3 +1,4 @@
+// @ts-check
 // `#/explore`: the community. Search, tag filter, sort (new, top, trending) or the feed of
 // creators you follow; infinite scroll on the cursor. Live: new public personas appear at the
 // top of the newest-first list and counts change as people like (the `public:community`
@@ -33,6 +34,10 @@ function skeletons() {
   );
 }
 
+/**
+ * @param {HTMLElement} main
+ * @param {import("../router.js").Context} context
+ */
 export function render(main, { query }) {
   const state = {
     q: query.q || "",
@@ -70,6 +75,8 @@ export function render(main, { query }) {
   const sentinel = h("div", { class: "end-of-list", "aria-live": "polite" });
   // New personas arriving live are announced here (a card appearing says nothing by itself).
   const news = h("p", { class: "visually-hidden", role: "status" });
+
+  /** @type {string | null} */
 
   let cursor = null;
   let done = false;

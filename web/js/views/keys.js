@@ -1,3 +1,4 @@
+// @ts-check
 // The account page's API keys: create one with a name (its secret shown once, with a copy
 // button), list them with their last use, revoke one.
 
@@ -5,7 +6,16 @@ import { api } from "../api.js";
 import { h } from "../dom.js";
 import { ask, busy, errorMessage, field, replace, timeAgo, toast } from "../ui.js";
 
-/** Put `text` on the clipboard; true when it got there. */
+/**
+ * An API key as the API lists it (`key` only in the answer that created it).
+ * @typedef {{id: string, name: string, prefix?: string, created_at?: string, key?: string, last_used_at?: string | null}} ApiKey
+ */
+
+/**
+ * Put `text` on the clipboard; true when it got there.
+ * @param {string} text
+ * @param {HTMLTextAreaElement} input selected instead when the clipboard cannot be reached
+ */
 async function copy(text, input) {
   try {
     await navigator.clipboard.writeText(text);
@@ -19,7 +29,11 @@ async function copy(text, input) {
   }
 }
 
-/** The new key, shown this once, with a copy button; "Done" forgets it. */
+/**
+ * The new key, shown this once, with a copy button; "Done" forgets it.
+ * @param {ApiKey & {key: string}} created
+ * @param {() => void} onDone
+ */
 function revealed(created, onDone) {
   // A textarea, so the whole key shows on a phone too (an input would cut it off).
   const input = h("textarea", {
@@ -62,11 +76,17 @@ function revealed(created, onDone) {
   return { box, focus: () => copyButton.focus() };
 }
 
+/** @param {ApiKey} key */
 function lastUse(key) {
   return key.last_used_at ? `Last used ${timeAgo(key.last_used_at)}` : "Never used";
 }
 
+/**
+ * @param {HTMLElement} list
+ * @param {HTMLElement} heading focused after a revocation
+ */
 async function loadKeys(list, heading) {
+  /** @type {ApiKey[]} */
   let keys;
   try {
     keys = await api.get("/auth/api-keys");

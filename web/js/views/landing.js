@@ -1,3 +1,4 @@
+// @ts-check
 // `#/` and `#/welcome` for visitors: what Persona Community is, what you can do here, a few
 // public personas to meet, and the way in. Signed-in people go straight to the community.
 
@@ -27,7 +28,10 @@ const FEATURES = [
   },
 ];
 
-/** A persona to meet: the whole card is one link to its page. */
+/**
+ * A persona to meet: the whole card is one link to its page.
+ * @param {import("../community.js").Persona} persona
+ */
 function teaser(persona) {
   // Six small thumbnails near the top of the page: no reason to wait for a scroll.
   const picture = avatar(persona);
@@ -49,7 +53,11 @@ function teaser(persona) {
   );
 }
 
-/** A few public personas, the most liked first; quiet when there are none or none load. */
+/**
+ * A few public personas, the most liked first; quiet when there are none or none load.
+ * @param {HTMLElement} list
+ * @param {HTMLElement} status
+ */
 async function meet(list, status) {
   try {
     const { items } = await api.page("/personas", { sort: "top", limit: SHOWN });
@@ -75,6 +83,10 @@ async function meet(list, status) {
 
 /** Decorative: what a conversation looks like (read by no one; the text says it all). */
 function preview() {
+  /**
+   * @param {string} who "user" or "bot"
+   * @param {string} text
+   */
   const bubble = (who, text, streaming = false) =>
     h(
       "div",
@@ -99,6 +111,7 @@ function preview() {
   );
 }
 
+/** @param {HTMLElement} main */
 export function render(main) {
   const list = h("ul", { class: "teasers", "aria-label": "Public personas" });
   const status = h(

@@ -1,3 +1,4 @@
+// @ts-check
 // `#/mine`: the personas I created (every visibility).
 
 import { api, currentUser } from "../api.js";
@@ -5,10 +6,12 @@ import { infinite, personaCard } from "../community.js";
 import { h } from "../dom.js";
 import { emptyState, replace } from "../ui.js";
 
+/** @param {HTMLElement} main */
 export function render(main) {
-  const me = currentUser();
+  const me = /** @type {import("../api.js").User} */ (currentUser()); // a members' page
   const cards = h("ul", { class: "cards", id: "my-personas", "aria-label": "My personas" });
   const sentinel = h("div", { class: "end-of-list" });
+  /** @type {string | null} */
   let cursor = null;
   let done = false;
   const load = async () => {

@@ -1,3 +1,4 @@
+// @ts-check
 // `#/p/:id`: a persona's page: who they are, whom a fork credits, community actions, export, and
 // for the owner the media panel (generate, upload, gallery, avatar). An adult persona asks first
 // whoever has not turned adult content on.
@@ -63,6 +64,10 @@ function forkCredit(persona) {
   return h("p", { class: "fork-credit small" }, "Forked from a persona that was deleted");
 }
 
+/**
+ * @param {HTMLElement} main
+ * @param {import("../router.js").Context} context
+ */
 export async function render(main, { params }) {
   const persona = await api.get(`/personas/${encodeURIComponent(params.id)}`);
   if (!(await shownAtOnce(persona))) {

@@ -1,3 +1,4 @@
+// @ts-check
 // `#/u/:id`: a creator's public profile, follow, and their public personas.
 
 import { api } from "../api.js";
@@ -5,6 +6,10 @@ import { followButton, followCommunity, infinite, personaCard } from "../communi
 import { h } from "../dom.js";
 import { formatCount, initials, plural, replace } from "../ui.js";
 
+/**
+ * @param {HTMLElement} main
+ * @param {import("../router.js").Context} context
+ */
 export async function render(main, { params }) {
   const profile = await api.get(`/users/${encodeURIComponent(params.id)}`);
   const followers = h("span", {}, plural(profile.follower_count, "follower"));
@@ -19,6 +24,7 @@ export async function render(main, { params }) {
   });
   const cards = h("ul", { class: "cards", "aria-label": `Personas by ${profile.display_name}` });
   const sentinel = h("div", { class: "end-of-list" });
+  /** @type {string | null} */
   let cursor = null;
   let done = false;
   const load = async () => {

@@ -1,3 +1,4 @@
+// @ts-check
 // `#/settings`: content settings. Adult (NSFW) personas are hidden from Explore, search and the
 // feed until the account turns them on, which needs a confirmation of being 18 or older; the
 // server applies the setting to every listing.
@@ -8,6 +9,10 @@ import { safeNext } from "../door.js";
 import { go } from "../router.js";
 import { busy, toast } from "../ui.js";
 
+/**
+ * @param {HTMLElement} main
+ * @param {import("../router.js").Context} context
+ */
 export async function render(main, { query }) {
   const current = await contentSettings();
   const next = safeNext(query.next);
@@ -63,6 +68,7 @@ export async function render(main, { query }) {
     busy(
       save,
       async () => {
+        /** @type {{show_nsfw: boolean, confirm_adult?: boolean}} */
         const body = { show_nsfw: show.checked };
         if (show.checked && !current.show_nsfw) body.confirm_adult = confirm.checked;
         const saved = await saveContentSettings(body);
