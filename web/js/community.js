@@ -13,7 +13,7 @@ import { ask, busy, formatCount, plural, toast } from "./ui.js";
 
 /**
  * A persona as the API answers it: the UI reads the fields it shows.
- * @typedef {{id: string, name: string, [field: string]: any}} Persona
+ * @typedef {{id: string, name: string, owner_id: string, nsfw?: boolean, [field: string]: any}} Persona
  */
 
 /** @param {{id: string}} p */

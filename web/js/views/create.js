@@ -4,7 +4,7 @@
 // generate its avatar and save it.
 
 import { ApiError, api } from "../api.js";
-import { h } from "../dom.js";
+import { h, required } from "../dom.js";
 import { live } from "../events.js";
 import { parsePartial } from "../partial-json.js";
 import { drafts } from "../store.js";
@@ -14,6 +14,7 @@ import { avatarBox, personaForm, unsavedPersona } from "./editor.js";
 // What a draft fills in, and how the status line names the field being written.
 const DRAFT_TEXT = ["name", "tagline", "description", "personality", "scenario", "greeting", "example_dialogues"];
 const BLANK = { ...Object.fromEntries(DRAFT_TEXT.map((k) => [k, ""])), alternate_greetings: [], tags: [] };
+/** @type {Record<string, string>} */
 const LABELS = {
   name: "name",
   tagline: "tagline",
@@ -26,12 +27,16 @@ const LABELS = {
   tags: "tags",
 };
 
-/** The fields of a partly read draft that fit the form (a half-written list keeps its strings). */
+/**
+ * The fields of a partly read draft that fit the form (a half-written list keeps its strings).
+ * @param {Record<string, any>} value
+ */
 function draftFields(value) {
+  /** @type {Record<string, unknown>} */
   const out = {};
   for (const key of DRAFT_TEXT) if (typeof value[key] === "string") out[key] = value[key];
   for (const key of ["alternate_greetings", "tags"])
-    if (Array.isArray(value[key])) out[key] = value[key].filter((v) => typeof v === "string");
+    if (Array.isArray(value[key])) out[key] = value[key].filter((/** @type {unknown} */ v) => typeof v === "string");
   if (typeof value.nsfw === "boolean") out.nsfw = value.nsfw;
   return out;
 }
@@ -68,7 +73,8 @@ export function render(main, { query }) {
   const status = h("p", { class: "muted", role: "status", id: "draft-status" });
   const editorSlot = h("div", { id: "draft-editor" });
   let stop = () => {};
-  let poll = null;
+  /** @type {ReturnType<typeof setInterval> | undefined} */
+  let poll;
 
   /** The form the draft fills in: read-only while it is written, then editable. */
   const preview = () => {
@@ -78,10 +84,14 @@ export function render(main, { query }) {
     pf.form.setAttribute("aria-busy", "true");
     const heading = h("h2", { id: "draft-heading" }, "Your persona is being written…");
     replace(editorSlot, heading, pf.form);
+    /** @type {number | null | undefined} */
     let attempt = null;
     let shown = "";
     return {
-      /** Fill in what the text so far holds (a new attempt starts the form over). */
+      /**
+       * Fill in what the text so far holds (a new attempt starts the form over).
+       * @param {import("../store.js").Draft} state
+       */
       grow(state) {
         if (state.attempt !== attempt) {
           attempt = state.attempt;
@@ -100,7 +110,10 @@ export function render(main, { query }) {
           status.textContent = `Writing the ${LABELS[open] || "persona"}…`;
         }
       },
-      /** The validated draft: every field as the server has it, now editable. */
+      /**
+       * The validated draft: every field as the server has it, now editable.
+       * @param {Record<string, any>} draft
+       */
       ready(draft) {
         pf.fill({ ...BLANK, ...draft });
         for (const el of pf.form.querySelectorAll(".writing")) el.classList.remove("writing");
@@ -112,15 +125,17 @@ export function render(main, { query }) {
           note: "Saved as a private draft, so its avatar can be generated. Save to publish it.",
         });
         heading.after(avatarBox(pf, { ensureSaved }));
-        pf.form.querySelector("[name=name]").focus();
+        required("[name=name]", pf.form).focus();
       },
     };
   };
 
+  /** @param {string} jobId */
   const watch = (jobId) => {
     stop();
     status.textContent = "Writing your persona…";
     const form = preview();
+    /** @param {import("../store.js").Draft | undefined} state */
     const settle = (state) => {
       if (!state) return;
       if (state.status === "pending") form.grow(state);
@@ -165,6 +180,7 @@ export function render(main, { query }) {
       draftButton,
       async () => {
         replace(editorSlot);
+        /** @type {{idea: string, nsfw: boolean, tags?: string[]}} */
         const body = { idea: idea.value.trim(), nsfw: nsfw.checked };
         const tagList = tags.value
           .split(",")

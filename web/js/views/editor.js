@@ -25,9 +25,27 @@ const TEXT_FIELDS = [
   "character_version",
 ];
 
+/**
+ * A persona, whole (edit) or in part (new, draft, import): the form reads the fields it shows.
+ * @typedef {Record<string, any>} PersonaFields
+ */
+
+/**
+ * What `personaForm` returns.
+ * @typedef {ReturnType<typeof personaForm>} PersonaForm
+ */
+
+/**
+ * A list of texts (alternate greetings): add, remove, each its own textarea.
+ * @param {string} name
+ * @param {string} label
+ * @param {string[] | null | undefined} values
+ * @param {{hint: string, addLabel: string}} options
+ */
 function listEditor(name, label, values, { hint, addLabel }) {
   const items = h("div", { class: "items" });
   const legendId = uid(name);
+  /** @param {string} [value] */
   const add = (value = "") => {
     const n = items.children.length + 1;
     const area = h("textarea", { name, "aria-label": `${label} ${n}`, value, maxlength: "32768" });
@@ -59,9 +77,10 @@ function listEditor(name, label, values, { hint, addLabel }) {
   return {
     el,
     values: () =>
-      $$("textarea", items)
+      /** @type {HTMLTextAreaElement[]} */ ($$("textarea", items))
         .map((t) => t.value)
         .filter((v) => v.trim() !== ""),
+    /** @param {string[] | null | undefined} list */
     set: (list) => {
       items.replaceChildren();
       for (const v of list || []) add(v);
@@ -69,8 +88,13 @@ function listEditor(name, label, values, { hint, addLabel }) {
   };
 }
 
+/**
+ * "a, b, A" → ["a", "b"]: trimmed, empty and repeated (in any case) ones dropped.
+ * @param {string} text
+ */
 function parseTags(text) {
   const seen = new Set();
+  /** @type {string[]} */
   const tags = [];
   for (const raw of text.split(",")) {
     const tag = raw.trim();
@@ -85,9 +109,12 @@ function parseTags(text) {
 /**
  * The persona form. `initial` is a Persona (edit) or a partial one (new, draft, import).
  * Returns `{form, values(), fill(fields), submit}`.
+ * @param {PersonaFields} [initial]
+ * @param {{submitLabel?: string, extraButtons?: HTMLElement[]}} [options]
  */
 export function personaForm(initial = {}, { submitLabel = "Save persona", extraButtons = [] } = {}) {
   const nsfwHint = uid("nsfw-hint");
+  /** @type {Record<string, HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement> & {nsfw: HTMLInputElement, tags: HTMLInputElement, visibility: HTMLSelectElement}} */
   const controls = {
     name: h("input", { type: "text", name: "name", maxlength: "80", required: true, autocomplete: "off" }),
     tagline: h("input", { type: "text", name: "tagline", maxlength: "200", autocomplete: "off" }),
@@ -181,6 +208,7 @@ export function personaForm(initial = {}, { submitLabel = "Save persona", extraB
     h("div", { class: "row form-actions" }, submit, extraButtons),
   );
 
+  /** @param {PersonaFields} p */
   const fill = (p) => {
     for (const name of TEXT_FIELDS) if (p[name] !== undefined && p[name] !== null) controls[name].value = p[name];
     if (p.tags) controls.tags.value = p.tags.join(", ");
@@ -192,6 +220,7 @@ export function personaForm(initial = {}, { submitLabel = "Save persona", extraB
   fill({ visibility: "public", ...initial });
 
   const values = () => {
+    /** @type {PersonaFields} */
     const out = {};
     for (const name of TEXT_FIELDS) out[name] = controls[name].value;
     out.name = out.name.trim();
@@ -211,15 +240,23 @@ export function personaForm(initial = {}, { submitLabel = "Save persona", extraB
     fill,
     controls,
     values,
-    setAvatar: (id) => (avatarId = id),
+    /** @param {string | null} id */
+    setAvatar: (id) => {
+      avatarId = id;
+    },
     get avatarId() {
       return avatarId;
     },
   };
 }
 
-/** Only the fields that differ, so an edit never rewrites what it did not touch. */
+/**
+ * Only the fields that differ, so an edit never rewrites what it did not touch.
+ * @param {PersonaFields} before
+ * @param {PersonaFields} after
+ */
 function changes(before, after) {
+  /** @type {PersonaFields} */
   const out = {};
   for (const [key, value] of Object.entries(after)) {
     if (value === null && (before[key] ?? null) === null) continue;
@@ -236,6 +273,8 @@ function changes(before, after) {
  * The avatar box for a form not saved yet: upload a picture (no persona needed), or generate
  * one, which needs the persona saved first (generations belong to a persona): `ensureSaved`
  * saves it as a private draft, so nothing is published before "Save".
+ * @param {PersonaForm} pf
+ * @param {{ensureSaved: () => Promise<PersonaFields | null>}} options
  */
 export function avatarBox(pf, { ensureSaved }) {
   const preview = h(
@@ -252,10 +291,11 @@ export function avatarBox(pf, { ensureSaved }) {
   });
   const uploadLabel = h("label", { for: file.id, class: "button" }, "Upload a picture");
   const genButton = h("button", { type: "button" }, "Generate avatar");
+  /** @param {any} item a ready media item */
   const showItem = (item) =>
     replace(preview, h("img", { class: "avatar large", src: urlFor(item, "optimized"), alt: "Avatar" }));
   file.addEventListener("change", async () => {
-    const chosen = file.files[0];
+    const chosen = file.files?.[0];
     file.value = "";
     if (!chosen) return;
     const sent = progressBar("Uploading");
@@ -320,6 +360,12 @@ export function avatarBox(pf, { ensureSaved }) {
   );
 }
 
+/**
+ * @param {PersonaForm} pf
+ * @param {PersonaFields | null} existing the persona as saved, if it was
+ * @param {{privately?: boolean}} [options] `privately`: saved as private whatever the form says
+ * @returns {Promise<PersonaFields>}
+ */
 async function savePersona(pf, existing, { privately = false } = {}) {
   clearErrors(pf.form);
   const values = pf.values();
@@ -336,19 +382,26 @@ async function savePersona(pf, existing, { privately = false } = {}) {
   return saved;
 }
 
-/** Wire a form for a persona not saved yet: `ensureSaved` (returned) saves it once as a private
+/**
+ * Wire a form for a persona not saved yet: `ensureSaved` (returned) saves it once as a private
  * draft, for what needs an id first (the avatar); submitting saves it with the chosen visibility
- * and opens its page. */
+ * and opens its page.
+ * @param {PersonaForm} pf
+ * @param {{note: string, onFirstSave?: (saved: PersonaFields) => void}} options
+ * @returns {() => Promise<PersonaFields | null>}
+ */
 export function unsavedPersona(pf, { note, onFirstSave = () => {} }) {
+  /** @type {PersonaFields | null} */
   let saved = null;
   pf.form.addEventListener("submit", (e) => {
     e.preventDefault();
     busy(
       pf.submit,
       async () => {
-        saved = await savePersona(pf, saved);
-        toast(`${saved.name} saved.`, "success");
-        go(`/p/${saved.id}`);
+        const persona = await savePersona(pf, saved);
+        saved = persona;
+        toast(`${persona.name} saved.`, "success");
+        go(`/p/${persona.id}`);
       },
       pf.form,
     );
@@ -356,11 +409,12 @@ export function unsavedPersona(pf, { note, onFirstSave = () => {} }) {
   return async () => {
     if (saved) return saved;
     try {
-      saved = await savePersona(pf, null, { privately: true });
-      onFirstSave(saved);
+      const persona = await savePersona(pf, null, { privately: true });
+      saved = persona;
+      onFirstSave(persona);
       toast(note, "success");
       pf.submit.textContent = "Save changes";
-      return saved;
+      return persona;
     } catch (err) {
       showError(pf.form, err);
       return null;
@@ -368,7 +422,11 @@ export function unsavedPersona(pf, { note, onFirstSave = () => {} }) {
   };
 }
 
-/** Read a dropped or chosen card file and import it; resolves with the new persona. */
+/**
+ * Read a dropped or chosen card file and import it; resolves with the new persona.
+ * @param {File} file
+ * @param {string} [visibility]
+ */
 export async function importCard(file, visibility = "private") {
   const name = (file.name || "").toLowerCase();
   const isPng = file.type === "image/png" || name.endsWith(".png");
@@ -417,6 +475,7 @@ function importPanel() {
     field("Visibility of the imported persona", visibility),
     status,
   );
+  /** @param {File} file */
   const run = async (file) => {
     clearErrors(form);
     status.textContent = `Importing ${file.name}…`;
@@ -429,7 +488,7 @@ function importPanel() {
       showError(form, err);
     }
   };
-  input.addEventListener("change", () => input.files[0] && run(input.files[0]));
+  input.addEventListener("change", () => input.files?.[0] && run(input.files[0]));
   onDrop(zone, (files) => files[0] && run(files[0]));
   return h(
     "section",
@@ -505,7 +564,7 @@ export async function editView(main, { params, query }) {
     onAvatar: (updated) => {
       persona = updated;
       pf.setAvatar(updated.avatar_media_id);
-      head.firstChild.replaceWith(avatar(updated, { large: true, alt: `${updated.name}'s avatar`, waitForOwn: true }));
+      head.firstChild?.replaceWith(avatar(updated, { large: true, alt: `${updated.name}'s avatar`, waitForOwn: true }));
     },
   });
   main.append(head, pf.form, panel);

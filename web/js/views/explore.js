@@ -123,15 +123,23 @@ export function render(main, { query }) {
     }
   };
 
+  /**
+   * @param {string | null} after
+   * @param {number} [limit]
+   */
   const fetchPage = (after, limit = PAGE) =>
     state.sort === "following"
       ? api.page("/feed", { limit, cursor: after })
       : api.page("/personas", { sort: state.sort, q: state.q, tag: state.tag, limit, cursor: after });
+  /** @param {string} id */
   const shown = (id) => Boolean(cards.querySelector(`.card[data-persona-id="${CSS.escape(id)}"]`));
   // Only the unfiltered newest-first list knows where a new persona goes: at the top.
   const takesNew = () => state.sort === "new" && !state.q && !state.tag;
 
-  /** Put personas that are new to this list at its top (newest first), and say so. */
+  /**
+   * Put personas that are new to this list at its top (newest first), and say so.
+   * @param {import("../community.js").Persona[]} personas
+   */
   const prepend = (personas) => {
     const fresh = personas.filter((p) => !shown(p.id));
     if (!fresh.length) return;
@@ -141,6 +149,7 @@ export function render(main, { query }) {
     news.textContent = fresh.length === 1 ? `New persona: ${fresh[0].name}` : `${fresh.length} new personas`;
   };
 
+  /** @param {{persona_id: string, nsfw?: boolean}} event `persona_published` */
   const published = async (event) => {
     if (!takesNew() || event.nsfw || shown(event.persona_id)) return;
     const mine = generation;
@@ -190,12 +199,14 @@ export function render(main, { query }) {
     sentinel.textContent = "";
     scroll.kick();
   };
+  /** @param {string} t */
   function setTag(t) {
     tag.value = t;
     apply();
   }
 
-  let timer = null;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
   q.addEventListener("input", () => {
     clearTimeout(timer);
     timer = setTimeout(apply, 350);

@@ -23,8 +23,13 @@ import { go } from "../router.js";
 import { ask, busy, timeAgo, toast } from "../ui.js";
 import { personaText } from "../whoami.js";
 
-/** Download a card export through the API client (an owner's private persona needs the token;
- * visitors download shared ones without). */
+/**
+ * Download a card export through the API client (an owner's private persona needs the token;
+ * visitors download shared ones without).
+ * @param {import("../community.js").Persona} persona
+ * @param {"json" | "png"} kind
+ * @param {HTMLButtonElement} button
+ */
 async function download(persona, kind, button) {
   await busy(button, async () => {
     const response = await api.download(`/personas/${encodeURIComponent(persona.id)}/card.${kind}`);
@@ -39,12 +44,19 @@ async function download(persona, kind, button) {
   });
 }
 
+/**
+ * @param {string} title
+ * @param {Node | string | null} text
+ */
 function section(title, text) {
   if (!text) return null;
   return [h("dt", {}, title), h("dd", {}, text)];
 }
 
-/** "Forked from <original> by <creator>": the credit a fork carries (`fork_origin`). */
+/**
+ * "Forked from <original> by <creator>": the credit a fork carries (`fork_origin`).
+ * @param {import("../community.js").Persona} persona
+ */
 function forkCredit(persona) {
   const origin = persona.fork_origin || { persona_id: persona.forked_from };
   const creator = origin.owner_id
@@ -83,6 +95,10 @@ export async function render(main, { params }) {
   show(main, persona);
 }
 
+/**
+ * @param {HTMLElement} main
+ * @param {import("../community.js").Persona} persona
+ */
 function show(main, persona) {
   const me = currentUser();
   const own = me && me.id === persona.owner_id;
@@ -158,7 +174,7 @@ function show(main, persona) {
             h(
               "ol",
               {},
-              persona.alternate_greetings.map((g) => h("li", { class: "prose" }, personaText(g, persona))),
+              persona.alternate_greetings.map((/** @type {string} */ g) => h("li", { class: "prose" }, personaText(g, persona))),
             ),
           ),
         ]
