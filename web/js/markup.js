@@ -31,11 +31,14 @@ const MARKER = { "**": "strong", "*": "em", '"': "speech", "\u201c": "speech", "
  * @returns {string}
  */
 export function fillNames(text, { char, user } = {}) {
-  return text.replace(MACRO, (whole, /** @type {string | undefined} */ brace, /** @type {string | undefined} */ angle) => {
-    const name = (brace || angle || "").toLowerCase();
-    const value = name === "user" ? user : char;
-    return value === undefined || value === null ? whole : value;
-  });
+  return text.replace(
+    MACRO,
+    (whole, /** @type {string | undefined} */ brace, /** @type {string | undefined} */ angle) => {
+      const name = (brace || angle || "").toLowerCase();
+      const value = name === "user" ? user : char;
+      return value === undefined || value === null ? whole : value;
+    },
+  );
 }
 
 /**

@@ -45,7 +45,8 @@ export function describe(n) {
 /** @param {Notice} n */
 function link(n) {
   // A fork links to the copy when it is shared, else to the persona that was forked.
-  if (n.kind === "fork" && (n.fork_id || n.persona_id)) return `#/p/${encodeURIComponent(n.fork_id || n.persona_id || "")}`;
+  if (n.kind === "fork" && (n.fork_id || n.persona_id))
+    return `#/p/${encodeURIComponent(n.fork_id || n.persona_id || "")}`;
   if (n.kind === "like" && n.persona_id) return `#/p/${encodeURIComponent(n.persona_id)}`;
   return `#/u/${encodeURIComponent(n.actor_id ?? "")}`;
 }

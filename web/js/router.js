@@ -58,7 +58,9 @@ export function parse(hash = location.hash) {
  */
 export function href(path, query = {}) {
   const qs = new URLSearchParams(
-    /** @type {[string, string][]} */ (Object.entries(query).filter(([, v]) => v !== undefined && v !== null && v !== "")),
+    /** @type {[string, string][]} */ (
+      Object.entries(query).filter(([, v]) => v !== undefined && v !== null && v !== "")
+    ),
   ).toString();
   return `#${path}${qs ? `?${qs}` : ""}`;
 }

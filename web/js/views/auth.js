@@ -2,17 +2,27 @@
 // Sign in, sign up (password or emailed code), password reset.
 
 import { ApiError, adoptTokens, api } from "../api.js";
-import { h } from "../dom.js";
+import { h, required } from "../dom.js";
 import { destination, goTo, joinHref, reason, rememberNext, safeNext } from "../door.js";
 import { busy, errorMessage, field, toast } from "../ui.js";
 
-/** Signed in: back to the page that sent the visitor here (`next`), else the community. */
+/** @typedef {Record<string, string>} Query */
+
+/**
+ * Signed in: back to the page that sent the visitor here (`next`), else the community.
+ * @param {import("../api.js").TokenPair} pair
+ * @param {Query} query
+ */
 function afterSignIn(pair, query) {
   adoptTokens(pair);
   goTo(destination(query));
 }
 
-/** Why this page was opened ("Create a free account to chat with personas."), and the way back. */
+/**
+ * Why this page was opened ("Create a free account to chat with personas."), and the way back.
+ * @param {Query} query
+ * @param {string} lead
+ */
 function why(query, lead) {
   const what = reason(query.why);
   if (!what) return null;
@@ -26,6 +36,7 @@ function why(query, lead) {
 
 // Why the sign-in page was opened when the server ended the session (`?ended=`); a key, so a
 // link cannot make the page say anything else.
+/** @type {Record<string, string>} */
 const ENDED = {
   revoked:
     "You were signed out: this session was ended from another device (with “Sign out everywhere”, by revoking it, or by a password change). Sign in again to continue.",
@@ -34,6 +45,7 @@ const ENDED = {
     "You signed out everywhere: every device, this one included, has to sign in again. Your API keys still work.",
 };
 
+/** @param {Query} query */
 function ended(query) {
   if (!Object.hasOwn(ENDED, query.ended)) return null;
   return h("p", { class: "callout", id: "signed-out-why", role: "status" }, ENDED[query.ended]);
@@ -42,7 +54,10 @@ function ended(query) {
 const NAME_HINT =
   "What everyone else sees beside your personas and on your profile. Your email address is never shown. Leave it empty and we'll pick a handle like reader-4821; you can change it any time.";
 
-/** The display-name control of a sign-up form; both sign-up forms share what is typed. */
+/**
+ * The display-name control of a sign-up form; both sign-up forms share what is typed.
+ * @param {HTMLInputElement[]} shared
+ */
 function nameInput(shared) {
   const input = h("input", { type: "text", name: "display_name", autocomplete: "nickname", maxlength: "80" });
   input.addEventListener("input", () => {
@@ -73,6 +88,11 @@ function devHint(line = DEV_LINES.code, id = "dev-code-hint") {
   );
 }
 
+/**
+ * Tabs (arrow keys move between them), one panel each.
+ * @param {string[]} labels
+ * @param {HTMLElement[]} contents
+ */
 function tabs(labels, contents) {
   const panels = contents.map((content) => h("div", {}, content));
   const buttons = labels.map((label, i) =>
@@ -89,6 +109,7 @@ function tabs(labels, contents) {
       label,
     ),
   );
+  /** @param {number} i */
   const select = (i) => {
     buttons.forEach((b, j) => {
       b.setAttribute("aria-selected", String(i === j));
@@ -114,7 +135,11 @@ function tabs(labels, contents) {
   return h("div", {}, h("div", { class: "tabs", role: "tablist" }, buttons), panels);
 }
 
-/** The emailed-code flow: ask for a code, then verify it (creates the account on first use). */
+/**
+ * The emailed-code flow: ask for a code, then verify it (creates the account on first use).
+ * @param {Query} query
+ * @param {{signUp: boolean, names?: HTMLInputElement[]}} options `names`: the sign-up forms' name fields
+ */
 function codeForm(query, { signUp, names = [] }) {
   const name = signUp ? nameInput(names) : null;
   const email = h("input", { type: "email", name: "email", autocomplete: "email", required: true });
@@ -191,6 +216,7 @@ function codeForm(query, { signUp, names = [] }) {
       busy(
         verify,
         async () => {
+          /** @type {{email: string, code: string, display_name?: string}} */
           const body = { email: email.value.trim(), code: code.value.trim() };
           if (name?.value.trim()) body.display_name = name.value.trim();
           const pair = await api.post("/auth/code/verify", body, { auth: false });
@@ -251,6 +277,7 @@ export function signIn(main, { query }) {
  * @param {import("../router.js").Context} context
  */
 export function signUp(main, { query }) {
+  /** @type {HTMLInputElement[]} */
   const names = [];
   const name = nameInput(names);
   const email = h("input", { type: "email", name: "email", autocomplete: "email", required: true });
@@ -318,6 +345,7 @@ export function signUp(main, { query }) {
     busy(
       submit,
       async () => {
+        /** @type {{email: string, password: string, display_name?: string}} */
         const body = { email: email.value.trim(), password: password.value };
         if (name.value.trim()) body.display_name = name.value.trim();
         const answer = await api.post("/auth/register", body, { auth: false });
@@ -414,7 +442,11 @@ export function reset(main) {
   );
 }
 
-/** What went wrong with a sign-in link, and what to do next, in a sentence. */
+/**
+ * What went wrong with a sign-in link, and what to do next, in a sentence.
+ * @param {unknown} err
+ * @param {boolean} hasToken
+ */
 function linkTrouble(err, hasToken) {
   if (!hasToken || (err instanceof ApiError && err.status === 422)) {
     return "This address is missing its sign-in code: the link was probably cut while copying. Open the link from your email again, whole, or ask for a new one below.";
@@ -467,7 +499,7 @@ export async function magic(main, { query }) {
     const pair = await api.get("/auth/magic-link/verify", { token }, { auth: false });
     afterSignIn(pair, {});
   } catch (err) {
-    section.querySelector("h1").textContent = "This link did not sign you in";
+    required("h1", section).textContent = "This link did not sign you in";
     status.textContent = linkTrouble(err, Boolean(token));
     status.classList.add("callout");
     section.append(newLinkForm(), h("p", {}, h("a", { href: "#/signin" }, "Back to sign in")));

@@ -77,9 +77,7 @@ function listEditor(name, label, values, { hint, addLabel }) {
   return {
     el,
     values: () =>
-      /** @type {HTMLTextAreaElement[]} */ ($$("textarea", items))
-        .map((t) => t.value)
-        .filter((v) => v.trim() !== ""),
+      /** @type {HTMLTextAreaElement[]} */ ($$("textarea", items)).map((t) => t.value).filter((v) => v.trim() !== ""),
     /** @param {string[] | null | undefined} list */
     set: (list) => {
       items.replaceChildren();

@@ -174,7 +174,9 @@ function show(main, persona) {
             h(
               "ol",
               {},
-              persona.alternate_greetings.map((/** @type {string} */ g) => h("li", { class: "prose" }, personaText(g, persona))),
+              persona.alternate_greetings.map((/** @type {string} */ g) =>
+                h("li", { class: "prose" }, personaText(g, persona)),
+              ),
             ),
           ),
         ]
