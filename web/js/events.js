@@ -134,13 +134,10 @@ class LiveEvents {
    * @param {Handler} fn
    */
   on(name, fn) {
-    let handlers = this.handlers.get(name);
-    if (!handlers) {
-      handlers = new Set();
-      this.handlers.set(name, handlers);
-    }
+    const handlers = this.handlers.get(name) ?? new Set();
+    this.handlers.set(name, handlers);
     handlers.add(fn);
-    return () => this.handlers.get(name)?.delete(fn);
+    return () => handlers.delete(fn);
   }
 
   /**

@@ -40,13 +40,10 @@ class Keyed {
    * @param {(state: T, key?: string) => void} fn
    */
   subscribe(key, fn) {
-    let listeners = this.listeners.get(key);
-    if (!listeners) {
-      listeners = new Set();
-      this.listeners.set(key, listeners);
-    }
+    const listeners = this.listeners.get(key) ?? new Set();
+    this.listeners.set(key, listeners);
     listeners.add(fn);
-    return () => this.listeners.get(key)?.delete(fn);
+    return () => listeners.delete(fn);
   }
 }
 
