@@ -52,13 +52,24 @@ const rid = (id) => encodeURIComponent(id);
 export async function list(main) {
   const me = currentUser();
   const rooms = h("ul", { class: "conversation-list room-list", id: "rooms" });
-  main.append(h("h1", {}, "Rooms"), h("p", { class: "muted" }, "Group chats: invite friends, bring up to four personas, talk together live."));
+  main.append(
+    h("h1", {}, "Rooms"),
+    h("p", { class: "muted" }, "Group chats: invite friends, bring up to four personas, talk together live."),
+  );
   const form = await createForm(me ? me.id : "");
-  main.append(h("div", { class: "rooms-layout" }, h("section", { "aria-labelledby": "my-rooms" }, h("h2", { id: "my-rooms" }, "Your rooms"), rooms), form));
+  main.append(
+    h(
+      "div",
+      { class: "rooms-layout" },
+      h("section", { "aria-labelledby": "my-rooms" }, h("h2", { id: "my-rooms" }, "Your rooms"), rooms),
+      form,
+    ),
+  );
   try {
     /** @type {Room[]} */
     const mine = await api.get("/rooms");
-    if (!mine.length) rooms.replaceWith(emptyState("No rooms yet: create one, or open an invite link someone sent you."));
+    if (!mine.length)
+      rooms.replaceWith(emptyState("No rooms yet: create one, or open an invite link someone sent you."));
     for (const room of mine) {
       rooms.append(
         h(
@@ -68,7 +79,17 @@ export async function list(main) {
             "a",
             { href: `#/r/${rid(room.id)}` },
             avatar({ name: room.personas[0] ? room.personas[0].name : room.title }),
-            h("span", {}, h("strong", { class: "title" }, room.title), h("span", { class: "preview" }, `${room.personas.map((p) => p.name).join(", ")} · ${room.member_count} ${room.member_count === 1 ? "member" : "members"}`), h("span", { class: "muted small" }, timeAgo(room.last_activity_at))),
+            h(
+              "span",
+              {},
+              h("strong", { class: "title" }, room.title),
+              h(
+                "span",
+                { class: "preview" },
+                `${room.personas.map((p) => p.name).join(", ")} · ${room.member_count} ${room.member_count === 1 ? "member" : "members"}`,
+              ),
+              h("span", { class: "muted small" }, timeAgo(room.last_activity_at)),
+            ),
           ),
         ),
       );
@@ -84,24 +105,59 @@ export async function list(main) {
  * @returns {Promise<HTMLElement>}
  */
 async function createForm(myId) {
-  const title = h("input", { name: "title", required: true, maxlength: 100, placeholder: "Friday night at the harbour" });
-  const policy = h("select", { name: "turn_policy" }, h("option", { value: "manual" }, "Only when named (@Name)"), h("option", { value: "round_robin" }, "Take turns when no one is named"));
-  const picks = h("fieldset", { class: "persona-picks", "data-field": "persona_ids" }, h("legend", {}, "Personas (1 to 4)"));
+  const title = h("input", {
+    name: "title",
+    required: true,
+    maxlength: 100,
+    placeholder: "Friday night at the harbour",
+  });
+  const policy = h(
+    "select",
+    { name: "turn_policy" },
+    h("option", { value: "manual" }, "Only when named (@Name)"),
+    h("option", { value: "round_robin" }, "Take turns when no one is named"),
+  );
+  const picks = h(
+    "fieldset",
+    { class: "persona-picks", "data-field": "persona_ids" },
+    h("legend", {}, "Personas (1 to 4)"),
+  );
   /** @type {Map<string, string>} */
   const seen = new Map();
-  const [own, top] = await Promise.all([api.get("/personas", { creator_id: myId, limit: 20 }).catch(() => []), api.get("/personas", { sort: "top", limit: 12 }).catch(() => [])]);
+  const [own, top] = await Promise.all([
+    api.get("/personas", { creator_id: myId, limit: 20 }).catch(() => []),
+    api.get("/personas", { sort: "top", limit: 12 }).catch(() => []),
+  ]);
   for (const p of [...own, ...top]) {
     if (seen.has(p.id)) continue;
     seen.set(p.id, p.name);
-    picks.append(h("label", { class: "pick" }, h("input", { type: "checkbox", name: "persona_ids", value: p.id, "aria-label": p.name }), avatar(p), h("span", {}, p.name)));
+    picks.append(
+      h(
+        "label",
+        { class: "pick" },
+        h("input", { type: "checkbox", name: "persona_ids", value: p.id, "aria-label": p.name }),
+        avatar(p),
+        h("span", {}, p.name),
+      ),
+    );
   }
   if (!seen.size) picks.append(h("p", { class: "muted" }, "Create or like a persona first."));
   picks.append(h("div", { class: "field-error", id: "persona-picks-error", hidden: true }));
   const submit = h("button", { type: "submit", class: "primary" }, "Create room");
-  const form = h("form", { class: "card room-create", novalidate: true, "aria-label": "Create a room" }, h("h2", {}, "New room"), field("Title", title), picks, field("Who answers", policy), h("div", { class: "row" }, submit));
+  const form = h(
+    "form",
+    { class: "card room-create", novalidate: true, "aria-label": "Create a room" },
+    h("h2", {}, "New room"),
+    field("Title", title),
+    picks,
+    field("Who answers", policy),
+    h("div", { class: "row" }, submit),
+  );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    const chosen = [...form.querySelectorAll('input[name="persona_ids"]:checked')].map((el) => /** @type {HTMLInputElement} */ (el).value);
+    const chosen = [...form.querySelectorAll('input[name="persona_ids"]:checked')].map(
+      (el) => /** @type {HTMLInputElement} */ (el).value,
+    );
     const slot = /** @type {HTMLElement} */ ($("#persona-picks-error", form));
     slot.hidden = chosen.length >= 1 && chosen.length <= 4;
     slot.textContent = chosen.length ? "Choose at most 4 personas." : "Choose at least one persona.";
@@ -111,7 +167,11 @@ async function createForm(myId) {
       async () => {
         try {
           /** @type {RoomDetail} */
-          const made = await api.post("/rooms", { title: /** @type {HTMLInputElement} */ (title).value, persona_ids: chosen, turn_policy: /** @type {HTMLSelectElement} */ (policy).value });
+          const made = await api.post("/rooms", {
+            title: /** @type {HTMLInputElement} */ (title).value,
+            persona_ids: chosen,
+            turn_policy: /** @type {HTMLSelectElement} */ (policy).value,
+          });
           go(`/r/${made.room.id}`);
         } catch (err) {
           showError(form, err);
@@ -136,7 +196,10 @@ export async function join(main, { params }) {
     const joined = await api.post("/rooms/join", { code: params.code });
     go(`/r/${joined.room.id}`, {}, { replace: true });
   } catch (err) {
-    status.replaceWith(h("p", { role: "alert" }, errorMessage(err)), h("p", {}, h("a", { href: "#/rooms" }, "Your rooms")));
+    status.replaceWith(
+      h("p", { role: "alert" }, errorMessage(err)),
+      h("p", {}, h("a", { href: "#/rooms" }, "Your rooms")),
+    );
   }
 }
 
@@ -156,9 +219,16 @@ export async function room(main, { params }) {
   /** @type {RoomMessage[]} */
   let history;
   try {
-    [detail, history] = await Promise.all([api.get(`/rooms/${rid(roomId)}`), api.get(`/rooms/${rid(roomId)}/messages`, { limit: 50 })]);
+    [detail, history] = await Promise.all([
+      api.get(`/rooms/${rid(roomId)}`),
+      api.get(`/rooms/${rid(roomId)}/messages`, { limit: 50 }),
+    ]);
   } catch (err) {
-    main.append(h("h1", {}, "Room"), h("p", { role: "alert" }, errorMessage(err)), h("p", {}, h("a", { href: "#/rooms" }, "Your rooms")));
+    main.append(
+      h("h1", {}, "Room"),
+      h("p", { role: "alert" }, errorMessage(err)),
+      h("p", {}, h("a", { href: "#/rooms" }, "Your rooms")),
+    );
     return null;
   }
   /** @type {Set<string>} */
@@ -181,9 +251,11 @@ export async function room(main, { params }) {
   const inviteBox = h("div", { class: "invite-box", hidden: true });
 
   /** @param {string} personaId */
-  const personaName = (personaId) => (detail.room.personas.find((p) => p.id === personaId) || { name: "A persona" }).name;
+  const personaName = (personaId) =>
+    (detail.room.personas.find((p) => p.id === personaId) || { name: "A persona" }).name;
   /** @param {string} userId */
-  const memberName = (userId) => (detail.members.find((m) => m.user_id === userId) || { display_name: "someone" }).display_name;
+  const memberName = (userId) =>
+    (detail.members.find((m) => m.user_id === userId) || { display_name: "someone" }).display_name;
   const isOwner = () => detail.role === "owner";
 
   function showHead() {
@@ -195,13 +267,47 @@ export async function room(main, { params }) {
   function messageItem(m) {
     const mine = m.kind === "member" && m.author_id === myId;
     const text = h("div", { class: "text" });
-    renderInto(text, m.content, { char: m.kind === "persona" ? m.author_name : undefined, user: memberName(m.asked_by || "") });
-    const tools = h("div", { class: "tools" }, h("span", { class: "status" }, m.status === "cancelled" ? "stopped" : timeAgo(m.created_at)));
-    if (isOwner() || mine) tools.append(h("button", { type: "button", class: "small", onclick: () => removeMessage(m), "aria-label": `Delete message from ${m.author_name}` }, "Delete"));
-    if (!mine) tools.append(h("button", { type: "button", class: "small", onclick: () => report(m), "aria-label": `Report message from ${m.author_name}` }, "Report"));
+    renderInto(text, m.content, {
+      char: m.kind === "persona" ? m.author_name : undefined,
+      user: memberName(m.asked_by || ""),
+    });
+    const tools = h(
+      "div",
+      { class: "tools" },
+      h("span", { class: "status" }, m.status === "cancelled" ? "stopped" : timeAgo(m.created_at)),
+    );
+    if (isOwner() || mine)
+      tools.append(
+        h(
+          "button",
+          {
+            type: "button",
+            class: "small",
+            onclick: () => removeMessage(m),
+            "aria-label": `Delete message from ${m.author_name}`,
+          },
+          "Delete",
+        ),
+      );
+    if (!mine)
+      tools.append(
+        h(
+          "button",
+          {
+            type: "button",
+            class: "small",
+            onclick: () => report(m),
+            "aria-label": `Report message from ${m.author_name}`,
+          },
+          "Report",
+        ),
+      );
     return h(
       "li",
-      { class: `message ${mine ? "user" : m.kind === "persona" ? "assistant persona" : "other"}`, dataset: { messageId: m.id } },
+      {
+        class: `message ${mine ? "user" : m.kind === "persona" ? "assistant persona" : "other"}`,
+        dataset: { messageId: m.id },
+      },
       mine ? null : avatar({ name: m.author_name }),
       h("div", { class: "bubble" }, mine ? null : h("div", { class: "author" }, m.author_name), text, tools),
     );
@@ -218,7 +324,15 @@ export async function room(main, { params }) {
 
   /** @param {RoomMessage} m */
   async function removeMessage(m) {
-    if (!(await ask({ title: "Delete this message?", body: "Everyone in the room stops seeing it.", confirm: "Delete", danger: true }))) return;
+    if (
+      !(await ask({
+        title: "Delete this message?",
+        body: "Everyone in the room stops seeing it.",
+        confirm: "Delete",
+        danger: true,
+      }))
+    )
+      return;
     try {
       await api.del(`/rooms/${rid(roomId)}/messages/${rid(m.id)}`);
     } catch (err) {
@@ -228,7 +342,12 @@ export async function room(main, { params }) {
 
   /** @param {RoomMessage} m */
   async function report(m) {
-    const reason = await ask({ title: "Report this message", body: "Tell the moderators what is wrong with it.", confirm: "Report", input: { label: "Reason", value: "" } });
+    const reason = await ask({
+      title: "Report this message",
+      body: "Tell the moderators what is wrong with it.",
+      confirm: "Report",
+      input: { label: "Reason", value: "" },
+    });
     if (!reason) return;
     try {
       await api.post(`/rooms/${rid(roomId)}/messages/${rid(m.id)}/report`, { reason });
@@ -244,12 +363,34 @@ export async function room(main, { params }) {
       ...detail.members.map((m) => {
         const here = present.has(m.user_id);
         const controls = [];
-        if (isOwner() && m.user_id !== myId) controls.push(h("button", { type: "button", class: "small danger", onclick: () => removeMember(m), "aria-label": `Remove ${m.display_name}` }, "Remove"));
+        if (isOwner() && m.user_id !== myId)
+          controls.push(
+            h(
+              "button",
+              {
+                type: "button",
+                class: "small danger",
+                onclick: () => removeMember(m),
+                "aria-label": `Remove ${m.display_name}`,
+              },
+              "Remove",
+            ),
+          );
         return h(
           "li",
           { dataset: { userId: m.user_id, present: here ? "yes" : "no" } },
-          h("span", { class: `presence-dot${here ? " here" : ""}`, role: "img", "aria-label": here ? "here now" : "away" }),
-          h("span", { class: "grow" }, m.display_name, m.user_id === myId ? " (you)" : "", m.role === "owner" ? h("span", { class: "muted small" }, " · owner") : null),
+          h("span", {
+            class: `presence-dot${here ? " here" : ""}`,
+            role: "img",
+            "aria-label": here ? "here now" : "away",
+          }),
+          h(
+            "span",
+            { class: "grow" },
+            m.display_name,
+            m.user_id === myId ? " (you)" : "",
+            m.role === "owner" ? h("span", { class: "muted small" }, " · owner") : null,
+          ),
           ...controls,
         );
       }),
@@ -258,7 +399,15 @@ export async function room(main, { params }) {
 
   /** @param {RoomMember} m */
   async function removeMember(m) {
-    if (!(await ask({ title: `Remove ${m.display_name}?`, body: "They stop seeing the room at once; their invite links stop working for them.", confirm: "Remove", danger: true }))) return;
+    if (
+      !(await ask({
+        title: `Remove ${m.display_name}?`,
+        body: "They stop seeing the room at once; their invite links stop working for them.",
+        confirm: "Remove",
+        danger: true,
+      }))
+    )
+      return;
     try {
       await api.del(`/rooms/${rid(roomId)}/members/${rid(m.user_id)}`);
     } catch (err) {
@@ -275,13 +424,19 @@ export async function room(main, { params }) {
         h(
           "p",
           { class: "row" },
-          h("span", { class: "grow" }, h("strong", {}, personaName(s.persona_id)), ` is replying to ${s.asked_by === myId ? "you" : memberName(s.asked_by)}…`),
+          h(
+            "span",
+            { class: "grow" },
+            h("strong", {}, personaName(s.persona_id)),
+            ` is replying to ${s.asked_by === myId ? "you" : memberName(s.asked_by)}…`,
+          ),
           canStop ? h("button", { type: "button", class: "small", onclick: () => stop(s.job_id) }, "Stop") : null,
         ),
       );
     }
     const waiting = detail.replies.filter((r) => r.status === "queued" && !streaming.has(r.message_id));
-    if (waiting.length) lines.push(h("p", { class: "muted small" }, `Next: ${waiting.map((r) => personaName(r.persona_id)).join(", ")}`));
+    if (waiting.length)
+      lines.push(h("p", { class: "muted small" }, `Next: ${waiting.map((r) => personaName(r.persona_id)).join(", ")}`));
     replyStatus.replaceChildren(...lines);
   }
 
@@ -296,7 +451,8 @@ export async function room(main, { params }) {
 
   function showTyping() {
     const names = [...typing.values()].map((t) => t.name);
-    typingStatus.textContent = names.length === 0 ? "" : names.length === 1 ? `${names[0]} is typing…` : `${names.join(", ")} are typing…`;
+    typingStatus.textContent =
+      names.length === 0 ? "" : names.length === 1 ? `${names[0]} is typing…` : `${names.join(", ")} are typing…`;
   }
 
   async function refresh() {
@@ -316,11 +472,18 @@ export async function room(main, { params }) {
       ownerTools.replaceChildren(h("button", { type: "button", class: "small", onclick: leave }, "Leave room"));
       return;
     }
-    const policy = h("select", { name: "turn_policy", "aria-label": "Who answers" }, h("option", { value: "manual" }, "Personas answer when named"), h("option", { value: "round_robin" }, "Personas take turns"));
+    const policy = h(
+      "select",
+      { name: "turn_policy", "aria-label": "Who answers" },
+      h("option", { value: "manual" }, "Personas answer when named"),
+      h("option", { value: "round_robin" }, "Personas take turns"),
+    );
     /** @type {HTMLSelectElement} */ (policy).value = detail.room.turn_policy;
     policy.addEventListener("change", async () => {
       try {
-        detail = await api.patch(`/rooms/${rid(roomId)}`, { turn_policy: /** @type {HTMLSelectElement} */ (policy).value });
+        detail = await api.patch(`/rooms/${rid(roomId)}`, {
+          turn_policy: /** @type {HTMLSelectElement} */ (policy).value,
+        });
         showHead();
       } catch (err) {
         toast(errorMessage(err), "error");
@@ -328,7 +491,11 @@ export async function room(main, { params }) {
     });
     const inviteButton = h("button", { type: "button", class: "primary small", id: "invite-button" }, "Invite link");
     inviteButton.addEventListener("click", () => busy(inviteButton, makeInvite));
-    ownerTools.replaceChildren(inviteButton, policy, h("button", { type: "button", class: "small danger", onclick: deleteRoom }, "Delete room"));
+    ownerTools.replaceChildren(
+      inviteButton,
+      policy,
+      h("button", { type: "button", class: "small danger", onclick: deleteRoom }, "Delete room"),
+    );
   }
 
   async function makeInvite() {
@@ -345,7 +512,14 @@ export async function room(main, { params }) {
           copy.textContent = "Press Ctrl+C";
         }
       });
-      inviteBox.replaceChildren(h("p", { class: "small muted" }, `Anyone with this link can join until ${new Date(invite.expires_at).toLocaleDateString()}.`), h("div", { class: "row" }, link, copy));
+      inviteBox.replaceChildren(
+        h(
+          "p",
+          { class: "small muted" },
+          `Anyone with this link can join until ${new Date(invite.expires_at).toLocaleDateString()}.`,
+        ),
+        h("div", { class: "row" }, link, copy),
+      );
       inviteBox.hidden = false;
     } catch (err) {
       toast(errorMessage(err), "error");
@@ -353,7 +527,15 @@ export async function room(main, { params }) {
   }
 
   async function deleteRoom() {
-    if (!(await ask({ title: "Delete this room?", body: "Its messages are deleted for everyone.", confirm: "Delete", danger: true }))) return;
+    if (
+      !(await ask({
+        title: "Delete this room?",
+        body: "Its messages are deleted for everyone.",
+        confirm: "Delete",
+        danger: true,
+      }))
+    )
+      return;
     try {
       await api.del(`/rooms/${rid(roomId)}`);
       go("/rooms");
@@ -382,8 +564,23 @@ export async function room(main, { params }) {
   }
 
   // Composer with @-mention completion.
-  const input = /** @type {HTMLTextAreaElement} */ (h("textarea", { name: "content", rows: 2, maxlength: 16384, placeholder: "Say something — @Name asks a persona", "aria-autocomplete": "list", "aria-controls": "mention-list" }));
-  const suggestions = h("ul", { class: "mention-list", id: "mention-list", role: "listbox", "aria-label": "Mention", hidden: true });
+  const input = /** @type {HTMLTextAreaElement} */ (
+    h("textarea", {
+      name: "content",
+      rows: 2,
+      maxlength: 16384,
+      placeholder: "Say something — @Name asks a persona",
+      "aria-autocomplete": "list",
+      "aria-controls": "mention-list",
+    })
+  );
+  const suggestions = h("ul", {
+    class: "mention-list",
+    id: "mention-list",
+    role: "listbox",
+    "aria-label": "Mention",
+    hidden: true,
+  });
   const send = h("button", { type: "submit", class: "primary" }, "Send");
   const composer = h(
     "form",
@@ -405,13 +602,28 @@ export async function room(main, { params }) {
 
   function suggest() {
     const f = fragment();
-    const names = [...detail.room.personas.map((p) => p.name), ...detail.members.filter((m) => m.user_id !== myId).map((m) => m.display_name)];
+    const names = [
+      ...detail.room.personas.map((p) => p.name),
+      ...detail.members.filter((m) => m.user_id !== myId).map((m) => m.display_name),
+    ];
     const found = f ? names.filter((n) => n.toLowerCase().startsWith(f.text)).slice(0, 6) : [];
     suggestions.hidden = !found.length;
     active = Math.min(active, Math.max(found.length - 1, 0));
     suggestions.replaceChildren(
       ...found.map((name, i) =>
-        h("li", { role: "option", "aria-selected": i === active ? "true" : "false", onmousedown: (/** @type {Event} */ e) => (e.preventDefault(), pick(name)) }, `@${name}`),
+        h(
+          "li",
+          {
+            role: "option",
+            "aria-selected": i === active ? "true" : "false",
+            onmousedown: (/** @type {Event} */ e) => {
+              // Keep the focus in the textarea: the pick happens before it would blur.
+              e.preventDefault();
+              pick(name);
+            },
+          },
+          `@${name}`,
+        ),
       ),
     );
   }
@@ -484,8 +696,23 @@ export async function room(main, { params }) {
     h(
       "div",
       { class: "room-layout" },
-      h("section", { class: "chat room" }, h("header", { class: "chat-head row" }, h("div", { class: "grow" }, heading, subtitle)), inviteBox, messages, replyStatus, typingStatus, composer),
-      h("aside", { class: "room-aside card", "aria-labelledby": "members-heading" }, membersHeading, memberList, ownerTools),
+      h(
+        "section",
+        { class: "chat room" },
+        h("header", { class: "chat-head row" }, h("div", { class: "grow" }, heading, subtitle)),
+        inviteBox,
+        messages,
+        replyStatus,
+        typingStatus,
+        composer,
+      ),
+      h(
+        "aside",
+        { class: "room-aside card", "aria-labelledby": "members-heading" },
+        membersHeading,
+        memberList,
+        ownerTools,
+      ),
     ),
   );
   showHead();
@@ -535,11 +762,29 @@ export async function room(main, { params }) {
     },
     channel_dropped: () => removedFromRoom(),
     ai_chat_started: (data) => {
-      const item = h("li", { class: "message assistant persona streaming", dataset: { messageId: data.message_id } }, avatar({ name: personaName(data.persona_id) }), h("div", { class: "bubble" }, h("div", { class: "author" }, personaName(data.persona_id)), h("div", { class: "text" })));
+      const item = h(
+        "li",
+        { class: "message assistant persona streaming", dataset: { messageId: data.message_id } },
+        avatar({ name: personaName(data.persona_id) }),
+        h(
+          "div",
+          { class: "bubble" },
+          h("div", { class: "author" }, personaName(data.persona_id)),
+          h("div", { class: "text" }),
+        ),
+      );
       const old = $(`[data-message-id="${CSS.escape(data.message_id)}"]`, messages);
       if (old) old.replaceWith(item);
       else messages.append(item);
-      streaming.set(data.message_id, { job_id: data.job_id, message_id: data.message_id, persona_id: data.persona_id, asked_by: data.asked_by, text: "", el: item, ended: false });
+      streaming.set(data.message_id, {
+        job_id: data.job_id,
+        message_id: data.message_id,
+        persona_id: data.persona_id,
+        asked_by: data.asked_by,
+        text: "",
+        el: item,
+        ended: false,
+      });
       detail.replies = detail.replies.filter((r) => r.job_id !== data.job_id);
       showReplies();
     },
@@ -568,17 +813,32 @@ export async function room(main, { params }) {
     const text = data.text || "";
     const el = $(`[data-message-id="${CSS.escape(data.message_id)}"]`, messages);
     if (text) {
-      addMessage({ id: data.message_id, seq: 0, kind: "persona", author_id: data.persona_id, author_name: personaName(data.persona_id), content: text, asked_by: data.asked_by, job_id: data.job_id, status, created_at: new Date().toISOString() });
+      addMessage({
+        id: data.message_id,
+        seq: 0,
+        kind: "persona",
+        author_id: data.persona_id,
+        author_name: personaName(data.persona_id),
+        content: text,
+        asked_by: data.asked_by,
+        job_id: data.job_id,
+        status,
+        created_at: new Date().toISOString(),
+      });
     } else if (el) {
       el.remove();
     }
-    if (status === "failed") toast(`${personaName(data.persona_id)} could not reply: ${data.reason || "the reply failed"}`, "error");
+    if (status === "failed")
+      toast(`${personaName(data.persona_id)} could not reply: ${data.reason || "the reply failed"}`, "error");
     showReplies();
   }
 
   const offs = ROOM_EVENTS.map((name) =>
     live.on(name, (data) => {
-      const ours = name === "room_member_left" ? data.room_id === roomId : mine(data) || (name === "channel_dropped" && data.channel === channel);
+      const ours =
+        name === "room_member_left"
+          ? data.room_id === roomId
+          : mine(data) || (name === "channel_dropped" && data.channel === channel);
       if (ours && handlers[name]) handlers[name](data);
     }),
   );
