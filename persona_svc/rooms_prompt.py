@@ -31,7 +31,9 @@ def group_note(char: str, title: str, people: Sequence[str], others: Sequence[st
             f" Other characters here: {', '.join(others)}; they speak for themselves, and {char} may "
             "address them by name."
         )
-    return note + f" Each message from someone else starts with their name. Write only {char}'s reply."
+    # In brackets like the prompt's other markers ("[Start a new chat]"): a stage direction, not
+    # part of the character.
+    return f"[{note} Each message from someone else starts with their name. Write only {char}'s reply.]"
 
 
 def turns(persona_id: str, room_id: str, history: Sequence[RoomMessage]) -> list[Message]:

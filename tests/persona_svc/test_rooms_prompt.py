@@ -55,7 +55,7 @@ HISTORY = [
 def test_the_prompt_names_every_speaker_and_the_other_personas() -> None:
     messages = build(persona(), "r1", "Harbour", "Ann", ["Ann", "Ben"], ["Otto"], HISTORY, Budget())
     contents = [m.content for m in messages]
-    note = next(c for c in contents if c.startswith("This is a group chat"))
+    note = next(c for c in contents if c.startswith("[This is a group chat"))
     assert '"Harbour"' in note and "People here: Ann, Ben." in note and "Other characters here: Otto;" in note
     start = contents.index("[Start a new chat]")
     assert contents.index(note) == start - 1

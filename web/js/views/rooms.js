@@ -475,8 +475,8 @@ export async function room(main, { params }) {
     const policy = h(
       "select",
       { name: "turn_policy", "aria-label": "Who answers" },
-      h("option", { value: "manual" }, "Personas answer when named"),
-      h("option", { value: "round_robin" }, "Personas take turns"),
+      h("option", { value: "manual" }, "Answer when named"),
+      h("option", { value: "round_robin" }, "Take turns"),
     );
     /** @type {HTMLSelectElement} */ (policy).value = detail.room.turn_policy;
     policy.addEventListener("change", async () => {
