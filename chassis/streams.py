@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from nats.js import JetStreamContext, api
 
 from chassis.bus import ensure_kv, ensure_object_store, ensure_stream
@@ -12,41 +14,37 @@ DAY = 24 * 3600.0
 
 
 def stream_configs(settings: Settings) -> list[api.StreamConfig]:
-    replicas = settings.js_replicas
+    def stream(
+        name: str,
+        members: list[str],
+        max_age: float,
+        retention: api.RetentionPolicy = api.RetentionPolicy.LIMITS,
+        **options: Any,
+    ) -> api.StreamConfig:
+        return api.StreamConfig(
+            name=name,
+            subjects=members,
+            retention=retention,
+            storage=api.StorageType.FILE,
+            num_replicas=settings.js_replicas,
+            max_age=max_age,
+            **options,
+        )
+
     return [
-        api.StreamConfig(
-            name=subjects.STREAM_JOBS,
-            subjects=list(subjects.JOB_SUBJECTS),
+        stream(
+            subjects.STREAM_JOBS,
+            list(subjects.JOB_SUBJECTS),
+            7 * DAY,
             retention=api.RetentionPolicy.WORK_QUEUE,
-            storage=api.StorageType.FILE,
-            num_replicas=replicas,
-            max_age=7 * DAY,
             duplicate_window=120.0,
         ),
-        api.StreamConfig(
-            name=subjects.STREAM_DEAD,
-            subjects=[subjects.JOBS_DEAD],
-            retention=api.RetentionPolicy.LIMITS,
-            storage=api.StorageType.FILE,
-            num_replicas=replicas,
-            max_age=14 * DAY,
-        ),
-        api.StreamConfig(
-            name=subjects.STREAM_RESULTS,
-            subjects=list(subjects.RESULT_SUBJECTS),
-            retention=api.RetentionPolicy.LIMITS,
-            storage=api.StorageType.FILE,
-            num_replicas=replicas,
-            max_age=7 * DAY,
-            duplicate_window=120.0,
-        ),
-        api.StreamConfig(
-            name=subjects.STREAM_EVENTS,
-            subjects=[subjects.EVENTS_ALL],
-            retention=api.RetentionPolicy.LIMITS,
-            storage=api.StorageType.FILE,
-            num_replicas=replicas,
-            max_age=settings.events_max_age,
+        stream(subjects.STREAM_DEAD, [subjects.JOBS_DEAD], 14 * DAY),
+        stream(subjects.STREAM_RESULTS, list(subjects.RESULT_SUBJECTS), 7 * DAY, duplicate_window=120.0),
+        stream(
+            subjects.STREAM_EVENTS,
+            [subjects.EVENTS_ALL],
+            settings.events_max_age,
             max_bytes=settings.events_max_bytes,
             # Terminal events carry a message id (chassis.events, `once`): a service that stopped
             # between its commit and its ack publishes again on redelivery, and EVENTS keeps the

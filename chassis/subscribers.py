@@ -22,6 +22,7 @@ from nats.js import JetStreamContext
 from chassis.consumer import ConsumerSpec, DeadHandler, Delivery, PullConsumer, Retry
 from chassis.db import is_unavailable
 from chassis.settings import Settings
+from proto.subjects import stream_of
 
 log = structlog.get_logger("chassis.subscribers")
 T = TypeVar("T")
@@ -35,7 +36,6 @@ UndecodableHandler = Callable[[Delivery, str], Awaitable[None]]
 
 @dataclass(kw_only=True)
 class Subscriber(Generic[T]):
-    stream: str
     subject: str
     durable: str
     decoder: msgspec.json.Decoder[T]
@@ -49,6 +49,11 @@ class Subscriber(Generic[T]):
     unavailable: tuple[type[Exception], ...] = ()
     on_undecodable: UndecodableHandler | None = None
     on_dead: DeadHandler | None = None
+    # Where `subject` is stored; by default the mesh's stream for it (proto.subjects.stream_of).
+    stream: str = ""
+
+    def __post_init__(self) -> None:
+        self.stream = self.stream or stream_of(self.subject)
 
     async def handle(self, delivery: Delivery) -> None:
         try:

@@ -40,7 +40,6 @@ class Worker:
         s = self.ctx.settings
         return [
             Subscriber(
-                stream=STREAM_JOBS,
                 subject=kind.subject,
                 durable=f"worker-{kind.name}",
                 decoder=job_base_decoder,

@@ -8,7 +8,7 @@ from chassis.storage import StorageUnavailable
 from chassis.subscribers import Subscriber
 from media_svc.service import MediaService
 from proto.media import MediaResult, media_result_decoder
-from proto.subjects import RESULTS_MEDIA, STREAM_RESULTS
+from proto.subjects import RESULTS_MEDIA
 
 DURABLE = "media-results"
 RETRY_DELAY = 2.0
@@ -16,7 +16,6 @@ RETRY_DELAY = 2.0
 
 def results_subscriber(service: MediaService) -> Subscriber[MediaResult]:
     return Subscriber(
-        stream=STREAM_RESULTS,
         subject=RESULTS_MEDIA,
         durable=DURABLE,
         decoder=media_result_decoder,

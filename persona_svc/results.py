@@ -17,7 +17,7 @@ from persona_svc.service import PersonaService
 from proto.chat import chat_result_decoder
 from proto.jobs import DeadLetter
 from proto.personas import draft_result_decoder
-from proto.subjects import JOBS_DEAD, RESULTS_CHAT, RESULTS_DRAFT, STREAM_DEAD, STREAM_RESULTS
+from proto.subjects import JOBS_DEAD, RESULTS_CHAT, RESULTS_DRAFT
 
 DURABLE_CHAT = "persona-results-chat"
 DURABLE_DRAFT = "persona-results-draft"
@@ -28,7 +28,6 @@ CONCURRENCY = 8
 def subscribers(personas: PersonaService, chat: ChatService) -> list[Subscriber[Any]]:
     return [
         Subscriber(
-            stream=STREAM_RESULTS,
             subject=RESULTS_CHAT,
             durable=DURABLE_CHAT,
             decoder=chat_result_decoder,
@@ -36,7 +35,6 @@ def subscribers(personas: PersonaService, chat: ChatService) -> list[Subscriber[
             concurrency=CONCURRENCY,
         ),
         Subscriber(
-            stream=STREAM_RESULTS,
             subject=RESULTS_DRAFT,
             durable=DURABLE_DRAFT,
             decoder=draft_result_decoder,
@@ -44,7 +42,6 @@ def subscribers(personas: PersonaService, chat: ChatService) -> list[Subscriber[
             concurrency=CONCURRENCY,
         ),
         Subscriber(
-            stream=STREAM_DEAD,
             subject=JOBS_DEAD,
             durable=DURABLE_DEAD,
             decoder=msgspec.json.Decoder(DeadLetter),

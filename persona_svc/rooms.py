@@ -73,7 +73,7 @@ from proto.rooms import (
     RoomTyping,
     RoomUpdated,
 )
-from proto.subjects import JOBS_CHAT, JOBS_DEAD, RESULTS_CHAT, STREAM_DEAD, STREAM_RESULTS, user_channel
+from proto.subjects import JOBS_CHAT, JOBS_DEAD, RESULTS_CHAT, user_channel
 
 log = structlog.get_logger("persona_svc.rooms")
 
@@ -110,7 +110,6 @@ class RoomService:
     def subscribers(self) -> list[Subscriber[Any]]:
         return [
             Subscriber(
-                stream=STREAM_RESULTS,
                 subject=RESULTS_CHAT,
                 durable=DURABLE_RESULTS,
                 decoder=chat_result_decoder,
@@ -118,7 +117,6 @@ class RoomService:
                 concurrency=8,
             ),
             Subscriber(
-                stream=STREAM_DEAD,
                 subject=JOBS_DEAD,
                 durable=DURABLE_DEAD,
                 decoder=msgspec.json.Decoder(DeadLetter),

@@ -40,6 +40,18 @@ RESULT_SUBJECTS = (RESULTS_CHAT, RESULTS_DRAFT, RESULTS_MEDIA)
 
 STREAM_EVENTS = "EVENTS"
 EVENTS_ALL = "events.>"
+
+
+def stream_of(subject: str) -> str:
+    """The stream that stores `subject` (a job, dead-letter or result subject)."""
+    if subject == JOBS_DEAD:
+        return STREAM_DEAD
+    for stream, members in ((STREAM_JOBS, JOB_SUBJECTS), (STREAM_RESULTS, RESULT_SUBJECTS)):
+        if subject in members:
+            return stream
+    raise ValueError(f"no stream stores {subject!r}")
+
+
 # EVENTS republishes every stored event on `live.…` with its stream sequence in the
 # `Nats-Sequence` header; gateways subscribe there so each SSE frame carries its id.
 LIVE_PREFIX = "live"
