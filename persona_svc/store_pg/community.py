@@ -24,6 +24,21 @@ if TYPE_CHECKING:
 REPORT_COLUMNS = "id, persona_id, reporter_id, reason, created_at, reviewed_at"
 
 
+async def _toggle(
+    conn: Conn, table: str, key: tuple[str, str], values: tuple[object, object], on: bool
+) -> bool:
+    """Add (stamped now) or remove the row of `table` whose `key` columns hold `values`; whether
+    that changed anything."""
+    if on:
+        query = (
+            f"INSERT INTO {table} ({key[0]}, {key[1]}, created_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING RETURNING true"
+        )
+        return bool(await conn.fetchval(query, *values, utcnow()))
+    query = f"DELETE FROM {table} WHERE {key[0]} = $1 AND {key[1]} = $2 RETURNING true"
+    return bool(await conn.fetchval(query, *values))
+
+
 class Community(Base):
     # Likes, follows, profiles
 
@@ -31,18 +46,7 @@ class Community(Base):
         pid = parse_uuid(persona_id)
 
         async def work(conn: Conn) -> tuple[bool, int]:
-            if liked:
-                changed = await conn.fetchval(
-                    "INSERT INTO likes (persona_id, user_id, created_at) VALUES ($1, $2, $3)"
-                    " ON CONFLICT DO NOTHING RETURNING true",
-                    pid,
-                    user_id,
-                    utcnow(),
-                )
-            else:
-                changed = await conn.fetchval(
-                    "DELETE FROM likes WHERE persona_id = $1 AND user_id = $2 RETURNING true", pid, user_id
-                )
+            changed = await _toggle(conn, "likes", ("persona_id", "user_id"), (pid, user_id), liked)
             if changed:
                 count = await conn.fetchval(
                     "UPDATE personas SET like_count = like_count + $2 WHERE id = $1 RETURNING like_count",
@@ -51,28 +55,16 @@ class Community(Base):
                 )
             else:
                 count = await conn.fetchval("SELECT like_count FROM personas WHERE id = $1", pid)
-            return bool(changed), int(count or 0)
+            return changed, int(count or 0)
 
         return await self._tx(work)
 
     async def set_follow(self, follower_id: str, followee_id: str, following: bool) -> tuple[bool, int]:
         async def work(conn: Conn) -> tuple[bool, int]:
-            if following:
-                changed = await conn.fetchval(
-                    "INSERT INTO follows (follower_id, followee_id, created_at) VALUES ($1, $2, $3)"
-                    " ON CONFLICT DO NOTHING RETURNING true",
-                    follower_id,
-                    followee_id,
-                    utcnow(),
-                )
-            else:
-                changed = await conn.fetchval(
-                    "DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2 RETURNING true",
-                    follower_id,
-                    followee_id,
-                )
+            pair = (follower_id, followee_id)
+            changed = await _toggle(conn, "follows", ("follower_id", "followee_id"), pair, following)
             count = await conn.fetchval("SELECT count(*) FROM follows WHERE followee_id = $1", followee_id)
-            return bool(changed), int(count)
+            return changed, int(count)
 
         return await self._tx(work)
 

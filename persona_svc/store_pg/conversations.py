@@ -29,9 +29,17 @@ from proto.conversations import Conversation, Message, UserPersona
 if TYPE_CHECKING:
     from chassis.db import Conn
 
-MESSAGE_COLUMNS = (
-    "id, conversation_id, seq, role, content, swipes, swipe_index, status, job_id, error,"
-    " created_at, updated_at"
+MESSAGE_FIELDS = ("id", "conversation_id", "seq", "role", "created_at")
+# What an edit, a new swipe or a finished generation changes.
+MESSAGE_CHANGES = ("content", "swipes", "swipe_index", "status", "job_id", "error", "updated_at")
+MESSAGE_COLUMNS = ", ".join(MESSAGE_FIELDS + MESSAGE_CHANGES)
+INSERT_MESSAGE = (
+    f"INSERT INTO messages ({MESSAGE_COLUMNS})"
+    f" VALUES ({', '.join(f'${i}' for i in range(1, len(MESSAGE_FIELDS + MESSAGE_CHANGES) + 1))})"
+)
+UPDATE_MESSAGE = (
+    f"UPDATE messages SET {', '.join(f'{c} = ${i}' for i, c in enumerate(MESSAGE_CHANGES, start=2))}"
+    " WHERE id = $1"
 )
 MESSAGES = f"SELECT {MESSAGE_COLUMNS} FROM messages"
 GENERATION_COLUMNS = "job_id, conversation_id, message_id, user_id, swipe_index, status, created_at"
@@ -76,36 +84,10 @@ class Conversations(Base):
         await self._tx(work)
 
     async def _insert_message(self, conn: Conn, m: Message) -> None:
-        await conn.execute(
-            f"INSERT INTO messages ({MESSAGE_COLUMNS})"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            m.id,
-            m.conversation_id,
-            m.seq,
-            m.role,
-            m.content,
-            m.swipes,
-            m.swipe_index,
-            m.status,
-            m.job_id or None,
-            m.error,
-            m.created_at,
-            m.updated_at,
-        )
+        await conn.execute(INSERT_MESSAGE, *(getattr(m, c) for c in MESSAGE_FIELDS + MESSAGE_CHANGES))
 
     async def _update_message(self, conn: Conn, m: Message) -> None:
-        await conn.execute(
-            "UPDATE messages SET content = $2, swipes = $3, swipe_index = $4, status = $5, job_id = $6,"
-            " error = $7, updated_at = $8 WHERE id = $1",
-            m.id,
-            m.content,
-            m.swipes,
-            m.swipe_index,
-            m.status,
-            m.job_id or None,
-            m.error,
-            m.updated_at,
-        )
+        await conn.execute(UPDATE_MESSAGE, m.id, *(getattr(m, c) for c in MESSAGE_CHANGES))
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
         cid = parse_uuid(conversation_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
@@ -25,6 +25,8 @@ from proto.personas import DraftResult, DraftView, Persona, PersonaSummary
 
 if TYPE_CHECKING:
     from chassis.db import Conn
+
+K = TypeVar("K", NewKey, TopKey)
 
 PERSONA_COLUMNS = (
     "id",
@@ -186,35 +188,35 @@ class Personas(Base):
     async def list_new(
         self, f: ListFilter, limit: int, after: NewKey | None
     ) -> list[tuple[PersonaSummary, NewKey]]:
-        key = None if after is None else (after.created_at, "::TIMESTAMPTZ", after.id)
-        found = await self._list_by(f, limit, "p.created_at", key)
-        return [(p, NewKey(p.created_at, p.id)) for p in found]
+        return await self._list_by(f, limit, NewKey, "::TIMESTAMPTZ", after)
 
     async def list_top(
         self, f: ListFilter, limit: int, after: TopKey | None
     ) -> list[tuple[PersonaSummary, TopKey]]:
-        key = None if after is None else (after.like_count, "::INT", after.id)
-        found = await self._list_by(f, limit, "p.like_count", key)
-        return [(p, TopKey(p.like_count, p.id)) for p in found]
+        return await self._list_by(f, limit, TopKey, "::INT", after)
 
     async def _list_by(
-        self, f: ListFilter, limit: int, column: str, after: tuple[object, str, str] | None
-    ) -> list[PersonaSummary]:
-        """Keyset page ordered by `column` then id, both descending; `after` is (value, cast, id)."""
+        self, f: ListFilter, limit: int, key: type[K], cast: str, after: K | None
+    ) -> list[tuple[PersonaSummary, K]]:
+        """Keyset page ordered by the key's first field (a column, of type `cast`) then id, both
+        descending."""
+        column = key.__struct_fields__[0]
         params = Params()
         liked = _liked(params, f.viewer_id)
         where = _where(f, params)
         if after is not None:
-            value, cast, after_id = after
-            bound = f"{params.add(value, cast)}, {params.add(parse_uuid(after_id), '::UUID')}"
-            where += f" AND ({column}, p.id) < ({bound})"
-        return await fetch_all(
+            bound = (
+                f"{params.add(getattr(after, column), cast)}, {params.add(parse_uuid(after.id), '::UUID')}"
+            )
+            where += f" AND (p.{column}, p.id) < ({bound})"
+        found = await fetch_all(
             self.pool,
             PersonaSummary,
             f"SELECT {SELECT_SUMMARY}, {liked} FROM personas p WHERE {where}"
-            f" ORDER BY {column} DESC, p.id DESC LIMIT {params.add(limit)}",
+            f" ORDER BY p.{column} DESC, p.id DESC LIMIT {params.add(limit)}",
             *params.values,
         )
+        return [(p, key(getattr(p, column), p.id)) for p in found]
 
     async def list_trending(
         self, f: ListFilter, limit: int, trending: Trending, after: TrendKey | None
