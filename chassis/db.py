@@ -28,9 +28,8 @@ log = structlog.get_logger("chassis.db")
 
 T = TypeVar("T")
 _json = msgspec.json.Encoder()
-# Conflicts a serializable database (CockroachDB) answers by aborting: run the transaction again.
+# Conflicts CockroachDB (serializable) and PostgreSQL may abort a transaction with: run it again.
 _RETRYABLE = (asyncpg.exceptions.SerializationError, asyncpg.exceptions.DeadlockDetectedError)
-TX_ATTEMPTS = 8
 
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -90,14 +89,14 @@ async def fetch_all(conn: Executor, into: type[T], query: str, *args: Any) -> li
     return [convert(row, into) for row in await conn.fetch(query, *args)]
 
 
-async def transaction(pool: asyncpg.Pool, work: Callable[[Conn], Awaitable[T]]) -> T:
-    """Run `work` in a transaction, again when the database aborts it as a conflict."""
-    for attempt in range(TX_ATTEMPTS):
+async def in_transaction(pool: asyncpg.Pool, work: Callable[[Conn], Awaitable[T]], attempts: int = 8) -> T:
+    """Run `work(connection)` in a transaction, again when the database aborts it as a conflict."""
+    for attempt in range(attempts):
         try:
             async with pool.acquire() as conn, conn.transaction():
                 return await work(conn)
         except _RETRYABLE:
-            if attempt == TX_ATTEMPTS - 1:
+            if attempt == attempts - 1:
                 raise
             await asyncio.sleep(0.005 * 2**attempt)
     raise AssertionError("unreachable")

@@ -20,7 +20,7 @@ class Base:
         self.pool = pool
 
     async def _tx(self, work: Callable[[Conn], Awaitable[T]]) -> T:
-        return await db.transaction(self.pool, work)
+        return await db.in_transaction(self.pool, work)
 
 
 class Params:
