@@ -20,7 +20,7 @@ from auth_svc.store import (
     UserRecord,
     within_grace,
 )
-from chassis.db import fetch_all, fetch_one
+from chassis.db import fetch_all, fetch_by_id, fetch_one
 from chassis.ids import parse_uuid
 
 USER_COLUMNS = (
@@ -58,11 +58,8 @@ class PgStore:
             raise EmailTaken(user.email) from None
 
     async def get_user(self, user_id: str) -> UserRecord | None:
-        uid = parse_uuid(user_id)
-        if uid is None:
-            return None
-        return await fetch_one(
-            self.pool, UserRecord, f"SELECT {USER_COLUMNS} FROM auth_users WHERE id = $1", uid
+        return await fetch_by_id(
+            self.pool, UserRecord, f"SELECT {USER_COLUMNS} FROM auth_users WHERE id = $1", user_id
         )
 
     async def get_user_by_email(self, email: str) -> UserRecord | None:
@@ -139,11 +136,8 @@ class PgStore:
             )
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
-        sid = parse_uuid(session_id)
-        if sid is None:
-            return None
-        return await fetch_one(
-            self.pool, SessionRecord, f"SELECT {SESSION_COLUMNS} FROM auth_sessions WHERE id = $1", sid
+        return await fetch_by_id(
+            self.pool, SessionRecord, f"SELECT {SESSION_COLUMNS} FROM auth_sessions WHERE id = $1", session_id
         )
 
     async def list_sessions(self, user_id: str, now: datetime) -> list[SessionRecord]:

@@ -18,6 +18,8 @@ import asyncpg
 import msgspec
 import structlog
 
+from chassis.ids import parse_uuid
+
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
 
@@ -83,6 +85,12 @@ async def fetch_one(conn: Executor, into: type[T], query: str, *args: Any) -> T 
     """The query's first row as `into`; None when it returns none."""
     row = await conn.fetchrow(query, *args)
     return None if row is None else convert(row, into)
+
+
+async def fetch_by_id(conn: Executor, into: type[T], query: str, id: str, *args: Any) -> T | None:
+    """`fetch_one` with `id`, text from a caller, as $1: None when it is not a UUID (nothing has it)."""
+    uid = parse_uuid(id)
+    return None if uid is None else await fetch_one(conn, into, query, uid, *args)
 
 
 async def fetch_all(conn: Executor, into: type[T], query: str, *args: Any) -> list[T]:

@@ -9,7 +9,7 @@ import msgspec
 from msgspec import UnsetType
 
 from chassis.clock import utcnow
-from chassis.db import fetch_all, fetch_one
+from chassis.db import fetch_all, fetch_by_id, fetch_one
 from chassis.ids import parse_uuid
 from persona_svc.pagination import ActivityKey, SeqKey
 from persona_svc.store import (
@@ -90,10 +90,7 @@ class Conversations(Base):
         await conn.execute(UPDATE_MESSAGE, m.id, *(getattr(m, c) for c in MESSAGE_CHANGES))
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
-        cid = parse_uuid(conversation_id)
-        if cid is None:
-            return None
-        return await fetch_one(self.pool, Conversation, f"{CONVERSATIONS} WHERE c.id = $1", cid)
+        return await fetch_by_id(self.pool, Conversation, f"{CONVERSATIONS} WHERE c.id = $1", conversation_id)
 
     async def list_conversations(
         self, user_id: str, limit: int, after: ActivityKey | None, persona_id: str | None = None
@@ -185,14 +182,11 @@ class Conversations(Base):
         return found[::-1]
 
     async def get_message(self, conversation_id: str, message_id: str) -> Message | None:
-        mid = parse_uuid(message_id)
-        if mid is None:
-            return None
-        return await fetch_one(
+        return await fetch_by_id(
             self.pool,
             Message,
             f"{MESSAGES} WHERE id = $1 AND conversation_id = $2",
-            mid,
+            message_id,
             parse_uuid(conversation_id),
         )
 
@@ -269,11 +263,8 @@ class Conversations(Base):
         return await self._tx(work)
 
     async def get_generation(self, job_id: str) -> Generation | None:
-        jid = parse_uuid(job_id)
-        if jid is None:
-            return None
-        return await fetch_one(
-            self.pool, Generation, f"SELECT {GENERATION_COLUMNS} FROM generations WHERE job_id = $1", jid
+        return await fetch_by_id(
+            self.pool, Generation, f"SELECT {GENERATION_COLUMNS} FROM generations WHERE job_id = $1", job_id
         )
 
     async def finish_generation(
