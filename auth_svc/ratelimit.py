@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass
 
 from nats.js import JetStreamContext, api
 from nats.js.errors import KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError
@@ -87,6 +88,7 @@ async def open_limiter(settings: Settings, js: JetStreamContext) -> RateLimiter:
     return RateLimiter(kv, settings.login_rate_window)
 
 
+@dataclass
 class Backoff:
     """Password failures of one (email, client) pair: free up to `after`, then a required wait
     of `base` seconds doubling with each failure, and `lock` seconds from `lock_after` on.
@@ -96,22 +98,13 @@ class Backoff:
     a pair that must wait with 429 and does not run bcrypt: waiting is the client's, not ours.
     """
 
-    def __init__(
-        self,
-        kv: KeyValue,
-        *,
-        after: int,
-        base: float,
-        lock_after: int,
-        lock: float,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.kv = kv
-        self.after = after
-        self.base = base
-        self.lock_after = lock_after
-        self.lock = lock
-        self.clock = clock
+    kv: KeyValue
+    _: KW_ONLY
+    after: int
+    base: float
+    lock_after: int
+    lock: float
+    clock: Callable[[], float] = time.time
 
     def delay(self, failures: int) -> float:
         """Seconds to wait after the `failures`-th failure."""

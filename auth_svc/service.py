@@ -104,32 +104,16 @@ def parse_emails(value: str) -> frozenset[str]:
 
 
 def to_user(user: UserRecord) -> User:
-    return User(
-        id=user.id,
-        email=user.email,
-        display_name=user.display_name,
-        bio=user.bio,
-        avatar_media_id=user.avatar_media_id,
-        is_admin=user.is_admin,
-        has_password=user.password_hash is not None,
-        created_at=user.created_at,
-    )
+    found = msgspec.convert(user, User, from_attributes=True)
+    return msgspec.structs.replace(found, has_password=user.password_hash is not None)
 
 
 def to_public(user: UserRecord) -> PublicUser:
-    return PublicUser(
-        id=user.id,
-        display_name=user.display_name,
-        bio=user.bio,
-        avatar_media_id=user.avatar_media_id,
-        created_at=user.created_at,
-    )
+    return msgspec.convert(user, PublicUser, from_attributes=True)
 
 
 def to_api_key(key: ApiKeyRecord) -> ApiKey:
-    return ApiKey(
-        id=key.id, name=key.name, prefix=key.prefix, created_at=key.created_at, last_used_at=key.last_used_at
-    )
+    return msgspec.convert(key, ApiKey, from_attributes=True)
 
 
 class AuthService:

@@ -12,6 +12,7 @@ from typing import Any
 
 import psutil
 
+from chassis.children import stop
 from tests.support.natsd import wait_port
 from tests.support.ports import free_port
 
@@ -48,12 +49,7 @@ def gateway(nats_url: str, role: str = "gateway", **env: str) -> Iterator[Gatewa
         wait_port(port, timeout=30)
         yield GatewayProc(proc, port)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=20)
 
 
 class ClientProc:

@@ -55,11 +55,12 @@ def create_service_app(
     migrations: Path | None = None,
     bridge: bool = True,
 ) -> Starlette:
-    """A service: `routes` served over the bus as `http.<name>`, health on `HEALTH_PORT`."""
+    """A service: `routes` served over the bus as `http.<name>`, health on `HEALTH_PORT`, and
+    `spec` (its title) with the operations its routes describe at `/openapi.json`."""
 
     all_routes = list(routes)
     if spec is not None:
-        document = spec.document()
+        document = spec.document(all_routes)
 
         async def openapi(_: Request) -> Response:
             return JSONResponse(document)

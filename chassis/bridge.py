@@ -14,7 +14,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import msgspec
@@ -78,29 +78,19 @@ def forwardable(headers: Sequence[tuple[str, str]], service: str = "") -> list[t
     return out
 
 
+@dataclass
 class BridgeServer:
-    def __init__(
-        self,
-        nc: NATS,
-        js: JetStreamContext,
-        service: str,
-        app: ASGIApp,
-        settings: Settings,
-        *,
-        state: dict[str, Any] | None = None,
-        version: str = "0.1.0",
-        description: str = "",
-    ) -> None:
-        self.nc = nc
-        self.js = js
-        self.service = service
-        self.app = app
-        self.settings = settings
-        self.state = state if state is not None else {}
-        self.version = version
-        self.description = description
-        self._micro: nats.micro.service.Service | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+    nc: NATS
+    js: JetStreamContext
+    service: str
+    app: ASGIApp
+    settings: Settings
+    _: KW_ONLY
+    state: dict[str, Any] = field(default_factory=dict)
+    version: str = "0.1.0"
+    description: str = ""
+    _micro: nats.micro.service.Service | None = field(default=None, init=False)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
 
     async def start(self) -> None:
         self._micro = await nats.micro.add_service(

@@ -9,6 +9,14 @@ class HTTPError(Exception):
     status = 500
     code = "internal_error"
 
+    def __init_subclass__(cls, *, status: int | None = None, code: str | None = None) -> None:
+        # `class NotFound(HTTPError, status=404, code="not_found")`: an error is one line.
+        super().__init_subclass__()
+        if status is not None:
+            cls.status = status
+        if code is not None:
+            cls.code = code
+
     def __init__(
         self,
         message: str,
@@ -25,55 +33,34 @@ class HTTPError(Exception):
         self.headers = headers or {}
 
 
-class BadRequest(HTTPError):
-    status = 400
-    code = "bad_request"
+class BadRequest(HTTPError, status=400, code="bad_request"): ...
 
 
-class Unauthorized(HTTPError):
-    status = 401
-    code = "unauthorized"
+class Unauthorized(HTTPError, status=401, code="unauthorized"): ...
 
 
-class Forbidden(HTTPError):
-    status = 403
-    code = "forbidden"
+class Forbidden(HTTPError, status=403, code="forbidden"): ...
 
 
-class NotFound(HTTPError):
-    status = 404
-    code = "not_found"
+class NotFound(HTTPError, status=404, code="not_found"): ...
 
 
-class MethodNotAllowed(HTTPError):
-    status = 405
-    code = "method_not_allowed"
+class MethodNotAllowed(HTTPError, status=405, code="method_not_allowed"): ...
 
 
-class RequestTimeout(HTTPError):
-    status = 408
-    code = "request_timeout"
+class RequestTimeout(HTTPError, status=408, code="request_timeout"): ...
 
 
-class Conflict(HTTPError):
-    status = 409
-    code = "conflict"
+class Conflict(HTTPError, status=409, code="conflict"): ...
 
 
-class PayloadTooLarge(HTTPError):
-    status = 413
-    code = "payload_too_large"
+class PayloadTooLarge(HTTPError, status=413, code="payload_too_large"): ...
 
 
-class UnsupportedMediaType(HTTPError):
-    status = 415
-    code = "unsupported_media_type"
+class UnsupportedMediaType(HTTPError, status=415, code="unsupported_media_type"): ...
 
 
-class UnprocessableEntity(HTTPError):
-    status = 422
-    code = "validation_error"
-
+class UnprocessableEntity(HTTPError, status=422, code="validation_error"):
     def __init__(self, message: str, *, field: str | None = None, **kwargs: Any) -> None:
         details = kwargs.pop("details", None) or {}
         if field is not None:
@@ -81,10 +68,7 @@ class UnprocessableEntity(HTTPError):
         super().__init__(message, details=details, **kwargs)
 
 
-class TooManyRequests(HTTPError):
-    status = 429
-    code = "rate_limited"
-
+class TooManyRequests(HTTPError, status=429, code="rate_limited"):
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         headers = kwargs.pop("headers", None) or {}
         if retry_after is not None:
@@ -92,34 +76,14 @@ class TooManyRequests(HTTPError):
         super().__init__(message, headers=headers, **kwargs)
 
 
-class ServiceUnavailable(HTTPError):
-    status = 503
-    code = "service_unavailable"
+class ServiceUnavailable(HTTPError, status=503, code="service_unavailable"): ...
 
 
-class GatewayTimeout(HTTPError):
-    status = 504
-    code = "gateway_timeout"
+class GatewayTimeout(HTTPError, status=504, code="gateway_timeout"): ...
 
 
-STATUS_CODES: dict[int, str] = {
-    cls.status: cls.code
-    for cls in (
-        BadRequest,
-        Unauthorized,
-        Forbidden,
-        NotFound,
-        MethodNotAllowed,
-        RequestTimeout,
-        Conflict,
-        PayloadTooLarge,
-        UnsupportedMediaType,
-        UnprocessableEntity,
-        TooManyRequests,
-        ServiceUnavailable,
-        GatewayTimeout,
-    )
-}
+# The statuses defined above (before any other module subclasses HTTPError).
+STATUS_CODES: dict[int, str] = {cls.status: cls.code for cls in HTTPError.__subclasses__()}
 
 
 def error_for_status(status: int, message: str) -> HTTPError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+import structlog
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from starlette.applications import Starlette
@@ -16,6 +17,8 @@ from chassis import metrics
 from chassis.responses import JSONResponse
 from proto.health import Liveness, Readiness
 
+log = structlog.get_logger("chassis.health")
+
 Check = Callable[[], Awaitable[object]]
 CHECK_TIMEOUT = 2.0
 
@@ -24,11 +27,22 @@ class Health:
     def __init__(self, component: str) -> None:
         self.component = component
         self.checks: dict[str, Check] = {}
+        # One run of the checks at a time: probes that arrive while one runs share its answer,
+        # so a slow dependency is not asked again by every probe (a pile-up of database
+        # connections, each cancelled at the timeout, can keep a loaded service unready).
+        self._running: asyncio.Task[tuple[bool, dict[str, str]]] | None = None
+        self._was_ready: bool | None = None
 
     def add(self, name: str, check: Check) -> None:
         self.checks[name] = check
 
     async def ready(self) -> tuple[bool, dict[str, str]]:
+        if self._running is None or self._running.done():
+            self._running = asyncio.create_task(self._run_checks())
+        # Shielded: a probe whose client gives up does not cancel the run the others wait on.
+        return await asyncio.shield(self._running)
+
+    async def _run_checks(self) -> tuple[bool, dict[str, str]]:
         async def run(check: Check) -> str:
             try:
                 await asyncio.wait_for(check(), CHECK_TIMEOUT)
@@ -39,7 +53,15 @@ class Health:
         names = list(self.checks)
         results = await asyncio.gather(*(run(self.checks[n]) for n in names))
         report = dict(zip(names, results, strict=True))
-        return all(r == "ok" for r in results), report
+        ready = all(r == "ok" for r in results)
+        if ready != self._was_ready:
+            # Said once per change, so the log names the failing dependency without a line per probe.
+            if ready:
+                log.info("ready", checks=report)
+            else:
+                log.warning("not ready", checks={k: v for k, v in report.items() if v != "ok"})
+            self._was_ready = ready
+        return ready, report
 
     async def healthz(self, request: Request) -> Response:
         return JSONResponse(Liveness(component=self.component))

@@ -1,4 +1,5 @@
-"""`route()`: a handler returns data (wrapped by `ok`) or a Response, or raises HTTPError."""
+"""`route()`: a handler returns data (wrapped by `ok`) or a Response, or raises HTTPError; the
+handler declares what the service's OpenAPI document says of it (`@Doc(…)`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from starlette.routing import Route
 from chassis.auth import require_user
 from chassis.db import is_unavailable
 from chassis.errors import HTTPError, ServiceUnavailable, error_for_status
+from chassis.openapi import DEFAULT_MAX_BODY, DescribedRoute, handler_doc
 from chassis.responses import error_response, ok
 
 Handler = Callable[[Request], Awaitable[Any]]
@@ -53,5 +55,20 @@ def route(
     methods: Sequence[str] = ("GET",),
     auth: bool = False,
     name: str | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    include_in_schema: bool = True,
 ) -> Route:
-    return Route(path, wrap(handler, auth=auth), methods=list(methods), name=name or handler.__name__)
+    """The service's document describes the route as its handler's `@Doc(…)` declares, with what
+    the gateway enforces before the handler runs: `auth` (checked here too) as the operation's
+    `security`, `max_body` as its `x-max-body`. A route left out of the schema is internal: the
+    gateway routes only what a service's document lists."""
+    return DescribedRoute(
+        path,
+        wrap(handler, auth=auth),
+        methods=list(methods),
+        name=name or handler.__name__,
+        include_in_schema=include_in_schema,
+        doc=handler_doc(handler),
+        auth=auth,
+        max_body=max_body,
+    )

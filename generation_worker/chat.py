@@ -24,7 +24,7 @@ from chassis.jobs import publish_result
 from chassis.settings import Settings
 from generation_worker.gate import ModelGate
 from generation_worker.kinds import JobContext, JobKind
-from generation_worker.providers.base import ProviderError, TextFinish, TextProvider
+from generation_worker.providers.base import ProviderError, TextFinish, TextProvider, TextRequest
 from generation_worker.providers.text import create_text_provider
 from proto.chat import (
     AiChatChunk,
@@ -139,11 +139,13 @@ class _Run:
             AiChatStarted(**self.ids, provider=p.name, model=p.model, attempt=self.ctx.attempt)
         )
         stream = self.provider.stream(
-            job.messages,
-            max_tokens=job.max_tokens,
-            temperature=job.temperature,
-            persona_name=job.persona_name,
-            user_name=job.user_name,
+            TextRequest(
+                job.messages,
+                max_tokens=job.max_tokens,
+                temperature=job.temperature,
+                persona_name=job.persona_name,
+                user_name=job.user_name,
+            )
         )
         async with contextlib.aclosing(stream):
             async for item in stream:

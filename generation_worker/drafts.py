@@ -30,7 +30,7 @@ from chassis.jobs import publish_result
 from chassis.settings import Settings
 from generation_worker.gate import ModelGate
 from generation_worker.kinds import JobContext, JobKind
-from generation_worker.providers.base import JsonSchema, ProviderError, TextFinish, TextProvider
+from generation_worker.providers.base import JsonSchema, ProviderError, TextFinish, TextProvider, TextRequest
 from generation_worker.providers.text import create_text_provider
 from proto.chat import PromptMessage
 from proto.personas import (
@@ -238,7 +238,7 @@ class _Run:
         gate = self.handler.gate
         async with gate.slot() if gate is not None else contextlib.nullcontext():
             stream = provider.stream(
-                messages, max_tokens=MAX_TOKENS, temperature=0.9, json_schema=DRAFT_SCHEMA
+                TextRequest(messages, max_tokens=MAX_TOKENS, temperature=0.9, json_schema=DRAFT_SCHEMA)
             )
             async with contextlib.aclosing(stream):
                 async for item in stream:

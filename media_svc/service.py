@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated
 
@@ -96,22 +97,18 @@ def decode_cursor(cursor: str) -> Cursor | None:
     return None if key is None else (key.created_at, str(key.id))
 
 
+@dataclass
 class MediaService:
-    def __init__(
-        self,
-        settings: Settings,
-        store: MediaStore,
-        storage: Storage,
-        js: JetStreamContext,
-        bus: BusClient,
-    ) -> None:
-        self.settings = settings
-        self.store = store
-        self.storage = storage
-        self.js = js
-        self.bus = bus
-        self.events = EventPublisher(js)
-        self._progress: KeyValue | None = None
+    settings: Settings
+    store: MediaStore
+    storage: Storage
+    js: JetStreamContext
+    bus: BusClient
+    events: EventPublisher = field(init=False)
+    _progress: KeyValue | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.events = EventPublisher(self.js)
 
     # Reading
 

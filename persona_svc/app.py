@@ -20,6 +20,7 @@ from chassis.binding import bind, bind_query
 from chassis.bridge import BusClient
 from chassis.errors import UnprocessableEntity
 from chassis.events import EventPublisher
+from chassis.openapi import Doc, OpenAPI
 from chassis.responses import JSONResponse, accepted, created, no_content, ok
 from chassis.routing import route
 from chassis.settings import Settings
@@ -29,35 +30,63 @@ from persona_svc.chat import ChatService
 from persona_svc.media import Media
 from persona_svc.profiles import Profiles
 from persona_svc.service import PersonaService
-from persona_svc.spec import build_spec
+from persona_svc.spec import (
+    CARDS,
+    COMMUNITY,
+    CONVERSATIONS,
+    DRAFTS,
+    MODERATION,
+    PERSONAS,
+    conversation_links,
+    persona_links,
+    turn_links,
+)
 from persona_svc.starters.seed import seeding
 from persona_svc.store import Store
 from persona_svc.store_memory import MemoryStore
 from persona_svc.store_pg import PgStore
+from proto.cards import CharacterCard
 from proto.conversations import (
+    CancelAccepted,
+    ChatTurn,
+    Conversation,
     ConversationListQuery,
     ConversationPatch,
+    ConversationStarted,
+    Message,
     MessageCreate,
     MessageDeleteQuery,
     MessagePatch,
     UserPersona,
 )
 from proto.personas import (
+    ContentSettings,
     ContentSettingsPatch,
+    DraftView,
     FeedQuery,
+    FollowState,
     ForkRequest,
     GenerateRequest,
     ImportQuery,
+    JobAccepted,
+    LikeState,
     ModerationQuery,
     PageQuery,
+    Persona,
     PersonaCreate,
     PersonaListQuery,
     PersonaPatch,
+    PersonaSummary,
     ReportCreate,
+    ReportedPersona,
+    ReportState,
+    UserProfile,
 )
 
 SERVICE = "persona"
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Multipart framing beside a card sent as a form's file.
+CARD_FRAMING = 64 * 1024
 
 
 def personas(request: Request) -> PersonaService:
@@ -78,58 +107,137 @@ def param(request: Request, name: str) -> str:
 # Personas
 
 
+@Doc(
+    "Browse public personas (new, top or trending; filter by tag, text or creator)",
+    query=PersonaListQuery,
+    response=list[PersonaSummary],
+    errors=(403, 422),
+    tags=PERSONAS,
+    links={
+        **persona_links("/data/0/id"),
+        "GET /users/{user_id}": {"user_id": "$response.body#/data/0/owner_id"},
+    },
+)
 async def list_personas(request: Request) -> Response:
+    """Each item is a summary (what a card shows); `GET /personas/{persona_id}` has the whole persona.
+    Keyset pagination: pass `meta.next_cursor` as `cursor` (a cursor from another list or
+    ordering is a 422). `q` matches name, tagline and tags (case-insensitive substring). Listing
+    your own `creator_id` shows your private and unlisted personas too. NSFW personas show only
+    to callers whose content settings allow them (`PATCH /users/me/settings`), and always to
+    their creator; `include_nsfw=false` hides them, `include_nsfw=true` without the setting is a
+    403."""
     items, cursor = await personas(request).listing(
         current_identity(request), bind_query(request, PersonaListQuery)
     )
     return ok(items, next_cursor=cursor)
 
 
+@Doc(
+    "Create a persona",
+    body=PersonaCreate,
+    response=Persona,
+    status=201,
+    tags=PERSONAS,
+    links=persona_links("/data/id"),
+)
 async def create_persona(request: Request) -> Response:
     return created(await personas(request).create(require_user(request), await bind(request, PersonaCreate)))
 
 
+@Doc("Read a persona", response=Persona, errors=(404,), tags=PERSONAS)
 async def get_persona(request: Request) -> object:
     return await personas(request).get(param(request, "persona_id"), current_identity(request))
 
 
+@Doc(
+    "Change a persona (owner only)",
+    body=PersonaPatch,
+    response=Persona,
+    errors=(403, 404),
+    tags=PERSONAS,
+)
 async def update_persona(request: Request) -> object:
     patch = await bind(request, PersonaPatch)
     return await personas(request).update(require_user(request), param(request, "persona_id"), patch)
 
 
+@Doc("Delete a persona (owner only)", status=204, errors=(403, 404), tags=PERSONAS)
 async def delete_persona(request: Request) -> Response:
     await personas(request).delete(require_user(request), param(request, "persona_id"))
     return no_content()
 
 
+@Doc(
+    "Copy a public (or your own) persona into your account",
+    body=ForkRequest,
+    response=Persona,
+    status=201,
+    errors=(403, 404),
+    tags=PERSONAS,
+    links=persona_links("/data/id"),
+)
 async def fork_persona(request: Request) -> Response:
     body = await bind(request, ForkRequest)
     return created(await personas(request).fork(require_user(request), param(request, "persona_id"), body))
 
 
+@Doc("Like (idempotent)", response=LikeState, errors=(404,), tags=COMMUNITY)
 async def like(request: Request) -> object:
-    liked = request.method == "PUT"
-    return await personas(request).like(require_user(request), param(request, "persona_id"), liked)
+    return await personas(request).like(require_user(request), param(request, "persona_id"), True)
 
 
+@Doc("Unlike (idempotent)", response=LikeState, errors=(404,), tags=COMMUNITY)
+async def unlike(request: Request) -> object:
+    return await personas(request).like(require_user(request), param(request, "persona_id"), False)
+
+
+@Doc(
+    "Report a persona; reports from enough distinct users hide it until reviewed",
+    body=ReportCreate,
+    response=ReportState,
+    status=201,
+    also=(200,),
+    errors=(404, 422),
+    tags=COMMUNITY,
+)
 async def report(request: Request) -> Response:
+    """201 for a new report; 200 when you had already reported it (nothing changes). Reporting your own
+    persona is a 422."""
     body = await bind(request, ReportCreate)
     new, state = await personas(request).report(require_user(request), param(request, "persona_id"), body)
     return created(state) if new else ok(state)
 
 
+@Doc(
+    "Personas with open reports (admins)",
+    query=ModerationQuery,
+    response=list[ReportedPersona],
+    errors=(403,),
+    tags=MODERATION,
+)
 async def moderation_queue(request: Request) -> Response:
     identity = require_admin(request)
     items, cursor = await personas(request).moderation_queue(identity, bind_query(request, ModerationQuery))
     return ok(items, next_cursor=cursor)
 
 
+@Doc(
+    "Close the reports and list the persona again (admins)",
+    response=Persona,
+    errors=(403, 404),
+    tags=MODERATION,
+)
 async def restore(request: Request) -> object:
     identity = require_admin(request)
     return await personas(request).review(identity, param(request, "persona_id"), "restore")
 
 
+@Doc(
+    "Close the reports and take the persona down (admins)",
+    response=Persona,
+    errors=(403, 404),
+    tags=MODERATION,
+)
 async def remove(request: Request) -> object:
     identity = require_admin(request)
     return await personas(request).review(identity, param(request, "persona_id"), "remove")
@@ -138,11 +246,21 @@ async def remove(request: Request) -> object:
 # Drafts
 
 
+@Doc(
+    "Draft a persona from a one-line idea (AI); progress and result arrive as events",
+    body=GenerateRequest,
+    response=JobAccepted,
+    status=202,
+    errors=(503,),
+    tags=DRAFTS,
+    links={"GET /personas/drafts/{job_id}": {"job_id": "$response.body#/data/job_id"}},
+)
 async def generate(request: Request) -> Response:
     body = await bind(request, GenerateRequest)
     return accepted(await personas(request).generate(require_user(request), body))
 
 
+@Doc("Read a draft (for a client that missed the events)", response=DraftView, errors=(404,), tags=DRAFTS)
 async def get_draft(request: Request) -> object:
     return await personas(request).draft(require_user(request), param(request, "job_id"))
 
@@ -171,7 +289,17 @@ async def card_body(request: Request, max_bytes: int) -> bytes:
     return data
 
 
+@Doc(
+    "Import a Character Card V1/V2/V3 (JSON, or PNG with a `chara`/`ccv3` chunk)",
+    query=ImportQuery,
+    response=Persona,
+    status=201,
+    errors=(422, 503),
+    tags=CARDS,
+)
 async def import_card(request: Request) -> Response:
+    """Body: the card JSON, the PNG (`image/png`), or a multipart form with the file as `file`. A PNG's
+    image becomes the avatar. Malformed or oversized cards: 422, nothing created."""
     identity = require_user(request)
     query = bind_query(request, ImportQuery)
     svc = personas(request)
@@ -184,6 +312,14 @@ def _filename(name: str, ext: str) -> str:
     return f'attachment; filename="{stem[:60]}.{ext}"'
 
 
+@Doc(
+    "Export as a V3 card (with the V2 fields)",
+    response=CharacterCard,
+    errors=(404,),
+    # A file to save and import elsewhere (`content-disposition: attachment`): the bare card.
+    envelope=False,
+    tags=CARDS,
+)
 async def card_json(request: Request) -> Response:
     card = await personas(request).card_json(param(request, "persona_id"), current_identity(request))
     return JSONResponse(
@@ -191,6 +327,12 @@ async def card_json(request: Request) -> Response:
     )
 
 
+@Doc(
+    "Export as a PNG card (avatar with `chara` and `ccv3` chunks)",
+    response_type="image/png",
+    errors=(404, 503),
+    tags=CARDS,
+)
 async def card_png(request: Request) -> Response:
     persona, data = await personas(request).card_png(param(request, "persona_id"), current_identity(request))
     return Response(
@@ -201,6 +343,12 @@ async def card_png(request: Request) -> Response:
 # Users and feed
 
 
+@Doc(
+    "Public profile with community counts (`me` for yourself; signed out, `me` is a 401)",
+    response=UserProfile,
+    errors=(401, 404, 503),
+    tags=COMMUNITY,
+)
 async def profile(request: Request) -> object:
     identity = current_identity(request)
     user_id = param(request, "user_id")
@@ -209,20 +357,44 @@ async def profile(request: Request) -> object:
     return await personas(request).profile(user_id, identity)
 
 
+@Doc("Follow a creator", response=FollowState, errors=(404, 422), tags=COMMUNITY)
 async def follow(request: Request) -> object:
-    following = request.method == "PUT"
-    return await personas(request).follow(require_user(request), param(request, "user_id"), following)
+    return await personas(request).follow(require_user(request), param(request, "user_id"), True)
 
 
+@Doc("Unfollow a creator (yourself: 422)", response=FollowState, errors=(422,), tags=COMMUNITY)
+async def unfollow(request: Request) -> object:
+    return await personas(request).follow(require_user(request), param(request, "user_id"), False)
+
+
+@Doc(
+    "Public personas of the creators you follow, newest first",
+    query=FeedQuery,
+    response=list[PersonaSummary],
+    errors=(403, 422),
+    tags=COMMUNITY,
+)
 async def feed(request: Request) -> Response:
     items, cursor = await personas(request).feed(require_user(request), bind_query(request, FeedQuery))
     return ok(items, next_cursor=cursor)
 
 
+@Doc(
+    "Your content settings (whether Explore, search and the feed show adult personas)",
+    response=ContentSettings,
+    tags=COMMUNITY,
+)
 async def get_content_settings(request: Request) -> object:
     return await personas(request).content_settings(require_user(request))
 
 
+@Doc(
+    "Change your content settings; turning adult content on needs `confirm_adult: true`",
+    body=ContentSettingsPatch,
+    response=ContentSettings,
+    errors=(422,),
+    tags=COMMUNITY,
+)
 async def patch_content_settings(request: Request) -> object:
     body = await bind(request, ContentSettingsPatch)
     return await personas(request).set_content_settings(require_user(request), body)
@@ -231,30 +403,61 @@ async def patch_content_settings(request: Request) -> object:
 # Conversations
 
 
+@Doc(
+    "Start a conversation (the greeting is its first message)",
+    response=ConversationStarted,
+    status=201,
+    errors=(404,),
+    tags=CONVERSATIONS,
+    links=conversation_links("/data/conversation/id"),
+)
 async def start_conversation(request: Request) -> Response:
     return created(await chats(request).start(require_user(request), param(request, "persona_id")))
 
 
+@Doc(
+    "Your conversations, latest activity first (with one persona: `persona_id`)",
+    query=ConversationListQuery,
+    response=list[Conversation],
+    errors=(422,),
+    tags=CONVERSATIONS,
+    links=conversation_links("/data/0/id"),
+)
 async def list_conversations(request: Request) -> Response:
     query = bind_query(request, ConversationListQuery)
     items, cursor = await chats(request).listing(require_user(request), query)
     return ok(items, next_cursor=cursor)
 
 
+@Doc(
+    "Read a conversation (participants only; 404 for everyone else)",
+    response=Conversation,
+    errors=(404,),
+    tags=CONVERSATIONS,
+)
 async def get_conversation(request: Request) -> object:
     return await chats(request).view(param(request, "conversation_id"), require_user(request))
 
 
+@Doc(
+    "Rename a conversation (`title`) or set its own user persona (`user_persona`); null clears",
+    body=ConversationPatch,
+    response=Conversation,
+    errors=(404, 422),
+    tags=CONVERSATIONS,
+)
 async def update_conversation(request: Request) -> object:
     patch = await bind(request, ConversationPatch)
     return await chats(request).update(require_user(request), param(request, "conversation_id"), patch)
 
 
+@Doc("Delete a conversation", status=204, errors=(404,), tags=CONVERSATIONS)
 async def delete_conversation(request: Request) -> Response:
     await chats(request).delete(require_user(request), param(request, "conversation_id"))
     return no_content()
 
 
+@Doc("Messages, newest first", query=PageQuery, response=list[Message], errors=(404,), tags=CONVERSATIONS)
 async def list_messages(request: Request) -> Response:
     identity = require_user(request)
     query = bind_query(request, PageQuery)
@@ -262,16 +465,40 @@ async def list_messages(request: Request) -> Response:
     return ok(items, next_cursor=cursor)
 
 
+@Doc(
+    "Send a message; the reply is written by a job (`ai_chat_*` events) and stored when done",
+    body=MessageCreate,
+    response=ChatTurn,
+    status=202,
+    errors=(404, 409, 503),
+    tags=CONVERSATIONS,
+    links=turn_links(),
+)
 async def send_message(request: Request) -> Response:
     body = await bind(request, MessageCreate)
     turn = await chats(request).send(require_user(request), param(request, "conversation_id"), body.content)
     return accepted(turn)
 
 
+@Doc(
+    "Write another reply for the latest message (kept as a swipe)",
+    response=ChatTurn,
+    status=202,
+    errors=(404, 409, 503),
+    tags=CONVERSATIONS,
+    links=turn_links(),
+)
 async def regenerate(request: Request) -> Response:
     return accepted(await chats(request).regenerate(require_user(request), param(request, "conversation_id")))
 
 
+@Doc(
+    "Edit a message or pick another swipe",
+    body=MessagePatch,
+    response=Message,
+    errors=(404, 409),
+    tags=CONVERSATIONS,
+)
 async def edit_message(request: Request) -> object:
     patch = await bind(request, MessagePatch)
     identity = require_user(request)
@@ -280,6 +507,13 @@ async def edit_message(request: Request) -> object:
     )
 
 
+@Doc(
+    "Delete a message (`with_reply=true`: a user's message with the reply that answered it)",
+    query=MessageDeleteQuery,
+    status=204,
+    errors=(404, 409),
+    tags=CONVERSATIONS,
+)
 async def delete_message(request: Request) -> Response:
     identity = require_user(request)
     query = bind_query(request, MessageDeleteQuery)
@@ -292,20 +526,40 @@ async def delete_message(request: Request) -> Response:
 # Who the user plays
 
 
+@Doc(
+    "Who you play in chats (`{{user}}` and a description told to the model); null when unset",
+    response=UserPersona | None,
+    tags=CONVERSATIONS,
+)
 async def get_user_persona(request: Request) -> Response:
     return ok(await chats(request).user_persona(require_user(request)))
 
 
+@Doc(
+    "Set who you play in chats (a conversation may override it)",
+    body=UserPersona,
+    response=UserPersona,
+    errors=(422,),
+    tags=CONVERSATIONS,
+)
 async def put_user_persona(request: Request) -> Response:
     body = await bind(request, UserPersona)
     return ok(await chats(request).set_user_persona(require_user(request), body))
 
 
+@Doc("Forget your user persona", status=204, tags=CONVERSATIONS)
 async def delete_user_persona(request: Request) -> Response:
     await chats(request).set_user_persona(require_user(request), None)
     return no_content()
 
 
+@Doc(
+    "Stop a reply being written (its partial text is kept)",
+    response=CancelAccepted,
+    status=202,
+    errors=(404, 409),
+    tags=CONVERSATIONS,
+)
 async def cancel(request: Request) -> Response:
     identity = require_user(request)
     return accepted(
@@ -313,7 +567,8 @@ async def cancel(request: Request) -> Response:
     )
 
 
-def routes() -> list[BaseRoute]:
+def routes(settings: Settings) -> list[BaseRoute]:
+    card_limit = settings.persona_card_max_bytes + CARD_FRAMING
     p = "/personas/{persona_id}"
     c = "/conversations/{conversation_id}"
     return [
@@ -321,13 +576,14 @@ def routes() -> list[BaseRoute]:
         route("/personas", create_persona, methods=["POST"], auth=True),
         route("/personas/generate", generate, methods=["POST"], auth=True),
         route("/personas/drafts/{job_id}", get_draft, auth=True),
-        route("/personas/import", import_card, methods=["POST"], auth=True),
+        route("/personas/import", import_card, methods=["POST"], auth=True, max_body=card_limit),
         route("/personas/reports", moderation_queue, auth=True),
         route(p, get_persona),
         route(p, update_persona, methods=["PATCH"], auth=True),
         route(p, delete_persona, methods=["DELETE"], auth=True),
         route(f"{p}/fork", fork_persona, methods=["POST"], auth=True),
-        route(f"{p}/like", like, methods=["PUT", "DELETE"], auth=True),
+        route(f"{p}/like", like, methods=["PUT"], auth=True),
+        route(f"{p}/like", unlike, methods=["DELETE"], auth=True),
         route(f"{p}/report", report, methods=["POST"], auth=True),
         route(f"{p}/restore", restore, methods=["POST"], auth=True),
         route(f"{p}/remove", remove, methods=["POST"], auth=True),
@@ -340,7 +596,8 @@ def routes() -> list[BaseRoute]:
         route("/users/me/settings", get_content_settings, auth=True),
         route("/users/me/settings", patch_content_settings, methods=["PATCH"], auth=True),
         route("/users/{user_id}", profile),
-        route("/users/{user_id}/follow", follow, methods=["PUT", "DELETE"], auth=True),
+        route("/users/{user_id}/follow", follow, methods=["PUT"], auth=True),
+        route("/users/{user_id}/follow", unfollow, methods=["DELETE"], auth=True),
         route("/feed", feed, auth=True),
         route("/conversations", list_conversations, auth=True),
         route(c, get_conversation, auth=True),
@@ -377,6 +634,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
         ):
             yield
 
+    spec = OpenAPI("persona_svc", description="Personas, community, conversations and character cards.")
     return create_service_app(
-        SERVICE, settings, routes(), spec=build_spec(settings), setup=setup, migrations=MIGRATIONS
+        SERVICE, settings, routes(settings), spec=spec, setup=setup, migrations=MIGRATIONS
     )

@@ -23,6 +23,7 @@ from xml.etree import ElementTree
 
 import httpx
 
+from chassis.children import stop
 from chassis.components import COMPONENTS
 from chassis.devstack import free_port, port_free
 
@@ -78,15 +79,6 @@ def start_stack(data: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
         time.sleep(0.5)
     stop(process)
     raise SystemExit(f"fuzz: the stack was not ready in 180 s; see {log}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def sign_in(base: str) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect, sync_playwright
 
+from chassis.children import stop
 from persona_svc.starters.catalog import starters
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,11 +85,7 @@ def main() -> None:
         shoot(f"http://127.0.0.1:{port}", chromium, out)
         print(f"wrote {out}")
     finally:
-        os.killpg(stack.pid, signal.SIGINT)
-        try:
-            stack.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(stack.pid, signal.SIGKILL)
+        stop(stack, sig=signal.SIGINT, timeout=60, group=True)
         shutil.rmtree(data, ignore_errors=True)
 
 

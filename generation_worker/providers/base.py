@@ -22,6 +22,18 @@ class JsonSchema(msgspec.Struct, frozen=True):
     schema: dict[str, Any]
 
 
+class TextRequest(msgspec.Struct, frozen=True):
+    """What a provider is asked for. `persona_name`/`user_name` are hints for back-ends without
+    a model (a real model reads the names from the assembled prompt)."""
+
+    messages: list[PromptMessage]
+    max_tokens: int = 512
+    temperature: float = 0.8
+    json_schema: JsonSchema | None = None
+    persona_name: str = ""
+    user_name: str = ""
+
+
 class ProviderError(Exception):
     """`retryable`: timeouts, 429 and 5xx (the job is retried with backoff); otherwise the
     request itself was refused (a 4xx the user caused) and `reason` is shown to them."""
@@ -37,21 +49,11 @@ class TextProvider(Protocol):
     name: str
     model: str
 
-    def stream(
-        self,
-        messages: list[PromptMessage],
-        *,
-        max_tokens: int = 512,
-        temperature: float = 0.8,
-        json_schema: JsonSchema | None = None,
-        persona_name: str = "",
-        user_name: str = "",
-    ) -> AsyncGenerator[str | TextFinish, None]:
+    def stream(self, request: TextRequest) -> AsyncGenerator[str | TextFinish, None]:
         """Yield each text delta as the back-end produces it (never batched), then one TextFinish.
 
-        `persona_name`/`user_name` are hints for back-ends without a model (a real model reads
-        the names from the assembled prompt). Raises ProviderError; closing the iterator early
-        (cancellation) stops the back-end's stream."""
+        Raises ProviderError; closing the iterator early (cancellation) stops the back-end's
+        stream."""
         ...
 
     async def check(self) -> None:

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import AsyncGenerator
 
-from generation_worker.providers.base import JsonSchema, TextFinish
+from generation_worker.providers.base import TextFinish, TextRequest
 from proto.chat import ChatUsage, PromptMessage
 
 NAME = "offline"
@@ -107,26 +107,17 @@ class OfflineProvider:
     def __init__(self, token_delay: float = 0.02) -> None:
         self.token_delay = token_delay
 
-    async def stream(
-        self,
-        messages: list[PromptMessage],
-        *,
-        max_tokens: int = 512,
-        temperature: float = 0.8,
-        json_schema: JsonSchema | None = None,
-        persona_name: str = "",
-        user_name: str = "",
-    ) -> AsyncGenerator[str | TextFinish, None]:
-        text = compose(messages, persona_name, user_name)
-        if json_schema is not None:
+    async def stream(self, request: TextRequest) -> AsyncGenerator[str | TextFinish, None]:
+        text = compose(request.messages, request.persona_name, request.user_name)
+        if request.json_schema is not None:
             # A valid JSON object whatever the caller asked for; callers needing a schema
             # build their offline answer themselves.
             text = json.dumps({"reply": text}, ensure_ascii=False)
         pieces = tokens(text)
         finish = "stop"
-        if len(pieces) > max_tokens:
-            pieces, finish = pieces[:max_tokens], "length"
-        prompt_tokens = sum(len(tokens(m.content)) for m in messages)
+        if len(pieces) > request.max_tokens:
+            pieces, finish = pieces[: request.max_tokens], "length"
+        prompt_tokens = sum(len(tokens(m.content)) for m in request.messages)
         for i, piece in enumerate(pieces):
             if i and self.token_delay > 0:
                 await asyncio.sleep(self.token_delay)

@@ -15,7 +15,7 @@ import httpx
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
-from generation_worker.providers.base import JsonSchema, ProviderError, TextFinish
+from generation_worker.providers.base import JsonSchema, ProviderError, TextFinish, TextRequest
 from generation_worker.providers.messages import fold_system
 from generation_worker.providers.openai_errors import client, connection_error, status_error
 from proto.chat import ChatUsage, PromptMessage
@@ -55,26 +55,20 @@ class OpenAITextProvider:
         self.sampling = sampling or Sampling()
         self.client = client(base_url=base_url, api_key=api_key, timeout=timeout)
 
-    async def stream(
-        self,
-        messages: list[PromptMessage],
-        *,
-        max_tokens: int = 512,
-        temperature: float = 0.8,
-        json_schema: JsonSchema | None = None,
-        persona_name: str = "",
-        user_name: str = "",
-    ) -> AsyncGenerator[str | TextFinish, None]:
+    async def stream(self, request: TextRequest) -> AsyncGenerator[str | TextFinish, None]:
         finish = ""
         usage = ChatUsage()
         try:
             stream = await self.client.chat.completions.create(
                 model=self.model,
-                messages=[_message(m) for m in fold_system(messages, persona_name, user_name)],
-                max_tokens=max_tokens,
-                temperature=temperature,
+                messages=[
+                    _message(m)
+                    for m in fold_system(request.messages, request.persona_name, request.user_name)
+                ],
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
                 stream=True,
-                response_format=_response_format(json_schema) if json_schema else openai.omit,
+                response_format=_response_format(request.json_schema) if request.json_schema else openai.omit,
                 stream_options={"include_usage": True} if self.stream_usage else openai.omit,
                 top_p=self.sampling.top_p if self.sampling.top_p is not None else openai.omit,
                 extra_body=self.sampling.extra_body() or None,

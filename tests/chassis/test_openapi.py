@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from auth_svc.spec import build_spec as auth_spec
 from chassis.openapi import merge
 from gateway.app import gateway_spec
 from gateway.auth import CREDENTIAL_OPTIONAL
 from gateway.openapi import credentials_checked
-from media_svc.spec import build_spec as media_spec
-from persona_svc.spec import build_spec as persona_spec
+from tests.support.documents import service_documents
 
 
 def merged() -> dict[str, Any]:
     """As the gateway merges them (`gateway.openapi.MergedSpec`)."""
-    services = [credentials_checked(s.document()) for s in (auth_spec(), persona_spec(), media_spec())]
+    services = [credentials_checked(doc) for doc in service_documents()]
     return merge([gateway_spec().document(), *services], title="test", version="0")
 
 

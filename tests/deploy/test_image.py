@@ -23,6 +23,7 @@ import httpx
 import psutil
 import pytest
 
+from chassis.children import stop
 from chassis.components import COMPONENTS
 from scripts import build_image
 from tests.support.ports import free_port
@@ -107,13 +108,8 @@ class Box:
         raise AssertionError(f"{self.name}: {self.argv} is not running:\n{tail(self.log)}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        if self.process is not None:
+            stop(self.process, timeout=20, group=True)
         subprocess.run(["buildah", "rm", self.name], capture_output=True)
 
 

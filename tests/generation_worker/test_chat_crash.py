@@ -12,6 +12,7 @@ from pathlib import Path
 
 import nats
 
+from chassis.children import stop
 from chassis.jobs import publish_job
 from proto.subjects import JOBS_CHAT, STREAM_JOBS
 from tests.generation_worker.chat_support import chat_job, chat_results, until_result
@@ -36,13 +37,7 @@ def worker_process(nats_url: str, log: Path) -> Iterator[subprocess.Popen[bytes]
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc, timeout=20)
 
 
 async def test_sigkilled_worker_job_is_redelivered_and_finished_once(stack: Mesh, tmp_path: Path) -> None:

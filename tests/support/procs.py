@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from chassis.children import stop
 from tests.support.paths import REPO
 from tests.support.poll import eventually
 from tests.support.ports import free_port
@@ -93,20 +94,27 @@ class Proc:
         await self._wait_for("/healthz", "alive", timeout, 0.1)
 
     async def _wait_for(self, probe: str, state: str, timeout: float, every: float) -> None:
+        last = "no answer yet"
         async with httpx.AsyncClient(timeout=3.0) as http:
 
             async def answers() -> bool:
+                nonlocal last
                 if not self.alive:
                     raise RuntimeError(f"{self.name} exited during start-up:\n{self.tail()}")
                 try:
-                    return (await http.get(f"{self.url}{probe}")).status_code == 200
-                except httpx.HTTPError:
+                    response = await http.get(f"{self.url}{probe}")
+                except httpx.HTTPError as exc:
+                    last = f"no answer: {exc!r}"
                     return False
+                last = f"{response.status_code} {response.text[:500]}"
+                return response.status_code == 200
 
             try:
                 await eventually(answers, timeout, f"{self.name} {state}", every)
             except AssertionError:
-                raise RuntimeError(f"{self.name} not {state} after {timeout:.0f}s:\n{self.tail()}") from None
+                raise RuntimeError(
+                    f"{self.name} not {state} after {timeout:.0f}s; {probe} said: {last}\n{self.tail()}"
+                ) from None
 
     async def metric(self, name: str, labels: str = "") -> float:
         """One sample of the component's `/metrics` (0 when absent), e.g. `persona_jobs_running`
@@ -231,16 +239,7 @@ def launch_devstack(env: dict[str, str]) -> tuple[subprocess.Popen[str], Output]
 def interrupt(process: subprocess.Popen[str], out: Output, timeout: float = 40.0) -> bool:
     """Ctrl-C, as a developer stops `make dev`; killed if it has not stopped after `timeout`.
     False when it had to be killed."""
-    stopped = True
     try:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                stopped = False
-                process.kill()
-                process.wait()
+        return stop(process, sig=signal.SIGINT, timeout=timeout)
     finally:
         out.close()
-    return stopped

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import InitVar, dataclass, field
 
 import httpx
 import openai
@@ -27,24 +28,19 @@ def build_prompt(request: ImageRequest) -> str:
     return request.prompt
 
 
+@dataclass(kw_only=True)
 class OpenAIImageProvider:
-    name = NAME
+    name: str = field(default=NAME, init=False)
+    base_url: InitVar[str | None]
+    api_key: InitVar[str | None]
+    model: str
+    size: str
+    timeout: float
+    max_bytes: int
+    client: openai.AsyncOpenAI = field(init=False)
 
-    def __init__(
-        self,
-        *,
-        base_url: str | None,
-        api_key: str | None,
-        model: str,
-        size: str,
-        timeout: float,
-        max_bytes: int,
-    ) -> None:
-        self.model = model
-        self.size = size
-        self.timeout = timeout
-        self.max_bytes = max_bytes
-        self.client = client(base_url=base_url, api_key=api_key, timeout=timeout)
+    def __post_init__(self, base_url: str | None, api_key: str | None) -> None:
+        self.client = client(base_url=base_url, api_key=api_key, timeout=self.timeout)
 
     async def generate(self, request: ImageRequest, on_fraction: OnFraction) -> GeneratedImage:
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from generation_worker.providers.base import JsonSchema, TextFinish
+from generation_worker.providers.base import JsonSchema, TextFinish, TextRequest
 from generation_worker.providers.offline import OfflineProvider
 from proto.chat import PromptMessage
 
@@ -14,7 +14,7 @@ def prompt(system: str, user: str) -> list[PromptMessage]:
 
 
 async def reply(messages: list[PromptMessage], **kwargs: object) -> tuple[list[str], TextFinish]:
-    items = [item async for item in OfflineProvider(token_delay=0).stream(messages, **kwargs)]  # type: ignore[arg-type]
+    items = [item async for item in OfflineProvider(token_delay=0).stream(TextRequest(messages, **kwargs))]  # type: ignore[arg-type]
     *deltas, finish = items
     assert isinstance(finish, TextFinish) and all(isinstance(d, str) for d in deltas)
     return [str(d) for d in deltas], finish

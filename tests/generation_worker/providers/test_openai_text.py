@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from generation_worker.providers.base import ProviderError, TextFinish
+from generation_worker.providers.base import ProviderError, TextFinish, TextRequest
 from generation_worker.providers.openai_text import OpenAITextProvider
 from proto.chat import PromptMessage
 from tests.support.mesh import Mesh
@@ -31,7 +31,7 @@ async def stream_error(p: OpenAITextProvider) -> ProviderError:
     """The error `p` raises while streaming PROMPT (the test fails if it raises none)."""
     try:
         with pytest.raises(ProviderError) as caught:
-            [item async for item in p.stream(PROMPT)]
+            [item async for item in p.stream(TextRequest(PROMPT))]
     finally:
         await p.close()
     return caught.value
@@ -42,7 +42,7 @@ async def test_deltas_arrive_as_the_server_sends_them(standin: tuple[OpenAIStand
     fake.gate_after = 3
     p = provider(url)
     try:
-        stream = p.stream(PROMPT, max_tokens=50, temperature=0.3)
+        stream = p.stream(TextRequest(PROMPT, max_tokens=50, temperature=0.3))
         first = [str(await anext(stream)) for _ in range(3)]
         # The server is holding the rest back: these three were streamed, not buffered.
         assert first == TOKENS[:3] and fake.sent == 3
@@ -104,7 +104,7 @@ async def test_closing_the_stream_early_ends_the_upstream_request(standin: tuple
     fake.gate_after = 2
     p = provider(url)
     try:
-        stream = p.stream(PROMPT)
+        stream = p.stream(TextRequest(PROMPT))
         assert await anext(stream) == TOKENS[0]
         await stream.aclose()
         fake.gate.set()
