@@ -20,7 +20,7 @@ from auth_svc.store import (
     UserRecord,
     within_grace,
 )
-from chassis.db import fetch_all, fetch_by_id, fetch_one
+from chassis.db import changed_by_id, fetch_all, fetch_by_id, fetch_one
 from chassis.ids import parse_uuid
 
 USER_COLUMNS = (
@@ -98,18 +98,15 @@ class PgStore:
         )
 
     async def set_first_password(self, user_id: str, password_hash: str, now: datetime) -> bool:
-        uid = parse_uuid(user_id)
-        if uid is None:
-            return False
         # Conditional, so of two racing "first" passwords one wins and the other must know it.
-        done = await self.pool.fetchval(
+        return await changed_by_id(
+            self.pool,
             "UPDATE auth_users SET password_hash = $2, updated_at = $3"
             " WHERE id = $1 AND password_hash IS NULL RETURNING 1",
-            uid,
+            user_id,
             password_hash,
             now,
         )
-        return done is not None
 
     # Sessions and refresh tokens
 
@@ -308,17 +305,14 @@ class PgStore:
         )
 
     async def revoke_api_key(self, user_id: str, key_id: str, now: datetime) -> bool:
-        kid = parse_uuid(key_id)
-        if kid is None:
-            return False
-        row = await self.pool.fetchval(
+        return await changed_by_id(
+            self.pool,
             "UPDATE auth_api_keys SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL"
             " RETURNING id",
-            kid,
+            key_id,
             user_id,
             now,
         )
-        return row is not None
 
     async def revoke_user_api_keys(self, user_id: str, now: datetime) -> list[str]:
         rows = await self.pool.fetch(

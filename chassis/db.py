@@ -93,6 +93,13 @@ async def fetch_by_id(conn: Executor, into: type[T], query: str, id: str, *args:
     return None if uid is None else await fetch_one(conn, into, query, uid, *args)
 
 
+async def changed_by_id(conn: Executor, query: str, id: str, *args: Any) -> bool:
+    """Whether `query` (an UPDATE or DELETE … RETURNING) with `id` as $1 changed a row; False,
+    without running it, when `id` (text from a caller) is not a UUID."""
+    uid = parse_uuid(id)
+    return uid is not None and await conn.fetchrow(query, uid, *args) is not None
+
+
 async def fetch_all(conn: Executor, into: type[T], query: str, *args: Any) -> list[T]:
     return [convert(row, into) for row in await conn.fetch(query, *args)]
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from chassis.clock import utcnow
-from chassis.db import convert, fetch_all, fetch_one
+from chassis.db import changed_by_id, convert, fetch_all, fetch_one
 from chassis.ids import parse_uuid
 from persona_svc.pagination import NewKey, TopKey, TrendKey
 from persona_svc.store import (
@@ -177,13 +177,12 @@ class Personas(Base):
         return await self._tx(work)
 
     async def delete_persona(self, persona_id: str) -> bool:
-        pid = parse_uuid(persona_id)
-        if pid is None:
-            return False
-        row = await self.pool.fetchval(
-            f"UPDATE personas p SET deleted_at = $2 WHERE p.id = $1 AND {ALIVE} RETURNING p.id", pid, utcnow()
+        return await changed_by_id(
+            self.pool,
+            f"UPDATE personas p SET deleted_at = $2 WHERE p.id = $1 AND {ALIVE} RETURNING p.id",
+            persona_id,
+            utcnow(),
         )
-        return row is not None
 
     async def list_new(
         self, f: ListFilter, limit: int, after: NewKey | None
@@ -273,19 +272,16 @@ class Personas(Base):
         return DraftView(job_id=job_id, status="pending", idea=idea, created_at=now)
 
     async def finish_draft(self, result: DraftResult) -> bool:
-        jid = parse_uuid(result.job_id)
-        if jid is None:
-            return False
-        found = await self.pool.fetchval(
+        return await changed_by_id(
+            self.pool,
             "UPDATE drafts SET status = $2, draft = $3::JSONB, error = $4, completed_at = $5"
             " WHERE job_id = $1 AND status = 'pending' RETURNING true",
-            jid,
+            result.job_id,
             result.status,
             result.draft,
             result.error,
             utcnow(),
         )
-        return bool(found)
 
     async def get_draft(self, job_id: str) -> tuple[str, DraftView] | None:
         jid = parse_uuid(job_id)

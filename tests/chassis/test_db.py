@@ -92,6 +92,10 @@ async def test_rows_come_back_as_structs_with_text_ids_and_decoded_json(postgres
         assert await db.fetch_one(pool, Item, "SELECT * FROM items WHERE id = $1", str(uuid.uuid4())) is None
         assert await db.fetch_by_id(pool, Item, "SELECT * FROM items WHERE id = $1", first) == item
         assert await db.fetch_by_id(pool, Item, "SELECT * FROM items WHERE id = $1", "not-an-id") is None
+        drop = "DELETE FROM items WHERE id = $1 RETURNING id"
+        assert await db.changed_by_id(pool, drop, "not-an-id") is False
+        assert await db.changed_by_id(pool, drop, first) is True
+        assert await db.changed_by_id(pool, drop, first) is False
         assert await pool.fetchval("SELECT '{\"k\": true}'::JSON") == {"k": True}
     finally:
         await pool.close()
