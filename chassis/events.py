@@ -16,7 +16,7 @@ from nats.js import JetStreamContext
 
 from proto.codec import json_encoder
 from proto.events import Event, event_name
-from proto.subjects import channel_subject
+from proto.subjects import channel_subject, ephemeral_subject
 
 EVENT_HEADER = "Event"
 
@@ -58,6 +58,15 @@ class EventPublisher:
         for channel in channels:
             payload = json_encoder.encode(msgspec.structs.replace(event, channel=channel))
             await self.nc.publish(channel_subject(channel), payload, headers={EVENT_HEADER: name})
+
+    async def flash(self, channels: Iterable[str], event: Event) -> None:
+        """Publish on core NATS only (`ephemeral.events.…`): followers connected now get it, EVENTS
+        never stores it and no replay repeats it (presence, typing)."""
+        assert self.nc is not None, "ephemeral events need the core connection"
+        name = event_name(event)
+        for channel in channels:
+            payload = json_encoder.encode(msgspec.structs.replace(event, channel=channel))
+            await self.nc.publish(ephemeral_subject(channel), payload, headers={EVENT_HEADER: name})
 
 
 def _headers(name: str, channel: str, once: str | None) -> dict[str, str]:

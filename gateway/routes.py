@@ -18,6 +18,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/users", "persona"),
     ("/feed", "persona"),
     ("/conversations", "persona"),
+    ("/rooms", "persona"),
     ("/media", "media"),
 )
 METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})

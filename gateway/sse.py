@@ -42,11 +42,12 @@ from chassis.settings import Settings
 from gateway.asgi import Receive, Scope, Send, header, send_bytes
 from gateway.auth import GatewayAuthenticator, invalid
 from gateway.fanout import Hub, Outbox, frame
+from gateway.rooms import RoomStreams
 from gateway.tickets import TicketStore
 from proto.auth import revoked_api_key_key, revoked_session_key
 from proto.codec import json_encoder
-from proto.conversations import Conversation
 from proto.identity import Identity
+from proto.rooms import ChannelAccess
 from proto.sse import EventsQuery, Ticket
 from proto.subjects import (
     STREAM_EVENTS,
@@ -70,7 +71,7 @@ REPLAY_BATCH = 256
 # Who decides whether a caller may follow a channel of each kind (`user:` is decided here).
 # Who decides whether a caller may follow a channel: the service answering a read of it.
 CHANNEL_OWNERS: dict[str, tuple[str, str, type[msgspec.Struct]]] = {
-    "channel": ("persona", "/conversations/{id}", Conversation)
+    "channel": ("persona", "/channels/{id}", ChannelAccess)
 }
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -97,6 +98,7 @@ class EventsPlugin:
         # Open (or opening) streams per user in this process, capped by sse_max_streams_per_user.
         self._per_user: dict[str, int] = {}
         self._ticker: asyncio.Task[None] | None = None
+        self.rooms = RoomStreams()
 
     @property
     def gateway(self) -> Gateway:
@@ -124,6 +126,7 @@ class EventsPlugin:
         self._tickets = TicketStore(gateway.js, self.settings.sse_ticket_ttl)
         await self._tickets.start()
         self._ticker = asyncio.create_task(self._heartbeats())
+        await self.rooms.start(gateway.js, self._nc, self._hub)
         if isinstance(gateway.auth, GatewayAuthenticator):
             gateway.auth.session_listeners.append(self._session_revoked)
             gateway.auth.api_key_listeners.append(self._api_key_revoked)
@@ -132,6 +135,7 @@ class EventsPlugin:
     async def stop(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
+        await self.rooms.stop()
         for outbox in self._outboxes:
             outbox.close("shutdown")
         if self._streams:
@@ -217,7 +221,7 @@ class EventsPlugin:
             own = user_channel(identity.user_id)
             channels = [own, *(c for c in requested if c != own)]
             try:
-                await self._authorize(channels, identity)
+                answers = await self._authorize(channels, identity)
             except BaseException:
                 self._free_slot(identity.user_id)
                 raise
@@ -237,6 +241,8 @@ class EventsPlugin:
         watcher: asyncio.Task[None] | None = None
         try:
             await self.hub.join(subjects, outbox)
+            if identity is not None:
+                await self.rooms.opened(identity, answers, outbox)
             try:
                 await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
                 hello = b"retry: %d\n: connected\n\n" % self.settings.sse_retry_ms
@@ -257,6 +263,7 @@ class EventsPlugin:
                 watcher.cancel()
                 metrics.sse_tasks.dec()
             self.hub.leave(subjects, outbox)
+            self.rooms.closed(outbox)
             metrics.sse_connections.dec()
             metrics.sse_tasks.dec()
             self._streams.discard(task)
@@ -301,25 +308,29 @@ class EventsPlugin:
             )
         return identity
 
-    async def _authorize(self, channels: list[str], identity: Identity) -> None:
-        async def check(channel: str) -> None:
+    async def _authorize(self, channels: list[str], identity: Identity) -> dict[str, msgspec.Struct]:
+        """Each `channel:` channel's owner answer (what it is), once all are allowed."""
+
+        async def check(channel: str) -> tuple[str, msgspec.Struct | None]:
             kind, ident = parse_channel(channel)
             if kind == "public":
-                return  # checked to be a known public channel when the request was read
+                return channel, None  # checked to be a known public channel when the request was read
             if kind == "user":
                 if ident != identity.user_id:
                     raise Forbidden(
                         f"{channel} is another user's channel",
                         details={"field": "channels", "channel": channel},
                     )
-                return
+                return channel, None
             service, path, answer = CHANNEL_OWNERS[kind]
             unavailable = ServiceUnavailable(
                 f"cannot check access to {channel} right now; retry shortly",
                 details={"channel": channel, "service": service},
             )
             try:
-                await self.gateway.bus.fetch(service, "GET", path.format(id=ident), answer, identity=identity)
+                return channel, await self.gateway.bus.fetch(
+                    service, "GET", path.format(id=ident), answer, identity=identity
+                )
             except HTTPError as exc:  # no replica (503) or no answer (504)
                 raise unavailable from exc
             except BusCallError as exc:
@@ -331,7 +342,7 @@ class EventsPlugin:
             except BusPayloadError:
                 raise unavailable from None
 
-        await asyncio.gather(*(check(c) for c in channels))
+        return {c: a for c, a in await asyncio.gather(*(check(c) for c in channels)) if a is not None}
 
     async def _replay(self, outbox: Outbox, send: Send, channels: list[str], last_id: int) -> int:
         """Write the stored events after `last_id` on `channels`; returns the last sequence written."""

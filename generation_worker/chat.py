@@ -136,7 +136,14 @@ class _Run:
     async def _reply(self) -> TextFinish:
         job, p = self.job, self.provider
         await self.stream_event(
-            AiChatStarted(**self.ids, provider=p.name, model=p.model, attempt=self.ctx.attempt)
+            AiChatStarted(
+                **self.ids,
+                provider=p.name,
+                model=p.model,
+                attempt=self.ctx.attempt,
+                persona_id=job.persona_id,
+                asked_by=job.user_id,
+            )
         )
         stream = self.provider.stream(
             TextRequest(

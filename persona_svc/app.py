@@ -25,10 +25,11 @@ from chassis.responses import JSONResponse, accepted, created, no_content, ok
 from chassis.routing import route
 from chassis.settings import Settings
 from chassis.subscribers import consuming
-from persona_svc import results
+from persona_svc import results, rooms_routes
 from persona_svc.chat import ChatService
 from persona_svc.media import Media
 from persona_svc.profiles import Profiles
+from persona_svc.rooms import RoomService
 from persona_svc.service import PersonaService
 from persona_svc.spec import (
     CARDS,
@@ -45,6 +46,8 @@ from persona_svc.starters.seed import seeding
 from persona_svc.store import Store
 from persona_svc.store_memory import MemoryStore
 from persona_svc.store_pg import PgStore
+from persona_svc.store_pg_rooms import PgRoomStore
+from persona_svc.store_rooms_memory import MemoryRoomStore
 from proto.cards import CharacterCard
 from proto.conversations import (
     CancelAccepted,
@@ -628,13 +631,20 @@ def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
         chat = ChatService(backing, svc, ctx.settings, ctx.nc, ctx.js, profiles)
         ctx.state["personas"] = svc
         ctx.state["chat"] = chat
+        room_store = PgRoomStore(ctx.pool) if ctx.pool is not None else MemoryRoomStore()
+        rooms = ctx.state["rooms"] = RoomService(room_store, chat, ctx.settings, ctx.nc, ctx.js)
         async with (
-            consuming(ctx.js, ctx.settings, results.subscribers(svc, chat)),
+            consuming(ctx.js, ctx.settings, [*results.subscribers(svc, chat), *rooms.subscribers()]),
             seeding(ctx.settings, svc, ctx.bus),
         ):
             yield
 
     spec = OpenAPI("persona_svc", description="Personas, community, conversations and character cards.")
     return create_service_app(
-        SERVICE, settings, routes(settings), spec=spec, setup=setup, migrations=MIGRATIONS
+        SERVICE,
+        settings,
+        [*routes(settings), *rooms_routes.routes()],
+        spec=spec,
+        setup=setup,
+        migrations=MIGRATIONS,
     )

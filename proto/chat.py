@@ -63,6 +63,9 @@ class AiChatStarted(Event, tag="ai_chat_started"):
     provider: str = ""
     model: str = ""
     attempt: int = 1
+    # In a room (docs/rooms.md): the persona replying and the member who asked.
+    persona_id: str = ""
+    asked_by: str = ""
 
 
 class AiChatQueued(Event, tag="ai_chat_queued"):
@@ -99,6 +102,8 @@ class AiChatDone(Event, tag="ai_chat_done"):
     usage: ChatUsage = msgspec.field(default_factory=ChatUsage)
     provider: str = ""
     model: str = ""
+    persona_id: str = ""
+    asked_by: str = ""
 
 
 class AiChatError(Event, tag="ai_chat_error"):
@@ -109,6 +114,8 @@ class AiChatError(Event, tag="ai_chat_error"):
     conversation_id: str
     message_id: str
     reason: str
+    persona_id: str = ""
+    asked_by: str = ""
 
 
 class AiChatCancelled(Event, tag="ai_chat_cancelled"):
@@ -119,6 +126,8 @@ class AiChatCancelled(Event, tag="ai_chat_cancelled"):
     conversation_id: str
     message_id: str
     text: str = ""
+    persona_id: str = ""
+    asked_by: str = ""
 
 
 # What travels on each subject this module owns (listed in docs/channels.md).

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from proto import chat, jobs, media, personas  # noqa: F401
+from proto import chat, jobs, media, personas, rooms  # noqa: F401

@@ -59,6 +59,12 @@ KV_CANCELS = "cancels"
 # Single-use SSE tickets, keyed by the SHA-256 of the ticket; any gateway replica redeems them.
 KV_SSE_TICKETS = "sse_tickets"
 OBJ_BODIES = "bodies"
+# Rooms (docs/rooms.md). `<room id>.<user id>`: a member removed from a room; every gateway drops
+# the room's channel from that user's open streams when the entry appears.
+KV_CHANNEL_DROPS = "channel_drops"
+# `<room id>.<user id>.<gateway id>`: who has a room open, per gateway (refreshed, then expires).
+KV_PRESENCE = "presence"
+PRESENCE_TTL = 60.0
 
 # Channels: `user:<id>` is `events.user.<id>`, `channel:<id>` is `events.channel.<id>`,
 # `public:<name>` is `events.public.<name>` (anyone may follow it, signed in or not).
@@ -87,6 +93,18 @@ def channel_subject(channel: str) -> str:
 
 def live_subject(channel: str) -> str:
     return f"{LIVE_PREFIX}.{channel_subject(channel)}"
+
+
+# Ephemeral events (presence, typing): core NATS only, never stored in EVENTS nor replayed.
+EPHEMERAL_PREFIX = "ephemeral"
+
+
+def ephemeral_subject(channel: str) -> str:
+    return f"{EPHEMERAL_PREFIX}.{channel_subject(channel)}"
+
+
+def channel_drop_key(channel_id: str, user_id: str) -> str:
+    return f"{channel_id}.{user_id}"
 
 
 def subject_channel(subject: str) -> str:

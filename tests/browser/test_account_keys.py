@@ -166,6 +166,7 @@ def test_a_phone_reaches_every_page_from_the_bottom_tabs(ui: Browsing) -> None:
         "Create": "Create a persona from an idea",
         "My personas": "My personas",
         "Chats": "Chats",
+        "Rooms": "Rooms",
         "Account": "Your account",
     }
     for link, heading in destinations.items():

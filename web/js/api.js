@@ -1,3 +1,4 @@
+// @ts-check
 // The one client for the public API: unwraps `{data, meta}`, turns error envelopes into ApiError,
 // keeps the access token in memory, and rotates it. The refresh token is an HttpOnly cookie
 // (scoped to /auth/refresh) that script never sees: every /auth/ call asks for that transport
@@ -11,7 +12,38 @@ const SIGNED_IN_KEY = "persona.signed_in";
 const OLD_REFRESH_KEY = "persona.refresh_token";
 const LOCK_NAME = "persona-refresh";
 
+/**
+ * The signed-in account as `GET /auth/me` answers it (the fields the UI reads).
+ * @typedef {{id: string, email?: string, display_name?: string, [key: string]: any}} User
+ */
+
+/**
+ * Why the server ended a session (see `forget`).
+ * @typedef {{reason: string}} Ended
+ */
+
+/**
+ * A request's options. `auth: false` sends no access token.
+ * @typedef {object} RequestOptions
+ * @property {any} [body] JSON, or FormData / Blob sent as they are
+ * @property {Record<string, unknown>} [query] empty values are left out
+ * @property {boolean} [auth]
+ * @property {Record<string, string>} [headers]
+ */
+
+/**
+ * A token pair from register, login, code verify or refresh.
+ * @typedef {{access_token: string, expires_in?: number, user?: User | null}} TokenPair
+ */
+
 export class ApiError extends Error {
+  /**
+   * @param {number} status 0 when no answer came
+   * @param {string} code
+   * @param {string} message readable, for people
+   * @param {Record<string, unknown>} [details]
+   * @param {string} [requestId]
+   */
   constructor(status, code, message, details = {}, requestId = "") {
     super(message);
     this.name = "ApiError";
@@ -28,12 +60,17 @@ export class ApiError extends Error {
 }
 
 const session = {
+  /** @type {string | null} */
   accessToken: null,
   expiresAt: 0,
+  /** @type {User | null} */
   user: null,
+  /** @type {Promise<boolean> | null} */
   refreshing: null,
-  timer: null,
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  timer: undefined,
 };
+/** @type {Set<(user: User | null, ended: Ended | null) => void>} */
 const listeners = new Set();
 
 export function currentUser() {
@@ -53,20 +90,24 @@ export function accessToken() {
  * `ended` is set when the server ended the session rather than the person signing out here:
  * `{reason: "revoked" | "ended" | "everywhere"}` (see `forget`).
  */
+/** @param {(user: User | null, ended: Ended | null) => void} fn */
 export function onAuthChange(fn) {
   listeners.add(fn);
   return () => listeners.delete(fn);
 }
 
+/** @param {Ended | null} ended */
 function emit(ended = null) {
   for (const fn of listeners) fn(session.user, ended);
 }
 
+/** @param {User | null} user */
 export function setUser(user) {
   session.user = user;
   emit();
 }
 
+/** @param {string} key */
 function stored(key) {
   try {
     return localStorage.getItem(key);
@@ -81,6 +122,7 @@ function storedRefresh() {
 }
 
 /** Keep a token pair from register, login, code verify or refresh (its refresh token is the cookie). */
+/** @param {TokenPair} pair */
 export function adoptTokens(pair) {
   session.accessToken = pair.access_token;
   session.expiresAt = Date.now() + (pair.expires_in || 900) * 1000;
@@ -99,6 +141,7 @@ export function adoptTokens(pair) {
  * "revoked" (the live stream said the session was revoked), "ended" (the server refused the
  * refresh token: revoked, expired or reused), "everywhere" (this person signed out everywhere).
  */
+/** @param {string | null} reason */
 export function forget(reason = null) {
   clearTimeout(session.timer);
   session.accessToken = null;
@@ -109,14 +152,22 @@ export function forget(reason = null) {
   emit(reason ? { reason } : null);
 }
 
+/**
+ * @template T
+ * @param {() => Promise<T>} fn
+ * @returns {Promise<T>}
+ */
 async function withLock(fn) {
   // Two tabs rotating the same refresh token at once would look like token theft to the
   // server (reuse detection revokes the session); the Web Locks API serialises them.
-  if (navigator.locks && navigator.locks.request) return navigator.locks.request(LOCK_NAME, fn);
+  if (navigator.locks?.request) return navigator.locks.request(LOCK_NAME, fn);
   return fn();
 }
 
-/** Rotate the refresh token; resolves true when signed in afterwards. One rotation at a time. */
+/**
+ * Rotate the refresh token; resolves true when signed in afterwards. One rotation at a time.
+ * @returns {Promise<boolean>}
+ */
 export function refresh() {
   if (!session.refreshing) {
     const seen = session.accessToken;
@@ -165,6 +216,10 @@ window.addEventListener("storage", (event) => {
   }
 });
 
+/**
+ * @param {string} path
+ * @param {Record<string, unknown>} [query]
+ */
 function buildUrl(path, query) {
   if (!query) return path;
   const params = new URLSearchParams();
@@ -176,36 +231,53 @@ function buildUrl(path, query) {
   return qs ? `${path}?${qs}` : path;
 }
 
+/** @returns {Record<string, string>} */
 export function authHeaders() {
   return session.accessToken ? { authorization: `Bearer ${session.accessToken}` } : {};
 }
 
+/** @param {Response} response */
 async function errorFrom(response) {
+  /** @type {any} */
   let body = null;
   try {
     body = await response.json();
   } catch {
     body = null;
   }
-  const info = body && body.error ? body.error : null;
-  const requestId = (body && body.meta && body.meta.request_id) || response.headers.get("x-request-id") || "";
+  const info = body?.error ? body.error : null;
+  const requestId = body?.meta?.request_id || response.headers.get("x-request-id") || "";
   if (info) {
     let message = readable(info.message || response.statusText, info.details || {});
     const retry = response.headers.get("retry-after");
     if (response.status === 429 && retry) message += ` Try again in ${retry} s.`;
     return new ApiError(response.status, info.code || "error", message, info.details || {}, requestId);
   }
-  return new ApiError(response.status, "http_error", `The server answered ${response.status} ${response.statusText}.`, {}, requestId);
+  return new ApiError(
+    response.status,
+    "http_error",
+    `The server answered ${response.status} ${response.statusText}.`,
+    {},
+    requestId,
+  );
 }
 
-/** msgspec's "Expected `str` of length <= 80 (name)" → "Must be at most 80 characters." */
+/**
+ * msgspec's "Expected `str` of length <= 80 (name)" → "Must be at most 80 characters."
+ * @param {unknown} message
+ * @param {Record<string, unknown>} [details]
+ */
 export function readable(message, details = {}) {
   let text = String(message || "").trim();
   const field = typeof details.field === "string" ? details.field : "";
   if (field) text = text.replace(new RegExp(`\\s*\\(${escapeRx(field)}\\)$`), "");
+  /** @type {[RegExp, (m: RegExpMatchArray) => string][]} */
   const rules = [
     [/^Expected `str` of length <= (\d+)$/, (m) => `Must be at most ${m[1]} characters.`],
-    [/^Expected `str` of length >= (\d+)$/, (m) => (m[1] === "1" ? "Required." : `Must be at least ${m[1]} characters.`)],
+    [
+      /^Expected `str` of length >= (\d+)$/,
+      (m) => (m[1] === "1" ? "Required." : `Must be at least ${m[1]} characters.`),
+    ],
     [/^Expected `array` of length <= (\d+)$/, (m) => `At most ${m[1]} items.`],
     [/^Expected `array` of length >= (\d+)$/, (m) => `At least ${m[1]} items.`],
     [/^Expected `str` matching regex .*$/, () => "Has an invalid format."],
@@ -220,11 +292,18 @@ export function readable(message, details = {}) {
   return text ? text[0].toUpperCase() + text.slice(1) : "Something went wrong.";
 }
 
+/** @param {string} s */
 function escapeRx(s) {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
+/**
+ * @param {string} method
+ * @param {string} path
+ * @param {RequestOptions} [options]
+ */
 async function send(method, path, { body, query, auth = true, headers = {} } = {}) {
+  /** @type {RequestInit & {headers: Record<string, string>}} */
   const init = { method, headers: { accept: "application/json", ...headers } };
   if (path.startsWith("/auth/")) Object.assign(init.headers, TRANSPORT_HEADER);
   if (auth) Object.assign(init.headers, authHeaders());
@@ -241,7 +320,13 @@ async function send(method, path, { body, query, auth = true, headers = {} } = {
   }
 }
 
-/** The whole envelope `{data, meta}` (for paginated lists), or null for 204. */
+/**
+ * The answer's `data` (null for 204): JSON as the API sends it, each caller reads its fields.
+ * @param {string} method
+ * @param {string} path
+ * @param {RequestOptions} [options]
+ * @returns {Promise<any>}
+ */
 export async function call(method, path, options = {}) {
   const envelope = await callEnvelope(method, path, options);
   return envelope === null ? null : envelope.data;
@@ -249,22 +334,43 @@ export async function call(method, path, options = {}) {
 
 // A visitor's first page data, asked for at boot while the page's module loads (app.js), handed
 // once to the page's identical call. Never for a member: their answer depends on who asks.
+/** @type {Map<string, Promise<Response | null>>} */
 const early = new Map();
 
+/**
+ * @param {string} path
+ * @param {Record<string, unknown>} [query]
+ */
 export function prefetch(path, query) {
   if (session.accessToken || storedRefresh()) return;
   const url = buildUrl(path, query);
-  if (!early.has(url)) early.set(url, send("GET", path, { query, auth: false }).catch(() => null));
+  if (!early.has(url))
+    early.set(
+      url,
+      send("GET", path, { query, auth: false }).catch(() => null),
+    );
 }
 
+/**
+ * @param {string} method
+ * @param {string} path
+ * @param {RequestOptions} options
+ */
 async function sendOrEarly(method, path, options) {
   const url = method === "GET" && !session.accessToken ? buildUrl(path, options.query) : null;
   const waiting = url === null ? undefined : early.get(url);
-  if (waiting === undefined) return send(method, path, options);
+  if (url === null || waiting === undefined) return send(method, path, options);
   early.delete(url);
   return (await waiting) || send(method, path, options);
 }
 
+/**
+ * The whole envelope `{data, meta}` (for paginated lists), or null for 204.
+ * @param {string} method
+ * @param {string} path
+ * @param {RequestOptions} [options]
+ * @returns {Promise<{data: any, meta: Record<string, any>} | null>}
+ */
 export async function callEnvelope(method, path, options = {}) {
   const auth = options.auth !== false;
   if (auth && !session.accessToken && storedRefresh()) await refresh();
@@ -283,17 +389,49 @@ export async function callEnvelope(method, path, options = {}) {
 }
 
 export const api = {
+  /**
+   * @param {string} path
+   * @param {Record<string, unknown>} [query]
+   * @param {RequestOptions} [options]
+   */
   get: (path, query, options = {}) => call("GET", path, { ...options, query }),
+  /**
+   * @param {string} path
+   * @param {unknown} [body]
+   * @param {RequestOptions} [options]
+   */
   post: (path, body, options = {}) => call("POST", path, { ...options, body }),
+  /**
+   * @param {string} path
+   * @param {unknown} [body]
+   * @param {RequestOptions} [options]
+   */
   put: (path, body, options = {}) => call("PUT", path, { ...options, body }),
+  /**
+   * @param {string} path
+   * @param {unknown} [body]
+   * @param {RequestOptions} [options]
+   */
   patch: (path, body, options = {}) => call("PATCH", path, { ...options, body }),
+  /**
+   * @param {string} path
+   * @param {RequestOptions} [options]
+   */
   del: (path, options = {}) => call("DELETE", path, options),
-  /** `{items, next}` for a cursor-paginated list (`meta.next_cursor`). */
+  /**
+   * `{items, next}` for a cursor-paginated list (`meta.next_cursor`).
+   * @param {string} path
+   * @param {Record<string, unknown>} [query]
+   * @returns {Promise<{items: any[], next: string | null}>}
+   */
   async page(path, query) {
     const envelope = await callEnvelope("GET", path, { query });
-    return { items: envelope.data || [], next: (envelope.meta && envelope.meta.next_cursor) || null };
+    return { items: envelope?.data || [], next: envelope?.meta?.next_cursor || null };
   },
-  /** A raw Response (for downloads such as card exports), after the same token handling. */
+  /**
+   * A raw Response (for downloads such as card exports), after the same token handling.
+   * @param {string} path
+   */
   async download(path) {
     if (!session.accessToken && storedRefresh()) await refresh();
     let response = await send("GET", path, { headers: { accept: "*/*" } });
@@ -309,19 +447,29 @@ export const api = {
  * Upload with XMLHttpRequest, whose `upload.onprogress` reports bytes sent (fetch cannot).
  * `onProgress(sent, total)`; resolves with the unwrapped `data`; `abort()` on the returned handle.
  */
+/**
+ * @param {string} path
+ * @param {FormData} formData
+ * @param {(sent: number, total: number) => void} [onProgress]
+ * @returns {{promise: Promise<any>, abort: () => void}}
+ */
 export function upload(path, formData, onProgress) {
+  /** @type {XMLHttpRequest | null} */
   let xhr = null;
+  /** @returns {Promise<XMLHttpRequest>} */
   const attempt = () =>
     new Promise((resolve, reject) => {
-      xhr = new XMLHttpRequest();
-      xhr.open("POST", path);
-      xhr.setRequestHeader("accept", "application/json");
-      if (session.accessToken) xhr.setRequestHeader("authorization", `Bearer ${session.accessToken}`);
-      xhr.upload.onprogress = (e) => onProgress && onProgress(e.loaded, e.lengthComputable ? e.total : 0);
-      xhr.onload = () => resolve(xhr);
-      xhr.onerror = () => reject(new ApiError(0, "network", "The upload was interrupted. Check your connection and try again."));
-      xhr.onabort = () => reject(new ApiError(0, "aborted", "Upload cancelled."));
-      xhr.send(formData);
+      const request = new XMLHttpRequest();
+      request.open("POST", path);
+      request.setRequestHeader("accept", "application/json");
+      if (session.accessToken) request.setRequestHeader("authorization", `Bearer ${session.accessToken}`);
+      request.upload.onprogress = (e) => onProgress?.(e.loaded, e.lengthComputable ? e.total : 0);
+      request.onload = () => resolve(request);
+      request.onerror = () =>
+        reject(new ApiError(0, "network", "The upload was interrupted. Check your connection and try again."));
+      request.onabort = () => reject(new ApiError(0, "aborted", "Upload cancelled."));
+      xhr = request;
+      request.send(formData);
     });
   const promise = (async () => {
     if (!session.accessToken && storedRefresh()) await refresh();
@@ -335,5 +483,5 @@ export function upload(path, formData, onProgress) {
     const json = await response.json();
     return json.data;
   })();
-  return { promise, abort: () => xhr && xhr.abort() };
+  return { promise, abort: () => xhr?.abort() };
 }

@@ -1,15 +1,22 @@
+// @ts-check
 // Community actions (like, follow, fork, report, start a chat) and the persona card. A visitor
 // (signed out) who presses one is sent to sign up and brought back (door.js).
 
 import { adultBadge } from "./adult.js";
 import { api, currentUser } from "./api.js";
-import { member } from "./door.js";
 import { $$, h } from "./dom.js";
+import { member } from "./door.js";
 import { live } from "./events.js";
 import { avatar } from "./media.js";
 import { go, href } from "./router.js";
 import { ask, busy, formatCount, plural, toast } from "./ui.js";
 
+/**
+ * A persona as the API answers it: the UI reads the fields it shows.
+ * @typedef {{id: string, name: string, owner_id: string, nsfw?: boolean, [field: string]: any}} Persona
+ */
+
+/** @param {{id: string}} p */
 const pid = (p) => encodeURIComponent(p.id);
 // Live counts reach every element showing a persona's counts as this DOM event.
 const COUNTS = "persona-counts";
@@ -20,14 +27,16 @@ const COUNTS = "persona-counts";
  * @param {{like_count?: number, chat_count?: number}} counts
  */
 export function showCounts(personaId, counts) {
-  for (const el of $$(`[data-counts-for="${CSS.escape(personaId)}"]`)) el.dispatchEvent(new CustomEvent(COUNTS, { detail: counts }));
+  for (const el of $$(`[data-counts-for="${CSS.escape(personaId)}"]`))
+    el.dispatchEvent(new CustomEvent(COUNTS, { detail: counts }));
 }
 
 // The community channel says when a public persona's counts change; a like notification says it
 // for my own personas (unlisted ones too), so the number shown agrees with the notification.
 live.on("persona_stats", (data) => showCounts(data.persona_id, data));
 live.on("notification", (data) => {
-  if (data.kind === "like" && data.persona_id && typeof data.like_count === "number") showCounts(data.persona_id, { like_count: data.like_count });
+  if (data.kind === "like" && data.persona_id && typeof data.like_count === "number")
+    showCounts(data.persona_id, { like_count: data.like_count });
 });
 
 /**
@@ -38,7 +47,11 @@ export function followCommunity() {
   return live.watch("public:community");
 }
 
-/** "3 likes · 1 chat" (and `extra` items), kept current by live counts. */
+/**
+ * "3 likes · 1 chat" (and `extra` items), kept current by live counts.
+ * @param {Persona} persona
+ * @param {...import("./dom.js").Child} extra
+ */
 export function personaStats(persona, ...extra) {
   const likes = h("span", { class: "likes" });
   const chats = h("span", { class: "chats" });
@@ -49,24 +62,33 @@ export function personaStats(persona, ...extra) {
   paint();
   const el = h("p", { class: "stats", dataset: { countsFor: persona.id } }, likes, chats, ...extra);
   el.addEventListener(COUNTS, (e) => {
-    Object.assign(persona, pick(e.detail));
+    Object.assign(persona, pick(/** @type {CustomEvent} */ (e).detail));
     paint();
   });
   return el;
 }
 
-const pick = ({ like_count, chat_count }) => Object.fromEntries(Object.entries({ like_count, chat_count }).filter(([, v]) => typeof v === "number"));
+/** @param {{like_count?: number, chat_count?: number}} counts */
+const pick = ({ like_count, chat_count }) =>
+  Object.fromEntries(Object.entries({ like_count, chat_count }).filter(([, v]) => typeof v === "number"));
 
 /**
  * Like / unlike. Its accessible name holds what it shows ("Like Mae, 3 likes"): the heart is
  * decoration, the count is read with its noun.
+ * @param {Persona} persona
+ * @param {{onChange?: (persona: Persona) => void}} [options]
  */
 export function likeButton(persona, { onChange = () => {} } = {}) {
   const count = h("span", { class: "count" });
   const unit = h("span", { class: "visually-hidden" });
   const button = h(
     "button",
-    { type: "button", class: "small like", "aria-pressed": String(Boolean(persona.liked_by_me)), dataset: { countsFor: persona.id } },
+    {
+      type: "button",
+      class: "small like",
+      "aria-pressed": String(Boolean(persona.liked_by_me)),
+      dataset: { countsFor: persona.id },
+    },
     h("span", { "aria-hidden": "true" }, "♥"),
     " ",
     h("span", { class: "visually-hidden" }, `Like ${persona.name}, `),
@@ -83,14 +105,17 @@ export function likeButton(persona, { onChange = () => {} } = {}) {
   // Its children are its label: busy() must not flatten them back to text.
   button.dataset.keepLabel = "1";
   button.addEventListener(COUNTS, (e) => {
-    if (typeof e.detail.like_count !== "number") return;
-    persona.like_count = e.detail.like_count;
+    const { detail } = /** @type {CustomEvent} */ (e);
+    if (typeof detail.like_count !== "number") return;
+    persona.like_count = detail.like_count;
     paint();
   });
   button.addEventListener("click", () => {
     if (!member("like")) return;
     busy(button, async () => {
-      const state = persona.liked_by_me ? await api.del(`/personas/${pid(persona)}/like`) : await api.put(`/personas/${pid(persona)}/like`);
+      const state = persona.liked_by_me
+        ? await api.del(`/personas/${pid(persona)}/like`)
+        : await api.put(`/personas/${pid(persona)}/like`);
       if (state && typeof state.like_count === "number") {
         persona.liked_by_me = state.liked_by_me;
         persona.like_count = state.like_count;
@@ -107,6 +132,13 @@ export function likeButton(persona, { onChange = () => {} } = {}) {
   return button;
 }
 
+/**
+ * Follow / unfollow a creator; null on my own personas.
+ * @param {string} userId
+ * @param {string | null | undefined} name
+ * @param {boolean | null | undefined} followed
+ * @param {{onChange?: (followed: boolean, result: any) => void}} [options]
+ */
 export function followButton(userId, name, followed, { onChange = () => {} } = {}) {
   const me = currentUser();
   if (me && me.id === userId) return null;
@@ -121,7 +153,9 @@ export function followButton(userId, name, followed, { onChange = () => {} } = {
   button.addEventListener("click", () => {
     if (!member("follow")) return;
     busy(button, async () => {
-      const result = state ? await api.del(`/users/${encodeURIComponent(userId)}/follow`) : await api.put(`/users/${encodeURIComponent(userId)}/follow`);
+      const result = state
+        ? await api.del(`/users/${encodeURIComponent(userId)}/follow`)
+        : await api.put(`/users/${encodeURIComponent(userId)}/follow`);
       state = result && typeof result.followed_by_me === "boolean" ? result.followed_by_me : !state;
       paint();
       onChange(state, result);
@@ -130,6 +164,11 @@ export function followButton(userId, name, followed, { onChange = () => {} } = {
   return button;
 }
 
+/**
+ * @param {Persona} persona
+ * @param {HTMLButtonElement | null} [button]
+ * @returns {Promise<Persona | undefined>} the private copy
+ */
 export async function fork(persona, button = null) {
   if (!member("fork")) return undefined;
   return busy(button, async () => {
@@ -140,9 +179,19 @@ export async function fork(persona, button = null) {
   });
 }
 
+/**
+ * @param {Persona} persona
+ * @param {HTMLButtonElement | null} [button]
+ */
 export async function report(persona, button = null) {
   if (!member("report")) return;
-  const reason = await ask({ title: `Report ${persona.name}`, body: "Tell the moderators what is wrong with this persona.", input: { label: "Reason", multiline: true, maxlength: 1000 }, confirm: "Send report", danger: true });
+  const reason = await ask({
+    title: `Report ${persona.name}`,
+    body: "Tell the moderators what is wrong with this persona.",
+    input: { label: "Reason", multiline: true, maxlength: 1000 },
+    confirm: "Send report",
+    danger: true,
+  });
   if (!reason) return;
   await busy(button, async () => {
     await api.post(`/personas/${pid(persona)}/report`, { reason });
@@ -150,7 +199,11 @@ export async function report(persona, button = null) {
   });
 }
 
-/** "Chat": resume the latest conversation with this persona, or start the first one. */
+/**
+ * "Chat": resume the latest conversation with this persona, or start the first one.
+ * @param {{id: string}} persona
+ * @param {HTMLButtonElement | null} [button]
+ */
 export async function startChat(persona, button = null) {
   if (!member("chat")) return;
   await busy(button, async () => {
@@ -160,7 +213,11 @@ export async function startChat(persona, button = null) {
   });
 }
 
-/** "New chat": always a fresh conversation, greeting first. */
+/**
+ * "New chat": always a fresh conversation, greeting first.
+ * @param {{id: string, name?: string}} persona
+ * @param {HTMLButtonElement | null} [button]
+ */
 export async function newChat(persona, button = null) {
   await busy(button, async () => {
     const started = await api.post(`/personas/${pid(persona)}/conversations`, {});
@@ -168,16 +225,36 @@ export async function newChat(persona, button = null) {
   });
 }
 
+/**
+ * @param {string[] | null | undefined} tags
+ * @param {((tag: string) => void) | null} [onTag] filters the list in place (else a link to Explore)
+ */
 export function tagList(tags, onTag = null) {
-  if (!tags || !tags.length) return null;
+  if (!tags?.length) return null;
   return h(
     "ul",
     { class: "tags", "aria-label": "Tags" },
-    tags.map((tag) => h("li", {}, onTag ? h("button", { type: "button", class: "tag", onclick: () => onTag(tag), "aria-label": `Show personas tagged ${tag}` }, tag) : h("a", { class: "tag", href: href("/explore", { tag }) }, tag))),
+    tags.map((tag) =>
+      h(
+        "li",
+        {},
+        onTag
+          ? h(
+              "button",
+              { type: "button", class: "tag", onclick: () => onTag(tag), "aria-label": `Show personas tagged ${tag}` },
+              tag,
+            )
+          : h("a", { class: "tag", href: href("/explore", { tag }) }, tag),
+      ),
+    ),
   );
 }
 
-/** A community card. `onTag(tag)` filters the list by a tag when given. */
+/**
+ * A community card. `onTag(tag)` filters the list by a tag when given.
+ * @param {Persona} persona
+ * @param {{onTag?: ((tag: string) => void) | null}} [options]
+ */
 export function personaCard(persona, { onTag = null } = {}) {
   const me = currentUser();
   const own = me && me.id === persona.owner_id;
@@ -201,13 +278,31 @@ export function personaCard(persona, { onTag = null } = {}) {
   return h(
     "li",
     { class: "card", dataset: { personaId: persona.id } },
-    h("a", { class: "card-media", href: `#/p/${pid(persona)}`, tabindex: "-1", "aria-hidden": "true" }, avatar(persona)),
+    h(
+      "a",
+      { class: "card-media", href: `#/p/${pid(persona)}`, tabindex: "-1", "aria-hidden": "true" },
+      avatar(persona),
+    ),
     h(
       "div",
       { class: "card-body" },
-      persona.nsfw ? h("div", { class: "title-row" }, h("h2", {}, h("a", { href: `#/p/${pid(persona)}` }, persona.name)), adultBadge(persona)) : h("h2", {}, h("a", { href: `#/p/${pid(persona)}` }, persona.name)),
+      persona.nsfw
+        ? h(
+            "div",
+            { class: "title-row" },
+            h("h2", {}, h("a", { href: `#/p/${pid(persona)}` }, persona.name)),
+            adultBadge(persona),
+          )
+        : h("h2", {}, h("a", { href: `#/p/${pid(persona)}` }, persona.name)),
       persona.tagline ? h("p", { class: "tagline" }, persona.tagline) : null,
-      persona.owner_name ? h("p", { class: "muted small" }, "by ", h("a", { href: `#/u/${encodeURIComponent(persona.owner_id)}` }, persona.owner_name)) : null,
+      persona.owner_name
+        ? h(
+            "p",
+            { class: "muted small" },
+            "by ",
+            h("a", { href: `#/u/${encodeURIComponent(persona.owner_id)}` }, persona.owner_name),
+          )
+        : null,
       tagList(persona.tags, onTag),
       personaStats(persona),
       h("div", { class: "card-actions" }, likeButton(persona), chat, more),
@@ -220,6 +315,8 @@ export function personaCard(persona, { onTag = null } = {}) {
  * the viewport. Returns
  * `{kick, stop}`; `kick()` re-checks (after the list was reset). Observing again always
  * delivers a fresh entry, so a short page that leaves the sentinel visible loads the next one.
+ * @param {Element} sentinel
+ * @param {() => Promise<unknown>} load
  */
 export function infinite(sentinel, load) {
   let loading = false;

@@ -1,3 +1,4 @@
+// @ts-check
 // Live events over Server-Sent Events.
 //
 // EventSource cannot send an Authorization header, so each connection uses a single-use ticket
@@ -32,12 +33,21 @@ const EVENT_NAMES = [
   "persona_published",
   "persona_stats",
 ];
+// Not stored, so sent without `id:`; EventSource still reports the previous event's id for them,
+// which must not mark them as already seen (docs/rooms.md).
+const EPHEMERAL = new Set(["room_presence", "room_typing", "channel_dropped"]);
 const MAX_BACKOFF = 15_000;
 // The last event id survives a reload of the tab (sessionStorage), so a reply being streamed
 // while the page reloads is replayed from where it was instead of starting blank.
 const LAST_ID_KEY = "persona.events.last_id";
 const HOLD_MAX_MS = 10 * 60 * 1000;
 
+/**
+ * An event handler: `data` is the event's JSON as the gateway sends it, `meta.id` its stored id.
+ * @typedef {(data: any, meta: {id: number | null}) => void} Handler
+ */
+
+/** @param {string} channel */
 const isPublic = (channel) => channel.startsWith("public:");
 
 function lastIdKey() {
@@ -47,27 +57,40 @@ function lastIdKey() {
 
 class LiveEvents {
   constructor() {
+    /** @type {EventSource | null} */
     this.source = null;
+    /** @type {number | null} */
     this.lastId = null;
+    /** @type {Map<string, Set<Handler>>} */
     this.handlers = new Map();
+    /** @type {Set<string>} */
     this.channels = new Set();
     this.state = "closed";
+    /** @type {Set<(state: string) => void>} */
     this.stateListeners = new Set();
     this.running = false;
     this.backoff = 500;
-    this.retryTimer = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.retryTimer = undefined;
     this.generation = 0;
     this.connectedOnce = false;
+    /** @type {Set<number>} */
     this.seen = new Set();
     this.failures = 0;
+    /** @type {ReturnType<typeof setTimeout> | null} */
     this.saveTimer = null;
+    /** @type {Map<string, {id: number, at: number}>} */
     this.holds = new Map();
+    /** @type {Set<() => void>} */
     this.revokedListeners = new Set();
     // A visitor's stream: public channels only, no ticket, nothing saved across reloads.
     this.anonymous = false;
   }
 
-  /** `fn()` when the gateway says this session was revoked; the stream has stopped by then. */
+  /**
+   * `fn()` when the gateway says this session was revoked; the stream has stopped by then.
+   * @param {() => void} fn
+   */
   onRevoked(fn) {
     this.revokedListeners.add(fn);
     return () => this.revokedListeners.delete(fn);
@@ -76,6 +99,8 @@ class LiveEvents {
   /**
    * Keep the saved resume point at or before event `id` while `key` (e.g. a reply being
    * written) is unfinished, so a reload replays that whole stream, not only its tail.
+   * @param {string} key
+   * @param {number | null} id
    */
   hold(key, id) {
     if (id !== null && !this.holds.has(key)) {
@@ -84,6 +109,7 @@ class LiveEvents {
     }
   }
 
+  /** @param {string} key */
   release(key) {
     if (this.holds.delete(key)) this.saveLastId();
   }
@@ -105,19 +131,29 @@ class LiveEvents {
     return point;
   }
 
-  /** `fn(data, meta)` for each event named `name`; returns an unsubscribe function. */
+  /**
+   * `fn(data, meta)` for each event named `name`; returns an unsubscribe function.
+   * @param {string} name
+   * @param {Handler} fn
+   */
   on(name, fn) {
-    if (!this.handlers.has(name)) this.handlers.set(name, new Set());
-    this.handlers.get(name).add(fn);
-    return () => this.handlers.get(name).delete(fn);
+    const handlers = this.handlers.get(name) ?? new Set();
+    this.handlers.set(name, handlers);
+    handlers.add(fn);
+    return () => handlers.delete(fn);
   }
 
+  /**
+   * `fn(state)` now and on every change: "connecting", "open", "reconnecting" or "closed".
+   * @param {(state: string) => void} fn
+   */
   onState(fn) {
     this.stateListeners.add(fn);
     fn(this.state);
     return () => this.stateListeners.delete(fn);
   }
 
+  /** @param {string} state */
   setState(state) {
     this.state = state;
     for (const fn of this.stateListeners) fn(state);
@@ -144,7 +180,7 @@ class LiveEvents {
 
   stop() {
     this.running = false;
-    clearTimeout(this.saveTimer);
+    if (this.saveTimer) clearTimeout(this.saveTimer);
     this.saveTimer = null;
     this.generation += 1;
     clearTimeout(this.retryTimer);
@@ -158,7 +194,11 @@ class LiveEvents {
     this.setState("closed");
   }
 
-  /** Also listen on `channel` (e.g. `channel:<conversation id>`); reconnects only when it changes. */
+  /**
+   * Also listen on `channel` (e.g. `channel:<conversation id>`); reconnects only when it changes.
+   * @param {string} channel
+   * @returns {() => void} stops listening
+   */
   watch(channel) {
     if (this.channels.has(channel)) return () => this.unwatch(channel);
     this.channels.add(channel);
@@ -170,6 +210,7 @@ class LiveEvents {
     return () => this.unwatch(channel);
   }
 
+  /** @param {string} channel */
   unwatch(channel) {
     // Keep listening until the next reconnect: dropping a channel is not worth a reconnect.
     this.channels.delete(channel);
@@ -243,7 +284,8 @@ class LiveEvents {
       this.stop();
       for (const fn of [...this.revokedListeners]) fn();
     });
-    const dispatch = (event) => this.dispatch(event, generation);
+    /** @param {Event} event */
+    const dispatch = (event) => this.dispatch(/** @type {MessageEvent<string>} */ (event), generation);
     for (const name of new Set([...EVENT_NAMES, ...this.handlers.keys()])) source.addEventListener(name, dispatch);
   }
 
@@ -256,9 +298,13 @@ class LiveEvents {
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
+  /**
+   * @param {MessageEvent<string>} event
+   * @param {number} generation the connection it came on (a stale one's events are dropped)
+   */
   dispatch(event, generation) {
     if (generation !== this.generation) return;
-    const id = event.lastEventId ? Number(event.lastEventId) : null;
+    const id = event.lastEventId && !EPHEMERAL.has(event.type) ? Number(event.lastEventId) : null;
     if (id !== null) {
       // Never handle one stored event twice (a replay overlapping what arrived live).
       if (this.seen.has(id)) return;
@@ -267,6 +313,7 @@ class LiveEvents {
       this.lastId = this.lastId === null ? id : Math.max(this.lastId, id);
       this.saveLastId();
     }
+    /** @type {any} */
     let data;
     try {
       data = JSON.parse(event.data);

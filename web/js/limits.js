@@ -1,3 +1,4 @@
+// @ts-check
 // A paste longer than a field's `maxlength` is cut by the browser without a word. This says so
 // next to the field, so nobody saves half of a pasted character description believing it whole.
 // One listener for the whole document: every input and textarea with a maxlength is covered.
@@ -6,15 +7,27 @@ import { h } from "./dom.js";
 
 const SUFFIX = "-paste-cut";
 
-/** The text the control will receive: a textarea keeps newlines as "\n", an input drops them. */
+/** @typedef {HTMLInputElement | HTMLTextAreaElement} Control */
+
+/**
+ * The text the control will receive: a textarea keeps newlines as "\n", an input drops them.
+ * @param {Control} control
+ * @param {string} text
+ */
 function normalised(control, text) {
   return control instanceof HTMLTextAreaElement ? text.replace(/\r\n?/g, "\n") : text.replace(/[\r\n]/g, "");
 }
 
+/** @param {Control} control */
 function noteOf(control) {
   return control.id ? document.getElementById(control.id + SUFFIX) : null;
 }
 
+/**
+ * @param {Control} control
+ * @param {string} id the note's
+ * @param {boolean} on
+ */
 function describe(control, id, on) {
   const ids = new Set((control.getAttribute("aria-describedby") || "").split(" ").filter(Boolean));
   if (on) ids.add(id);
@@ -23,6 +36,7 @@ function describe(control, id, on) {
   else control.removeAttribute("aria-describedby");
 }
 
+/** @param {Control} control */
 function hide(control) {
   const note = noteOf(control);
   if (!note) return;
@@ -30,6 +44,11 @@ function hide(control) {
   note.remove();
 }
 
+/**
+ * @param {Control} control
+ * @param {number} limit
+ * @param {number} dropped characters left out
+ */
 function show(control, limit, dropped) {
   hide(control);
   if (!control.id) control.id = `${control.name || "field"}-${Math.random().toString(36).slice(2, 8)}`;

@@ -1,3 +1,4 @@
+// @ts-check
 // Role-play markup, the subset chat apps render: *actions* in italics, **bold**, "quoted speech",
 // `code`, and {{char}}/{{user}} filled in. Built as DOM nodes: the text only ever becomes text
 // nodes, so nothing in a message can become markup (no innerHTML anywhere).
@@ -6,12 +7,21 @@ const MACRO = /\{\{(char|user)\}\}|<(BOT|CHAR|USER)>/gi;
 // Delimiters, longest first: bold before italics; curly quotes open and close explicitly.
 const TOKEN = /(\*\*|\*|"|\u201c|\u201d)/;
 
-/** Element and class for each kind of span. */
+/**
+ * A parsed span: `closed` is false for one still open at the end of a growing reply.
+ * @typedef {{kind: string, marker: string, children: (Frame | string)[], closed?: boolean}} Frame
+ */
+
+/**
+ * Element and class for each kind of span.
+ * @type {Record<string, {tag: string, className?: string}>}
+ */
 const KINDS = {
   strong: { tag: "strong" },
   em: { tag: "em" },
   speech: { tag: "span", className: "speech" },
 };
+/** @type {Record<string, string>} */
 const MARKER = { "**": "strong", "*": "em", '"': "speech", "\u201c": "speech", "\u201d": "speech" };
 
 /**
@@ -21,11 +31,14 @@ const MARKER = { "**": "strong", "*": "em", '"': "speech", "\u201c": "speech", "
  * @returns {string}
  */
 export function fillNames(text, { char, user } = {}) {
-  return text.replace(MACRO, (whole, brace, angle) => {
-    const name = (brace || angle).toLowerCase();
-    const value = name === "user" ? user : char;
-    return value === undefined || value === null ? whole : value;
-  });
+  return text.replace(
+    MACRO,
+    (whole, /** @type {string | undefined} */ brace, /** @type {string | undefined} */ angle) => {
+      const name = (brace || angle || "").toLowerCase();
+      const value = name === "user" ? user : char;
+      return value === undefined || value === null ? whole : value;
+    },
+  );
 }
 
 /**
@@ -54,21 +67,28 @@ function flanking(text, i, length, growing) {
  * @param {boolean} growing
  */
 function parse(text, growing) {
+  /** @type {Frame} */
   const root = { kind: "root", marker: "", children: [] };
   const stack = [root];
   const top = () => stack[stack.length - 1];
   // A span never closed: its marker and content go back into `into` as they were written.
+  /**
+   * @param {Frame} frame
+   * @param {Frame} into
+   */
   const literal = (frame, into) => into.children.push(frame.marker, ...frame.children);
+  /** @param {string} kind */
   const closeTo = (kind) => {
     const at = stack.map((f) => f.kind).lastIndexOf(kind);
     if (at <= 0) return false;
     const inner = stack.splice(at + 1);
-    const frame = stack.pop();
+    const frame = /** @type {Frame} */ (stack.pop());
     for (const f of inner) literal(f, frame);
     frame.closed = true;
     top().children.push(frame);
     return true;
   };
+  /** @param {string} kind */
   const isOpen = (kind) => stack.some((f) => f.kind === kind);
 
   let i = 0;
@@ -92,7 +112,7 @@ function parse(text, growing) {
     }
   }
   while (stack.length > 1) {
-    const frame = stack.pop();
+    const frame = /** @type {Frame} */ (stack.pop());
     if (growing) {
       frame.closed = false;
       top().children.push(frame);
@@ -103,7 +123,7 @@ function parse(text, growing) {
 
 /**
  * Build the DOM for a parsed tree. Quote marks stay visible inside speech; `*` and `**` do not.
- * @param {object|string} node
+ * @param {Frame | string} node
  * @returns {Node}
  */
 function build(node) {

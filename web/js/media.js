@@ -1,3 +1,4 @@
+// @ts-check
 // Media: looking items up (URLs come complete from the API; we never build storage paths),
 // avatars, uploads with byte progress, generations, and following a job to the end.
 
@@ -9,8 +10,15 @@ import { initials } from "./ui.js";
 // Signed URLs expire (an hour by default): refetch an item after a while rather than show a
 // dead link.
 const FRESH_MS = 20 * 60 * 1000;
+/** @type {Map<string, {at: number, promise: Promise<any>}>} */
 const cache = new Map();
 
+/**
+ * A media item (`GET /media/{id}`), kept a while; `fresh` asks again.
+ * @param {string} mediaId
+ * @param {{fresh?: boolean}} [options]
+ * @returns {Promise<any>}
+ */
 export function getMedia(mediaId, { fresh = false } = {}) {
   const hit = cache.get(mediaId);
   if (hit && !fresh && Date.now() - hit.at < FRESH_MS) return hit.promise;
@@ -20,17 +28,24 @@ export function getMedia(mediaId, { fresh = false } = {}) {
   return promise;
 }
 
+/** @param {{id: string}} item a media item the API answered */
 export function remember(item) {
   cache.set(item.id, { at: Date.now(), promise: Promise.resolve(item) });
 }
 
+/** @param {string} mediaId */
 export function forgetMedia(mediaId) {
   cache.delete(mediaId);
 }
 
-/** The best URL of a ready item for a slot: thumbnail for small, optimized for large. */
+/**
+ * The best URL of a ready item for a slot: thumbnail for small, optimized for large.
+ * @param {any} item a media item (its `urls`)
+ * @param {"thumbnail" | "optimized"} [size]
+ * @returns {string | null}
+ */
 export function urlFor(item, size = "thumbnail") {
-  const urls = (item && item.urls) || {};
+  const urls = item?.urls || {};
   if (size === "thumbnail") return urls.thumbnail || urls.poster || urls.optimized || urls.original || null;
   return urls.optimized || urls.original || urls.thumbnail || null;
 }
@@ -41,12 +56,21 @@ export function urlFor(item, size = "thumbnail") {
  * (no avatar, still processing, gone): the initials. `waitForOwn`: on a page about one of my own
  * personas whose avatar is still being processed, the picture replaces the initials when ready.
  */
+/**
+ * @param {any} persona a persona or a conversation (the fields above)
+ * @param {{large?: boolean, alt?: string, waitForOwn?: boolean}} [options]
+ * @returns {HTMLElement}
+ */
 export function avatar(persona, { large = false, alt = "", waitForOwn = false } = {}) {
   const cls = large ? "avatar large" : "avatar";
   const small = persona.avatar_url || persona.persona_avatar_url || null;
-  const direct = large ? (persona.avatar_urls && persona.avatar_urls.optimized) || small : small;
+  const direct = large ? persona.avatar_urls?.optimized || small : small;
   if (direct) return h("img", { class: cls, src: direct, alt, loading: "lazy" });
-  const placeholder = h("span", { class: cls, "aria-hidden": alt ? null : "true", role: alt ? "img" : null, "aria-label": alt || null }, initials(persona.name || persona.persona_name));
+  const placeholder = h(
+    "span",
+    { class: cls, "aria-hidden": alt ? null : "true", role: alt ? "img" : null, "aria-label": alt || null },
+    initials(persona.name || persona.persona_name),
+  );
   const me = currentUser();
   const mediaId = persona.avatar_media_id;
   if (waitForOwn && mediaId && me && me.id === persona.owner_id) {
@@ -54,14 +78,19 @@ export function avatar(persona, { large = false, alt = "", waitForOwn = false } 
       .then((item) => (item.status === "processing" ? follow(mediaId, item.job_id) : item))
       .then((item) => {
         const url = item.status === "ready" ? urlFor(item, large ? "optimized" : "thumbnail") : null;
-        if (url && placeholder.isConnected) placeholder.replaceWith(h("img", { class: cls, src: url, alt, loading: "lazy" }));
+        if (url && placeholder.isConnected)
+          placeholder.replaceWith(h("img", { class: cls, src: url, alt, loading: "lazy" }));
       })
       .catch(() => {});
   }
   return placeholder;
 }
 
-/** POST /media/uploads with byte progress; resolves `{job_id, media_id}`. */
+/**
+ * POST /media/uploads with byte progress; resolves `{job_id, media_id}`.
+ * @param {File} file
+ * @param {{personaId?: string | null, visibility?: string | null, onBytes?: (sent: number, total: number) => void}} [options]
+ */
 export function uploadFile(file, { personaId = null, visibility = null, onBytes } = {}) {
   const form = new FormData();
   // Fields before the file: the service reads the multipart body as a stream.
@@ -71,6 +100,13 @@ export function uploadFile(file, { personaId = null, visibility = null, onBytes 
   return upload("/media/uploads", form, onBytes);
 }
 
+/**
+ * Start generating an image or a video for a persona; resolves `{job_id, media_id}`.
+ * @param {string} personaId
+ * @param {string} kind "image" or "video"
+ * @param {string} prompt
+ * @param {string} [visibility]
+ */
 export function generate(personaId, kind, prompt, visibility = "private") {
   return api.post("/media/generations", { persona_id: personaId, kind, prompt, visibility });
 }
@@ -80,12 +116,18 @@ export function generate(personaId, kind, prompt, visibility = "private") {
  * the ready item, rejects with the reason when it fails. Events that arrived before this call
  * (the job can start before the HTTP answer reaches us) are in the store already; a one-off
  * `GET /media/jobs/{id}` covers events missed while disconnected.
+ * @param {string} mediaId
+ * @param {string | null | undefined} jobId
+ * @param {(progress: {percent: number, stage: string}) => void} [onProgress]
+ * @returns {Promise<any>} the ready item
  */
 export function follow(mediaId, jobId, onProgress = () => {}) {
   return new Promise((resolve, reject) => {
     let settled = false;
-    let poll = null;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    let poll;
     let unsubscribe = () => {};
+    /** @param {{status: string, percent?: number, stage?: string, error?: string}} state */
     const finish = async (state) => {
       if (settled) return;
       if (state.status === "ready") {
@@ -119,8 +161,15 @@ export function follow(mediaId, jobId, onProgress = () => {}) {
         if (settled) return;
         if (job.state === "done") finish({ status: "ready" });
         else if (job.state === "failed") finish({ status: "failed", error: job.error });
-        else if (job.percent > ((mediaJobs.get(mediaId) || {}).percent || 0)) {
-          mediaJobs.update(mediaId, (prev) => ({ ...(prev || {}), mediaId, jobId, status: "processing", percent: job.percent, stage: job.stage || "" }));
+        else if (job.percent > (mediaJobs.get(mediaId)?.percent || 0)) {
+          mediaJobs.update(mediaId, (prev) => ({
+            ...prev,
+            mediaId,
+            jobId,
+            status: "processing",
+            percent: job.percent,
+            stage: job.stage || "",
+          }));
         }
       } catch {
         // The live events still drive progress; this was only a catch-up.

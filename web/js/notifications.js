@@ -1,11 +1,17 @@
+// @ts-check
 // Live notifications (likes, forks, follows): a badge on the bell, a list, and a toast as each arrives.
 
 import { currentUser, onAuthChange } from "./api.js";
-import { $, clear, h } from "./dom.js";
+import { clear, h, required } from "./dom.js";
 import { live } from "./events.js";
 import { timeAgo, toast } from "./ui.js";
 
 const KEEP = 50;
+/**
+ * A notification as its event brings it, plus where it came from, when, and whether it was read.
+ * @typedef {{kind: string, actor_id?: string, actor_name?: string, persona_id?: string, persona_name?: string, fork_id?: string, eventId?: number | null, at?: string, read?: boolean}} Notice
+ */
+/** @type {Notice[]} */
 let items = [];
 
 function key() {
@@ -27,6 +33,7 @@ function save() {
   if (k) localStorage.setItem(k, JSON.stringify(items.slice(0, KEEP)));
 }
 
+/** @param {Notice} n */
 export function describe(n) {
   const who = n.actor_name || "Someone";
   if (n.kind === "like") return `${who} liked ${n.persona_name || "your persona"}`;
@@ -35,22 +42,24 @@ export function describe(n) {
   return `${who}: ${n.kind}`;
 }
 
+/** @param {Notice} n */
 function link(n) {
   // A fork links to the copy when it is shared, else to the persona that was forked.
-  if (n.kind === "fork" && (n.fork_id || n.persona_id)) return `#/p/${encodeURIComponent(n.fork_id || n.persona_id)}`;
+  if (n.kind === "fork" && (n.fork_id || n.persona_id))
+    return `#/p/${encodeURIComponent(n.fork_id || n.persona_id || "")}`;
   if (n.kind === "like" && n.persona_id) return `#/p/${encodeURIComponent(n.persona_id)}`;
-  return `#/u/${encodeURIComponent(n.actor_id)}`;
+  return `#/u/${encodeURIComponent(n.actor_id ?? "")}`;
 }
 
 function paint() {
-  const list = $("#notif-list");
+  const list = required("#notif-list");
   clear(list);
   const unread = items.filter((n) => !n.read).length;
-  const badge = $("#notif-count");
+  const badge = required("#notif-count");
   badge.hidden = unread === 0;
   badge.textContent = String(unread);
-  $("#notif-button").setAttribute("aria-label", unread ? `Notifications, ${unread} unread` : "Notifications");
-  $("#notif-empty").hidden = items.length > 0;
+  required("#notif-button").setAttribute("aria-label", unread ? `Notifications, ${unread} unread` : "Notifications");
+  required("#notif-empty").hidden = items.length > 0;
   for (const n of items) {
     list.append(
       h(
@@ -64,13 +73,14 @@ function paint() {
 }
 
 export function setupNotifications() {
-  const button = $("#notif-button");
-  const panel = $("#notif-panel");
+  const button = required("#notif-button");
+  const panel = required("#notif-panel");
+  /** @param {boolean} open */
   const toggle = (open) => {
     panel.hidden = !open;
     button.setAttribute("aria-expanded", String(open));
   };
-  button.addEventListener("click", () => toggle(panel.hidden));
+  button.addEventListener("click", () => toggle(Boolean(panel.hidden)));
   panel.addEventListener("keydown", (e) => {
     if (e.key === "Escape") {
       toggle(false);
@@ -78,12 +88,13 @@ export function setupNotifications() {
     }
   });
   document.addEventListener("click", (e) => {
-    if (!panel.hidden && !panel.contains(e.target) && !button.contains(e.target)) toggle(false);
+    const target = /** @type {Node | null} */ (e.target);
+    if (!panel.hidden && !panel.contains(target) && !button.contains(target)) toggle(false);
   });
   panel.addEventListener("click", (e) => {
-    if (e.target.closest("a")) toggle(false);
+    if (/** @type {Element} */ (e.target).closest("a")) toggle(false);
   });
-  $("#notif-clear").addEventListener("click", () => {
+  required("#notif-clear").addEventListener("click", () => {
     items = items.map((n) => ({ ...n, read: true }));
     save();
     paint();

@@ -1,6 +1,14 @@
+// @ts-check
 // A lenient reader for JSON that is still being written (a persona draft streamed as text):
 // whatever the prefix holds so far, strings cut short included, as plain values.
 
+/**
+ * Where the reader is: the text, the index, the top-level key being written, the nesting depth.
+ * @typedef {{s: string, i: number, open: string | null, depth: number}} Reader
+ * @typedef {{value: any, ok: boolean}} Read a value (undefined: none yet), and whether it is complete
+ */
+
+/** @type {Record<string, string>} */
 const ESCAPES = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
 const LITERAL = /^(?:-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)/;
 
@@ -9,21 +17,27 @@ const LITERAL = /^(?:-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)/;
  * code fence). Returns the object read so far (a string cut short keeps its characters, a key
  * without a value is left out), or null before the object starts.
  * @param {string} text
- * @returns {{value: object|null, open: string|null, done: boolean}} `open`: the top-level key
+ * @returns {{value: Record<string, any> | null, open: string | null, done: boolean}} `open`: the top-level key
  *   still being written; `done`: the object is complete
  */
 export function parsePartial(text) {
   const start = text.indexOf("{");
   if (start < 0) return { value: null, open: null, done: false };
+  /** @type {Reader} */
   const reader = { s: text, i: start, open: null, depth: 0 };
   const { value, ok } = readValue(reader);
   return { value: value ?? {}, open: ok ? null : reader.open, done: ok };
 }
 
+/** @param {Reader} r */
 function skip(r) {
   while (r.i < r.s.length && " \t\r\n".includes(r.s[r.i])) r.i += 1;
 }
 
+/**
+ * @param {Reader} r
+ * @returns {Read}
+ */
 function readValue(r) {
   skip(r);
   if (r.i >= r.s.length) return { value: undefined, ok: false };
@@ -38,6 +52,10 @@ function readValue(r) {
   return { value: JSON.parse(found[0]), ok: true };
 }
 
+/**
+ * @param {Reader} r
+ * @returns {{value: string, ok: boolean}}
+ */
 function readString(r) {
   r.i += 1;
   let out = "";
@@ -69,8 +87,13 @@ function readString(r) {
   return { value: out, ok: false };
 }
 
+/**
+ * @param {Reader} r
+ * @returns {Read}
+ */
 function readArray(r) {
   r.i += 1;
+  /** @type {unknown[]} */
   const out = [];
   for (;;) {
     skip(r);
@@ -90,10 +113,15 @@ function readArray(r) {
   }
 }
 
+/**
+ * @param {Reader} r
+ * @returns {Read}
+ */
 function readObject(r) {
   r.i += 1;
   r.depth += 1;
   const top = r.depth === 1;
+  /** @type {Record<string, unknown>} */
   const out = {};
   const stop = () => {
     r.depth -= 1;

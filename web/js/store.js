@@ -1,19 +1,31 @@
+// @ts-check
 // What live events tell us, kept for the whole page life so a view opened mid-stream (or an
 // HTTP answer that arrives after its first events) still sees everything: chat replies being
 // written, persona drafts, media jobs. Views subscribe to the key they show.
 
 import { live } from "./events.js";
 
+/**
+ * States by key, and who wants to hear of their changes.
+ * @template T
+ */
 class Keyed {
   constructor() {
+    /** @type {Map<string, T>} */
     this.items = new Map();
+    /** @type {Map<string, Set<(state: T, key?: string) => void>>} */
     this.listeners = new Map();
   }
 
+  /** @param {string} key */
   get(key) {
     return this.items.get(key);
   }
 
+  /**
+   * @param {string} key
+   * @param {(prev: T | undefined) => T} fn the next state from the one before (if any)
+   */
   update(key, fn) {
     const next = fn(this.items.get(key));
     this.items.set(key, next);
@@ -22,11 +34,16 @@ class Keyed {
     return next;
   }
 
-  /** `fn(state)` on every change of `key` ("*" for all: `fn(state, key)`). */
+  /**
+   * `fn(state)` on every change of `key` ("*" for all: `fn(state, key)`).
+   * @param {string} key
+   * @param {(state: T, key?: string) => void} fn
+   */
   subscribe(key, fn) {
-    if (!this.listeners.has(key)) this.listeners.set(key, new Set());
-    this.listeners.get(key).add(fn);
-    return () => this.listeners.get(key).delete(fn);
+    const listeners = this.listeners.get(key) ?? new Set();
+    this.listeners.set(key, listeners);
+    listeners.add(fn);
+    return () => listeners.delete(fn);
   }
 }
 
@@ -34,17 +51,54 @@ class Keyed {
 // The same event arrives once per channel (user:<id> and channel:<conversation>), so chunks are
 // kept by index: a duplicate overwrites itself, and the text is the parts joined in order.
 
+/**
+ * A chat reply being written (or just ended), as its events tell it.
+ * @typedef {object} Reply
+ * @property {string} messageId
+ * @property {string} conversationId
+ * @property {string} jobId
+ * @property {number} attempt
+ * @property {(string | undefined)[]} parts the chunks by index (a gap: not arrived yet)
+ * @property {string} status "pending", "done", "cancelled" or "failed"
+ * @property {string} text
+ * @property {string | null} error
+ * @property {number | null} queued replies ahead of this one for the model
+ * @property {string | null} provider "offline" when no language model wrote it
+ * @property {string} [finishReason]
+ */
+
+/** @type {Keyed<Reply>} */
 export const replies = new Keyed();
 
+/**
+ * @param {any} data an `ai_chat_*` event
+ * @returns {Reply}
+ */
 function fresh(data) {
-  return { messageId: data.message_id, conversationId: data.conversation_id, jobId: data.job_id, attempt: 1, parts: [], status: "pending", text: "", error: null, queued: null, provider: null };
+  return {
+    messageId: data.message_id,
+    conversationId: data.conversation_id,
+    jobId: data.job_id,
+    attempt: 1,
+    parts: [],
+    status: "pending",
+    text: "",
+    error: null,
+    queued: null,
+    provider: null,
+  };
 }
 
-/** The state for this event's job: a regeneration (new job) of the same message starts over. */
+/**
+ * The state for this event's job: a regeneration (new job) of the same message starts over.
+ * @param {Reply | undefined} prev
+ * @param {any} data
+ */
 function reply(prev, data) {
   return prev && prev.jobId === data.job_id ? prev : fresh(data);
 }
 
+/** @param {(string | undefined)[]} parts */
 function joined(parts) {
   let text = "";
   for (const part of parts) if (part !== undefined) text += part;
@@ -52,7 +106,9 @@ function joined(parts) {
 }
 
 // A reply being written holds the resume point (see `live.hold`) until it ends.
+/** @type {import("./events.js").Handler} */
 const holdReply = (data, meta) => live.hold(`reply:${data.message_id}`, meta.id);
+/** @type {import("./events.js").Handler} */
 const releaseReply = (data) => live.release(`reply:${data.message_id}`);
 
 live.on("ai_chat_queued", holdReply);
@@ -89,7 +145,13 @@ live.on("ai_chat_chunk", (data) =>
 );
 
 live.on("ai_chat_done", (data) =>
-  replies.update(data.message_id, (prev) => ({ ...reply(prev, data), status: "done", text: data.text, finishReason: data.finish_reason, provider: data.provider })),
+  replies.update(data.message_id, (prev) => ({
+    ...reply(prev, data),
+    status: "done",
+    text: data.text,
+    finishReason: data.finish_reason,
+    provider: data.provider,
+  })),
 );
 
 live.on("ai_chat_cancelled", (data) =>
@@ -105,10 +167,17 @@ live.on("ai_chat_error", (data) =>
 
 // --- Persona drafts, by job id ---------------------------------------------------------------
 
+/**
+ * A persona draft being written, by job id (`draft`: the persona, once ready).
+ * @typedef {{jobId: string, text: string, attempt?: number, status: string, draft?: any, error?: string | null}} Draft
+ */
+
+/** @type {Keyed<Draft>} */
 export const drafts = new Keyed();
 
 live.on("persona_draft_progress", (data, meta) => live.hold(`draft:${data.job_id}`, meta.id));
-for (const name of ["persona_draft_ready", "persona_draft_failed"]) live.on(name, (data) => live.release(`draft:${data.job_id}`));
+for (const name of ["persona_draft_ready", "persona_draft_failed"])
+  live.on(name, (data) => live.release(`draft:${data.job_id}`));
 
 // A new `attempt` (a redelivery, or the model asked again) starts the text over.
 live.on("persona_draft_progress", (data) =>
@@ -121,32 +190,63 @@ live.on("persona_draft_progress", (data) =>
   }),
 );
 live.on("persona_draft_ready", (data) =>
-  drafts.update(data.job_id, (prev) => ({ ...(prev || { text: "" }), jobId: data.job_id, status: "done", draft: data.draft })),
+  drafts.update(data.job_id, (prev) => ({
+    ...(prev || { text: "" }),
+    jobId: data.job_id,
+    status: "done",
+    draft: data.draft,
+  })),
 );
 live.on("persona_draft_failed", (data) =>
-  drafts.update(data.job_id, (prev) => ({ ...(prev || { text: "" }), jobId: data.job_id, status: "failed", error: data.reason })),
+  drafts.update(data.job_id, (prev) => ({
+    ...(prev || { text: "" }),
+    jobId: data.job_id,
+    status: "failed",
+    error: data.reason,
+  })),
 );
 
 // --- Media jobs, by media id -----------------------------------------------------------------
 
+/**
+ * A media job (generation, upload processing), by media id; `ready` is the `media_ready` event.
+ * @typedef {{mediaId: string, jobId: string, status: string, percent?: number, stage?: string, ready?: any, error?: string}} MediaJob
+ */
+
+/** @type {Keyed<MediaJob>} */
 export const mediaJobs = new Keyed();
 
 live.on("media_progress", (data) =>
   mediaJobs.update(data.media_id, (prev) => {
     const state = prev || { mediaId: data.media_id, jobId: data.job_id, status: "processing", percent: 0, stage: "" };
     // Percent never goes backwards (a replayed event may be older than one we have).
-    if (state.status !== "processing" || data.percent < state.percent) return state;
+    if (state.status !== "processing" || data.percent < (state.percent ?? 0)) return state;
     return { ...state, jobId: data.job_id, percent: data.percent, stage: data.stage };
   }),
 );
 live.on("media_ready", (data) =>
-  mediaJobs.update(data.media_id, (prev) => ({ ...(prev || {}), mediaId: data.media_id, jobId: data.job_id, status: "ready", percent: 100, stage: "ready", ready: data })),
+  mediaJobs.update(data.media_id, (prev) => ({
+    ...prev,
+    mediaId: data.media_id,
+    jobId: data.job_id,
+    status: "ready",
+    percent: 100,
+    stage: "ready",
+    ready: data,
+  })),
 );
 live.on("media_failed", (data) =>
-  mediaJobs.update(data.media_id, (prev) => ({ ...(prev || {}), mediaId: data.media_id, jobId: data.job_id, status: "failed", error: data.reason })),
+  mediaJobs.update(data.media_id, (prev) => ({
+    ...prev,
+    mediaId: data.media_id,
+    jobId: data.job_id,
+    status: "failed",
+    error: data.reason,
+  })),
 );
 
 // --- Failed jobs (any kind), by job id --------------------------------------------------------
 
+/** @type {Keyed<any>} the `job_failed` event */
 export const failedJobs = new Keyed();
 live.on("job_failed", (data) => failedJobs.update(data.job_id, () => data));

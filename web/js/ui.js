@@ -1,16 +1,23 @@
+// @ts-check
 // Small shared pieces of UI: toasts, form errors next to their field, progress bars, avatars, dates.
 
 import { ApiError } from "./api.js";
 import { $, $$, clear, h, uid } from "./dom.js";
 
+/**
+ * @param {string} message
+ * @param {"info" | "success" | "error"} [kind]
+ * @param {number} [ms] how long it stays
+ */
 export function toast(message, kind = "info", ms = 5000) {
-  const region = document.getElementById("toasts");
+  const region = /** @type {HTMLElement} */ (document.getElementById("toasts"));
   const el = h("div", { class: `toast ${kind}`, role: kind === "error" ? "alert" : null }, message);
   region.append(el);
   setTimeout(() => el.remove(), ms);
   return el;
 }
 
+/** @param {unknown} err */
 export function errorMessage(err) {
   if (err instanceof ApiError) return err.message;
   // Not an answer from the API: a bug. Logged as an error so it is never silent.
@@ -21,6 +28,11 @@ export function errorMessage(err) {
 /**
  * A labelled form control with its hint and error slot. `control` is the input element; its
  * `name` is what server errors (`details.field`) are matched against.
+ */
+/**
+ * @param {string} labelText
+ * @param {HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement} control
+ * @param {{hint?: string | null, wide?: boolean}} [options]
  */
 export function field(labelText, control, { hint, wide } = {}) {
   const id = control.id || uid(control.name || "field");
@@ -38,6 +50,7 @@ export function field(labelText, control, { hint, wide } = {}) {
   );
 }
 
+/** @param {HTMLElement} form */
 export function clearErrors(form) {
   for (const el of $$(".field-error", form)) {
     el.hidden = true;
@@ -53,13 +66,19 @@ export function clearErrors(form) {
   if (general) general.remove();
 }
 
-/** Show `err` next to the control it names (`details.field`), else at the top of the form. */
+/**
+ * Show `err` next to the control it names (`details.field`), else at the top of the form.
+ * @param {HTMLElement} form
+ * @param {unknown} err
+ */
 export function showError(form, err) {
   clearErrors(form);
   const message = errorMessage(err);
   const name = err instanceof ApiError ? controlName(err.field) : "";
+  /** @type {HTMLElement | null} */
   const control = name ? form.querySelector(`[name="${CSS.escape(name)}"]`) : null;
   if (control) {
+    /** @type {HTMLElement | null | undefined} */
     const slot = control.closest(".field, fieldset")?.querySelector(".field-error");
     if (slot) {
       slot.textContent = message;
@@ -78,13 +97,22 @@ export function showError(form, err) {
 }
 
 /** `tags[2]` → `tags`, `query.q` → `q`, `alternate_greetings[0]` → `alternate_greetings`. */
+/** @param {string} path */
 export function controlName(path) {
   if (!path) return "";
   const parts = path.replace(/^query\./, "").replace(/^body$/, "");
   return parts.split(/[.[]/)[0];
 }
 
-/** Run `work` with `button` disabled and marked busy; errors go to `form` (or a toast). */
+/**
+ * Run `work` with `button` disabled and marked busy; errors go to `form` (or a toast), and then
+ * the result is undefined.
+ * @template T
+ * @param {HTMLButtonElement | null} button
+ * @param {() => T | Promise<T>} work
+ * @param {HTMLElement | null} [form]
+ * @returns {Promise<T | undefined>}
+ */
 export async function busy(button, work, form = null) {
   const label = button ? button.textContent : "";
   if (button) {
@@ -107,8 +135,11 @@ export async function busy(button, work, form = null) {
   }
 }
 
-/** A labelled <progress>: `set(value 0..100 | null for indeterminate, text)`. */
-/** Take the files dropped on `zone`, highlighting it while something is dragged over. */
+/**
+ * Take the files dropped on `zone`, highlighting it while something is dragged over.
+ * @param {HTMLElement} zone
+ * @param {(files: FileList) => void} take
+ */
 export function onDrop(zone, take) {
   zone.addEventListener("dragover", (e) => {
     e.preventDefault();
@@ -118,10 +149,14 @@ export function onDrop(zone, take) {
   zone.addEventListener("drop", (e) => {
     e.preventDefault();
     zone.classList.remove("over");
-    take(e.dataTransfer.files);
+    if (e.dataTransfer) take(e.dataTransfer.files);
   });
 }
 
+/**
+ * A labelled <progress>: `set(value 0..100 | null for indeterminate, text)`.
+ * @param {string} labelText
+ */
 export function progressBar(labelText) {
   const id = uid("progress");
   const bar = h("progress", { id, max: "100", "aria-labelledby": `${id}-label` });
@@ -131,22 +166,32 @@ export function progressBar(labelText) {
   return {
     el,
     bar,
+    /**
+     * @param {number | null | undefined} value
+     * @param {string} [text]
+     */
     set(value, text) {
       if (value === null || value === undefined) bar.removeAttribute("value");
       else bar.value = Math.max(0, Math.min(100, value));
       status.textContent = text ?? (value === null || value === undefined ? "" : `${Math.round(value)}%`);
     },
+    /** @param {string} text */
     label(text) {
       label.textContent = text;
     },
   };
 }
 
+/** @param {string | null | undefined} name */
 export function initials(name) {
-  const words = String(name || "?").trim().split(/\s+/).filter(Boolean);
+  const words = String(name || "?")
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean);
   return (words.length > 1 ? words[0][0] + words[1][0] : (words[0] || "?").slice(0, 2)).toUpperCase();
 }
 
+/** @param {number | null | undefined} n */
 export function formatCount(n) {
   const value = Number(n || 0);
   if (value >= 1_000_000) return `${(value / 1_000_000).toFixed(1).replace(/\.0$/, "")}M`;
@@ -166,9 +211,11 @@ export function plural(n, one, many = `${one}s`) {
 }
 
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+/** @param {string | null | undefined} iso */
 export function timeAgo(iso) {
   if (!iso) return "";
   const seconds = (new Date(iso).getTime() - Date.now()) / 1000;
+  /** @type {[number, Intl.RelativeTimeFormatUnit][]} */
   const steps = [
     [60, "second"],
     [60, "minute"],
@@ -185,6 +232,7 @@ export function timeAgo(iso) {
   return "";
 }
 
+/** @param {number | null | undefined} n */
 export function formatBytes(n) {
   const units = ["B", "KB", "MB", "GB"];
   let value = Number(n || 0);
@@ -196,15 +244,51 @@ export function formatBytes(n) {
   return `${value.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
-/** A modal dialog asking for confirmation (or text, with `input`); resolves to false/null on cancel. */
+/**
+ * What `ask` shows: a question, and with `input` a text field whose value it resolves to.
+ * @typedef {object} AskOptions
+ * @property {string} title
+ * @property {string} [body]
+ * @property {string} [confirm] the confirming button's label
+ * @property {{label: string, maxlength?: number, value?: string, multiline?: boolean} | null} [input]
+ * @property {boolean} [danger]
+ */
+
+/**
+ * A modal dialog asking for confirmation (or text, with `input`); resolves to false/null on cancel.
+ * @overload
+ * @param {AskOptions & {input: NonNullable<AskOptions["input"]>}} options
+ * @returns {Promise<string | null>}
+ */
+/**
+ * @overload
+ * @param {AskOptions & {input?: null}} options
+ * @returns {Promise<boolean>}
+ */
+/**
+ * @param {AskOptions} options
+ * @returns {Promise<string | boolean | null>}
+ */
 export function ask({ title, body = "", confirm = "OK", input = null, danger = false }) {
   return new Promise((resolve) => {
+    /** @type {HTMLInputElement | HTMLTextAreaElement | null} */
     let control = null;
     const form = h("form", { method: "dialog" }, h("h2", {}, title), body ? h("p", {}, body) : null);
     if (input) {
       control = input.multiline
-        ? h("textarea", { name: "value", required: true, maxlength: input.maxlength || null, value: input.value || null })
-        : h("input", { type: "text", name: "value", required: true, maxlength: input.maxlength || null, value: input.value || null });
+        ? h("textarea", {
+            name: "value",
+            required: true,
+            maxlength: input.maxlength || null,
+            value: input.value || null,
+          })
+        : h("input", {
+            type: "text",
+            name: "value",
+            required: true,
+            maxlength: input.maxlength || null,
+            value: input.value || null,
+          });
       form.append(field(input.label, control));
     }
     const cancel = h("button", { type: "button", value: "cancel" }, "Cancel");
@@ -212,11 +296,12 @@ export function ask({ title, body = "", confirm = "OK", input = null, danger = f
     form.append(h("div", { class: "row" }, ok, cancel));
     const dialog = h("dialog", { "aria-label": title }, form);
     document.body.append(dialog);
+    /** @type {string | boolean | null} */
     let result = input ? null : false;
     cancel.addEventListener("click", () => dialog.close());
     form.addEventListener("submit", (e) => {
       e.preventDefault();
-      result = input ? control.value.trim() || null : true;
+      result = control ? control.value.trim() || null : true;
       dialog.close();
     });
     dialog.addEventListener("close", () => {
@@ -235,6 +320,7 @@ export function ask({ title, body = "", confirm = "OK", input = null, danger = f
  */
 export function choose({ title, body = "", choices }) {
   return new Promise((resolve) => {
+    /** @type {string | null} */
     let result = null;
     const buttons = choices.map((c, i) => {
       const b = h("button", { type: "button", class: c.danger ? "danger" : i === 0 ? "primary" : "" }, c.label);
@@ -246,7 +332,13 @@ export function choose({ title, body = "", choices }) {
     });
     const cancel = h("button", { type: "button" }, "Cancel");
     cancel.addEventListener("click", () => dialog.close());
-    const dialog = h("dialog", { "aria-label": title }, h("h2", {}, title), body ? h("p", {}, body) : null, h("div", { class: "row" }, buttons, cancel));
+    const dialog = h(
+      "dialog",
+      { "aria-label": title },
+      h("h2", {}, title),
+      body ? h("p", {}, body) : null,
+      h("div", { class: "row" }, buttons, cancel),
+    );
     document.body.append(dialog);
     dialog.addEventListener("close", () => {
       dialog.remove();
@@ -257,10 +349,20 @@ export function choose({ title, body = "", choices }) {
   });
 }
 
+/**
+ * @param {string} text
+ * @param {Node | null} [action]
+ */
 export function emptyState(text, action = null) {
   return h("div", { class: "panel muted" }, h("p", {}, text), action);
 }
 
+/**
+ * @template {Element} E
+ * @param {E} el
+ * @param {...(Node | string | null | undefined | false)} children
+ * @returns {E}
+ */
 export function replace(el, ...children) {
   clear(el);
   for (const child of children) if (child) el.append(child);

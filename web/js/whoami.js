@@ -1,3 +1,4 @@
+// @ts-check
 // Who the signed-in person plays in chats (their user persona: a name and a short description),
 // the name `{{user}}` stands for on persona pages, and the form that edits it.
 
@@ -6,8 +7,15 @@ import { h } from "./dom.js";
 import { markup } from "./markup.js";
 import { busy, field, toast } from "./ui.js";
 
-let known = null; // the account's user persona, once loaded (null: none set)
-let loading = null; // the request loading it
+/**
+ * Who I play: a name and a short description.
+ * @typedef {{name: string, description: string}} UserPersona
+ */
+
+/** @type {UserPersona | null} the account's user persona, once loaded (null: none set) */
+let known = null;
+/** @type {Promise<UserPersona | null> | null} the request loading it */
+let loading = null;
 
 onAuthChange(() => {
   known = null;
@@ -16,7 +24,7 @@ onAuthChange(() => {
 
 /**
  * The account's user persona (`GET /users/me/persona`), loaded once per sign-in.
- * @returns {Promise<{name: string, description: string}|null>}
+ * @returns {Promise<UserPersona | null>}
  */
 export function loadUserPersona() {
   if (!currentUser()) return Promise.resolve(null);
@@ -25,7 +33,9 @@ export function loadUserPersona() {
       known = persona;
       return persona;
     });
-    loading.catch(() => (loading = null));
+    loading.catch(() => {
+      loading = null;
+    });
   }
   return loading;
 }
@@ -37,9 +47,9 @@ export function loadUserPersona() {
  */
 export function userName(override = null) {
   const me = currentUser();
-  if (override && override.name) return override.name;
-  if (known && known.name) return known.name;
-  return (me && me.display_name) || "you";
+  if (override?.name) return override.name;
+  if (known?.name) return known.name;
+  return me?.display_name || "you";
 }
 
 /**
@@ -61,12 +71,23 @@ export function personaText(text, persona) {
 
 /**
  * Name and description fields for a user persona.
- * @param {{name?: string, description?: string}|null} value
+ * @param {{name?: string, description?: string} | null | undefined} value
  * @param {string} prefix distinguishes the fields' ids and names
  */
 export function personaFields(value, prefix = "") {
-  const name = h("input", { type: "text", name: `${prefix}name`, value: (value && value.name) || "", maxlength: "80", autocomplete: "off" });
-  const description = h("textarea", { name: `${prefix}description`, value: (value && value.description) || "", maxlength: "4000", rows: "3" });
+  const name = h("input", {
+    type: "text",
+    name: `${prefix}name`,
+    value: value?.name || "",
+    maxlength: "80",
+    autocomplete: "off",
+  });
+  const description = h("textarea", {
+    name: `${prefix}description`,
+    value: value?.description || "",
+    maxlength: "4000",
+    rows: "3",
+  });
   return { name, description, read: () => ({ name: name.value.trim(), description: description.value.trim() }) };
 }
 
@@ -82,18 +103,28 @@ export function userPersonaPanel() {
   const form = h(
     "form",
     { novalidate: true, "aria-label": "Your persona in chats" },
-    field("Name in chats", fields.name, { hint: "What personas call you: {{user}} in greetings and prompts. Empty: your display name." }),
+    field("Name in chats", fields.name, {
+      hint: "What personas call you: {{user}} in greetings and prompts. Empty: your display name.",
+    }),
     field("About you", fields.description, { hint: "A few lines the persona knows about who you play." }),
     h("div", { class: "row" }, save, clear),
   );
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const body = fields.read();
-    busy(save, async () => {
-      known = body.name ? await api.put("/users/me/persona", body) : (await api.del("/users/me/persona"), null);
-      loading = Promise.resolve(known);
-      toast(body.name ? `In chats you are now ${body.name}.` : "Your persona was forgotten.", "success");
-    }, form);
+    busy(
+      save,
+      async () => {
+        if (body.name) known = await api.put("/users/me/persona", body);
+        else {
+          await api.del("/users/me/persona");
+          known = null;
+        }
+        loading = Promise.resolve(known);
+        toast(body.name ? `In chats you are now ${body.name}.` : "Your persona was forgotten.", "success");
+      },
+      form,
+    );
   });
   clear.addEventListener("click", () =>
     busy(clear, async () => {

@@ -1,3 +1,4 @@
+// @ts-check
 // Account: profile, password, sessions (revoke one, sign out everywhere), API keys, sign out.
 
 import { api, currentUser, forget, setUser } from "../api.js";
@@ -8,6 +9,7 @@ import { ask, busy, errorMessage, field, replace, timeAgo, toast } from "../ui.j
 import { userPersonaPanel } from "../whoami.js";
 import { apiKeysPanel } from "./keys.js";
 
+/** @param {HTMLButtonElement | null} [button] */
 export async function signOut(button = null) {
   await busy(button, async () => {
     try {
@@ -20,7 +22,10 @@ export async function signOut(button = null) {
   });
 }
 
-/** Every session of the account ends, this one too; the sign-in page says what happened. */
+/**
+ * Every session of the account ends, this one too; the sign-in page says what happened.
+ * @param {HTMLButtonElement} button
+ */
 async function signOutEverywhere(button) {
   const sure = await ask({
     title: "Sign out everywhere?",
@@ -42,14 +47,40 @@ async function signOutEverywhere(button) {
   });
 }
 
+/**
+ * "Firefox on Linux", from a session's User-Agent.
+ * @param {string | null | undefined} ua
+ */
 function describeAgent(ua) {
   if (!ua) return "Unknown device";
-  const browser = /Edg\//.test(ua) ? "Edge" : /Chrome\//.test(ua) ? "Chrome" : /Firefox\//.test(ua) ? "Firefox" : /Safari\//.test(ua) ? "Safari" : /python|httpx|curl/i.test(ua) ? "API client" : "Browser";
-  const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS" : /Windows/.test(ua) ? "Windows" : /Mac OS/.test(ua) ? "macOS" : /Linux/.test(ua) ? "Linux" : "";
+  const browser = /Edg\//.test(ua)
+    ? "Edge"
+    : /Chrome\//.test(ua)
+      ? "Chrome"
+      : /Firefox\//.test(ua)
+        ? "Firefox"
+        : /Safari\//.test(ua)
+          ? "Safari"
+          : /python|httpx|curl/i.test(ua)
+            ? "API client"
+            : "Browser";
+  const os = /Android/.test(ua)
+    ? "Android"
+    : /iPhone|iPad/.test(ua)
+      ? "iOS"
+      : /Windows/.test(ua)
+        ? "Windows"
+        : /Mac OS/.test(ua)
+          ? "macOS"
+          : /Linux/.test(ua)
+            ? "Linux"
+            : "";
   return os ? `${browser} on ${os}` : browser;
 }
 
+/** @param {HTMLElement} container */
 async function loadSessions(container) {
+  /** @type {{id: string, current: boolean, user_agent?: string | null, [field: string]: any}[]} */
   let sessions;
   try {
     sessions = await api.get("/auth/sessions");
@@ -64,7 +95,12 @@ async function loadSessions(container) {
         await signOut(revoke);
         return;
       }
-      const sure = await ask({ title: "Revoke this session?", body: `${describeAgent(s.user_agent)} will be signed out within a second.`, confirm: "Revoke", danger: true });
+      const sure = await ask({
+        title: "Revoke this session?",
+        body: `${describeAgent(s.user_agent)} will be signed out within a second.`,
+        confirm: "Revoke",
+        danger: true,
+      });
       if (!sure) return;
       await busy(revoke, async () => {
         await api.del(`/auth/sessions/${encodeURIComponent(s.id)}`);
@@ -75,7 +111,13 @@ async function loadSessions(container) {
     return h(
       "tr",
       { dataset: { sessionId: s.id } },
-      h("td", {}, describeAgent(s.user_agent), s.current ? h("strong", {}, " (this device)") : null, h("div", { class: "muted small" }, s.client || "")),
+      h(
+        "td",
+        {},
+        describeAgent(s.user_agent),
+        s.current ? h("strong", {}, " (this device)") : null,
+        h("div", { class: "muted small" }, s.client || ""),
+      ),
       h("td", {}, `Signed in ${timeAgo(s.created_at)}`),
       h("td", {}, `Active ${timeAgo(s.last_used_at)}`),
       h("td", {}, revoke),
@@ -87,12 +129,24 @@ async function loadSessions(container) {
       "table",
       { class: "sessions" },
       h("caption", { class: "visually-hidden" }, "Your signed-in sessions"),
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Device"), h("th", { scope: "col" }, "Started"), h("th", { scope: "col" }, "Last used"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", { scope: "col" }, "Device"),
+          h("th", { scope: "col" }, "Started"),
+          h("th", { scope: "col" }, "Last used"),
+          h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")),
+        ),
+      ),
       h("tbody", {}, rows),
     ),
   );
 }
 
+/** @param {number} count */
 function keysPhrase(count) {
   return count === 1 ? "your API key" : `all ${count} API keys`;
 }
@@ -101,6 +155,8 @@ function keysPhrase(count) {
  * An account with a password changes it against the current one; the other sessions end.
  * API keys survive unless the box is ticked (it shows only when there are keys), so the user
  * decides in the same step; `keysRevoked` refreshes the keys panel.
+ * @param {HTMLElement} sessions the sessions list, read again afterwards
+ * @param {() => void} keysRevoked
  */
 function changePassword(sessions, keysRevoked) {
   const current = h("input", { type: "password", name: "current_password", autocomplete: "current-password" });
@@ -142,63 +198,106 @@ function changePassword(sessions, keysRevoked) {
     save,
   );
   form.addEventListener("focusin", (e) => {
-    if (!form.contains(e.relatedTarget)) countKeys();
+    if (!form.contains(/** @type {Node | null} */ (e.relatedTarget))) countKeys();
   });
   countKeys();
   form.addEventListener("submit", (e) => {
     e.preventDefault();
-    busy(save, async () => {
-      const revoking = !keysField.hidden && revokeKeys.checked;
-      await api.post("/auth/password/change", { current_password: current.value, password: next.value, revoke_api_keys: revoking });
-      current.value = "";
-      next.value = "";
-      revokeKeys.checked = false;
-      const keys = revoking ? ` and ${keysPhrase(keyCount)} revoked` : keyCount ? `; ${keysPhrase(keyCount)} still ${keyCount === 1 ? "works" : "work"}` : "";
-      toast(`Password changed. Your other sessions were signed out${keys}.`, "success");
-      if (revoking) keysRevoked();
-      await Promise.all([loadSessions(sessions), countKeys()]);
-    }, form);
+    busy(
+      save,
+      async () => {
+        const revoking = !keysField.hidden && revokeKeys.checked;
+        await api.post("/auth/password/change", {
+          current_password: current.value,
+          password: next.value,
+          revoke_api_keys: revoking,
+        });
+        current.value = "";
+        next.value = "";
+        revokeKeys.checked = false;
+        const keys = revoking
+          ? ` and ${keysPhrase(keyCount)} revoked`
+          : keyCount
+            ? `; ${keysPhrase(keyCount)} still ${keyCount === 1 ? "works" : "work"}`
+            : "";
+        toast(`Password changed. Your other sessions were signed out${keys}.`, "success");
+        if (revoking) keysRevoked();
+        await Promise.all([loadSessions(sessions), countKeys()]);
+      },
+      form,
+    );
   });
   return [h("h2", { id: "password-title" }, "Password"), form];
 }
 
-/** An account made with an emailed code or link has no password yet: it sets one, no current one asked. */
+/**
+ * An account made with an emailed code or link has no password yet: it sets one, no current one asked.
+ * @param {import("../api.js").User} user
+ * @param {() => void} done
+ */
 function setPassword(user, done) {
   const next = h("input", { type: "password", name: "password", autocomplete: "new-password", minlength: "8" });
   const save = h("button", { type: "submit", class: "primary" }, "Set password");
   const form = h(
     "form",
     { novalidate: true, "aria-label": "Set a password" },
-    h("p", { class: "muted" }, "You sign in with emailed codes and have no password yet. Set one to sign in with your email and a password too."),
+    h(
+      "p",
+      { class: "muted" },
+      "You sign in with emailed codes and have no password yet. Set one to sign in with your email and a password too.",
+    ),
     field("New password", next, { hint: "8 to 72 bytes." }),
     save,
   );
   form.addEventListener("submit", (e) => {
     e.preventDefault();
-    busy(save, async () => {
-      await api.post("/auth/password/change", { password: next.value });
-      next.value = "";
-      setUser({ ...(currentUser() || user), has_password: true });
-      toast("Password set. You can now sign in with it.", "success");
-      done();
-    }, form);
+    busy(
+      save,
+      async () => {
+        await api.post("/auth/password/change", { password: next.value });
+        next.value = "";
+        setUser({ ...(currentUser() || user), has_password: true });
+        toast("Password set. You can now sign in with it.", "success");
+        done();
+      },
+      form,
+    );
   });
   return [h("h2", { id: "password-title" }, "Set a password"), form];
 }
 
+/** @param {HTMLElement} main */
 export async function render(main) {
   const user = currentUser() || (await api.get("/auth/me"));
-  const name = h("input", { type: "text", name: "display_name", value: user.display_name || "", maxlength: "80", required: true });
+  const name = h("input", {
+    type: "text",
+    name: "display_name",
+    value: user.display_name || "",
+    maxlength: "80",
+    required: true,
+  });
   const bio = h("textarea", { name: "bio", value: user.bio || "", maxlength: "1000" });
   const saveProfile = h("button", { type: "submit", class: "primary" }, "Save profile");
-  const profileForm = h("form", { novalidate: true, "aria-label": "Profile" }, field("Display name", name, { hint: "What everyone else sees: on your profile, beside your personas, in notifications." }), field("Bio", bio, { hint: "Shown on your public profile." }), saveProfile);
+  const profileForm = h(
+    "form",
+    { novalidate: true, "aria-label": "Profile" },
+    field("Display name", name, {
+      hint: "What everyone else sees: on your profile, beside your personas, in notifications.",
+    }),
+    field("Bio", bio, { hint: "Shown on your public profile." }),
+    saveProfile,
+  );
   profileForm.addEventListener("submit", (e) => {
     e.preventDefault();
-    busy(saveProfile, async () => {
-      const updated = await api.patch("/auth/me", { display_name: name.value.trim(), bio: bio.value });
-      setUser(updated);
-      toast("Profile saved.", "success");
-    }, profileForm);
+    busy(
+      saveProfile,
+      async () => {
+        const updated = await api.patch("/auth/me", { display_name: name.value.trim(), bio: bio.value });
+        setUser(updated);
+        toast("Profile saved.", "success");
+      },
+      profileForm,
+    );
   });
 
   const sessions = h("div", {}, h("p", { class: "muted" }, "Loading sessions…"));
@@ -209,7 +308,12 @@ export async function render(main) {
     keysPanel.replaceWith(fresh);
     keysPanel = fresh;
   };
-  const showPassword = (hasPassword) => replace(passwordPanel, ...(hasPassword ? changePassword(sessions, reloadKeys) : setPassword(user, () => showPassword(true))));
+  /** @param {boolean} hasPassword */
+  const showPassword = (hasPassword) =>
+    replace(
+      passwordPanel,
+      ...(hasPassword ? changePassword(sessions, reloadKeys) : setPassword(user, () => showPassword(true))),
+    );
   showPassword(user.has_password);
 
   const signOutButton = h("button", { type: "button", class: "danger", id: "sign-out" }, "Sign out");
@@ -219,14 +323,25 @@ export async function render(main) {
 
   main.append(
     h("div", { class: "page-head" }, h("h1", {}, "Your account"), signOutButton),
-    h("p", { class: "muted" }, `Signed in as ${user.email} (only you see your address). `, h("a", { href: `#/u/${encodeURIComponent(user.id)}` }, "See your public profile"), " · ", h("a", { href: "#/settings" }, "Content settings (adult personas)")),
+    h(
+      "p",
+      { class: "muted" },
+      `Signed in as ${user.email} (only you see your address). `,
+      h("a", { href: `#/u/${encodeURIComponent(user.id)}` }, "See your public profile"),
+      " · ",
+      h("a", { href: "#/settings" }, "Content settings (adult personas)"),
+    ),
     h("div", { class: "grid-2" }, h("section", { class: "panel" }, h("h2", {}, "Profile"), profileForm), passwordPanel),
     userPersonaPanel(),
     h(
       "section",
       { class: "panel", "aria-labelledby": "sessions-title" },
       h("div", { class: "page-head" }, h("h2", { id: "sessions-title" }, "Sessions"), everywhere),
-      h("p", { class: "muted" }, "Every device where you are signed in. Revoking one signs it out within a second; “Sign out everywhere” signs out all of them, this one too."),
+      h(
+        "p",
+        { class: "muted" },
+        "Every device where you are signed in. Revoking one signs it out within a second; “Sign out everywhere” signs out all of them, this one too.",
+      ),
       sessions,
     ),
     keysPanel,

@@ -1,17 +1,28 @@
+// @ts-check
 // Sign in, sign up (password or emailed code), password reset.
 
 import { ApiError, adoptTokens, api } from "../api.js";
+import { h, required } from "../dom.js";
 import { destination, goTo, joinHref, reason, rememberNext, safeNext } from "../door.js";
-import { h } from "../dom.js";
 import { busy, errorMessage, field, toast } from "../ui.js";
 
-/** Signed in: back to the page that sent the visitor here (`next`), else the community. */
+/** @typedef {Record<string, string>} Query */
+
+/**
+ * Signed in: back to the page that sent the visitor here (`next`), else the community.
+ * @param {import("../api.js").TokenPair} pair
+ * @param {Query} query
+ */
 function afterSignIn(pair, query) {
   adoptTokens(pair);
   goTo(destination(query));
 }
 
-/** Why this page was opened ("Create a free account to chat with personas."), and the way back. */
+/**
+ * Why this page was opened ("Create a free account to chat with personas."), and the way back.
+ * @param {Query} query
+ * @param {string} lead
+ */
 function why(query, lead) {
   const what = reason(query.why);
   if (!what) return null;
@@ -25,13 +36,16 @@ function why(query, lead) {
 
 // Why the sign-in page was opened when the server ended the session (`?ended=`); a key, so a
 // link cannot make the page say anything else.
+/** @type {Record<string, string>} */
 const ENDED = {
   revoked:
     "You were signed out: this session was ended from another device (with “Sign out everywhere”, by revoking it, or by a password change). Sign in again to continue.",
   ended: "Your session has ended: it was signed out elsewhere or has expired. Sign in again to continue.",
-  everywhere: "You signed out everywhere: every device, this one included, has to sign in again. Your API keys still work.",
+  everywhere:
+    "You signed out everywhere: every device, this one included, has to sign in again. Your API keys still work.",
 };
 
+/** @param {Query} query */
 function ended(query) {
   if (!Object.hasOwn(ENDED, query.ended)) return null;
   return h("p", { class: "callout", id: "signed-out-why", role: "status" }, ENDED[query.ended]);
@@ -40,7 +54,10 @@ function ended(query) {
 const NAME_HINT =
   "What everyone else sees beside your personas and on your profile. Your email address is never shown. Leave it empty and we'll pick a handle like reader-4821; you can change it any time.";
 
-/** The display-name control of a sign-up form; both sign-up forms share what is typed. */
+/**
+ * The display-name control of a sign-up form; both sign-up forms share what is typed.
+ * @param {HTMLInputElement[]} shared
+ */
 function nameInput(shared) {
   const input = h("input", { type: "text", name: "display_name", autocomplete: "nickname", maxlength: "80" });
   input.addEventListener("input", () => {
@@ -71,11 +88,28 @@ function devHint(line = DEV_LINES.code, id = "dev-code-hint") {
   );
 }
 
+/**
+ * Tabs (arrow keys move between them), one panel each.
+ * @param {string[]} labels
+ * @param {HTMLElement[]} contents
+ */
 function tabs(labels, contents) {
   const panels = contents.map((content) => h("div", {}, content));
   const buttons = labels.map((label, i) =>
-    h("button", { type: "button", role: "tab", id: `tab-${i}`, "aria-controls": `panel-${i}`, "aria-selected": i === 0 ? "true" : "false", tabindex: i === 0 ? "0" : "-1" }, label),
+    h(
+      "button",
+      {
+        type: "button",
+        role: "tab",
+        id: `tab-${i}`,
+        "aria-controls": `panel-${i}`,
+        "aria-selected": i === 0 ? "true" : "false",
+        tabindex: i === 0 ? "0" : "-1",
+      },
+      label,
+    ),
   );
+  /** @param {number} i */
   const select = (i) => {
     buttons.forEach((b, j) => {
       b.setAttribute("aria-selected", String(i === j));
@@ -101,27 +135,62 @@ function tabs(labels, contents) {
   return h("div", {}, h("div", { class: "tabs", role: "tablist" }, buttons), panels);
 }
 
-/** The emailed-code flow: ask for a code, then verify it (creates the account on first use). */
+/**
+ * The emailed-code flow: ask for a code, then verify it (creates the account on first use).
+ * @param {Query} query
+ * @param {{signUp: boolean, names?: HTMLInputElement[]}} options `names`: the sign-up forms' name fields
+ */
 function codeForm(query, { signUp, names = [] }) {
   const name = signUp ? nameInput(names) : null;
   const email = h("input", { type: "email", name: "email", autocomplete: "email", required: true });
-  const code = h("input", { type: "text", name: "code", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxlength: "6", required: true });
+  const code = h("input", {
+    type: "text",
+    name: "code",
+    inputmode: "numeric",
+    autocomplete: "one-time-code",
+    pattern: "[0-9]{6}",
+    maxlength: "6",
+    required: true,
+  });
   const send = h("button", { type: "submit", class: "primary" }, "Email me a code");
   const verify = h("button", { type: "submit", class: "primary" }, signUp ? "Create account" : "Sign in");
   const link = h("button", { type: "button", class: "link" }, "Email me a sign-in link instead");
   link.addEventListener("click", () =>
-    busy(link, async () => {
-      await api.post("/auth/magic-link", { email: email.value.trim() }, { auth: false });
-      // The link may open in another tab: it finds the page to come back to there.
-      rememberNext(query.next);
-      toast(`If ${email.value.trim()} can receive mail, a sign-in link is on its way. Standalone: the server's terminal shows it in the line ${DEV_LINES.link}`);
-    }, form),
+    busy(
+      link,
+      async () => {
+        await api.post("/auth/magic-link", { email: email.value.trim() }, { auth: false });
+        // The link may open in another tab: it finds the page to come back to there.
+        rememberNext(query.next);
+        toast(
+          `If ${email.value.trim()} can receive mail, a sign-in link is on its way. Standalone: the server's terminal shows it in the line ${DEV_LINES.link}`,
+        );
+      },
+      form,
+    ),
   );
-  const step2 = h("div", { hidden: true }, devHint(), field("6-digit code", code), h("div", { class: "row" }, verify, h("button", { type: "button", class: "link", onclick: () => form.requestSubmit(send) }, "Send a new code")));
+  const step2 = h(
+    "div",
+    { hidden: true },
+    devHint(),
+    field("6-digit code", code),
+    h(
+      "div",
+      { class: "row" },
+      verify,
+      h("button", { type: "button", class: "link", onclick: () => form.requestSubmit(send) }, "Send a new code"),
+    ),
+  );
   const form = h(
     "form",
     { novalidate: true, "aria-label": signUp ? "Sign up with an emailed code" : "Sign in with an emailed code" },
-    h("p", { class: "muted" }, signUp ? "No password needed: we email you a code and your account is created when you enter it." : "We email you a one-time code."),
+    h(
+      "p",
+      { class: "muted" },
+      signUp
+        ? "No password needed: we email you a code and your account is created when you enter it."
+        : "We email you a one-time code.",
+    ),
     name ? field("Display name", name, { hint: NAME_HINT }) : null,
     field("Email", email),
     h("div", { class: "row send-row" }, send, link),
@@ -131,26 +200,39 @@ function codeForm(query, { signUp, names = [] }) {
     e.preventDefault();
     const sending = e.submitter === send || step2.hidden;
     if (sending) {
-      busy(send, async () => {
-        await api.post("/auth/code", { email: email.value.trim() }, { auth: false });
-        step2.hidden = false;
-        send.textContent = "Code sent";
-        send.dataset.keepLabel = "1";
-        toast(`If ${email.value.trim()} can receive mail, a code is on its way.`);
-        code.focus();
-      }, form);
+      busy(
+        send,
+        async () => {
+          await api.post("/auth/code", { email: email.value.trim() }, { auth: false });
+          step2.hidden = false;
+          send.textContent = "Code sent";
+          send.dataset.keepLabel = "1";
+          toast(`If ${email.value.trim()} can receive mail, a code is on its way.`);
+          code.focus();
+        },
+        form,
+      );
     } else {
-      busy(verify, async () => {
-        const body = { email: email.value.trim(), code: code.value.trim() };
-        if (name && name.value.trim()) body.display_name = name.value.trim();
-        const pair = await api.post("/auth/code/verify", body, { auth: false });
-        afterSignIn(pair, query);
-      }, form);
+      busy(
+        verify,
+        async () => {
+          /** @type {{email: string, code: string, display_name?: string}} */
+          const body = { email: email.value.trim(), code: code.value.trim() };
+          if (name?.value.trim()) body.display_name = name.value.trim();
+          const pair = await api.post("/auth/code/verify", body, { auth: false });
+          afterSignIn(pair, query);
+        },
+        form,
+      );
     }
   });
   return form;
 }
 
+/**
+ * @param {HTMLElement} main
+ * @param {import("../router.js").Context} context
+ */
 export function signIn(main, { query }) {
   const email = h("input", { type: "email", name: "email", autocomplete: "username", required: true });
   const password = h("input", { type: "password", name: "password", autocomplete: "current-password", required: true });
@@ -164,10 +246,18 @@ export function signIn(main, { query }) {
   );
   passwordForm.addEventListener("submit", (e) => {
     e.preventDefault();
-    busy(submit, async () => {
-      const pair = await api.post("/auth/login", { email: email.value.trim(), password: password.value }, { auth: false });
-      afterSignIn(pair, query);
-    }, passwordForm);
+    busy(
+      submit,
+      async () => {
+        const pair = await api.post(
+          "/auth/login",
+          { email: email.value.trim(), password: password.value },
+          { auth: false },
+        );
+        afterSignIn(pair, query);
+      },
+      passwordForm,
+    );
   });
   main.append(
     h(
@@ -182,18 +272,49 @@ export function signIn(main, { query }) {
   );
 }
 
+/**
+ * @param {HTMLElement} main
+ * @param {import("../router.js").Context} context
+ */
 export function signUp(main, { query }) {
+  /** @type {HTMLInputElement[]} */
   const names = [];
   const name = nameInput(names);
   const email = h("input", { type: "email", name: "email", autocomplete: "email", required: true });
-  const password = h("input", { type: "password", name: "password", autocomplete: "new-password", required: true, minlength: "8" });
+  const password = h("input", {
+    type: "password",
+    name: "password",
+    autocomplete: "new-password",
+    required: true,
+    minlength: "8",
+  });
   const submit = h("button", { type: "submit", class: "primary" }, "Create account");
   // The server answers every sign-up alike and mails a code; the account exists once the code is
   // entered here (for an address that already has one, the mail's code signs its owner in).
-  const code = h("input", { type: "text", name: "code", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxlength: "6", required: true });
+  const code = h("input", {
+    type: "text",
+    name: "code",
+    inputmode: "numeric",
+    autocomplete: "one-time-code",
+    pattern: "[0-9]{6}",
+    maxlength: "6",
+    required: true,
+  });
   const finish = h("button", { type: "submit", class: "primary" }, "Finish sign-up");
   const sentTo = h("p", { class: "callout", role: "status" });
-  const step2 = h("div", { hidden: true }, sentTo, devHint(DEV_LINES.code, "dev-signup-hint"), field("6-digit code", code), h("div", { class: "row" }, finish, h("button", { type: "button", class: "link", onclick: () => form.requestSubmit(submit) }, "Send a new code")));
+  const step2 = h(
+    "div",
+    { hidden: true },
+    sentTo,
+    devHint(DEV_LINES.code, "dev-signup-hint"),
+    field("6-digit code", code),
+    h(
+      "div",
+      { class: "row" },
+      finish,
+      h("button", { type: "button", class: "link", onclick: () => form.requestSubmit(submit) }, "Send a new code"),
+    ),
+  );
   const form = h(
     "form",
     { novalidate: true, "aria-label": "Sign up with a password" },
@@ -206,23 +327,36 @@ export function signUp(main, { query }) {
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     if (e.submitter === finish || (!step2.hidden && e.submitter !== submit)) {
-      busy(finish, async () => {
-        // The password goes back with the code: only then does the new account get it.
-        const pair = await api.post("/auth/code/verify", { email: email.value.trim(), code: code.value.trim(), password: password.value }, { auth: false });
-        afterSignIn(pair, query);
-      }, form);
+      busy(
+        finish,
+        async () => {
+          // The password goes back with the code: only then does the new account get it.
+          const pair = await api.post(
+            "/auth/code/verify",
+            { email: email.value.trim(), code: code.value.trim(), password: password.value },
+            { auth: false },
+          );
+          afterSignIn(pair, query);
+        },
+        form,
+      );
       return;
     }
-    busy(submit, async () => {
-      const body = { email: email.value.trim(), password: password.value };
-      if (name.value.trim()) body.display_name = name.value.trim();
-      const answer = await api.post("/auth/register", body, { auth: false });
-      // SIGNUP_CONFIRMATION=none: signed up at once.
-      if (answer && answer.access_token) return afterSignIn(answer, query);
-      sentTo.textContent = `We sent a code to ${body.email}. Enter it below to finish creating your account (it expires in 10 minutes).`;
-      step2.hidden = false;
-      code.focus();
-    }, form);
+    busy(
+      submit,
+      async () => {
+        /** @type {{email: string, password: string, display_name?: string}} */
+        const body = { email: email.value.trim(), password: password.value };
+        if (name.value.trim()) body.display_name = name.value.trim();
+        const answer = await api.post("/auth/register", body, { auth: false });
+        // SIGNUP_CONFIRMATION=none: signed up at once.
+        if (answer?.access_token) return afterSignIn(answer, query);
+        sentTo.textContent = `We sent a code to ${body.email}. Enter it below to finish creating your account (it expires in 10 minutes).`;
+        step2.hidden = false;
+        code.focus();
+      },
+      form,
+    );
   });
   main.append(
     h(
@@ -231,39 +365,88 @@ export function signUp(main, { query }) {
       h("h1", {}, "Create your account"),
       why(query, "Create a free account to"),
       tabs(["Email code", "Password"], [codeForm(query, { signUp: true, names }), form]),
-      h("p", {}, "Already have an account? ", h("a", { href: joinHref(query.why, { page: "signin", next: query.next || "" }) }, "Sign in")),
+      h(
+        "p",
+        {},
+        "Already have an account? ",
+        h("a", { href: joinHref(query.why, { page: "signin", next: query.next || "" }) }, "Sign in"),
+      ),
     ),
   );
 }
 
+/** @param {HTMLElement} main */
 export function reset(main) {
   const email = h("input", { type: "email", name: "email", autocomplete: "email", required: true });
-  const code = h("input", { type: "text", name: "code", inputmode: "numeric", autocomplete: "one-time-code", maxlength: "6" });
+  const code = h("input", {
+    type: "text",
+    name: "code",
+    inputmode: "numeric",
+    autocomplete: "one-time-code",
+    maxlength: "6",
+  });
   const password = h("input", { type: "password", name: "password", autocomplete: "new-password", minlength: "8" });
   const send = h("button", { type: "submit", class: "primary" }, "Email me a reset code");
   const save = h("button", { type: "submit", class: "primary" }, "Set new password");
-  const step2 = h("div", { hidden: true }, devHint(DEV_LINES.reset), field("Reset code", code), field("New password", password, { hint: "8 to 72 bytes. Every device is signed out." }), save);
-  const form = h("form", { novalidate: true, "aria-label": "Reset your password" }, field("Email", email), h("div", { class: "row" }, send), step2);
+  const step2 = h(
+    "div",
+    { hidden: true },
+    devHint(DEV_LINES.reset),
+    field("Reset code", code),
+    field("New password", password, { hint: "8 to 72 bytes. Every device is signed out." }),
+    save,
+  );
+  const form = h(
+    "form",
+    { novalidate: true, "aria-label": "Reset your password" },
+    field("Email", email),
+    h("div", { class: "row" }, send),
+    step2,
+  );
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     if (e.submitter === save) {
-      busy(save, async () => {
-        const pair = await api.post("/auth/password/reset", { email: email.value.trim(), code: code.value.trim(), password: password.value }, { auth: false });
-        toast("Password changed. Every other session was signed out.", "success");
-        afterSignIn(pair, {});
-      }, form);
+      busy(
+        save,
+        async () => {
+          const pair = await api.post(
+            "/auth/password/reset",
+            { email: email.value.trim(), code: code.value.trim(), password: password.value },
+            { auth: false },
+          );
+          toast("Password changed. Every other session was signed out.", "success");
+          afterSignIn(pair, {});
+        },
+        form,
+      );
     } else {
-      busy(send, async () => {
-        await api.post("/auth/password/forgot", { email: email.value.trim() }, { auth: false });
-        step2.hidden = false;
-        code.focus();
-      }, form);
+      busy(
+        send,
+        async () => {
+          await api.post("/auth/password/forgot", { email: email.value.trim() }, { auth: false });
+          step2.hidden = false;
+          code.focus();
+        },
+        form,
+      );
     }
   });
-  main.append(h("section", { class: "panel narrow" }, h("h1", {}, "Reset your password"), form, h("p", {}, h("a", { href: "#/signin" }, "Back to sign in"))));
+  main.append(
+    h(
+      "section",
+      { class: "panel narrow" },
+      h("h1", {}, "Reset your password"),
+      form,
+      h("p", {}, h("a", { href: "#/signin" }, "Back to sign in")),
+    ),
+  );
 }
 
-/** What went wrong with a sign-in link, and what to do next, in a sentence. */
+/**
+ * What went wrong with a sign-in link, and what to do next, in a sentence.
+ * @param {unknown} err
+ * @param {boolean} hasToken
+ */
 function linkTrouble(err, hasToken) {
   if (!hasToken || (err instanceof ApiError && err.status === 422)) {
     return "This address is missing its sign-in code: the link was probably cut while copying. Open the link from your email again, whole, or ask for a new one below.";
@@ -279,18 +462,33 @@ function linkTrouble(err, hasToken) {
 function newLinkForm() {
   const email = h("input", { type: "email", name: "email", autocomplete: "email", required: true });
   const send = h("button", { type: "submit", class: "primary" }, "Email me a new link");
-  const form = h("form", { novalidate: true, "aria-label": "Ask for a new sign-in link" }, field("Email", email), h("div", { class: "row" }, send));
+  const form = h(
+    "form",
+    { novalidate: true, "aria-label": "Ask for a new sign-in link" },
+    field("Email", email),
+    h("div", { class: "row" }, send),
+  );
   form.addEventListener("submit", (e) => {
     e.preventDefault();
-    busy(send, async () => {
-      await api.post("/auth/magic-link", { email: email.value.trim() }, { auth: false });
-      toast(`If ${email.value.trim()} can receive mail, a new sign-in link is on its way. Standalone: the server's terminal shows it in the line ${DEV_LINES.link}`);
-    }, form);
+    busy(
+      send,
+      async () => {
+        await api.post("/auth/magic-link", { email: email.value.trim() }, { auth: false });
+        toast(
+          `If ${email.value.trim()} can receive mail, a new sign-in link is on its way. Standalone: the server's terminal shows it in the line ${DEV_LINES.link}`,
+        );
+      },
+      form,
+    );
   });
   return form;
 }
 
-/** `#/magic?token=…`: where a magic link lands (the default `{PUBLIC_URL}/#/magic?token=…`). */
+/**
+ * `#/magic?token=…`: where a magic link lands (the default `{PUBLIC_URL}/#/magic?token=…`).
+ * @param {HTMLElement} main
+ * @param {import("../router.js").Context} context
+ */
 export async function magic(main, { query }) {
   const status = h("p", { role: "status" }, "Signing you in…");
   const section = h("section", { class: "panel narrow" }, h("h1", {}, "Signing in"), status);
@@ -301,7 +499,7 @@ export async function magic(main, { query }) {
     const pair = await api.get("/auth/magic-link/verify", { token }, { auth: false });
     afterSignIn(pair, {});
   } catch (err) {
-    section.querySelector("h1").textContent = "This link did not sign you in";
+    required("h1", section).textContent = "This link did not sign you in";
     status.textContent = linkTrouble(err, Boolean(token));
     status.classList.add("callout");
     section.append(newLinkForm(), h("p", {}, h("a", { href: "#/signin" }, "Back to sign in")));

@@ -1,9 +1,10 @@
+// @ts-check
 // `#/create`: describe an idea in one line, watch the form fill in as the draft is written
 // (`persona_draft_progress` carries JSON text, read leniently as it grows), then edit it,
 // generate its avatar and save it.
 
 import { ApiError, api } from "../api.js";
-import { h } from "../dom.js";
+import { h, required } from "../dom.js";
 import { live } from "../events.js";
 import { parsePartial } from "../partial-json.js";
 import { drafts } from "../store.js";
@@ -13,19 +14,47 @@ import { avatarBox, personaForm, unsavedPersona } from "./editor.js";
 // What a draft fills in, and how the status line names the field being written.
 const DRAFT_TEXT = ["name", "tagline", "description", "personality", "scenario", "greeting", "example_dialogues"];
 const BLANK = { ...Object.fromEntries(DRAFT_TEXT.map((k) => [k, ""])), alternate_greetings: [], tags: [] };
-const LABELS = { name: "name", tagline: "tagline", description: "description", personality: "personality", scenario: "scenario", greeting: "greeting", alternate_greetings: "alternate greetings", example_dialogues: "example dialogues", tags: "tags" };
+/** @type {Record<string, string>} */
+const LABELS = {
+  name: "name",
+  tagline: "tagline",
+  description: "description",
+  personality: "personality",
+  scenario: "scenario",
+  greeting: "greeting",
+  alternate_greetings: "alternate greetings",
+  example_dialogues: "example dialogues",
+  tags: "tags",
+};
 
-/** The fields of a partly read draft that fit the form (a half-written list keeps its strings). */
+/**
+ * The fields of a partly read draft that fit the form (a half-written list keeps its strings).
+ * @param {Record<string, any>} value
+ */
 function draftFields(value) {
+  /** @type {Record<string, unknown>} */
   const out = {};
   for (const key of DRAFT_TEXT) if (typeof value[key] === "string") out[key] = value[key];
-  for (const key of ["alternate_greetings", "tags"]) if (Array.isArray(value[key])) out[key] = value[key].filter((v) => typeof v === "string");
+  for (const key of ["alternate_greetings", "tags"])
+    if (Array.isArray(value[key])) out[key] = value[key].filter((/** @type {unknown} */ v) => typeof v === "string");
   if (typeof value.nsfw === "boolean") out.nsfw = value.nsfw;
   return out;
 }
 
+/**
+ * @param {HTMLElement} main
+ * @param {import("../router.js").Context} context
+ */
 export function render(main, { query }) {
-  const idea = h("input", { type: "text", name: "idea", minlength: "3", maxlength: "500", required: true, value: query.idea || "", placeholder: "a retired lighthouse keeper who collects storm stories" });
+  const idea = h("input", {
+    type: "text",
+    name: "idea",
+    minlength: "3",
+    maxlength: "500",
+    required: true,
+    value: query.idea || "",
+    placeholder: "a retired lighthouse keeper who collects storm stories",
+  });
   const tags = h("input", { type: "text", name: "tags", autocomplete: "off" });
   const nsfw = h("input", { type: "checkbox", name: "nsfw" });
   const draftButton = h("button", { type: "submit", class: "primary" }, "Draft it");
@@ -33,13 +62,19 @@ export function render(main, { query }) {
     "form",
     { novalidate: true, "aria-label": "Describe an idea" },
     field("Your idea, in one line", idea, { hint: "Who they are and what makes them interesting." }),
-    h("div", { class: "row" }, h("div", { class: "grow" }, field("Tags (optional)", tags, { hint: "Comma separated." })), h("div", { class: "field" }, h("label", { class: "check" }, nsfw, "Adult content (NSFW)"))),
+    h(
+      "div",
+      { class: "row" },
+      h("div", { class: "grow" }, field("Tags (optional)", tags, { hint: "Comma separated." })),
+      h("div", { class: "field" }, h("label", { class: "check" }, nsfw, "Adult content (NSFW)")),
+    ),
     draftButton,
   );
   const status = h("p", { class: "muted", role: "status", id: "draft-status" });
   const editorSlot = h("div", { id: "draft-editor" });
   let stop = () => {};
-  let poll = null;
+  /** @type {ReturnType<typeof setInterval> | undefined} */
+  let poll;
 
   /** The form the draft fills in: read-only while it is written, then editable. */
   const preview = () => {
@@ -49,10 +84,14 @@ export function render(main, { query }) {
     pf.form.setAttribute("aria-busy", "true");
     const heading = h("h2", { id: "draft-heading" }, "Your persona is being written…");
     replace(editorSlot, heading, pf.form);
+    /** @type {number | null | undefined} */
     let attempt = null;
     let shown = "";
     return {
-      /** Fill in what the text so far holds (a new attempt starts the form over). */
+      /**
+       * Fill in what the text so far holds (a new attempt starts the form over).
+       * @param {import("../store.js").Draft} state
+       */
       grow(state) {
         if (state.attempt !== attempt) {
           attempt = state.attempt;
@@ -71,7 +110,10 @@ export function render(main, { query }) {
           status.textContent = `Writing the ${LABELS[open] || "persona"}…`;
         }
       },
-      /** The validated draft: every field as the server has it, now editable. */
+      /**
+       * The validated draft: every field as the server has it, now editable.
+       * @param {Record<string, any>} draft
+       */
       ready(draft) {
         pf.fill({ ...BLANK, ...draft });
         for (const el of pf.form.querySelectorAll(".writing")) el.classList.remove("writing");
@@ -79,17 +121,21 @@ export function render(main, { query }) {
         pf.form.classList.remove("drafting");
         pf.form.removeAttribute("aria-busy");
         heading.textContent = "Your draft: edit anything";
-        const ensureSaved = unsavedPersona(pf, { note: "Saved as a private draft, so its avatar can be generated. Save to publish it." });
+        const ensureSaved = unsavedPersona(pf, {
+          note: "Saved as a private draft, so its avatar can be generated. Save to publish it.",
+        });
         heading.after(avatarBox(pf, { ensureSaved }));
-        pf.form.querySelector("[name=name]").focus();
+        required("[name=name]", pf.form).focus();
       },
     };
   };
 
+  /** @param {string} jobId */
   const watch = (jobId) => {
     stop();
     status.textContent = "Writing your persona…";
     const form = preview();
+    /** @param {import("../store.js").Draft | undefined} state */
     const settle = (state) => {
       if (!state) return;
       if (state.status === "pending") form.grow(state);
@@ -109,8 +155,10 @@ export function render(main, { query }) {
     const check = async () => {
       try {
         const view = await api.get(`/personas/drafts/${encodeURIComponent(jobId)}`);
-        if (view.status === "done") drafts.update(jobId, (prev) => ({ ...(prev || { text: "" }), jobId, status: "done", draft: view.draft }));
-        else if (view.status === "failed") drafts.update(jobId, (prev) => ({ ...(prev || { text: "" }), jobId, status: "failed", error: view.error }));
+        if (view.status === "done")
+          drafts.update(jobId, (prev) => ({ ...(prev || { text: "" }), jobId, status: "done", draft: view.draft }));
+        else if (view.status === "failed")
+          drafts.update(jobId, (prev) => ({ ...(prev || { text: "" }), jobId, status: "failed", error: view.error }));
       } catch {
         // Live events still deliver it.
       }
@@ -128,19 +176,32 @@ export function render(main, { query }) {
 
   ideaForm.addEventListener("submit", (e) => {
     e.preventDefault();
-    busy(draftButton, async () => {
-      replace(editorSlot);
-      const body = { idea: idea.value.trim(), nsfw: nsfw.checked };
-      const tagList = tags.value.split(",").map((t) => t.trim()).filter(Boolean);
-      if (tagList.length) body.tags = tagList;
-      const { job_id: jobId } = await api.post("/personas/generate", body);
-      history.replaceState(null, "", `#/create?job=${encodeURIComponent(jobId)}`);
-      watch(jobId);
-    }, ideaForm);
+    busy(
+      draftButton,
+      async () => {
+        replace(editorSlot);
+        /** @type {{idea: string, nsfw: boolean, tags?: string[]}} */
+        const body = { idea: idea.value.trim(), nsfw: nsfw.checked };
+        const tagList = tags.value
+          .split(",")
+          .map((t) => t.trim())
+          .filter(Boolean);
+        if (tagList.length) body.tags = tagList;
+        const { job_id: jobId } = await api.post("/personas/generate", body);
+        history.replaceState(null, "", `#/create?job=${encodeURIComponent(jobId)}`);
+        watch(jobId);
+      },
+      ideaForm,
+    );
   });
 
   main.append(
-    h("div", { class: "page-head" }, h("h1", {}, "Create a persona from an idea"), h("a", { class: "button", href: "#/new" }, "Start from a blank form or import a card")),
+    h(
+      "div",
+      { class: "page-head" },
+      h("h1", {}, "Create a persona from an idea"),
+      h("a", { class: "button", href: "#/new" }, "Start from a blank form or import a card"),
+    ),
     h("section", { class: "panel" }, ideaForm, status),
     editorSlot,
   );

@@ -1,3 +1,4 @@
+// @ts-check
 // Create and edit a persona with every field, its lorebook included; import a character card (PNG
 // or JSON, drag and drop); the avatar (upload, generate, pick from the gallery).
 
@@ -9,19 +10,54 @@ import { avatar, follow, generate, uploadFile, urlFor } from "../media.js";
 import { go } from "../router.js";
 import { busy, clearErrors, errorMessage, field, onDrop, progressBar, replace, showError, toast } from "../ui.js";
 
-const TEXT_FIELDS = ["name", "tagline", "description", "personality", "scenario", "greeting", "example_dialogues", "system_prompt", "post_history_instructions", "creator_notes", "creator", "character_version"];
+const TEXT_FIELDS = [
+  "name",
+  "tagline",
+  "description",
+  "personality",
+  "scenario",
+  "greeting",
+  "example_dialogues",
+  "system_prompt",
+  "post_history_instructions",
+  "creator_notes",
+  "creator",
+  "character_version",
+];
 
+/**
+ * A persona, whole (edit) or in part (new, draft, import): the form reads the fields it shows.
+ * @typedef {Record<string, any>} PersonaFields
+ */
+
+/**
+ * What `personaForm` returns.
+ * @typedef {ReturnType<typeof personaForm>} PersonaForm
+ */
+
+/**
+ * A list of texts (alternate greetings): add, remove, each its own textarea.
+ * @param {string} name
+ * @param {string} label
+ * @param {string[] | null | undefined} values
+ * @param {{hint: string, addLabel: string}} options
+ */
 function listEditor(name, label, values, { hint, addLabel }) {
   const items = h("div", { class: "items" });
   const legendId = uid(name);
+  /** @param {string} [value] */
   const add = (value = "") => {
     const n = items.children.length + 1;
     const area = h("textarea", { name, "aria-label": `${label} ${n}`, value, maxlength: "32768" });
-    const remove = h("button", { type: "button", class: "small", "aria-label": `Remove ${label.toLowerCase()} ${n}` }, "Remove");
+    const remove = h(
+      "button",
+      { type: "button", class: "small", "aria-label": `Remove ${label.toLowerCase()} ${n}` },
+      "Remove",
+    );
     const row = h("div", { class: "item" }, area, remove);
     remove.addEventListener("click", () => {
       row.remove();
-      $$("textarea", items).forEach((t, i) => t.setAttribute("aria-label", `${label} ${i + 1}`));
+      for (const [i, t] of $$("textarea", items).entries()) t.setAttribute("aria-label", `${label} ${i + 1}`);
     });
     items.append(row);
     return area;
@@ -40,7 +76,9 @@ function listEditor(name, label, values, { hint, addLabel }) {
   );
   return {
     el,
-    values: () => $$("textarea", items).map((t) => t.value).filter((v) => v.trim() !== ""),
+    values: () =>
+      /** @type {HTMLTextAreaElement[]} */ ($$("textarea", items)).map((t) => t.value).filter((v) => v.trim() !== ""),
+    /** @param {string[] | null | undefined} list */
     set: (list) => {
       items.replaceChildren();
       for (const v of list || []) add(v);
@@ -48,8 +86,13 @@ function listEditor(name, label, values, { hint, addLabel }) {
   };
 }
 
+/**
+ * "a, b, A" → ["a", "b"]: trimmed, empty and repeated (in any case) ones dropped.
+ * @param {string} text
+ */
 function parseTags(text) {
   const seen = new Set();
+  /** @type {string[]} */
   const tags = [];
   for (const raw of text.split(",")) {
     const tag = raw.trim();
@@ -64,9 +107,12 @@ function parseTags(text) {
 /**
  * The persona form. `initial` is a Persona (edit) or a partial one (new, draft, import).
  * Returns `{form, values(), fill(fields), submit}`.
+ * @param {PersonaFields} [initial]
+ * @param {{submitLabel?: string, extraButtons?: HTMLElement[]}} [options]
  */
 export function personaForm(initial = {}, { submitLabel = "Save persona", extraButtons = [] } = {}) {
   const nsfwHint = uid("nsfw-hint");
+  /** @type {Record<string, HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement> & {nsfw: HTMLInputElement, tags: HTMLInputElement, visibility: HTMLSelectElement}} */
   const controls = {
     name: h("input", { type: "text", name: "name", maxlength: "80", required: true, autocomplete: "off" }),
     tagline: h("input", { type: "text", name: "tagline", maxlength: "200", autocomplete: "off" }),
@@ -109,7 +155,24 @@ export function personaForm(initial = {}, { submitLabel = "Save persona", extraB
       field("Tagline", controls.tagline, { hint: "One line shown on the community card." }),
       field("Description", controls.description, { hint: "Who they are: appearance, history, what they want." }),
       field("Tags", controls.tags, { hint: "Comma separated, e.g. fantasy, mentor, cozy (up to 20)." }),
-      h("div", { class: "row" }, h("div", { class: "grow" }, field("Visibility", controls.visibility)), h("div", { class: "field" }, h("label", { class: "check" }, controls.nsfw, "Adult content (NSFW, 18+)"), h("span", { class: "hint", id: nsfwHint }, "Shown in Explore only to members who turned adult content on in their ", h("a", { href: "#/settings" }, "content settings"), "."), h("div", { class: "field-error", hidden: true }))),
+      h(
+        "div",
+        { class: "row" },
+        h("div", { class: "grow" }, field("Visibility", controls.visibility)),
+        h(
+          "div",
+          { class: "field" },
+          h("label", { class: "check" }, controls.nsfw, "Adult content (NSFW, 18+)"),
+          h(
+            "span",
+            { class: "hint", id: nsfwHint },
+            "Shown in Explore only to members who turned adult content on in their ",
+            h("a", { href: "#/settings" }, "content settings"),
+            ".",
+          ),
+          h("div", { class: "field-error", hidden: true }),
+        ),
+      ),
     ),
     h(
       "section",
@@ -119,7 +182,9 @@ export function personaForm(initial = {}, { submitLabel = "Save persona", extraB
       field("Scenario", controls.scenario, { hint: "Where and when the conversation happens." }),
       field("Greeting", controls.greeting, { hint: "The first message of every new chat." }),
       greetings.el,
-      field("Example dialogues", controls.example_dialogues, { hint: "Separate dialogues with <START>; {{char}} and {{user}} are replaced by the names." }),
+      field("Example dialogues", controls.example_dialogues, {
+        hint: "Separate dialogues with <START>; {{char}} and {{user}} are replaced by the names.",
+      }),
     ),
     lore.el,
     h(
@@ -127,13 +192,21 @@ export function personaForm(initial = {}, { submitLabel = "Save persona", extraB
       { class: "panel" },
       h("summary", {}, h("strong", {}, "Advanced: prompts and card details")),
       field("System prompt", controls.system_prompt, { hint: "Replaces the default system prompt when set." }),
-      field("Post-history instructions", controls.post_history_instructions, { hint: "Sent after the chat history, just before the reply." }),
+      field("Post-history instructions", controls.post_history_instructions, {
+        hint: "Sent after the chat history, just before the reply.",
+      }),
       field("Creator notes", controls.creator_notes, { hint: "For people using the card; never sent to the model." }),
-      h("div", { class: "row" }, h("div", { class: "grow" }, field("Creator", controls.creator)), h("div", { class: "grow" }, field("Character version", controls.character_version))),
+      h(
+        "div",
+        { class: "row" },
+        h("div", { class: "grow" }, field("Creator", controls.creator)),
+        h("div", { class: "grow" }, field("Character version", controls.character_version)),
+      ),
     ),
     h("div", { class: "row form-actions" }, submit, extraButtons),
   );
 
+  /** @param {PersonaFields} p */
   const fill = (p) => {
     for (const name of TEXT_FIELDS) if (p[name] !== undefined && p[name] !== null) controls[name].value = p[name];
     if (p.tags) controls.tags.value = p.tags.join(", ");
@@ -145,6 +218,7 @@ export function personaForm(initial = {}, { submitLabel = "Save persona", extraB
   fill({ visibility: "public", ...initial });
 
   const values = () => {
+    /** @type {PersonaFields} */
     const out = {};
     for (const name of TEXT_FIELDS) out[name] = controls[name].value;
     out.name = out.name.trim();
@@ -164,19 +238,31 @@ export function personaForm(initial = {}, { submitLabel = "Save persona", extraB
     fill,
     controls,
     values,
-    setAvatar: (id) => (avatarId = id),
+    /** @param {string | null} id */
+    setAvatar: (id) => {
+      avatarId = id;
+    },
     get avatarId() {
       return avatarId;
     },
   };
 }
 
-/** Only the fields that differ, so an edit never rewrites what it did not touch. */
+/**
+ * Only the fields that differ, so an edit never rewrites what it did not touch.
+ * @param {PersonaFields} before
+ * @param {PersonaFields} after
+ */
 function changes(before, after) {
+  /** @type {PersonaFields} */
   const out = {};
   for (const [key, value] of Object.entries(after)) {
     if (value === null && (before[key] ?? null) === null) continue;
-    if (JSON.stringify(before[key] ?? (Array.isArray(value) ? [] : typeof value === "boolean" ? false : "")) !== JSON.stringify(value)) out[key] = value;
+    if (
+      JSON.stringify(before[key] ?? (Array.isArray(value) ? [] : typeof value === "boolean" ? false : "")) !==
+      JSON.stringify(value)
+    )
+      out[key] = value;
   }
   return out;
 }
@@ -185,16 +271,29 @@ function changes(before, after) {
  * The avatar box for a form not saved yet: upload a picture (no persona needed), or generate
  * one, which needs the persona saved first (generations belong to a persona): `ensureSaved`
  * saves it as a private draft, so nothing is published before "Save".
+ * @param {PersonaForm} pf
+ * @param {{ensureSaved: () => Promise<PersonaFields | null>}} options
  */
 export function avatarBox(pf, { ensureSaved }) {
-  const preview = h("div", { class: "avatar-preview" }, avatar({ name: pf.values().name || "?" }, { large: true, alt: "Avatar" }));
+  const preview = h(
+    "div",
+    { class: "avatar-preview" },
+    avatar({ name: pf.values().name || "?" }, { large: true, alt: "Avatar" }),
+  );
   const progress = h("div", { "aria-live": "polite" });
-  const file = h("input", { type: "file", accept: "image/jpeg,image/png,image/webp,image/gif", id: uid("avatar-file"), class: "visually-hidden" });
+  const file = h("input", {
+    type: "file",
+    accept: "image/jpeg,image/png,image/webp,image/gif",
+    id: uid("avatar-file"),
+    class: "visually-hidden",
+  });
   const uploadLabel = h("label", { for: file.id, class: "button" }, "Upload a picture");
   const genButton = h("button", { type: "button" }, "Generate avatar");
-  const showItem = (item) => replace(preview, h("img", { class: "avatar large", src: urlFor(item, "optimized"), alt: "Avatar" }));
+  /** @param {any} item a ready media item */
+  const showItem = (item) =>
+    replace(preview, h("img", { class: "avatar large", src: urlFor(item, "optimized"), alt: "Avatar" }));
   file.addEventListener("change", async () => {
-    const chosen = file.files[0];
+    const chosen = file.files?.[0];
     file.value = "";
     if (!chosen) return;
     const sent = progressBar("Uploading");
@@ -203,7 +302,9 @@ export function avatarBox(pf, { ensureSaved }) {
     try {
       const accepted = await uploadFile(chosen, { onBytes: (l, t) => sent.set(t ? (l / t) * 100 : null) }).promise;
       sent.set(100, "sent");
-      const item = await follow(accepted.media_id, accepted.job_id, ({ percent, stage }) => processing.set(percent, `${percent}% · ${stage}`));
+      const item = await follow(accepted.media_id, accepted.job_id, ({ percent, stage }) =>
+        processing.set(percent, `${percent}% · ${stage}`),
+      );
       pf.setAvatar(item.id);
       showItem(item);
       replace(progress);
@@ -220,8 +321,14 @@ export function avatarBox(pf, { ensureSaved }) {
       replace(progress, bar.el);
       const values = pf.values();
       // Private until it is the avatar: the server shares it then, if the persona is shared.
-      const accepted = await generate(persona.id, "image", `Portrait of ${values.name}${values.tagline ? `, ${values.tagline}` : ""}`);
-      const item = await follow(accepted.media_id, accepted.job_id, ({ percent, stage }) => bar.set(percent, `${percent}% · ${stage}`));
+      const accepted = await generate(
+        persona.id,
+        "image",
+        `Portrait of ${values.name}${values.tagline ? `, ${values.tagline}` : ""}`,
+      );
+      const item = await follow(accepted.media_id, accepted.job_id, ({ percent, stage }) =>
+        bar.set(percent, `${percent}% · ${stage}`),
+      );
       pf.setAvatar(item.id);
       await api.patch(`/personas/${encodeURIComponent(persona.id)}`, { avatar_media_id: item.id });
       showItem(item);
@@ -232,10 +339,31 @@ export function avatarBox(pf, { ensureSaved }) {
     "section",
     { class: "panel", "aria-labelledby": "avatar-title" },
     h("h2", { id: "avatar-title" }, "Avatar"),
-    h("div", { class: "persona-head" }, preview, h("div", { class: "info" }, h("p", { class: "muted" }, "Upload a picture, or generate one from the name and tagline (this saves the persona first, privately: nobody else sees it until you save it with its visibility)."), h("div", { class: "row" }, uploadLabel, file, genButton), progress)),
+    h(
+      "div",
+      { class: "persona-head" },
+      preview,
+      h(
+        "div",
+        { class: "info" },
+        h(
+          "p",
+          { class: "muted" },
+          "Upload a picture, or generate one from the name and tagline (this saves the persona first, privately: nobody else sees it until you save it with its visibility).",
+        ),
+        h("div", { class: "row" }, uploadLabel, file, genButton),
+        progress,
+      ),
+    ),
   );
 }
 
+/**
+ * @param {PersonaForm} pf
+ * @param {PersonaFields | null} existing the persona as saved, if it was
+ * @param {{privately?: boolean}} [options] `privately`: saved as private whatever the form says
+ * @returns {Promise<PersonaFields>}
+ */
 async function savePersona(pf, existing, { privately = false } = {}) {
   clearErrors(pf.form);
   const values = pf.values();
@@ -243,34 +371,48 @@ async function savePersona(pf, existing, { privately = false } = {}) {
   let saved;
   if (existing) {
     const patch = changes(existing, values);
-    saved = Object.keys(patch).length ? await api.patch(`/personas/${encodeURIComponent(existing.id)}`, patch) : existing;
+    saved = Object.keys(patch).length
+      ? await api.patch(`/personas/${encodeURIComponent(existing.id)}`, patch)
+      : existing;
   } else {
     saved = await api.post("/personas", values);
   }
   return saved;
 }
 
-/** Wire a form for a persona not saved yet: `ensureSaved` (returned) saves it once as a private
+/**
+ * Wire a form for a persona not saved yet: `ensureSaved` (returned) saves it once as a private
  * draft, for what needs an id first (the avatar); submitting saves it with the chosen visibility
- * and opens its page. */
+ * and opens its page.
+ * @param {PersonaForm} pf
+ * @param {{note: string, onFirstSave?: (saved: PersonaFields) => void}} options
+ * @returns {() => Promise<PersonaFields | null>}
+ */
 export function unsavedPersona(pf, { note, onFirstSave = () => {} }) {
+  /** @type {PersonaFields | null} */
   let saved = null;
   pf.form.addEventListener("submit", (e) => {
     e.preventDefault();
-    busy(pf.submit, async () => {
-      saved = await savePersona(pf, saved);
-      toast(`${saved.name} saved.`, "success");
-      go(`/p/${saved.id}`);
-    }, pf.form);
+    busy(
+      pf.submit,
+      async () => {
+        const persona = await savePersona(pf, saved);
+        saved = persona;
+        toast(`${persona.name} saved.`, "success");
+        go(`/p/${persona.id}`);
+      },
+      pf.form,
+    );
   });
   return async () => {
     if (saved) return saved;
     try {
-      saved = await savePersona(pf, null, { privately: true });
-      onFirstSave(saved);
+      const persona = await savePersona(pf, null, { privately: true });
+      saved = persona;
+      onFirstSave(persona);
       toast(note, "success");
       pf.submit.textContent = "Save changes";
-      return saved;
+      return persona;
     } catch (err) {
       showError(pf.form, err);
       return null;
@@ -278,25 +420,50 @@ export function unsavedPersona(pf, { note, onFirstSave = () => {} }) {
   };
 }
 
-/** Read a dropped or chosen card file and import it; resolves with the new persona. */
+/**
+ * Read a dropped or chosen card file and import it; resolves with the new persona.
+ * @param {File} file
+ * @param {string} [visibility]
+ */
 export async function importCard(file, visibility = "private") {
   const name = (file.name || "").toLowerCase();
   const isPng = file.type === "image/png" || name.endsWith(".png");
   const isJson = file.type === "application/json" || name.endsWith(".json");
-  if (!isPng && !isJson) throw new ApiError(0, "bad_file", "A character card is a .png or .json file.", { field: "file" });
+  if (!isPng && !isJson)
+    throw new ApiError(0, "bad_file", "A character card is a .png or .json file.", { field: "file" });
   const form = new FormData();
   form.append("file", file, file.name || (isPng ? "card.png" : "card.json"));
   return upload(`/personas/import?visibility=${encodeURIComponent(visibility)}`, form).promise;
 }
 
 function importPanel() {
-  const input = h("input", { type: "file", accept: ".png,.json,image/png,application/json", id: "card-file", name: "file" });
-  const visibility = h("select", { name: "visibility", id: "import-visibility" }, h("option", { value: "private" }, "Private"), h("option", { value: "unlisted" }, "Unlisted"), h("option", { value: "public" }, "Public"));
+  const input = h("input", {
+    type: "file",
+    accept: ".png,.json,image/png,application/json",
+    id: "card-file",
+    name: "file",
+  });
+  const visibility = h(
+    "select",
+    { name: "visibility", id: "import-visibility" },
+    h("option", { value: "private" }, "Private"),
+    h("option", { value: "unlisted" }, "Unlisted"),
+    h("option", { value: "public" }, "Public"),
+  );
   const status = h("p", { class: "muted small", role: "status" });
   const zone = h(
     "div",
     { class: "dropzone", id: "card-drop" },
-    h("label", { for: input.id }, "Import a character card", h("span", { class: "hint" }, "A SillyTavern, Chub or RisuAI card: PNG or JSON (V1, V2, V3). Drop it here or choose a file.")),
+    h(
+      "label",
+      { for: input.id },
+      "Import a character card",
+      h(
+        "span",
+        { class: "hint" },
+        "A SillyTavern, Chub or RisuAI card: PNG or JSON (V1, V2, V3). Drop it here or choose a file.",
+      ),
+    ),
     input,
   );
   const form = h(
@@ -306,6 +473,7 @@ function importPanel() {
     field("Visibility of the imported persona", visibility),
     status,
   );
+  /** @param {File} file */
   const run = async (file) => {
     clearErrors(form);
     status.textContent = `Importing ${file.name}…`;
@@ -318,12 +486,20 @@ function importPanel() {
       showError(form, err);
     }
   };
-  input.addEventListener("change", () => input.files[0] && run(input.files[0]));
+  input.addEventListener("change", () => input.files?.[0] && run(input.files[0]));
   onDrop(zone, (files) => files[0] && run(files[0]));
-  return h("section", { class: "panel", "aria-labelledby": "import-title" }, h("h2", { id: "import-title" }, "Import"), form);
+  return h(
+    "section",
+    { class: "panel", "aria-labelledby": "import-title" },
+    h("h2", { id: "import-title" }, "Import"),
+    form,
+  );
 }
 
-/** `#/new`: a blank persona, or an import. */
+/**
+ * `#/new`: a blank persona, or an import.
+ * @param {HTMLElement} main
+ */
 export function createView(main) {
   const pf = personaForm({}, { submitLabel: "Create persona" });
   const ensureSaved = unsavedPersona(pf, {
@@ -331,32 +507,62 @@ export function createView(main) {
     onFirstSave: (saved) => history.replaceState(null, "", `#/p/${saved.id}/edit`),
   });
   main.append(
-    h("div", { class: "page-head" }, h("h1", {}, "New persona"), h("a", { href: "#/create", class: "button" }, "Draft one from an idea instead")),
+    h(
+      "div",
+      { class: "page-head" },
+      h("h1", {}, "New persona"),
+      h("a", { href: "#/create", class: "button" }, "Draft one from an idea instead"),
+    ),
     importPanel(),
     avatarBox(pf, { ensureSaved }),
     pf.form,
   );
 }
 
-/** `#/p/:id/edit`: every field, the avatar from the gallery, export. */
+/**
+ * `#/p/:id/edit`: every field, the avatar from the gallery, export.
+ * @param {HTMLElement} main
+ * @param {import("../router.js").Context} context
+ */
 export async function editView(main, { params, query }) {
   let persona = await api.get(`/personas/${encodeURIComponent(params.id)}`);
   const pf = personaForm(persona, { submitLabel: "Save changes" });
   pf.form.addEventListener("submit", (e) => {
     e.preventDefault();
-    busy(pf.submit, async () => {
-      persona = await savePersona(pf, persona);
-      toast(`${persona.name} saved.`, "success");
-      go(`/p/${persona.id}`);
-    }, pf.form);
+    busy(
+      pf.submit,
+      async () => {
+        persona = await savePersona(pf, persona);
+        toast(`${persona.name} saved.`, "success");
+        go(`/p/${persona.id}`);
+      },
+      pf.form,
+    );
   });
-  const head = h("div", { class: "persona-head" }, avatar(persona, { large: true, alt: `${persona.name}'s avatar`, waitForOwn: true }), h("div", { class: "info" }, h("h1", {}, `Edit ${persona.name}`), query.imported ? h("p", { class: "dev-hint", role: "status" }, "Imported from a character card: check the fields below, then save.") : null, h("p", {}, h("a", { href: `#/p/${persona.id}` }, "View the persona page"))));
+  const head = h(
+    "div",
+    { class: "persona-head" },
+    avatar(persona, { large: true, alt: `${persona.name}'s avatar`, waitForOwn: true }),
+    h(
+      "div",
+      { class: "info" },
+      h("h1", {}, `Edit ${persona.name}`),
+      query.imported
+        ? h(
+            "p",
+            { class: "dev-hint", role: "status" },
+            "Imported from a character card: check the fields below, then save.",
+          )
+        : null,
+      h("p", {}, h("a", { href: `#/p/${persona.id}` }, "View the persona page")),
+    ),
+  );
   const panel = mediaPanel(persona, {
     title: "Avatar, images and videos",
     onAvatar: (updated) => {
       persona = updated;
       pf.setAvatar(updated.avatar_media_id);
-      head.firstChild.replaceWith(avatar(updated, { large: true, alt: `${updated.name}'s avatar`, waitForOwn: true }));
+      head.firstChild?.replaceWith(avatar(updated, { large: true, alt: `${updated.name}'s avatar`, waitForOwn: true }));
     },
   });
   main.append(head, pf.form, panel);

@@ -1,3 +1,4 @@
+// @ts-check
 // `#/explore`: the community. Search, tag filter, sort (new, top, trending) or the feed of
 // creators you follow; infinite scroll on the cursor. Live: new public personas appear at the
 // top of the newest-first list and counts change as people like (the `public:community`
@@ -5,9 +6,9 @@
 // read again. Skeleton cards hold the place of the first page, so nothing jumps when it arrives.
 
 import { ApiError, api, signedIn } from "../api.js";
-import { joinHref } from "../door.js";
-import { h } from "../dom.js";
 import { followCommunity, infinite, personaCard, showCounts } from "../community.js";
+import { h } from "../dom.js";
+import { joinHref } from "../door.js";
 import { live } from "../events.js";
 import { href } from "../router.js";
 import { clearErrors, emptyState, errorMessage, field, replace, showError } from "../ui.js";
@@ -18,15 +19,41 @@ const SKELETONS = 8;
 /** Grey cards in the shape of real ones, shown (hidden from screen readers) while a page loads. */
 function skeletons() {
   return Array.from({ length: SKELETONS }, () =>
-    h("li", { class: "card skeleton", "aria-hidden": "true" }, h("div", { class: "card-media" }), h("div", { class: "card-body" }, h("span", { class: "bone title" }), h("span", { class: "bone" }), h("span", { class: "bone short" }))),
+    h(
+      "li",
+      { class: "card skeleton", "aria-hidden": "true" },
+      h("div", { class: "card-media" }),
+      h(
+        "div",
+        { class: "card-body" },
+        h("span", { class: "bone title" }),
+        h("span", { class: "bone" }),
+        h("span", { class: "bone short" }),
+      ),
+    ),
   );
 }
 
+/**
+ * @param {HTMLElement} main
+ * @param {import("../router.js").Context} context
+ */
 export function render(main, { query }) {
-  const state = { q: query.q || "", tag: query.tag || "", sort: query.sort === "following" && !signedIn() ? "new" : query.sort || "new" };
+  const state = {
+    q: query.q || "",
+    tag: query.tag || "",
+    sort: query.sort === "following" && !signedIn() ? "new" : query.sort || "new",
+  };
   // Creating needs an account: a visitor is asked to sign up first, then taken to the page.
   const createHref = signedIn() ? "#/create" : joinHref("create", { next: "/create" });
-  const q = h("input", { type: "search", name: "q", value: state.q, maxlength: "100", placeholder: "Name, tagline or tag", autocomplete: "off" });
+  const q = h("input", {
+    type: "search",
+    name: "q",
+    value: state.q,
+    maxlength: "100",
+    placeholder: "Name, tagline or tag",
+    autocomplete: "off",
+  });
   const tag = h("input", { type: "text", name: "tag", value: state.tag, maxlength: "32", autocomplete: "off" });
   const sortSelect = h(
     "select",
@@ -37,11 +64,19 @@ export function render(main, { query }) {
     // The feed is a member's own: visitors have no one they follow.
     signedIn() ? h("option", { value: "following" }, "From creators I follow") : null,
   );
-  const filters = h("form", { class: "filters", role: "search", "aria-label": "Filter personas", novalidate: true }, field("Search", q), field("Tag", tag), field("Sort", sortSelect));
+  const filters = h(
+    "form",
+    { class: "filters", role: "search", "aria-label": "Filter personas", novalidate: true },
+    field("Search", q),
+    field("Tag", tag),
+    field("Sort", sortSelect),
+  );
   const cards = h("ul", { class: "cards", id: "persona-cards", "aria-label": "Personas" });
   const sentinel = h("div", { class: "end-of-list", "aria-live": "polite" });
   // New personas arriving live are announced here (a card appearing says nothing by itself).
   const news = h("p", { class: "visually-hidden", role: "status" });
+
+  /** @type {string | null} */
 
   let cursor = null;
   let done = false;
@@ -88,15 +123,23 @@ export function render(main, { query }) {
     }
   };
 
+  /**
+   * @param {string | null} after
+   * @param {number} [limit]
+   */
   const fetchPage = (after, limit = PAGE) =>
     state.sort === "following"
       ? api.page("/feed", { limit, cursor: after })
       : api.page("/personas", { sort: state.sort, q: state.q, tag: state.tag, limit, cursor: after });
+  /** @param {string} id */
   const shown = (id) => Boolean(cards.querySelector(`.card[data-persona-id="${CSS.escape(id)}"]`));
   // Only the unfiltered newest-first list knows where a new persona goes: at the top.
   const takesNew = () => state.sort === "new" && !state.q && !state.tag;
 
-  /** Put personas that are new to this list at its top (newest first), and say so. */
+  /**
+   * Put personas that are new to this list at its top (newest first), and say so.
+   * @param {import("../community.js").Persona[]} personas
+   */
   const prepend = (personas) => {
     const fresh = personas.filter((p) => !shown(p.id));
     if (!fresh.length) return;
@@ -106,6 +149,7 @@ export function render(main, { query }) {
     news.textContent = fresh.length === 1 ? `New persona: ${fresh[0].name}` : `${fresh.length} new personas`;
   };
 
+  /** @param {{persona_id: string, nsfw?: boolean}} event `persona_published` */
   const published = async (event) => {
     if (!takesNew() || event.nsfw || shown(event.persona_id)) return;
     const mine = generation;
@@ -132,7 +176,7 @@ export function render(main, { query }) {
     for (const persona of page.items) if (shown(persona.id)) showCounts(persona.id, persona);
     if (takesNew()) {
       const firstKnown = page.items.findIndex((p) => shown(p.id));
-      prepend(page.items.slice(0, firstKnown < 0 ? 0 : firstKnown));
+      prepend(page.items.slice(0, Math.max(firstKnown, 0)));
     }
   };
 
@@ -141,7 +185,11 @@ export function render(main, { query }) {
     state.q = q.value.trim();
     state.tag = tag.value.trim();
     state.sort = sortSelect.value;
-    history.replaceState(null, "", href("/explore", { q: state.q, tag: state.tag, sort: state.sort === "new" ? "" : state.sort }));
+    history.replaceState(
+      null,
+      "",
+      href("/explore", { q: state.q, tag: state.tag, sort: state.sort === "new" ? "" : state.sort }),
+    );
     generation += 1;
     clearErrors(filters);
     cursor = null;
@@ -151,12 +199,14 @@ export function render(main, { query }) {
     sentinel.textContent = "";
     scroll.kick();
   };
+  /** @param {string} t */
   function setTag(t) {
     tag.value = t;
     apply();
   }
 
-  let timer = null;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
   q.addEventListener("input", () => {
     clearTimeout(timer);
     timer = setTimeout(apply, 350);
@@ -170,7 +220,12 @@ export function render(main, { query }) {
   });
 
   main.append(
-    h("div", { class: "page-head" }, h("h1", {}, "Explore personas"), h("a", { class: "button primary", href: createHref }, "Create a persona")),
+    h(
+      "div",
+      { class: "page-head" },
+      h("h1", {}, "Explore personas"),
+      h("a", { class: "button primary", href: createHref }, "Create a persona"),
+    ),
     filters,
     news,
     cards,

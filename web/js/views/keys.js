@@ -1,3 +1,4 @@
+// @ts-check
 // The account page's API keys: create one with a name (its secret shown once, with a copy
 // button), list them with their last use, revoke one.
 
@@ -5,7 +6,16 @@ import { api } from "../api.js";
 import { h } from "../dom.js";
 import { ask, busy, errorMessage, field, replace, timeAgo, toast } from "../ui.js";
 
-/** Put `text` on the clipboard; true when it got there. */
+/**
+ * An API key as the API lists it (`key` only in the answer that created it).
+ * @typedef {{id: string, name: string, prefix?: string, created_at?: string, key?: string, last_used_at?: string | null}} ApiKey
+ */
+
+/**
+ * Put `text` on the clipboard; true when it got there.
+ * @param {string} text
+ * @param {HTMLTextAreaElement} input selected instead when the clipboard cannot be reached
+ */
 async function copy(text, input) {
   try {
     await navigator.clipboard.writeText(text);
@@ -19,10 +29,22 @@ async function copy(text, input) {
   }
 }
 
-/** The new key, shown this once, with a copy button; "Done" forgets it. */
+/**
+ * The new key, shown this once, with a copy button; "Done" forgets it.
+ * @param {ApiKey & {key: string}} created
+ * @param {() => void} onDone
+ */
 function revealed(created, onDone) {
   // A textarea, so the whole key shows on a phone too (an input would cut it off).
-  const input = h("textarea", { name: "new_key", value: created.key, readOnly: true, rows: "2", spellcheck: "false", class: "mono", autocomplete: "off" });
+  const input = h("textarea", {
+    name: "new_key",
+    value: created.key,
+    readOnly: true,
+    rows: "2",
+    spellcheck: "false",
+    class: "mono",
+    autocomplete: "off",
+  });
   const copyButton = h("button", { type: "button", class: "primary" }, "Copy key");
   const done = h("button", { type: "button" }, "Done");
   copyButton.addEventListener("click", async () => {
@@ -38,7 +60,12 @@ function revealed(created, onDone) {
     "div",
     { class: "new-key", role: "region", "aria-labelledby": "new-key-title" },
     h("h3", { id: "new-key-title" }, `Your new key “${created.name}”`),
-    h("p", {}, h("strong", {}, "Copy it now: it is shown only this once. "), "We keep only a fingerprint of it, so nobody (us included) can show it to you again."),
+    h(
+      "p",
+      {},
+      h("strong", {}, "Copy it now: it is shown only this once. "),
+      "We keep only a fingerprint of it, so nobody (us included) can show it to you again.",
+    ),
     field("API key", input),
     h("div", { class: "row" }, copyButton, done),
   );
@@ -49,11 +76,17 @@ function revealed(created, onDone) {
   return { box, focus: () => copyButton.focus() };
 }
 
+/** @param {ApiKey} key */
 function lastUse(key) {
   return key.last_used_at ? `Last used ${timeAgo(key.last_used_at)}` : "Never used";
 }
 
+/**
+ * @param {HTMLElement} list
+ * @param {HTMLElement} heading focused after a revocation
+ */
 async function loadKeys(list, heading) {
+  /** @type {ApiKey[]} */
   let keys;
   try {
     keys = await api.get("/auth/api-keys");
@@ -88,7 +121,12 @@ async function loadKeys(list, heading) {
     return h(
       "tr",
       { dataset: { keyId: key.id } },
-      h("td", {}, h("strong", { class: "key-name" }, key.name), h("div", { class: "muted small mono" }, `${key.prefix}…`)),
+      h(
+        "td",
+        {},
+        h("strong", { class: "key-name" }, key.name),
+        h("div", { class: "muted small mono" }, `${key.prefix}…`),
+      ),
       h("td", {}, `Created ${timeAgo(key.created_at)}`),
       h("td", { class: "key-last-use" }, lastUse(key)),
       h("td", {}, revoke),
@@ -100,7 +138,18 @@ async function loadKeys(list, heading) {
       "table",
       { class: "keys" },
       h("caption", { class: "visually-hidden" }, "Your API keys"),
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Key"), h("th", { scope: "col" }, "Created"), h("th", { scope: "col" }, "Last used"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", { scope: "col" }, "Key"),
+          h("th", { scope: "col" }, "Created"),
+          h("th", { scope: "col" }, "Last used"),
+          h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")),
+        ),
+      ),
       h("tbody", {}, rows),
     ),
   );
@@ -110,20 +159,36 @@ async function loadKeys(list, heading) {
 export function apiKeysPanel() {
   const heading = h("h2", { id: "keys-title", tabindex: "-1" }, "API keys");
   const list = h("div", {}, h("p", { class: "muted" }, "Loading keys…"));
-  const name = h("input", { type: "text", name: "name", maxlength: "80", required: true, autocomplete: "off", placeholder: "e.g. backup script" });
+  const name = h("input", {
+    type: "text",
+    name: "name",
+    maxlength: "80",
+    required: true,
+    autocomplete: "off",
+    placeholder: "e.g. backup script",
+  });
   const create = h("button", { type: "submit" }, "Create key");
   const slot = h("div", {});
-  const form = h("form", { novalidate: true, "aria-label": "Create an API key", class: "key-form" }, field("Key name", name, { hint: "So you recognise it in this list later." }), create);
+  const form = h(
+    "form",
+    { novalidate: true, "aria-label": "Create an API key", class: "key-form" },
+    field("Key name", name, { hint: "So you recognise it in this list later." }),
+    create,
+  );
   form.addEventListener("submit", (e) => {
     e.preventDefault();
-    busy(create, async () => {
-      const created = await api.post("/auth/api-keys", { name: name.value.trim() });
-      name.value = "";
-      const shown = revealed(created, () => heading.focus());
-      replace(slot, shown.box);
-      await loadKeys(list, heading);
-      shown.focus();
-    }, form);
+    busy(
+      create,
+      async () => {
+        const created = await api.post("/auth/api-keys", { name: name.value.trim() });
+        name.value = "";
+        const shown = revealed(created, () => heading.focus());
+        replace(slot, shown.box);
+        await loadKeys(list, heading);
+        shown.focus();
+      },
+      form,
+    );
   });
   loadKeys(list, heading);
   return h(

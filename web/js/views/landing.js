@@ -1,3 +1,4 @@
+// @ts-check
 // `#/` and `#/welcome` for visitors: what Persona Community is, what you can do here, a few
 // public personas to meet, and the way in. Signed-in people go straight to the community.
 
@@ -27,7 +28,10 @@ const FEATURES = [
   },
 ];
 
-/** A persona to meet: the whole card is one link to its page. */
+/**
+ * A persona to meet: the whole card is one link to its page.
+ * @param {import("../community.js").Persona} persona
+ */
 function teaser(persona) {
   // Six small thumbnails near the top of the page: no reason to wait for a scroll.
   const picture = avatar(persona);
@@ -49,7 +53,11 @@ function teaser(persona) {
   );
 }
 
-/** A few public personas, the most liked first; quiet when there are none or none load. */
+/**
+ * A few public personas, the most liked first; quiet when there are none or none load.
+ * @param {HTMLElement} list
+ * @param {HTMLElement} status
+ */
 async function meet(list, status) {
   try {
     const { items } = await api.page("/personas", { sort: "top", limit: SHOWN });
@@ -60,27 +68,57 @@ async function meet(list, status) {
     list.append(...items.map(teaser));
     status.replaceChildren();
   } catch {
-    replace(status, h("p", { class: "muted" }, "The community could not be loaded just now. ", h("a", { href: "#/explore" }, "Try the community page"), "."));
+    replace(
+      status,
+      h(
+        "p",
+        { class: "muted" },
+        "The community could not be loaded just now. ",
+        h("a", { href: "#/explore" }, "Try the community page"),
+        ".",
+      ),
+    );
   }
 }
 
 /** Decorative: what a conversation looks like (read by no one; the text says it all). */
 function preview() {
+  /**
+   * @param {string} who "user" or "bot"
+   * @param {string} text
+   */
   const bubble = (who, text, streaming = false) =>
-    h("div", { class: `preview-line ${who}` }, h("span", { class: `preview-bubble${streaming ? " streaming" : ""}` }, text));
+    h(
+      "div",
+      { class: `preview-line ${who}` },
+      h("span", { class: `preview-bubble${streaming ? " streaming" : ""}` }, text),
+    );
   return h(
     "div",
     { class: "hero-preview", "aria-hidden": "true" },
-    h("div", { class: "preview-head" }, h("span", { class: "avatar" }, "VK"), h("span", {}, h("strong", {}, "Vera Kane"), h("span", { class: "muted small" }, "Private eye"))),
-    bubble("bot", "Sit down before you drip through my floor. Coffee's bad, but it's hot. What won't wait till morning?"),
+    h(
+      "div",
+      { class: "preview-head" },
+      h("span", { class: "avatar" }, "VK"),
+      h("span", {}, h("strong", {}, "Vera Kane"), h("span", { class: "muted small" }, "Private eye")),
+    ),
+    bubble(
+      "bot",
+      "Sit down before you drip through my floor. Coffee's bad, but it's hot. What won't wait till morning?",
+    ),
     bubble("user", "My brother's boat came back to the harbour without him."),
     bubble("bot", "Then we start at the harbour. Who saw the boat come in, and who tied it up", true),
   );
 }
 
+/** @param {HTMLElement} main */
 export function render(main) {
   const list = h("ul", { class: "teasers", "aria-label": "Public personas" });
-  const status = h("div", { class: "teasers-status", "aria-live": "polite" }, h("p", { class: "muted" }, "Loading personas…"));
+  const status = h(
+    "div",
+    { class: "teasers-status", "aria-live": "polite" },
+    h("p", { class: "muted" }, "Loading personas…"),
+  );
   main.append(
     h(
       "section",
@@ -109,12 +147,21 @@ export function render(main) {
       "section",
       { class: "features", "aria-labelledby": "features-title" },
       h("h2", { id: "features-title" }, "What you can do"),
-      h("ul", { class: "feature-list" }, FEATURES.map((f) => h("li", {}, h("h3", {}, f.title), h("p", {}, f.text)))),
+      h(
+        "ul",
+        { class: "feature-list" },
+        FEATURES.map((f) => h("li", {}, h("h3", {}, f.title), h("p", {}, f.text))),
+      ),
     ),
     h(
       "section",
       { class: "meet", "aria-labelledby": "meet-title" },
-      h("div", { class: "page-head" }, h("h2", { id: "meet-title" }, "Meet a few personas"), h("a", { href: "#/explore" }, "See everyone in the community →")),
+      h(
+        "div",
+        { class: "page-head" },
+        h("h2", { id: "meet-title" }, "Meet a few personas"),
+        h("a", { href: "#/explore" }, "See everyone in the community →"),
+      ),
       list,
       status,
     ),
@@ -127,7 +174,12 @@ export function render(main) {
         {},
         "Without an account you can browse the community, read every public persona's page, see creators' profiles and download character cards. A free account lets you chat, like, follow, fork and create your own. Personas are AI characters: what they say is made up.",
       ),
-      h("div", { class: "row" }, h("a", { class: "button primary", href: "#/signup" }, "Sign up"), h("a", { class: "button", href: "#/signin" }, "Sign in")),
+      h(
+        "div",
+        { class: "row" },
+        h("a", { class: "button primary", href: "#/signup" }, "Sign up"),
+        h("a", { class: "button", href: "#/signin" }, "Sign in"),
+      ),
     ),
   );
   meet(list, status);

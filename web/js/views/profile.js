@@ -1,21 +1,30 @@
+// @ts-check
 // `#/u/:id`: a creator's public profile, follow, and their public personas.
 
 import { api } from "../api.js";
-import { h } from "../dom.js";
 import { followButton, followCommunity, infinite, personaCard } from "../community.js";
+import { h } from "../dom.js";
 import { formatCount, initials, plural, replace } from "../ui.js";
 
+/**
+ * @param {HTMLElement} main
+ * @param {import("../router.js").Context} context
+ */
 export async function render(main, { params }) {
   const profile = await api.get(`/users/${encodeURIComponent(params.id)}`);
   const followers = h("span", {}, plural(profile.follower_count, "follower"));
   const follow = followButton(profile.id, profile.display_name, profile.followed_by_me, {
     onChange: (state, result) => {
-      profile.follower_count = result && typeof result.follower_count === "number" ? result.follower_count : profile.follower_count + (state ? 1 : -1);
+      profile.follower_count =
+        result && typeof result.follower_count === "number"
+          ? result.follower_count
+          : profile.follower_count + (state ? 1 : -1);
       followers.textContent = plural(profile.follower_count, "follower");
     },
   });
   const cards = h("ul", { class: "cards", "aria-label": `Personas by ${profile.display_name}` });
   const sentinel = h("div", { class: "end-of-list" });
+  /** @type {string | null} */
   let cursor = null;
   let done = false;
   const load = async () => {
@@ -37,7 +46,13 @@ export async function render(main, { params }) {
         { class: "info" },
         h("h1", {}, profile.display_name || "Creator"),
         profile.bio ? h("p", { class: "prose" }, profile.bio) : null,
-        h("p", { class: "stats" }, h("span", {}, plural(profile.public_persona_count, "persona")), followers, h("span", {}, `${formatCount(profile.following_count)} following`)),
+        h(
+          "p",
+          { class: "stats" },
+          h("span", {}, plural(profile.public_persona_count, "persona")),
+          followers,
+          h("span", {}, `${formatCount(profile.following_count)} following`),
+        ),
         follow,
       ),
     ),
