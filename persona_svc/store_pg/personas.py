@@ -28,44 +28,17 @@ if TYPE_CHECKING:
 
 K = TypeVar("K", NewKey, TopKey)
 
-PERSONA_COLUMNS = (
-    "id",
-    "owner_id",
-    "name",
-    "tagline",
-    "description",
-    "personality",
-    "scenario",
-    "greeting",
-    "alternate_greetings",
-    "example_dialogues",
-    "system_prompt",
-    "post_history_instructions",
-    "tags",
-    "tags_lower",
-    "search_text",
-    "visibility",
-    "nsfw",
-    "avatar_media_id",
-    "creator_notes",
-    "creator",
-    "character_version",
-    "character_book",
-    "extensions",
-    "card_extras",
-    "forked_from",
-    "moderation",
-    "like_count",
-    "chat_count",
-    "created_at",
-    "updated_at",
-)
+# Persona fields resolved at each answer (or per viewer), never stored.
+NOT_STORED = frozenset({"fork_origin", "liked_by_me", "owner_name", "avatar_url", "avatar_urls"})
+STORED = tuple(f for f in Persona.__struct_fields__ if f not in NOT_STORED)
+# What a persona's row holds: its stored fields, and the lower-cased copies the filters read.
+PERSONA_COLUMNS = (*STORED, "tags_lower", "search_text")
 _CASTS = {
     "id": "::UUID",
     "forked_from": "::UUID",
     **{c: "::JSONB" for c in ("character_book", "extensions", "card_extras")},
 }
-SELECT_PERSONA = ", ".join(f"p.{c}" for c in PERSONA_COLUMNS if c not in ("tags_lower", "search_text"))
+SELECT_PERSONA = ", ".join(f"p.{c}" for c in STORED)
 # A listing reads only what a summary shows: never the long texts or the lorebook.
 SELECT_SUMMARY = ", ".join(f"p.{c}" for c in PersonaSummary.__struct_fields__ if c in PERSONA_COLUMNS)
 ALIVE = "p.deleted_at IS NULL AND p.moderation <> 'removed'"
