@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +20,7 @@ from auth_svc.store import (
     UserRecord,
     within_grace,
 )
+from chassis.db import changed_by_id, fetch_all, fetch_by_id, fetch_one
 from chassis.ids import parse_uuid
 
 USER_COLUMNS = (
@@ -32,10 +32,6 @@ CODE_COLUMNS = (
     " signup_password_hash, signup_display_name"
 )
 KEY_COLUMNS = "id, user_id, name, prefix, key_hash, created_at, last_used_at, revoked_at"
-
-
-def _row(record: asyncpg.Record) -> dict[str, Any]:
-    return {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in record.items()}
 
 
 class PgStore:
@@ -62,22 +58,23 @@ class PgStore:
             raise EmailTaken(user.email) from None
 
     async def get_user(self, user_id: str) -> UserRecord | None:
-        uid = parse_uuid(user_id)
-        if uid is None:
-            return None
-        row = await self.pool.fetchrow(f"SELECT {USER_COLUMNS} FROM auth_users WHERE id = $1", uid)
-        return UserRecord(**_row(row)) if row else None
+        return await fetch_by_id(
+            self.pool, UserRecord, f"SELECT {USER_COLUMNS} FROM auth_users WHERE id = $1", user_id
+        )
 
     async def get_user_by_email(self, email: str) -> UserRecord | None:
-        row = await self.pool.fetchrow(f"SELECT {USER_COLUMNS} FROM auth_users WHERE email = $1", email)
-        return UserRecord(**_row(row)) if row else None
+        return await fetch_one(
+            self.pool, UserRecord, f"SELECT {USER_COLUMNS} FROM auth_users WHERE email = $1", email
+        )
 
     async def get_users(self, user_ids: Sequence[str]) -> list[UserRecord]:
         ids = [u for u in (parse_uuid(i) for i in dict.fromkeys(user_ids)) if u is not None]
         if not ids:
             return []
-        rows = await self.pool.fetch(f"SELECT {USER_COLUMNS} FROM auth_users WHERE id = ANY($1::UUID[])", ids)
-        found = {str(r["id"]): UserRecord(**_row(r)) for r in rows}
+        rows = await fetch_all(
+            self.pool, UserRecord, f"SELECT {USER_COLUMNS} FROM auth_users WHERE id = ANY($1::UUID[])", ids
+        )
+        found = {u.id: u for u in rows}
         return [found[i] for i in dict.fromkeys(user_ids) if i in found]
 
     async def update_user(self, user_id: str, changes: Mapping[str, Any], now: datetime) -> UserRecord | None:
@@ -90,28 +87,26 @@ class PgStore:
         names = list(changes)
         # Column names come from USER_FIELDS only; values are parameters.
         sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=3))
-        row = await self.pool.fetchrow(
+        return await fetch_one(
+            self.pool,
+            UserRecord,
             f"UPDATE auth_users SET updated_at = $2{', ' if sets else ''}{sets}"
             f" WHERE id = $1 RETURNING {USER_COLUMNS}",
             uid,
             now,
             *(changes[n] for n in names),
         )
-        return UserRecord(**_row(row)) if row else None
 
     async def set_first_password(self, user_id: str, password_hash: str, now: datetime) -> bool:
-        uid = parse_uuid(user_id)
-        if uid is None:
-            return False
         # Conditional, so of two racing "first" passwords one wins and the other must know it.
-        done = await self.pool.fetchval(
+        return await changed_by_id(
+            self.pool,
             "UPDATE auth_users SET password_hash = $2, updated_at = $3"
             " WHERE id = $1 AND password_hash IS NULL RETURNING 1",
-            uid,
+            user_id,
             password_hash,
             now,
         )
-        return done is not None
 
     # Sessions and refresh tokens
 
@@ -138,20 +133,19 @@ class PgStore:
             )
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
-        sid = parse_uuid(session_id)
-        if sid is None:
-            return None
-        row = await self.pool.fetchrow(f"SELECT {SESSION_COLUMNS} FROM auth_sessions WHERE id = $1", sid)
-        return SessionRecord(**_row(row)) if row else None
+        return await fetch_by_id(
+            self.pool, SessionRecord, f"SELECT {SESSION_COLUMNS} FROM auth_sessions WHERE id = $1", session_id
+        )
 
     async def list_sessions(self, user_id: str, now: datetime) -> list[SessionRecord]:
-        rows = await self.pool.fetch(
+        return await fetch_all(
+            self.pool,
+            SessionRecord,
             f"SELECT {SESSION_COLUMNS} FROM auth_sessions"
             " WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC",
             user_id,
             now,
         )
-        return [SessionRecord(**_row(r)) for r in rows]
 
     async def revoke_session(self, session_id: str, now: datetime) -> None:
         sid = parse_uuid(session_id)
@@ -169,7 +163,7 @@ class PgStore:
             now,
             parse_uuid(keep) if keep else None,
         )
-        return [str(r["id"]) for r in rows]
+        return [r["id"] for r in rows]
 
     async def rotate_refresh(
         self, old_hash: str, new_hash: str, now: datetime, expires_at: datetime, *, grace: timedelta
@@ -192,15 +186,13 @@ class PgStore:
                 if seen is None:
                     return Rotation(status="unknown")
                 if not within_grace(seen["used_at"], now, grace):
-                    return Rotation(
-                        status="reused", session_id=str(seen["session_id"]), user_id=str(seen["user_id"])
-                    )
+                    return Rotation(status="reused", session_id=seen["session_id"], user_id=seen["user_id"])
                 used = seen
             session = await conn.fetchrow(
                 "SELECT user_id, revoked_at, expires_at FROM auth_sessions WHERE id = $1", used["session_id"]
             )
-            sid = str(used["session_id"])
-            uid = str(session["user_id"]) if session else None
+            sid = used["session_id"]
+            uid = session["user_id"] if session else None
             if session is None or session["revoked_at"] is not None:
                 return Rotation(status="revoked", session_id=sid, user_id=uid)
             if used["expires_at"] <= now or session["expires_at"] <= now:
@@ -246,21 +238,23 @@ class PgStore:
             )
 
     async def latest_code(self, email: str, purpose: CodePurpose) -> CodeRecord | None:
-        row = await self.pool.fetchrow(
+        return await fetch_one(
+            self.pool,
+            CodeRecord,
             f"SELECT {CODE_COLUMNS} FROM auth_codes WHERE email = $1 AND purpose = $2"
             " ORDER BY created_at DESC LIMIT 1",
             email,
             purpose,
         )
-        return CodeRecord(**_row(row)) if row else None
 
     async def find_code(self, code_hash: str, purpose: CodePurpose) -> CodeRecord | None:
-        row = await self.pool.fetchrow(
+        return await fetch_one(
+            self.pool,
+            CodeRecord,
             f"SELECT {CODE_COLUMNS} FROM auth_codes WHERE code_hash = $1 AND purpose = $2",
             code_hash,
             purpose,
         )
-        return CodeRecord(**_row(row)) if row else None
 
     async def add_code_failure(self, code_id: str) -> int:
         attempts = await self.pool.fetchval(
@@ -294,31 +288,31 @@ class PgStore:
         )
 
     async def list_api_keys(self, user_id: str) -> list[ApiKeyRecord]:
-        rows = await self.pool.fetch(
+        return await fetch_all(
+            self.pool,
+            ApiKeyRecord,
             f"SELECT {KEY_COLUMNS} FROM auth_api_keys WHERE user_id = $1 AND revoked_at IS NULL"
             " ORDER BY created_at DESC",
             user_id,
         )
-        return [ApiKeyRecord(**_row(r)) for r in rows]
 
     async def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
-        row = await self.pool.fetchrow(
-            f"SELECT {KEY_COLUMNS} FROM auth_api_keys WHERE key_hash = $1 AND revoked_at IS NULL", key_hash
+        return await fetch_one(
+            self.pool,
+            ApiKeyRecord,
+            f"SELECT {KEY_COLUMNS} FROM auth_api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+            key_hash,
         )
-        return ApiKeyRecord(**_row(row)) if row else None
 
     async def revoke_api_key(self, user_id: str, key_id: str, now: datetime) -> bool:
-        kid = parse_uuid(key_id)
-        if kid is None:
-            return False
-        row = await self.pool.fetchval(
+        return await changed_by_id(
+            self.pool,
             "UPDATE auth_api_keys SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL"
             " RETURNING id",
-            kid,
+            key_id,
             user_id,
             now,
         )
-        return row is not None
 
     async def revoke_user_api_keys(self, user_id: str, now: datetime) -> list[str]:
         rows = await self.pool.fetch(
@@ -326,7 +320,7 @@ class PgStore:
             user_id,
             now,
         )
-        return [str(r["id"]) for r in rows]
+        return [r["id"] for r in rows]
 
     async def touch_api_key(self, key_id: str, now: datetime) -> None:
         await self.pool.execute("UPDATE auth_api_keys SET last_used_at = $2 WHERE id = $1", key_id, now)

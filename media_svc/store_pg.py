@@ -6,36 +6,20 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
+from chassis.db import fetch_all, fetch_one
 from media_svc.store import Applied, Cursor, JobRecord, MediaRecord
-from proto.media import MediaResult, StoredVariant, Visibility
-
-_variants_decoder = msgspec.json.Decoder(dict[str, StoredVariant])
-_encoder = msgspec.json.Encoder()
+from proto.media import MediaResult, Visibility
 
 MEDIA_COLUMNS = (
     "id, owner_id, persona_id, kind, source, status, visibility, content_type, size, width, height,"
     " duration, variants, provider, label, prompt, error, job_id, created_at, updated_at"
 )
+SELECT_MEDIA = f"SELECT {MEDIA_COLUMNS} FROM media"
+JOB_COLUMNS = "id, media_id, owner_id, kind, state, error, created_at, finished_at"
 # Attempts at taking a free generation slot when a concurrent request took the same one.
 SLOT_ATTEMPTS = 3
-
-
-def _media(row: asyncpg.Record) -> MediaRecord:
-    data: dict[str, Any] = dict(row)
-    data["id"] = str(data["id"])
-    data["job_id"] = str(data["job_id"])
-    data["variants"] = _variants_decoder.decode(data["variants"]) if data["variants"] else {}
-    return msgspec.convert(data, MediaRecord, from_attributes=False)
-
-
-def _job(row: asyncpg.Record) -> JobRecord:
-    data: dict[str, Any] = dict(row)
-    data["id"] = str(data["id"])
-    data["media_id"] = str(data["media_id"])
-    return msgspec.convert(data, JobRecord)
 
 
 class PgMediaStore:
@@ -60,7 +44,7 @@ class PgMediaStore:
             media.width,
             media.height,
             media.duration,
-            _encoder.encode(media.variants).decode(),
+            media.variants,
             media.provider,
             media.label,
             media.prompt,
@@ -70,8 +54,7 @@ class PgMediaStore:
             media.updated_at,
         )
         await conn.execute(
-            "INSERT INTO media_jobs (id, media_id, owner_id, kind, state, error, created_at, finished_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            f"INSERT INTO media_jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             job.id,
             job.media_id,
             job.owner_id,
@@ -113,24 +96,22 @@ class PgMediaStore:
         return False
 
     async def get(self, media_id: str) -> MediaRecord | None:
-        row = await self.pool.fetchrow(f"SELECT {MEDIA_COLUMNS} FROM media WHERE id = $1", media_id)
-        return _media(row) if row else None
+        return await fetch_one(self.pool, MediaRecord, f"{SELECT_MEDIA} WHERE id = $1", media_id)
 
     async def get_many(self, media_ids: list[str]) -> list[MediaRecord]:
         if not media_ids:
             return []
-        rows = await self.pool.fetch(
-            f"SELECT {MEDIA_COLUMNS} FROM media WHERE id = ANY($1::uuid[])", list(dict.fromkeys(media_ids))
+        return await fetch_all(
+            self.pool,
+            MediaRecord,
+            f"{SELECT_MEDIA} WHERE id = ANY($1::uuid[])",
+            list(dict.fromkeys(media_ids)),
         )
-        return [_media(r) for r in rows]
 
     async def get_job(self, job_id: str) -> JobRecord | None:
-        row = await self.pool.fetchrow(
-            "SELECT id, media_id, owner_id, kind, state, error, created_at, finished_at"
-            " FROM media_jobs WHERE id = $1",
-            job_id,
+        return await fetch_one(
+            self.pool, JobRecord, f"SELECT {JOB_COLUMNS} FROM media_jobs WHERE id = $1", job_id
         )
-        return _job(row) if row else None
 
     async def page(
         self, viewer_id: str, persona_id: str | None, after: Cursor | None, limit: int
@@ -146,22 +127,23 @@ class PgMediaStore:
             n = len(args)
             where += f" AND (created_at, id) < (${n - 1}, ${n}::uuid)"
         args.append(limit)
-        rows = await self.pool.fetch(
-            f"SELECT {MEDIA_COLUMNS} FROM media WHERE {where}"
-            f" ORDER BY created_at DESC, id DESC LIMIT ${len(args)}",
+        return await fetch_all(
+            self.pool,
+            MediaRecord,
+            f"{SELECT_MEDIA} WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ${len(args)}",
             *args,
         )
-        return [_media(r) for r in rows]
 
     async def persona_images(self, owner_id: str, persona_id: str, limit: int) -> list[MediaRecord]:
-        rows = await self.pool.fetch(
-            f"SELECT {MEDIA_COLUMNS} FROM media WHERE owner_id = $1 AND persona_id = $2"
+        return await fetch_all(
+            self.pool,
+            MediaRecord,
+            f"{SELECT_MEDIA} WHERE owner_id = $1 AND persona_id = $2"
             " AND kind = 'image' AND status = 'ready' ORDER BY created_at DESC, id DESC LIMIT $3",
             owner_id,
             persona_id,
             limit,
         )
-        return [_media(r) for r in rows]
 
     async def apply_result(self, result: MediaResult, now: datetime) -> Applied:
         state = "done" if result.status == "ready" else "failed"
@@ -201,7 +183,7 @@ class PgMediaStore:
                     result.width,
                     result.height,
                     result.duration,
-                    _encoder.encode(result.variants).decode(),
+                    result.variants,
                     result.provider,
                     result.label,
                 )
@@ -210,16 +192,18 @@ class PgMediaStore:
     async def set_visibility(
         self, media_id: str, visibility: Visibility, now: datetime
     ) -> MediaRecord | None:
-        row = await self.pool.fetchrow(
+        return await fetch_one(
+            self.pool,
+            MediaRecord,
             f"UPDATE media SET visibility = $2, updated_at = $3 WHERE id = $1 RETURNING {MEDIA_COLUMNS}",
             media_id,
             visibility,
             now,
         )
-        return _media(row) if row else None
 
     async def delete(self, media_id: str) -> MediaRecord | None:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("DELETE FROM media_jobs WHERE media_id = $1", media_id)
-            row = await conn.fetchrow(f"DELETE FROM media WHERE id = $1 RETURNING {MEDIA_COLUMNS}", media_id)
-        return _media(row) if row else None
+            return await fetch_one(
+                conn, MediaRecord, f"DELETE FROM media WHERE id = $1 RETURNING {MEDIA_COLUMNS}", media_id
+            )
