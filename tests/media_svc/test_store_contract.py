@@ -14,7 +14,7 @@ from media_svc.store import Applied, JobRecord, MediaRecord, MediaStore
 from media_svc.store_memory import MemoryMediaStore
 from media_svc.store_pg import PgMediaStore
 from proto.media import MediaResult, StoredVariant
-from tests.support.pg import emptied_pool, migrated_database
+from tests.support.pg import STORE_KINDS, Stores, migrated_database
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -24,13 +24,13 @@ async def media_db(postgres_url: str) -> str:
     return await migrated_database(postgres_url, "media", MIGRATIONS)
 
 
-@pytest.fixture(params=["memory", "postgres"])
+STORES = Stores[MediaStore](MemoryMediaStore, PgMediaStore, ("media", "media_jobs", "media_generation_slots"))
+
+
+@pytest.fixture(params=STORE_KINDS)
 async def store(request: pytest.FixtureRequest, media_db: str) -> AsyncIterator[MediaStore]:
-    if request.param == "memory":
-        yield MemoryMediaStore()
-        return
-    async with emptied_pool(media_db, ("media", "media_jobs", "media_generation_slots")) as pool:
-        yield PgMediaStore(pool)
+    async with STORES.open(request.param, media_db) as chosen:
+        yield chosen
 
 
 def records(

@@ -22,7 +22,7 @@ from persona_svc.store import Store
 from persona_svc.store_memory import MemoryStore
 from persona_svc.store_pg import PgStore
 from tests.support.mesh import Mesh, RunningApp, client
-from tests.support.pg import emptied_pool, migrated_database
+from tests.support.pg import STORE_KINDS, Stores, migrated_database
 from tests.support.users import User, sign_up
 
 TABLES = (
@@ -45,13 +45,13 @@ async def persona_db(postgres_url: str) -> str:
     return await migrated_database(postgres_url, "persona", MIGRATIONS)
 
 
-@pytest.fixture(params=["memory", "postgres"])
+STORES = Stores[Store](MemoryStore, PgStore, TABLES)
+
+
+@pytest.fixture(params=STORE_KINDS)
 async def store(request: pytest.FixtureRequest, persona_db: str) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    async with emptied_pool(persona_db, TABLES, max_size=12) as pool:
-        yield PgStore(pool)
+    async with STORES.open(request.param, persona_db) as chosen:
+        yield chosen
 
 
 ADMIN_EMAIL = "moderator@example.com"

@@ -16,7 +16,7 @@ from persona_svc.store_pg_rooms import PgRoomStore
 from persona_svc.store_rooms import InviteRefused, InviteRow, RoomRow, RoomStore, code_hash
 from persona_svc.store_rooms_memory import MemoryRoomStore
 from proto.rooms import RoomMember, RoomMessage, RoomReply
-from tests.support.pg import emptied_pool, migrated_database
+from tests.support.pg import STORE_KINDS, Stores, migrated_database
 
 TABLES = (
     "room_replies",
@@ -34,13 +34,15 @@ async def rooms_db(postgres_url: str) -> str:
     return await migrated_database(postgres_url, "persona", MIGRATIONS)
 
 
-@pytest.fixture(params=["memory", "postgres"])
+STORES = Stores[RoomStore](MemoryRoomStore, PgRoomStore, TABLES)
+
+
+@pytest.fixture(params=STORE_KINDS)
 async def store(request: pytest.FixtureRequest, rooms_db: str) -> AsyncIterator[RoomStore]:
-    if request.param == "memory":
-        yield MemoryRoomStore()
-        return
-    async with emptied_pool(rooms_db, TABLES, max_size=12) as pool:
-        yield PgRoomStore(pool)
+    async with Stores[RoomStore](MemoryRoomStore, PgRoomStore, TABLES).open(
+        request.param, rooms_db
+    ) as chosen:
+        yield chosen
 
 
 def member(user_id: str, role: str = "member") -> RoomMember:

@@ -6,14 +6,17 @@ import os
 import tempfile
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 
 from chassis import db
+
+S = TypeVar("S")
 
 
 @contextmanager
@@ -73,3 +76,23 @@ async def emptied_pool(url: str, tables: Iterable[str], max_size: int = 10) -> A
         yield pool
     finally:
         await pool.close()
+
+
+STORE_KINDS = ["memory", "postgres"]
+
+
+@dataclass(frozen=True)
+class Stores(Generic[S]):
+    """How a store contract suite makes its store of each kind (STORE_KINDS)."""
+
+    memory: Callable[[], S]
+    postgres: Callable[[asyncpg.Pool], S]
+    tables: Iterable[str]  # emptied before each test on PostgreSQL
+
+    @asynccontextmanager
+    async def open(self, kind: str, url: str) -> AsyncIterator[S]:
+        if kind == "memory":
+            yield self.memory()
+            return
+        async with emptied_pool(url, self.tables, max_size=12) as pool:
+            yield self.postgres(pool)
