@@ -6,17 +6,53 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
+import nats
+from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext, api
 
+from chassis.settings import Settings
+from generation_worker.app import create_app as create_worker
 from proto.chat import ChatJob, ChatResult, PromptMessage, chat_result_decoder
 from proto.subjects import RESULTS_CHAT, STREAM_RESULTS
-from tests.support.sse import SseEvent, SseStream
+from tests.support.mesh import Mesh, RunningServer, client
+from tests.support.sse import SseEvent, SseStream, events_gateway
+from tests.support.users import User, sign_up
 
 SYSTEM = (
     "You are Captain Mara Vell, a retired lighthouse keeper who collects storm stories. "
     "Personality: gruff, kind, superstitious about gulls."
 )
+
+
+@dataclass
+class ChatRig:
+    """An events gateway, a bus connection and a signed-up user whose channel the jobs stream to."""
+
+    gateway: RunningServer
+    nc: NATS
+    js: JetStreamContext
+    user: User
+
+
+@contextlib.asynccontextmanager
+async def chat_rig(
+    stack: Mesh, settings: Settings | None = None, *, worker: bool = True
+) -> AsyncIterator[ChatRig]:
+    """`worker`: an in-process worker runs the jobs (a test may start its own instead)."""
+    settings = settings or stack.settings
+    gateway = await events_gateway(stack, settings)
+    if worker:
+        await stack.app(create_worker(settings))
+    nc = await nats.connect(settings.nats_url)
+    try:
+        async with client(gateway.url) as http:
+            user = await sign_up(http)
+        yield ChatRig(gateway, nc, nc.jetstream(), user)
+    finally:
+        await nc.close()
 
 
 def chat_job(

@@ -6,31 +6,26 @@ persona_svc's, after it stores the result (tests/persona_svc/test_state_before_e
 from __future__ import annotations
 
 import msgspec
-import nats
 
 from chassis.jobs import publish_job, request_cancel
 from generation_worker.app import create_app as create_worker
 from generation_worker.providers.offline import compose
 from proto.subjects import JOBS_CHAT
-from tests.generation_worker.chat_support import chat_job, chat_results, until_result
+from tests.generation_worker.chat_support import chat_job, chat_results, chat_rig, until_result
 from tests.support.mesh import Mesh, client
-from tests.support.sse import SseEvent, events_gateway, open_stream
-from tests.support.users import sign_up
+from tests.support.sse import SseEvent, open_stream
 
 
 async def test_offline_reply_streams_chunk_by_chunk_then_the_result(stack: Mesh) -> None:
     settings = msgspec.structs.replace(stack.settings, offline_token_delay=0.005)
-    gw = await events_gateway(stack, settings)
-    await stack.app(create_worker(settings))
-    nc = await nats.connect(settings.nats_url)
-    try:
-        async with client(gw.url) as http:
-            user = await sign_up(http)
+    async with chat_rig(stack, settings) as rig:
+        user, js = rig.user, rig.js
+        async with client(rig.gateway.url) as http:
             job = chat_job(user.id)
             ticket = (await http.post("/events/tickets", headers=user.headers)).json()["data"]["ticket"]
             async with open_stream(http, params={"ticket": ticket}) as sse:
-                await publish_job(nc.jetstream(), JOBS_CHAT, job.job_id, job)
-                events, result = await until_result(sse, nc.jetstream(), job.job_id)
+                await publish_job(js, JOBS_CHAT, job.job_id, job)
+                events, result = await until_result(sse, js, job.job_id)
         started, *chunks = events
         assert started.event == "ai_chat_started"
         assert started.data["provider"] == "offline" and started.data["attempt"] == 1
@@ -46,24 +41,17 @@ async def test_offline_reply_streams_chunk_by_chunk_then_the_result(stack: Mesh)
         # No ending event from the worker: persona_svc announces the reply once it is stored.
         assert result.finish_reason == "stop"
         assert result.usage.completion_tokens == len(chunks)
-        assert len(await chat_results(nc.jetstream())) == 1
+        assert len(await chat_results(js)) == 1
         assert (result.job_id, result.message_id, result.status) == (job.job_id, job.message_id, "done")
         assert result.text == expected and result.provider == "offline"
-    finally:
-        await nc.close()
 
 
 async def test_cancel_mid_stream_keeps_the_partial_reply(stack: Mesh) -> None:
     settings = msgspec.structs.replace(stack.settings, offline_token_delay=0.2)
-    gw = await events_gateway(stack, settings)
-    await stack.app(create_worker(settings))
-    nc = await nats.connect(settings.nats_url)
-    js = nc.jetstream()
-    try:
-        async with client(gw.url) as http:
-            user = await sign_up(http)
-        job = chat_job(user.id)
-        async with client(gw.url) as http, open_stream(http, headers=user.headers) as sse:
+    async with chat_rig(stack, settings) as rig:
+        nc, js = rig.nc, rig.js
+        job = chat_job(rig.user.id)
+        async with client(rig.gateway.url) as http, open_stream(http, headers=rig.user.headers) as sse:
             await publish_job(js, JOBS_CHAT, job.job_id, job)
             seen: list[SseEvent] = []
             while len([e for e in seen if e.event == "ai_chat_chunk"]) < 3:
@@ -77,19 +65,13 @@ async def test_cancel_mid_stream_keeps_the_partial_reply(stack: Mesh) -> None:
         assert partial == "".join(c.data["delta"] for c in chunks)
         assert compose(job.messages, "Mara", "Sam").startswith(partial)
         assert len(await chat_results(js)) == 1
-    finally:
-        await nc.close()
 
 
 async def test_cancel_before_any_worker_takes_the_job(stack: Mesh) -> None:
-    nc = await nats.connect(stack.settings.nats_url)
-    js = nc.jetstream()
-    try:
-        gw = await events_gateway(stack)
-        async with client(gw.url) as http:
-            user = await sign_up(http)
-        job = chat_job(user.id)
-        async with client(gw.url) as http, open_stream(http, headers=user.headers) as sse:
+    async with chat_rig(stack, worker=False) as rig:
+        nc, js = rig.nc, rig.js
+        job = chat_job(rig.user.id)
+        async with client(rig.gateway.url) as http, open_stream(http, headers=rig.user.headers) as sse:
             await publish_job(js, JOBS_CHAT, job.job_id, job)
             # No worker runs yet: nobody acknowledges, but the request is remembered.
             assert not await request_cancel(nc, js, job.job_id)
@@ -99,5 +81,3 @@ async def test_cancel_before_any_worker_takes_the_job(stack: Mesh) -> None:
         assert events == []
         assert result.status == "cancelled" and result.text == ""
         assert len(await chat_results(js)) == 1
-    finally:
-        await nc.close()

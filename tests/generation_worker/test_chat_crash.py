@@ -10,16 +10,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import nats
-
 from chassis.children import stop
 from chassis.jobs import publish_job
 from proto.subjects import JOBS_CHAT, STREAM_JOBS
-from tests.generation_worker.chat_support import chat_job, chat_results, until_result
+from tests.generation_worker.chat_support import chat_job, chat_results, chat_rig, until_result
 from tests.support.mesh import Mesh, client
 from tests.support.poll import eventually
-from tests.support.sse import events_gateway, open_stream
-from tests.support.users import sign_up
+from tests.support.sse import open_stream
 
 
 @contextmanager
@@ -41,14 +38,10 @@ def worker_process(nats_url: str, log: Path) -> Iterator[subprocess.Popen[bytes]
 
 
 async def test_sigkilled_worker_job_is_redelivered_and_finished_once(stack: Mesh, tmp_path: Path) -> None:
-    gw = await events_gateway(stack)
-    nc = await nats.connect(stack.settings.nats_url)
-    js = nc.jetstream()
-    try:
-        async with client(gw.url) as http:
-            user = await sign_up(http)
-        job = chat_job(user.id)
-        async with client(gw.url) as http, open_stream(http, headers=user.headers) as sse:
+    async with chat_rig(stack, worker=False) as rig:
+        js = rig.js
+        job = chat_job(rig.user.id)
+        async with client(rig.gateway.url) as http, open_stream(http, headers=rig.user.headers) as sse:
             with worker_process(stack.settings.nats_url, tmp_path / "worker1.log") as first:
                 await publish_job(js, JOBS_CHAT, job.job_id, job)
                 before_kill = [await sse.next(timeout=30) for _ in range(4)]  # started + 3 chunks
@@ -70,5 +63,3 @@ async def test_sigkilled_worker_job_is_redelivered_and_finished_once(stack: Mesh
         results = await chat_results(js)
         assert len(results) == 1
         assert results[0].job_id == job.job_id and results[0].status == "done"
-    finally:
-        await nc.close()

@@ -6,21 +6,19 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import msgspec
-import nats
 import pytest
 from nats.aio.client import Client as NATS
 
 from chassis.jobs import publish_job, request_cancel
 from chassis.settings import Settings
-from generation_worker.app import create_app as create_worker
 from generation_worker.chat import GAVE_UP
 from proto.subjects import JOBS_CHAT, STREAM_DEAD
-from tests.generation_worker.chat_support import chat_job, chat_results, until_result
+from tests.generation_worker.chat_support import chat_job, chat_results, chat_rig, until_result
 from tests.support.mesh import Mesh, RunningServer, client
 from tests.support.openai_standin import TOKENS, OpenAIStandIn
 from tests.support.poll import eventually
-from tests.support.sse import events_gateway, open_stream
-from tests.support.users import User, sign_up
+from tests.support.sse import open_stream
+from tests.support.users import User
 
 
 @dataclass
@@ -44,15 +42,8 @@ async def rig(stack: Mesh) -> AsyncIterator[Rig]:
         llm_model="gpt-4o-mini",
         job_backoff_base=0.05,
     )
-    gw = await events_gateway(stack, settings)
-    await stack.app(create_worker(settings))
-    nc = await nats.connect(settings.nats_url)
-    try:
-        async with client(gw.url) as http:
-            user = await sign_up(http)
-        yield Rig(fake, gw, settings, nc, user)
-    finally:
-        await nc.close()
+    async with chat_rig(stack, settings) as chat:
+        yield Rig(fake, chat.gateway, settings, chat.nc, chat.user)
 
 
 async def test_model_tokens_reach_the_browser_one_by_one(rig: Rig) -> None:
