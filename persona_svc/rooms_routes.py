@@ -3,6 +3,8 @@ says of it."""
 
 from __future__ import annotations
 
+import functools
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -13,6 +15,7 @@ from chassis.openapi import Doc
 from chassis.responses import accepted, created, no_content, ok
 from chassis.routing import route
 from persona_svc.rooms import RoomService
+from persona_svc.spec import links_to
 from proto.personas import ReportCreate
 from proto.rooms import (
     Invite,
@@ -44,10 +47,8 @@ ROOM_OPS = (
     f"POST {R}/typing",
 )
 
-
-def room_links(pointer: str) -> dict[str, dict[str, str]]:
-    """Links to a room's operations, its id at `pointer` in the answer."""
-    return {op: {"room_id": f"$response.body#{pointer}"} for op in ROOM_OPS}
+# Links to a room's operations, its id at the pointer given.
+room_links = functools.partial(links_to, ROOM_OPS, "room_id")
 
 
 def rooms(request: Request) -> RoomService:

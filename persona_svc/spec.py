@@ -3,6 +3,8 @@ from an answer to what one can do next with the persona or conversation in it.""
 
 from __future__ import annotations
 
+import functools
+
 PERSONAS = ("personas",)
 DRAFTS = ("drafts",)
 CARDS = ("character cards",)
@@ -36,9 +38,14 @@ CONVERSATION_OPS = (
 )
 
 
-def persona_links(pointer: str) -> dict[str, dict[str, str]]:
-    """Links to what one can do with the persona whose id is at `pointer` in the answer."""
-    return {op: {"persona_id": f"$response.body#{pointer}"} for op in PERSONA_OPS}
+def links_to(ops: tuple[str, ...], param: str, pointer: str) -> dict[str, dict[str, str]]:
+    """Links to `ops`, each taking its path parameter `param` from `pointer` in the answer."""
+    return {op: {param: f"$response.body#{pointer}"} for op in ops}
+
+
+# Links to what one can do with the persona / conversation whose id is at the pointer given.
+persona_links = functools.partial(links_to, PERSONA_OPS, "persona_id")
+conversation_links = functools.partial(links_to, CONVERSATION_OPS, "conversation_id")
 
 
 def turn_links() -> dict[str, dict[str, str]]:
@@ -57,8 +64,3 @@ def turn_links() -> dict[str, dict[str, str]]:
             "job_id": "$response.body#/data/job_id",
         },
     }
-
-
-def conversation_links(pointer: str) -> dict[str, dict[str, str]]:
-    """Links to a conversation's operations, its id at `pointer` in the answer."""
-    return {op: {"conversation_id": f"$response.body#{pointer}"} for op in CONVERSATION_OPS}
