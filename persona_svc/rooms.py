@@ -33,7 +33,7 @@ from persona_svc import pagination, prompt, rooms_prompt
 from persona_svc.chat import ChatService
 from persona_svc.pagination import SeqKey
 from persona_svc.service import next_cursor
-from persona_svc.store_rooms import InviteRefused, InviteRow, RoomRow, RoomStore, code_hash
+from persona_svc.store_rooms import InviteRefused, InviteRow, ReplyEnd, RoomRow, RoomStore, code_hash
 from proto.chat import (
     AiChatCancelled,
     AiChatDone,
@@ -489,7 +489,7 @@ class RoomService:
                 status=status,
                 created_at=utcnow(),
             )
-        finished = await self.store.finish_reply(reply.job_id, status, message, error)
+        finished = await self.store.finish_reply(ReplyEnd(reply.job_id, status, message, error))
         if finished is None:
             ended = await self.store.get_reply(reply.job_id)
             if ended is None or ended.status != status:

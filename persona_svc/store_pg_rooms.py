@@ -15,7 +15,15 @@ import asyncpg
 import msgspec
 
 from chassis.db import in_transaction
-from persona_svc.store_rooms import Finished, InviteRefused, InviteRow, Joined, RoomRow, invite_problem
+from persona_svc.store_rooms import (
+    Finished,
+    InviteRefused,
+    InviteRow,
+    Joined,
+    ReplyEnd,
+    RoomRow,
+    invite_problem,
+)
 from proto.rooms import ReportedRoomMessage, RoomMember, RoomMessage, RoomReply, TurnPolicy
 
 Record = Mapping[str, Any] | asyncpg.Record
@@ -359,25 +367,19 @@ class PgRoomStore:
         row = await self.pool.fetchrow(f"SELECT {REPLY} FROM room_replies WHERE job_id = $1", job_id)
         return None if row is None else _as(row, RoomReply)
 
-    async def finish_reply(
-        self,
-        job_id: str,
-        status: Literal["done", "cancelled", "failed"],
-        message: RoomMessage | None,
-        error: str | None,
-    ) -> Finished | None:
+    async def finish_reply(self, end: ReplyEnd) -> Finished | None:
         async def work(conn: Any) -> Finished | None:
             row = await conn.fetchrow(
                 f"UPDATE room_replies SET status = $2, error = $3 WHERE job_id = $1 AND {OPEN} "
                 f"RETURNING {REPLY}",
-                job_id,
-                status,
-                error,
+                end.job_id,
+                end.status,
+                end.error,
             )
             if row is None:
                 return None
             reply: RoomReply = _as(row, RoomReply)
-            kept = await self._append(conn, message) if message is not None else None
+            kept = await self._append(conn, end.message) if end.message is not None else None
             return Finished(reply=reply, message=kept, next=await self._start_next(conn, reply.room_id))
 
         return await in_transaction(self.pool, work)

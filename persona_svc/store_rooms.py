@@ -77,6 +77,16 @@ class Joined(msgspec.Struct, kw_only=True):
     new: bool
 
 
+class ReplyEnd(msgspec.Struct, frozen=True):
+    """How a reply ended: its status, the message to keep (None when no text was written), the
+    error shown for a failed one."""
+
+    job_id: str
+    status: Literal["done", "cancelled", "failed"]
+    message: RoomMessage | None = None
+    error: str | None = None
+
+
 class Finished(msgspec.Struct, kw_only=True):
     """A reply that ended here: its final state, the message kept (None when no text was
     written), and the next reply of the room, started in the same transaction."""
@@ -187,13 +197,7 @@ class RoomStore(Protocol):
 
     async def get_reply(self, job_id: str) -> RoomReply | None: ...
 
-    async def finish_reply(
-        self,
-        job_id: str,
-        status: Literal["done", "cancelled", "failed"],
-        message: RoomMessage | None,
-        error: str | None,
-    ) -> Finished | None:
+    async def finish_reply(self, end: ReplyEnd) -> Finished | None:
         """End a queued or running reply, keep `message` (its seq assigned here) and start the
         next one; None when the reply had already ended (a redelivered result)."""
         ...

@@ -8,7 +8,15 @@ from typing import Literal
 
 import msgspec
 
-from persona_svc.store_rooms import Finished, InviteRefused, InviteRow, Joined, RoomRow, invite_problem
+from persona_svc.store_rooms import (
+    Finished,
+    InviteRefused,
+    InviteRow,
+    Joined,
+    ReplyEnd,
+    RoomRow,
+    invite_problem,
+)
 from proto.rooms import ReportedRoomMessage, RoomMember, RoomMessage, RoomReply, TurnPolicy
 
 replace = msgspec.structs.replace
@@ -199,16 +207,10 @@ class MemoryRoomStore:
     async def get_reply(self, job_id: str) -> RoomReply | None:
         return self.queue.get(job_id)
 
-    async def finish_reply(
-        self,
-        job_id: str,
-        status: Literal["done", "cancelled", "failed"],
-        message: RoomMessage | None,
-        error: str | None,
-    ) -> Finished | None:
-        reply = self.queue.get(job_id)
+    async def finish_reply(self, end: ReplyEnd) -> Finished | None:
+        reply = self.queue.get(end.job_id)
         if reply is None or reply.status not in OPEN or reply.room_id not in self.rooms:
             return None
-        ended = self.queue[job_id] = replace(reply, status=status, error=error)
-        kept = self._append(message) if message is not None else None
+        ended = self.queue[end.job_id] = replace(reply, status=end.status, error=end.error)
+        kept = self._append(end.message) if end.message is not None else None
         return Finished(reply=ended, message=kept, next=await self.start_next(reply.room_id))

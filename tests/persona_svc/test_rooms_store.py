@@ -13,7 +13,7 @@ from chassis.clock import utcnow
 from chassis.ids import new_id
 from persona_svc.app import MIGRATIONS
 from persona_svc.store_pg_rooms import PgRoomStore
-from persona_svc.store_rooms import InviteRefused, InviteRow, RoomRow, RoomStore, code_hash
+from persona_svc.store_rooms import InviteRefused, InviteRow, ReplyEnd, RoomRow, RoomStore, code_hash
 from persona_svc.store_rooms_memory import MemoryRoomStore
 from proto.rooms import RoomMember, RoomMessage, RoomReply
 from tests.support.pg import STORE_KINDS, Stores, migrated_database
@@ -177,14 +177,14 @@ async def test_replies_run_one_at_a_time_in_order_and_end_once(store: RoomStore)
         content="Ahoy",
         created_at=utcnow(),
     )
-    done = await store.finish_reply(first.job_id, "done", text, None)
+    done = await store.finish_reply(ReplyEnd(first.job_id, "done", text))
     assert done is not None and done.message is not None and done.message.seq == asked.seq + 2
     assert done.next is not None and done.next.job_id == second.job_id and done.next.status == "running"
-    assert await store.finish_reply(first.job_id, "done", text, None) is None  # a redelivered result
+    assert await store.finish_reply(ReplyEnd(first.job_id, "done", text)) is None  # a redelivered result
     # A queued reply cancelled before it started ends without text and starts nothing new.
-    cancelled = await store.finish_reply(third.job_id, "cancelled", None, None)
+    cancelled = await store.finish_reply(ReplyEnd(third.job_id, "cancelled"))
     assert cancelled is not None and cancelled.message is None and cancelled.next is None
-    failed = await store.finish_reply(second.job_id, "failed", None, "boom")
+    failed = await store.finish_reply(ReplyEnd(second.job_id, "failed", error="boom"))
     assert failed is not None and failed.next is None and failed.reply.error == "boom"
     assert await store.replies(room.id) == []
     assert (await store.get_reply(third.job_id)).status == "cancelled"  # type: ignore[union-attr]
