@@ -31,7 +31,7 @@ from persona_svc.media import avatar_urls
 from persona_svc.pagination import ActivityKey, SeqKey
 from persona_svc.profiles import Profiles
 from persona_svc.service import PersonaService, can_read, next_cursor
-from persona_svc.store import BadSwipe, Busy, Generation, MessageBusy, NotRegenerable, Store
+from persona_svc.store import BadSwipe, Busy, Generation, MessageBusy, NotRegenerable, Store, Typed
 from proto.chat import AiChatCancelled, AiChatDone, AiChatError, ChatJob, ChatResult
 from proto.conversations import (
     CancelAccepted,
@@ -286,7 +286,7 @@ class ChatService:
             created_at=now,
         )
         try:
-            await self.store.start_reply(c.id, generation, message_id, content)
+            await self.store.start_reply(c.id, generation, Typed(message_id, content))
         except Busy:
             raise self._busy(await self.mine(conversation_id, identity)) from None
         await self._enqueue(c, p, identity, job_id, reply_id, [*history, typed], user)
@@ -319,7 +319,7 @@ class ChatService:
                 await self.store.start_regenerate(c.id, generation)
             else:
                 history = await self.store.history(c.id, HISTORY_LIMIT)
-                await self.store.start_reply(c.id, generation, None, None)
+                await self.store.start_reply(c.id, generation, None)
         except Busy:
             raise self._busy(await self.mine(conversation_id, identity)) from None
         except NotRegenerable:

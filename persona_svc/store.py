@@ -233,13 +233,9 @@ class Store(Protocol):
     async def get_message(self, conversation_id: str, message_id: str) -> Message | None: ...
 
     async def start_reply(
-        self,
-        conversation_id: str,
-        generation: Generation,
-        user_message_id: str | None,
-        user_content: str | None,
+        self, conversation_id: str, generation: Generation, typed: Typed | None
     ) -> tuple[Message | None, Message]:
-        """Add the user's message (when given) and a pending reply `generation.message_id`
+        """Add the user's message `typed` (when given) and a pending reply `generation.message_id`
         written by `generation.job_id`; raises Busy when a reply is already pending."""
         ...
 
@@ -300,23 +296,25 @@ def check_regenerable(last: Message | None, generation: Generation) -> Message:
     return last
 
 
+class Typed(msgspec.Struct, frozen=True):
+    """The user's message that a turn starts with: its id and text."""
+
+    message_id: str
+    content: str
+
+
 def new_turn(
-    conversation_id: str,
-    generation: Generation,
-    user_message_id: str | None,
-    user_content: str | None,
-    seq: int,
-    now: datetime,
+    conversation_id: str, generation: Generation, typed: Typed | None, seq: int, now: datetime
 ) -> tuple[Message | None, Message]:
     """The user's message (when given, at `seq - 1`) and the pending reply at `seq` for `generation`."""
     user = None
-    if user_message_id is not None and user_content is not None:
+    if typed is not None:
         user = Message(
-            id=user_message_id,
+            id=typed.message_id,
             conversation_id=conversation_id,
             seq=seq - 1,
             role="user",
-            content=user_content,
+            content=typed.content,
             created_at=now,
             updated_at=now,
         )

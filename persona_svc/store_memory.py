@@ -22,6 +22,7 @@ from persona_svc.store import (
     ListFilter,
     MessageBusy,
     Trending,
+    Typed,
     UserCounts,
     check_regenerable,
     edited,
@@ -369,19 +370,14 @@ class MemoryStore:
         self.conversations[conversation_id] = replace(c, pending_job_id=job_id, last_activity_at=now)
 
     async def start_reply(
-        self,
-        conversation_id: str,
-        generation: Generation,
-        user_message_id: str | None,
-        user_content: str | None,
+        self, conversation_id: str, generation: Generation, typed: Typed | None
     ) -> tuple[Message | None, Message]:
         c = self.conversations[conversation_id]
         if c.pending_job_id is not None:
             raise Busy(c.pending_job_id)
         now = utcnow()
-        with_user = user_message_id is not None and user_content is not None
-        seq = self.last_seq[conversation_id] + (2 if with_user else 1)
-        user, reply = new_turn(conversation_id, generation, user_message_id, user_content, seq, now)
+        seq = self.last_seq[conversation_id] + (1 if typed is None else 2)
+        user, reply = new_turn(conversation_id, generation, typed, seq, now)
         messages = self.messages[conversation_id]
         if user is not None:
             messages[user.id] = user

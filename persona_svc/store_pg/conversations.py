@@ -16,6 +16,7 @@ from persona_svc.store import (
     Busy,
     Generation,
     MessageBusy,
+    Typed,
     check_regenerable,
     edited,
     finished,
@@ -202,13 +203,8 @@ class Conversations(Base):
         )
 
     async def start_reply(
-        self,
-        conversation_id: str,
-        generation: Generation,
-        user_message_id: str | None,
-        user_content: str | None,
+        self, conversation_id: str, generation: Generation, typed: Typed | None
     ) -> tuple[Message | None, Message]:
-        with_user = user_message_id is not None and user_content is not None
 
         async def work(conn: Conn) -> tuple[Message | None, Message]:
             now = utcnow()
@@ -218,12 +214,12 @@ class Conversations(Base):
                 " WHERE id = $1 AND pending_job_id IS NULL RETURNING last_seq",
                 parse_uuid(conversation_id),
                 generation.job_id,
-                2 if with_user else 1,
+                1 if typed is None else 2,
                 now,
             )
             if seq is None:
                 raise Busy(conversation_id)
-            user, reply = new_turn(conversation_id, generation, user_message_id, user_content, seq, now)
+            user, reply = new_turn(conversation_id, generation, typed, seq, now)
             if user is not None:
                 await self._insert_message(conn, user)
             await self._insert_message(conn, reply)

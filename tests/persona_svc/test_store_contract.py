@@ -21,6 +21,7 @@ from persona_svc.store import (
     NotRegenerable,
     Store,
     Trending,
+    Typed,
     summary,
 )
 from proto.conversations import Conversation, Message, UserPersona
@@ -338,10 +339,10 @@ async def test_chat_turns_results_and_swipes(store: Store) -> None:
     got_p = await store.get_persona(p.id)
     assert got_p is not None and got_p.chat_count == 1
     g = generation(c)
-    user, reply = await store.start_reply(c.id, g, new_id(), "How are you?")
+    user, reply = await store.start_reply(c.id, g, Typed(new_id(), "How are you?"))
     assert user is not None and (user.seq, reply.seq, reply.status) == (2, 3, "pending")
     with pytest.raises(Busy):
-        await store.start_reply(c.id, generation(c), new_id(), "again?")
+        await store.start_reply(c.id, generation(c), Typed(new_id(), "again?"))
     with pytest.raises(MessageBusy):
         await store.edit_message(c.id, reply.id, "x", None)
     conv = await store.get_conversation(c.id)
@@ -397,7 +398,7 @@ async def test_conversations_list_newest_activity_first(store: Store) -> None:
     other, greeting = conversation("u2", p)
     await store.create_conversation(other, greeting)
     g = generation(msgspec.structs.replace(await store.get_conversation(made[0]) or other))
-    await store.start_reply(made[0], g, None, None)
+    await store.start_reply(made[0], g, None)
     rows = await store.list_conversations("u1", 3, None)
     assert [c.id for c, _ in rows] == [made[0], made[4], made[3]]
     rest = await store.list_conversations("u1", 3, rows[-1][1])
@@ -438,13 +439,13 @@ async def test_titles_user_personas_and_deleting_a_message_with_its_reply(store:
 
     # A user's message goes with the reply that answered it; a reply alone, or the greeting, alone.
     g = generation(c)
-    asked, answer = await store.start_reply(c.id, g, new_id(), "First?")
+    asked, answer = await store.start_reply(c.id, g, Typed(new_id(), "First?"))
     assert asked is not None
     with pytest.raises(MessageBusy):
         await store.delete_message(c.id, asked.id, with_reply=True)
     await store.finish_generation(g.job_id, "done", "Yes.", None)
     g2 = generation(c)
-    second, _ = await store.start_reply(c.id, g2, new_id(), "Second?")
+    second, _ = await store.start_reply(c.id, g2, Typed(new_id(), "Second?"))
     await store.finish_generation(g2.job_id, "done", "Also yes.", None)
     assert second is not None
     assert await store.delete_message(c.id, asked.id, with_reply=True) is True
