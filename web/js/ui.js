@@ -136,6 +136,19 @@ export async function busy(button, work, form = null) {
 }
 
 /**
+ * Submitting `form` runs `work` through `busy`: `button` waits, errors land in the form.
+ * @param {HTMLFormElement} form
+ * @param {HTMLButtonElement} button
+ * @param {() => unknown} work
+ */
+export function onSubmit(form, button, work) {
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    busy(button, work, form);
+  });
+}
+
+/**
  * Take the files dropped on `zone`, highlighting it while something is dragged over.
  * @param {HTMLElement} zone
  * @param {(files: FileList) => void} take

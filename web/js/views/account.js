@@ -5,7 +5,7 @@ import { api, currentUser, forget, setUser } from "../api.js";
 import { h, uid } from "../dom.js";
 import { live } from "../events.js";
 import { go } from "../router.js";
-import { ask, busy, errorMessage, field, replace, timeAgo, toast } from "../ui.js";
+import { ask, busy, errorMessage, field, onSubmit, replace, timeAgo, toast } from "../ui.js";
 import { userPersonaPanel } from "../whoami.js";
 import { apiKeysPanel } from "./keys.js";
 
@@ -201,31 +201,24 @@ function changePassword(sessions, keysRevoked) {
     if (!form.contains(/** @type {Node | null} */ (e.relatedTarget))) countKeys();
   });
   countKeys();
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    busy(
-      save,
-      async () => {
-        const revoking = !keysField.hidden && revokeKeys.checked;
-        await api.post("/auth/password/change", {
-          current_password: current.value,
-          password: next.value,
-          revoke_api_keys: revoking,
-        });
-        current.value = "";
-        next.value = "";
-        revokeKeys.checked = false;
-        const keys = revoking
-          ? ` and ${keysPhrase(keyCount)} revoked`
-          : keyCount
-            ? `; ${keysPhrase(keyCount)} still ${keyCount === 1 ? "works" : "work"}`
-            : "";
-        toast(`Password changed. Your other sessions were signed out${keys}.`, "success");
-        if (revoking) keysRevoked();
-        await Promise.all([loadSessions(sessions), countKeys()]);
-      },
-      form,
-    );
+  onSubmit(form, save, async () => {
+    const revoking = !keysField.hidden && revokeKeys.checked;
+    await api.post("/auth/password/change", {
+      current_password: current.value,
+      password: next.value,
+      revoke_api_keys: revoking,
+    });
+    current.value = "";
+    next.value = "";
+    revokeKeys.checked = false;
+    const keys = revoking
+      ? ` and ${keysPhrase(keyCount)} revoked`
+      : keyCount
+        ? `; ${keysPhrase(keyCount)} still ${keyCount === 1 ? "works" : "work"}`
+        : "";
+    toast(`Password changed. Your other sessions were signed out${keys}.`, "success");
+    if (revoking) keysRevoked();
+    await Promise.all([loadSessions(sessions), countKeys()]);
   });
   return [h("h2", { id: "password-title" }, "Password"), form];
 }
@@ -249,19 +242,12 @@ function setPassword(user, done) {
     field("New password", next, { hint: "8 to 72 bytes." }),
     save,
   );
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    busy(
-      save,
-      async () => {
-        await api.post("/auth/password/change", { password: next.value });
-        next.value = "";
-        setUser({ ...(currentUser() || user), has_password: true });
-        toast("Password set. You can now sign in with it.", "success");
-        done();
-      },
-      form,
-    );
+  onSubmit(form, save, async () => {
+    await api.post("/auth/password/change", { password: next.value });
+    next.value = "";
+    setUser({ ...(currentUser() || user), has_password: true });
+    toast("Password set. You can now sign in with it.", "success");
+    done();
   });
   return [h("h2", { id: "password-title" }, "Set a password"), form];
 }
@@ -287,17 +273,10 @@ export async function render(main) {
     field("Bio", bio, { hint: "Shown on your public profile." }),
     saveProfile,
   );
-  profileForm.addEventListener("submit", (e) => {
-    e.preventDefault();
-    busy(
-      saveProfile,
-      async () => {
-        const updated = await api.patch("/auth/me", { display_name: name.value.trim(), bio: bio.value });
-        setUser(updated);
-        toast("Profile saved.", "success");
-      },
-      profileForm,
-    );
+  onSubmit(profileForm, saveProfile, async () => {
+    const updated = await api.patch("/auth/me", { display_name: name.value.trim(), bio: bio.value });
+    setUser(updated);
+    toast("Profile saved.", "success");
   });
 
   const sessions = h("div", {}, h("p", { class: "muted" }, "Loading sessions…"));

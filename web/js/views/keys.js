@@ -4,7 +4,7 @@
 
 import { api } from "../api.js";
 import { h } from "../dom.js";
-import { ask, busy, errorMessage, field, replace, timeAgo, toast } from "../ui.js";
+import { ask, busy, errorMessage, field, onSubmit, replace, timeAgo, toast } from "../ui.js";
 
 /**
  * An API key as the API lists it (`key` only in the answer that created it).
@@ -175,20 +175,13 @@ export function apiKeysPanel() {
     field("Key name", name, { hint: "So you recognise it in this list later." }),
     create,
   );
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    busy(
-      create,
-      async () => {
-        const created = await api.post("/auth/api-keys", { name: name.value.trim() });
-        name.value = "";
-        const shown = revealed(created, () => heading.focus());
-        replace(slot, shown.box);
-        await loadKeys(list, heading);
-        shown.focus();
-      },
-      form,
-    );
+  onSubmit(form, create, async () => {
+    const created = await api.post("/auth/api-keys", { name: name.value.trim() });
+    name.value = "";
+    const shown = revealed(created, () => heading.focus());
+    replace(slot, shown.box);
+    await loadKeys(list, heading);
+    shown.focus();
   });
   loadKeys(list, heading);
   return h(
