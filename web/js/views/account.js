@@ -5,7 +5,7 @@ import { api, currentUser, forget, setUser } from "../api.js";
 import { h, uid } from "../dom.js";
 import { live } from "../events.js";
 import { go } from "../router.js";
-import { ask, busy, errorMessage, field, onSubmit, replace, timeAgo, toast } from "../ui.js";
+import { actionTable, ask, busy, field, getFor, onSubmit, replace, timeAgo, toast } from "../ui.js";
 import { userPersonaPanel } from "../whoami.js";
 import { apiKeysPanel } from "./keys.js";
 
@@ -80,14 +80,9 @@ function describeAgent(ua) {
 
 /** @param {HTMLElement} container */
 async function loadSessions(container) {
-  /** @type {{id: string, current: boolean, user_agent?: string | null, [field: string]: any}[]} */
-  let sessions;
-  try {
-    sessions = await api.get("/auth/sessions");
-  } catch (err) {
-    replace(container, h("p", { class: "form-error", role: "alert" }, errorMessage(err)));
-    return;
-  }
+  /** @type {{id: string, current: boolean, user_agent?: string | null, [field: string]: any}[] | null} */
+  const sessions = await getFor(container, "/auth/sessions");
+  if (!sessions) return;
   const rows = sessions.map((s) => {
     const revoke = h("button", { type: "button", class: "small danger" }, s.current ? "Sign out here" : "Revoke");
     revoke.addEventListener("click", async () => {
@@ -125,23 +120,9 @@ async function loadSessions(container) {
   });
   replace(
     container,
-    h(
-      "table",
-      { class: "sessions" },
-      h("caption", { class: "visually-hidden" }, "Your signed-in sessions"),
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          h("th", { scope: "col" }, "Device"),
-          h("th", { scope: "col" }, "Started"),
-          h("th", { scope: "col" }, "Last used"),
-          h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")),
-        ),
-      ),
-      h("tbody", {}, rows),
+    actionTable(
+      { class: "sessions", caption: "Your signed-in sessions", columns: ["Device", "Started", "Last used"] },
+      rows,
     ),
   );
 }

@@ -86,6 +86,16 @@ function codeInput() {
 }
 
 /**
+ * What finishes a sign-up or a reset: the address, its emailed code and the password.
+ * @param {HTMLInputElement} email
+ * @param {HTMLInputElement} code
+ * @param {HTMLInputElement} password
+ */
+function withCode(email, code, password) {
+  return { email: email.value.trim(), code: code.value.trim(), password: password.value };
+}
+
+/**
  * The hidden second step of a form that emails a code: the code, `verify`, and a way to send the
  * code again (`resend`, the form's first submit button).
  * @param {HTMLInputElement} code
@@ -326,11 +336,7 @@ export function signUp(main, { query }) {
   };
   const finishSignUp = async () => {
     // The password goes back with the code: only then does the new account get it.
-    const pair = await api.post(
-      "/auth/code/verify",
-      { email: email.value.trim(), code: code.value.trim(), password: password.value },
-      { auth: false },
-    );
+    const pair = await api.post("/auth/code/verify", withCode(email, code, password), { auth: false });
     afterSignIn(pair, query);
   };
   form.addEventListener("submit", (e) => {
@@ -389,11 +395,7 @@ export function reset(main) {
     code.focus();
   };
   const setPassword = async () => {
-    const pair = await api.post(
-      "/auth/password/reset",
-      { email: email.value.trim(), code: code.value.trim(), password: password.value },
-      { auth: false },
-    );
+    const pair = await api.post("/auth/password/reset", withCode(email, code, password), { auth: false });
     toast("Password changed. Every other session was signed out.", "success");
     afterSignIn(pair, {});
   };
