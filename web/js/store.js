@@ -189,22 +189,16 @@ live.on("persona_draft_progress", (data) =>
     return { ...state, attempt, text: state.text + data.delta };
   }),
 );
-live.on("persona_draft_ready", (data) =>
-  drafts.update(data.job_id, (prev) => ({
-    ...(prev || { text: "" }),
-    jobId: data.job_id,
-    status: "done",
-    draft: data.draft,
-  })),
-);
-live.on("persona_draft_failed", (data) =>
-  drafts.update(data.job_id, (prev) => ({
-    ...(prev || { text: "" }),
-    jobId: data.job_id,
-    status: "failed",
-    error: data.reason,
-  })),
-);
+// What each of a draft's last events makes of it.
+/** @type {Record<string, (data: any) => Partial<Draft> & {status: string}>} */
+const DRAFT_ENDS = {
+  persona_draft_ready: (data) => ({ status: "done", draft: data.draft }),
+  persona_draft_failed: (data) => ({ status: "failed", error: data.reason }),
+};
+for (const [name, end] of Object.entries(DRAFT_ENDS))
+  live.on(name, (data) =>
+    drafts.update(data.job_id, (prev) => ({ ...(prev || { text: "" }), jobId: data.job_id, ...end(data) })),
+  );
 
 // --- Media jobs, by media id -----------------------------------------------------------------
 
@@ -224,26 +218,16 @@ live.on("media_progress", (data) =>
     return { ...state, jobId: data.job_id, percent: data.percent, stage: data.stage };
   }),
 );
-live.on("media_ready", (data) =>
-  mediaJobs.update(data.media_id, (prev) => ({
-    ...prev,
-    mediaId: data.media_id,
-    jobId: data.job_id,
-    status: "ready",
-    percent: 100,
-    stage: "ready",
-    ready: data,
-  })),
-);
-live.on("media_failed", (data) =>
-  mediaJobs.update(data.media_id, (prev) => ({
-    ...prev,
-    mediaId: data.media_id,
-    jobId: data.job_id,
-    status: "failed",
-    error: data.reason,
-  })),
-);
+// What each of a media job's last events makes of it.
+/** @type {Record<string, (data: any) => Partial<MediaJob> & {status: string}>} */
+const MEDIA_ENDS = {
+  media_ready: (data) => ({ status: "ready", percent: 100, stage: "ready", ready: data }),
+  media_failed: (data) => ({ status: "failed", error: data.reason }),
+};
+for (const [name, end] of Object.entries(MEDIA_ENDS))
+  live.on(name, (data) =>
+    mediaJobs.update(data.media_id, (prev) => ({ ...prev, mediaId: data.media_id, jobId: data.job_id, ...end(data) })),
+  );
 
 // --- Failed jobs (any kind), by job id --------------------------------------------------------
 
