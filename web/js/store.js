@@ -3,7 +3,7 @@
 // HTTP answer that arrives after its first events) still sees everything: chat replies being
 // written, persona drafts, media jobs. Views subscribe to the key they show.
 
-import { live } from "./events.js";
+import { listen, live } from "./events.js";
 
 /**
  * States by key, and who wants to hear of their changes.
@@ -40,10 +40,7 @@ class Keyed {
    * @param {(state: T, key?: string) => void} fn
    */
   subscribe(key, fn) {
-    const listeners = this.listeners.get(key) ?? new Set();
-    this.listeners.set(key, listeners);
-    listeners.add(fn);
-    return () => listeners.delete(fn);
+    return listen(this.listeners, key, fn);
   }
 }
 
