@@ -10,22 +10,12 @@ import { setupNotifications } from "./notifications.js";
 import { href, match, onRender, parse, render, route, setGuard, start } from "./router.js";
 import { toast } from "./ui.js";
 
-// Each page's module loads when its route first opens; the first route's starts at boot, beside
-// restoring the session (docs/web.md, "Bytes").
-const views = {
-  account: () => load("./views/account.js"),
-  auth: () => load("./views/auth.js"),
-  chat: () => load("./views/chat.js"),
-  create: () => load("./views/create.js"),
-  editor: () => load("./views/editor.js"),
-  explore: () => load("./views/explore.js"),
-  landing: () => load("./views/landing.js"),
-  mine: () => load("./views/mine.js"),
-  persona: () => load("./views/persona.js"),
-  profile: () => load("./views/profile.js"),
-  rooms: () => load("./views/rooms.js"),
-  settings: () => load("./views/settings.js"),
-};
+// Each page's module (`web/js/views/<name>.js`) loads when its route first opens; the first
+// route's starts at boot, beside restoring the session (docs/web.md, "Bytes").
+/**
+ * @typedef {"account" | "auth" | "chat" | "create" | "editor" | "explore" | "landing" | "mine" | "persona"
+ *   | "profile" | "rooms" | "settings"} ViewModule
+ */
 
 // What each module imports beyond the ones already loaded, as the gateway lists it (fingerprinted
 // URLs): asked for together with the module, rather than in waves as each import is discovered.
@@ -38,7 +28,7 @@ const preloaded = new Set();
  * @param {string} specifier a page's module, relative to this one
  * @returns {Promise<Record<string, (main: HTMLElement, context: import("./router.js").Context) => unknown>>}
  */
-function load(specifier) {
+function loadModule(specifier) {
   for (const url of PRELOADS[new URL(specifier, import.meta.url).pathname] || []) {
     if (preloaded.has(url)) continue;
     preloaded.add(url);
@@ -53,13 +43,13 @@ function load(specifier) {
 /**
  * The route's view: `module[name](main, context)` once the module is there. `data({params, query})`
  * names the page's first request, `[path, query]`, started at boot (a visitor's: api.js prefetch).
- * @param {keyof typeof views} module
+ * @param {ViewModule} module
  * @param {string} [name] the function of the module that draws the page
  * @param {import("./router.js").View["data"]} [data]
  * @returns {import("./router.js").View}
  */
 function page(module, name = "render", data = null) {
-  const load = views[module];
+  const load = () => loadModule(`./views/${module}.js`);
   /** @type {import("./router.js").View} */
   const view = async (main, context) => {
     const loaded = await load();

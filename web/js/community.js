@@ -9,7 +9,7 @@ import { member } from "./door.js";
 import { live } from "./events.js";
 import { avatar } from "./media.js";
 import { go, href } from "./router.js";
-import { ask, busy, formatCount, plural, toast } from "./ui.js";
+import { ask, busy, formatCount, plural, replace, toast } from "./ui.js";
 
 /**
  * A persona as the API answers it: the UI reads the fields it shows.
@@ -341,4 +341,27 @@ export function infinite(sentinel, load) {
   };
   observer.observe(sentinel);
   return { kick, stop: () => observer.disconnect() };
+}
+
+/**
+ * A creator's personas as cards in `cards`, a page at a time as `sentinel` nears; `none()` fills
+ * the sentinel when there are none at all. Returns the scroll's `{kick, stop}`.
+ * @param {HTMLElement} cards
+ * @param {HTMLElement} sentinel
+ * @param {string} creatorId
+ * @param {() => Node} none
+ */
+export function creatorPersonas(cards, sentinel, creatorId, none) {
+  /** @type {string | null} */
+  let cursor = null;
+  let done = false;
+  return infinite(sentinel, async () => {
+    if (done) return false;
+    const page = await api.page("/personas", { creator_id: creatorId, limit: 20, cursor });
+    cards.append(...page.items.map((p) => personaCard(p)));
+    cursor = page.next;
+    done = !cursor;
+    if (done && !cards.children.length) replace(sentinel, none());
+    return !done;
+  });
 }

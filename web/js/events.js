@@ -47,6 +47,20 @@ const HOLD_MAX_MS = 10 * 60 * 1000;
  * @typedef {(data: any, meta: {id: number | null}) => void} Handler
  */
 
+/**
+ * Adds `fn` to the listeners `byKey` keeps for `key`; returns the function that removes it.
+ * @template F
+ * @param {Map<string, Set<F>>} byKey
+ * @param {string} key
+ * @param {F} fn
+ */
+export function listen(byKey, key, fn) {
+  const listeners = byKey.get(key) ?? new Set();
+  byKey.set(key, listeners);
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
 /** @param {string} channel */
 const isPublic = (channel) => channel.startsWith("public:");
 
@@ -137,10 +151,7 @@ class LiveEvents {
    * @param {Handler} fn
    */
   on(name, fn) {
-    const handlers = this.handlers.get(name) ?? new Set();
-    this.handlers.set(name, handlers);
-    handlers.add(fn);
-    return () => handlers.delete(fn);
+    return listen(this.handlers, name, fn);
   }
 
   /**

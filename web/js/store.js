@@ -3,7 +3,7 @@
 // HTTP answer that arrives after its first events) still sees everything: chat replies being
 // written, persona drafts, media jobs. Views subscribe to the key they show.
 
-import { live } from "./events.js";
+import { listen, live } from "./events.js";
 
 /**
  * States by key, and who wants to hear of their changes.
@@ -40,10 +40,7 @@ class Keyed {
    * @param {(state: T, key?: string) => void} fn
    */
   subscribe(key, fn) {
-    const listeners = this.listeners.get(key) ?? new Set();
-    this.listeners.set(key, listeners);
-    listeners.add(fn);
-    return () => listeners.delete(fn);
+    return listen(this.listeners, key, fn);
   }
 }
 
@@ -189,22 +186,16 @@ live.on("persona_draft_progress", (data) =>
     return { ...state, attempt, text: state.text + data.delta };
   }),
 );
-live.on("persona_draft_ready", (data) =>
-  drafts.update(data.job_id, (prev) => ({
-    ...(prev || { text: "" }),
-    jobId: data.job_id,
-    status: "done",
-    draft: data.draft,
-  })),
-);
-live.on("persona_draft_failed", (data) =>
-  drafts.update(data.job_id, (prev) => ({
-    ...(prev || { text: "" }),
-    jobId: data.job_id,
-    status: "failed",
-    error: data.reason,
-  })),
-);
+// What each of a draft's last events makes of it.
+/** @type {Record<string, (data: any) => Partial<Draft> & {status: string}>} */
+const DRAFT_ENDS = {
+  persona_draft_ready: (data) => ({ status: "done", draft: data.draft }),
+  persona_draft_failed: (data) => ({ status: "failed", error: data.reason }),
+};
+for (const [name, end] of Object.entries(DRAFT_ENDS))
+  live.on(name, (data) =>
+    drafts.update(data.job_id, (prev) => ({ ...(prev || { text: "" }), jobId: data.job_id, ...end(data) })),
+  );
 
 // --- Media jobs, by media id -----------------------------------------------------------------
 
@@ -224,26 +215,16 @@ live.on("media_progress", (data) =>
     return { ...state, jobId: data.job_id, percent: data.percent, stage: data.stage };
   }),
 );
-live.on("media_ready", (data) =>
-  mediaJobs.update(data.media_id, (prev) => ({
-    ...prev,
-    mediaId: data.media_id,
-    jobId: data.job_id,
-    status: "ready",
-    percent: 100,
-    stage: "ready",
-    ready: data,
-  })),
-);
-live.on("media_failed", (data) =>
-  mediaJobs.update(data.media_id, (prev) => ({
-    ...prev,
-    mediaId: data.media_id,
-    jobId: data.job_id,
-    status: "failed",
-    error: data.reason,
-  })),
-);
+// What each of a media job's last events makes of it.
+/** @type {Record<string, (data: any) => Partial<MediaJob> & {status: string}>} */
+const MEDIA_ENDS = {
+  media_ready: (data) => ({ status: "ready", percent: 100, stage: "ready", ready: data }),
+  media_failed: (data) => ({ status: "failed", error: data.reason }),
+};
+for (const [name, end] of Object.entries(MEDIA_ENDS))
+  live.on(name, (data) =>
+    mediaJobs.update(data.media_id, (prev) => ({ ...prev, mediaId: data.media_id, jobId: data.job_id, ...end(data) })),
+  );
 
 // --- Failed jobs (any kind), by job id --------------------------------------------------------
 

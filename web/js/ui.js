@@ -1,7 +1,7 @@
 // @ts-check
 // Small shared pieces of UI: toasts, form errors next to their field, progress bars, avatars, dates.
 
-import { ApiError } from "./api.js";
+import { ApiError, api } from "./api.js";
 import { $, $$, clear, h, uid } from "./dom.js";
 
 /**
@@ -132,6 +132,33 @@ export async function busy(button, work, form = null) {
       button.removeAttribute("aria-busy");
       if (button.textContent !== label && !button.dataset.keepLabel) button.textContent = label;
     }
+  }
+}
+
+/**
+ * Submitting `form` runs `work` through `busy`: `button` waits, errors land in the form.
+ * @param {HTMLFormElement} form
+ * @param {HTMLButtonElement} button
+ * @param {() => unknown} work
+ */
+export function onSubmit(form, button, work) {
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    busy(button, work, form);
+  });
+}
+
+/**
+ * GET `path` for `panel`; when that fails, the panel says why instead and the answer is null.
+ * @param {HTMLElement} panel
+ * @param {string} path
+ */
+export async function getFor(panel, path) {
+  try {
+    return await api.get(path);
+  } catch (err) {
+    replace(panel, h("p", { class: "form-error", role: "alert" }, errorMessage(err)));
+    return null;
   }
 }
 
@@ -355,6 +382,31 @@ export function choose({ title, body = "", choices }) {
  */
 export function emptyState(text, action = null) {
   return h("div", { class: "panel muted" }, h("p", {}, text), action);
+}
+
+/**
+ * A table of things the user can act on: `columns` head it, and a last column holds each row's
+ * buttons (its header is for screen readers only, as is the caption).
+ * @param {{class: string, caption: string, columns: string[]}} head
+ * @param {HTMLTableRowElement[]} rows
+ */
+export function actionTable({ class: className, caption, columns }, rows) {
+  return h(
+    "table",
+    { class: className },
+    h("caption", { class: "visually-hidden" }, caption),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        columns.map((column) => h("th", { scope: "col" }, column)),
+        h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")),
+      ),
+    ),
+    h("tbody", {}, rows),
+  );
 }
 
 /**

@@ -5,7 +5,7 @@ import { api, currentUser, forget, setUser } from "../api.js";
 import { h, uid } from "../dom.js";
 import { live } from "../events.js";
 import { go } from "../router.js";
-import { ask, busy, errorMessage, field, replace, timeAgo, toast } from "../ui.js";
+import { actionTable, ask, busy, field, getFor, onSubmit, replace, timeAgo, toast } from "../ui.js";
 import { userPersonaPanel } from "../whoami.js";
 import { apiKeysPanel } from "./keys.js";
 
@@ -80,14 +80,9 @@ function describeAgent(ua) {
 
 /** @param {HTMLElement} container */
 async function loadSessions(container) {
-  /** @type {{id: string, current: boolean, user_agent?: string | null, [field: string]: any}[]} */
-  let sessions;
-  try {
-    sessions = await api.get("/auth/sessions");
-  } catch (err) {
-    replace(container, h("p", { class: "form-error", role: "alert" }, errorMessage(err)));
-    return;
-  }
+  /** @type {{id: string, current: boolean, user_agent?: string | null, [field: string]: any}[] | null} */
+  const sessions = await getFor(container, "/auth/sessions");
+  if (!sessions) return;
   const rows = sessions.map((s) => {
     const revoke = h("button", { type: "button", class: "small danger" }, s.current ? "Sign out here" : "Revoke");
     revoke.addEventListener("click", async () => {
@@ -125,23 +120,9 @@ async function loadSessions(container) {
   });
   replace(
     container,
-    h(
-      "table",
-      { class: "sessions" },
-      h("caption", { class: "visually-hidden" }, "Your signed-in sessions"),
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          h("th", { scope: "col" }, "Device"),
-          h("th", { scope: "col" }, "Started"),
-          h("th", { scope: "col" }, "Last used"),
-          h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")),
-        ),
-      ),
-      h("tbody", {}, rows),
+    actionTable(
+      { class: "sessions", caption: "Your signed-in sessions", columns: ["Device", "Started", "Last used"] },
+      rows,
     ),
   );
 }
@@ -201,31 +182,24 @@ function changePassword(sessions, keysRevoked) {
     if (!form.contains(/** @type {Node | null} */ (e.relatedTarget))) countKeys();
   });
   countKeys();
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    busy(
-      save,
-      async () => {
-        const revoking = !keysField.hidden && revokeKeys.checked;
-        await api.post("/auth/password/change", {
-          current_password: current.value,
-          password: next.value,
-          revoke_api_keys: revoking,
-        });
-        current.value = "";
-        next.value = "";
-        revokeKeys.checked = false;
-        const keys = revoking
-          ? ` and ${keysPhrase(keyCount)} revoked`
-          : keyCount
-            ? `; ${keysPhrase(keyCount)} still ${keyCount === 1 ? "works" : "work"}`
-            : "";
-        toast(`Password changed. Your other sessions were signed out${keys}.`, "success");
-        if (revoking) keysRevoked();
-        await Promise.all([loadSessions(sessions), countKeys()]);
-      },
-      form,
-    );
+  onSubmit(form, save, async () => {
+    const revoking = !keysField.hidden && revokeKeys.checked;
+    await api.post("/auth/password/change", {
+      current_password: current.value,
+      password: next.value,
+      revoke_api_keys: revoking,
+    });
+    current.value = "";
+    next.value = "";
+    revokeKeys.checked = false;
+    const keys = revoking
+      ? ` and ${keysPhrase(keyCount)} revoked`
+      : keyCount
+        ? `; ${keysPhrase(keyCount)} still ${keyCount === 1 ? "works" : "work"}`
+        : "";
+    toast(`Password changed. Your other sessions were signed out${keys}.`, "success");
+    if (revoking) keysRevoked();
+    await Promise.all([loadSessions(sessions), countKeys()]);
   });
   return [h("h2", { id: "password-title" }, "Password"), form];
 }
@@ -249,19 +223,12 @@ function setPassword(user, done) {
     field("New password", next, { hint: "8 to 72 bytes." }),
     save,
   );
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    busy(
-      save,
-      async () => {
-        await api.post("/auth/password/change", { password: next.value });
-        next.value = "";
-        setUser({ ...(currentUser() || user), has_password: true });
-        toast("Password set. You can now sign in with it.", "success");
-        done();
-      },
-      form,
-    );
+  onSubmit(form, save, async () => {
+    await api.post("/auth/password/change", { password: next.value });
+    next.value = "";
+    setUser({ ...(currentUser() || user), has_password: true });
+    toast("Password set. You can now sign in with it.", "success");
+    done();
   });
   return [h("h2", { id: "password-title" }, "Set a password"), form];
 }
@@ -287,17 +254,10 @@ export async function render(main) {
     field("Bio", bio, { hint: "Shown on your public profile." }),
     saveProfile,
   );
-  profileForm.addEventListener("submit", (e) => {
-    e.preventDefault();
-    busy(
-      saveProfile,
-      async () => {
-        const updated = await api.patch("/auth/me", { display_name: name.value.trim(), bio: bio.value });
-        setUser(updated);
-        toast("Profile saved.", "success");
-      },
-      profileForm,
-    );
+  onSubmit(profileForm, saveProfile, async () => {
+    const updated = await api.patch("/auth/me", { display_name: name.value.trim(), bio: bio.value });
+    setUser(updated);
+    toast("Profile saved.", "success");
   });
 
   const sessions = h("div", {}, h("p", { class: "muted" }, "Loading sessions…"));

@@ -4,7 +4,7 @@
 import { ApiError, adoptTokens, api } from "../api.js";
 import { h, required } from "../dom.js";
 import { destination, goTo, joinHref, reason, rememberNext, safeNext } from "../door.js";
-import { busy, errorMessage, field, toast } from "../ui.js";
+import { busy, errorMessage, field, onSubmit, toast } from "../ui.js";
 
 /** @typedef {Record<string, string>} Query */
 
@@ -65,6 +65,61 @@ function nameInput(shared) {
   });
   shared.push(input);
   return input;
+}
+
+/** @param {string} [autocomplete] "username" where a password manager should pair it */
+function emailInput(autocomplete = "email") {
+  return h("input", { type: "email", name: "email", autocomplete, required: true });
+}
+
+/** The six digits of an emailed code. */
+function codeInput() {
+  return h("input", {
+    type: "text",
+    name: "code",
+    inputmode: "numeric",
+    autocomplete: "one-time-code",
+    pattern: "[0-9]{6}",
+    maxlength: "6",
+    required: true,
+  });
+}
+
+/**
+ * What finishes a sign-up or a reset: the address, its emailed code and the password.
+ * @param {HTMLInputElement} email
+ * @param {HTMLInputElement} code
+ * @param {HTMLInputElement} password
+ */
+function withCode(email, code, password) {
+  return { email: email.value.trim(), code: code.value.trim(), password: password.value };
+}
+
+/**
+ * The hidden second step of a form that emails a code: the code, `verify`, and a way to send the
+ * code again (`resend`, the form's first submit button).
+ * @param {HTMLInputElement} code
+ * @param {HTMLButtonElement} verify
+ * @param {HTMLButtonElement} resend
+ * @param {...HTMLElement} lead shown above the code
+ */
+function codeStep(code, verify, resend, ...lead) {
+  return h(
+    "div",
+    { hidden: true },
+    lead,
+    field("6-digit code", code),
+    h(
+      "div",
+      { class: "row" },
+      verify,
+      h(
+        "button",
+        { type: "button", class: "link", onclick: () => resend.form?.requestSubmit(resend) },
+        "Send a new code",
+      ),
+    ),
+  );
 }
 
 // The lines auth_svc prints instead of mailing (auth_svc/notify.py `dev_line`; a test keeps them
@@ -142,16 +197,8 @@ function tabs(labels, contents) {
  */
 function codeForm(query, { signUp, names = [] }) {
   const name = signUp ? nameInput(names) : null;
-  const email = h("input", { type: "email", name: "email", autocomplete: "email", required: true });
-  const code = h("input", {
-    type: "text",
-    name: "code",
-    inputmode: "numeric",
-    autocomplete: "one-time-code",
-    pattern: "[0-9]{6}",
-    maxlength: "6",
-    required: true,
-  });
+  const email = emailInput();
+  const code = codeInput();
   const send = h("button", { type: "submit", class: "primary" }, "Email me a code");
   const verify = h("button", { type: "submit", class: "primary" }, signUp ? "Create account" : "Sign in");
   const link = h("button", { type: "button", class: "link" }, "Email me a sign-in link instead");
@@ -169,18 +216,7 @@ function codeForm(query, { signUp, names = [] }) {
       form,
     ),
   );
-  const step2 = h(
-    "div",
-    { hidden: true },
-    devHint(),
-    field("6-digit code", code),
-    h(
-      "div",
-      { class: "row" },
-      verify,
-      h("button", { type: "button", class: "link", onclick: () => form.requestSubmit(send) }, "Send a new code"),
-    ),
-  );
+  const step2 = codeStep(code, verify, send, devHint());
   const form = h(
     "form",
     { novalidate: true, "aria-label": signUp ? "Sign up with an emailed code" : "Sign in with an emailed code" },
@@ -196,35 +232,25 @@ function codeForm(query, { signUp, names = [] }) {
     h("div", { class: "row send-row" }, send, link),
     step2,
   );
+  const sendCode = async () => {
+    await api.post("/auth/code", { email: email.value.trim() }, { auth: false });
+    step2.hidden = false;
+    send.textContent = "Code sent";
+    send.dataset.keepLabel = "1";
+    toast(`If ${email.value.trim()} can receive mail, a code is on its way.`);
+    code.focus();
+  };
+  const verifyCode = async () => {
+    /** @type {{email: string, code: string, display_name?: string}} */
+    const body = { email: email.value.trim(), code: code.value.trim() };
+    if (name?.value.trim()) body.display_name = name.value.trim();
+    const pair = await api.post("/auth/code/verify", body, { auth: false });
+    afterSignIn(pair, query);
+  };
   form.addEventListener("submit", (e) => {
     e.preventDefault();
-    const sending = e.submitter === send || step2.hidden;
-    if (sending) {
-      busy(
-        send,
-        async () => {
-          await api.post("/auth/code", { email: email.value.trim() }, { auth: false });
-          step2.hidden = false;
-          send.textContent = "Code sent";
-          send.dataset.keepLabel = "1";
-          toast(`If ${email.value.trim()} can receive mail, a code is on its way.`);
-          code.focus();
-        },
-        form,
-      );
-    } else {
-      busy(
-        verify,
-        async () => {
-          /** @type {{email: string, code: string, display_name?: string}} */
-          const body = { email: email.value.trim(), code: code.value.trim() };
-          if (name?.value.trim()) body.display_name = name.value.trim();
-          const pair = await api.post("/auth/code/verify", body, { auth: false });
-          afterSignIn(pair, query);
-        },
-        form,
-      );
-    }
+    if (e.submitter === send || step2.hidden) busy(send, sendCode, form);
+    else busy(verify, verifyCode, form);
   });
   return form;
 }
@@ -234,7 +260,7 @@ function codeForm(query, { signUp, names = [] }) {
  * @param {import("../router.js").Context} context
  */
 export function signIn(main, { query }) {
-  const email = h("input", { type: "email", name: "email", autocomplete: "username", required: true });
+  const email = emailInput("username");
   const password = h("input", { type: "password", name: "password", autocomplete: "current-password", required: true });
   const submit = h("button", { type: "submit", class: "primary" }, "Sign in");
   const passwordForm = h(
@@ -244,20 +270,13 @@ export function signIn(main, { query }) {
     field("Password", password),
     h("div", { class: "row" }, submit, h("a", { href: "#/reset" }, "Forgot your password?")),
   );
-  passwordForm.addEventListener("submit", (e) => {
-    e.preventDefault();
-    busy(
-      submit,
-      async () => {
-        const pair = await api.post(
-          "/auth/login",
-          { email: email.value.trim(), password: password.value },
-          { auth: false },
-        );
-        afterSignIn(pair, query);
-      },
-      passwordForm,
+  onSubmit(passwordForm, submit, async () => {
+    const pair = await api.post(
+      "/auth/login",
+      { email: email.value.trim(), password: password.value },
+      { auth: false },
     );
+    afterSignIn(pair, query);
   });
   main.append(
     h(
@@ -280,7 +299,7 @@ export function signUp(main, { query }) {
   /** @type {HTMLInputElement[]} */
   const names = [];
   const name = nameInput(names);
-  const email = h("input", { type: "email", name: "email", autocomplete: "email", required: true });
+  const email = emailInput();
   const password = h("input", {
     type: "password",
     name: "password",
@@ -291,30 +310,10 @@ export function signUp(main, { query }) {
   const submit = h("button", { type: "submit", class: "primary" }, "Create account");
   // The server answers every sign-up alike and mails a code; the account exists once the code is
   // entered here (for an address that already has one, the mail's code signs its owner in).
-  const code = h("input", {
-    type: "text",
-    name: "code",
-    inputmode: "numeric",
-    autocomplete: "one-time-code",
-    pattern: "[0-9]{6}",
-    maxlength: "6",
-    required: true,
-  });
+  const code = codeInput();
   const finish = h("button", { type: "submit", class: "primary" }, "Finish sign-up");
   const sentTo = h("p", { class: "callout", role: "status" });
-  const step2 = h(
-    "div",
-    { hidden: true },
-    sentTo,
-    devHint(DEV_LINES.code, "dev-signup-hint"),
-    field("6-digit code", code),
-    h(
-      "div",
-      { class: "row" },
-      finish,
-      h("button", { type: "button", class: "link", onclick: () => form.requestSubmit(submit) }, "Send a new code"),
-    ),
-  );
+  const step2 = codeStep(code, finish, submit, sentTo, devHint(DEV_LINES.code, "dev-signup-hint"));
   const form = h(
     "form",
     { novalidate: true, "aria-label": "Sign up with a password" },
@@ -324,39 +323,26 @@ export function signUp(main, { query }) {
     h("div", { class: "row" }, submit),
     step2,
   );
+  const register = async () => {
+    /** @type {{email: string, password: string, display_name?: string}} */
+    const body = { email: email.value.trim(), password: password.value };
+    if (name.value.trim()) body.display_name = name.value.trim();
+    const answer = await api.post("/auth/register", body, { auth: false });
+    // SIGNUP_CONFIRMATION=none: signed up at once.
+    if (answer?.access_token) return afterSignIn(answer, query);
+    sentTo.textContent = `We sent a code to ${body.email}. Enter it below to finish creating your account (it expires in 10 minutes).`;
+    step2.hidden = false;
+    code.focus();
+  };
+  const finishSignUp = async () => {
+    // The password goes back with the code: only then does the new account get it.
+    const pair = await api.post("/auth/code/verify", withCode(email, code, password), { auth: false });
+    afterSignIn(pair, query);
+  };
   form.addEventListener("submit", (e) => {
     e.preventDefault();
-    if (e.submitter === finish || (!step2.hidden && e.submitter !== submit)) {
-      busy(
-        finish,
-        async () => {
-          // The password goes back with the code: only then does the new account get it.
-          const pair = await api.post(
-            "/auth/code/verify",
-            { email: email.value.trim(), code: code.value.trim(), password: password.value },
-            { auth: false },
-          );
-          afterSignIn(pair, query);
-        },
-        form,
-      );
-      return;
-    }
-    busy(
-      submit,
-      async () => {
-        /** @type {{email: string, password: string, display_name?: string}} */
-        const body = { email: email.value.trim(), password: password.value };
-        if (name.value.trim()) body.display_name = name.value.trim();
-        const answer = await api.post("/auth/register", body, { auth: false });
-        // SIGNUP_CONFIRMATION=none: signed up at once.
-        if (answer?.access_token) return afterSignIn(answer, query);
-        sentTo.textContent = `We sent a code to ${body.email}. Enter it below to finish creating your account (it expires in 10 minutes).`;
-        step2.hidden = false;
-        code.focus();
-      },
-      form,
-    );
+    if (e.submitter === finish || (!step2.hidden && e.submitter !== submit)) busy(finish, finishSignUp, form);
+    else busy(submit, register, form);
   });
   main.append(
     h(
@@ -377,7 +363,7 @@ export function signUp(main, { query }) {
 
 /** @param {HTMLElement} main */
 export function reset(main) {
-  const email = h("input", { type: "email", name: "email", autocomplete: "email", required: true });
+  const email = emailInput();
   const code = h("input", {
     type: "text",
     name: "code",
@@ -403,33 +389,20 @@ export function reset(main) {
     h("div", { class: "row" }, send),
     step2,
   );
+  const sendCode = async () => {
+    await api.post("/auth/password/forgot", { email: email.value.trim() }, { auth: false });
+    step2.hidden = false;
+    code.focus();
+  };
+  const setPassword = async () => {
+    const pair = await api.post("/auth/password/reset", withCode(email, code, password), { auth: false });
+    toast("Password changed. Every other session was signed out.", "success");
+    afterSignIn(pair, {});
+  };
   form.addEventListener("submit", (e) => {
     e.preventDefault();
-    if (e.submitter === save) {
-      busy(
-        save,
-        async () => {
-          const pair = await api.post(
-            "/auth/password/reset",
-            { email: email.value.trim(), code: code.value.trim(), password: password.value },
-            { auth: false },
-          );
-          toast("Password changed. Every other session was signed out.", "success");
-          afterSignIn(pair, {});
-        },
-        form,
-      );
-    } else {
-      busy(
-        send,
-        async () => {
-          await api.post("/auth/password/forgot", { email: email.value.trim() }, { auth: false });
-          step2.hidden = false;
-          code.focus();
-        },
-        form,
-      );
-    }
+    if (e.submitter === save) busy(save, setPassword, form);
+    else busy(send, sendCode, form);
   });
   main.append(
     h(
@@ -460,7 +433,7 @@ function linkTrouble(err, hasToken) {
 
 /** A new sign-in link, asked for right where the old one failed. */
 function newLinkForm() {
-  const email = h("input", { type: "email", name: "email", autocomplete: "email", required: true });
+  const email = emailInput();
   const send = h("button", { type: "submit", class: "primary" }, "Email me a new link");
   const form = h(
     "form",
@@ -468,17 +441,10 @@ function newLinkForm() {
     field("Email", email),
     h("div", { class: "row" }, send),
   );
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    busy(
-      send,
-      async () => {
-        await api.post("/auth/magic-link", { email: email.value.trim() }, { auth: false });
-        toast(
-          `If ${email.value.trim()} can receive mail, a new sign-in link is on its way. Standalone: the server's terminal shows it in the line ${DEV_LINES.link}`,
-        );
-      },
-      form,
+  onSubmit(form, send, async () => {
+    await api.post("/auth/magic-link", { email: email.value.trim() }, { auth: false });
+    toast(
+      `If ${email.value.trim()} can receive mail, a new sign-in link is on its way. Standalone: the server's terminal shows it in the line ${DEV_LINES.link}`,
     );
   });
   return form;

@@ -4,7 +4,7 @@
 
 import { api } from "../api.js";
 import { h } from "../dom.js";
-import { ask, busy, errorMessage, field, replace, timeAgo, toast } from "../ui.js";
+import { actionTable, ask, busy, field, getFor, onSubmit, replace, timeAgo, toast } from "../ui.js";
 
 /**
  * An API key as the API lists it (`key` only in the answer that created it).
@@ -86,14 +86,9 @@ function lastUse(key) {
  * @param {HTMLElement} heading focused after a revocation
  */
 async function loadKeys(list, heading) {
-  /** @type {ApiKey[]} */
-  let keys;
-  try {
-    keys = await api.get("/auth/api-keys");
-  } catch (err) {
-    replace(list, h("p", { class: "form-error", role: "alert" }, errorMessage(err)));
-    return;
-  }
+  /** @type {ApiKey[] | null} */
+  const keys = await getFor(list, "/auth/api-keys");
+  if (!keys) return;
   if (!keys.length) {
     replace(list, h("p", { class: "muted", id: "no-keys" }, "No API keys yet."));
     return;
@@ -134,24 +129,7 @@ async function loadKeys(list, heading) {
   });
   replace(
     list,
-    h(
-      "table",
-      { class: "keys" },
-      h("caption", { class: "visually-hidden" }, "Your API keys"),
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          h("th", { scope: "col" }, "Key"),
-          h("th", { scope: "col" }, "Created"),
-          h("th", { scope: "col" }, "Last used"),
-          h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")),
-        ),
-      ),
-      h("tbody", {}, rows),
-    ),
+    actionTable({ class: "keys", caption: "Your API keys", columns: ["Key", "Created", "Last used"] }, rows),
   );
 }
 
@@ -175,20 +153,13 @@ export function apiKeysPanel() {
     field("Key name", name, { hint: "So you recognise it in this list later." }),
     create,
   );
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    busy(
-      create,
-      async () => {
-        const created = await api.post("/auth/api-keys", { name: name.value.trim() });
-        name.value = "";
-        const shown = revealed(created, () => heading.focus());
-        replace(slot, shown.box);
-        await loadKeys(list, heading);
-        shown.focus();
-      },
-      form,
-    );
+  onSubmit(form, create, async () => {
+    const created = await api.post("/auth/api-keys", { name: name.value.trim() });
+    name.value = "";
+    const shown = revealed(created, () => heading.focus());
+    replace(slot, shown.box);
+    await loadKeys(list, heading);
+    shown.focus();
   });
   loadKeys(list, heading);
   return h(

@@ -28,6 +28,28 @@ const FEATURES = [
   },
 ];
 
+/** What Persona Community is, in a heading and a sentence, and the way in. */
+function pitch() {
+  return h(
+    "div",
+    { class: "hero-text" },
+    h("p", { class: "eyebrow" }, "Persona Community"),
+    h("h1", { id: "hero-title" }, "Create AI characters, talk with them, share them."),
+    h(
+      "p",
+      { class: "lead" },
+      "Dream up a persona (a detective, a dragon, a grumpy lighthouse keeper) and start a conversation. Replies stream in live, word by word. When you're happy with a character, share it and meet everyone else's.",
+    ),
+    h(
+      "div",
+      { class: "row cta" },
+      h("a", { class: "button primary large", href: "#/signup" }, "Create a free account"),
+      h("a", { class: "button large", href: "#/explore" }, "Browse personas"),
+    ),
+    h("p", { class: "muted small" }, "Already have an account? ", h("a", { href: "#/signin" }, "Sign in"), "."),
+  );
+}
+
 /**
  * A persona to meet: the whole card is one link to its page.
  * @param {import("../community.js").Persona} persona
@@ -120,29 +142,7 @@ export function render(main) {
     h("p", { class: "muted" }, "Loading personas…"),
   );
   main.append(
-    h(
-      "section",
-      { class: "hero", "aria-labelledby": "hero-title" },
-      h(
-        "div",
-        { class: "hero-text" },
-        h("p", { class: "eyebrow" }, "Persona Community"),
-        h("h1", { id: "hero-title" }, "Create AI characters, talk with them, share them."),
-        h(
-          "p",
-          { class: "lead" },
-          "Dream up a persona (a detective, a dragon, a grumpy lighthouse keeper) and start a conversation. Replies stream in live, word by word. When you're happy with a character, share it and meet everyone else's.",
-        ),
-        h(
-          "div",
-          { class: "row cta" },
-          h("a", { class: "button primary large", href: "#/signup" }, "Create a free account"),
-          h("a", { class: "button large", href: "#/explore" }, "Browse personas"),
-        ),
-        h("p", { class: "muted small" }, "Already have an account? ", h("a", { href: "#/signin" }, "Sign in"), "."),
-      ),
-      preview(),
-    ),
+    h("section", { class: "hero", "aria-labelledby": "hero-title" }, pitch(), preview()),
     h(
       "section",
       { class: "features", "aria-labelledby": "features-title" },

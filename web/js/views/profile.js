@@ -2,9 +2,9 @@
 // `#/u/:id`: a creator's public profile, follow, and their public personas.
 
 import { api } from "../api.js";
-import { followButton, followCommunity, infinite, personaCard } from "../community.js";
+import { creatorPersonas, followButton, followCommunity } from "../community.js";
 import { h } from "../dom.js";
-import { formatCount, initials, plural, replace } from "../ui.js";
+import { formatCount, initials, plural } from "../ui.js";
 
 /**
  * @param {HTMLElement} main
@@ -24,18 +24,6 @@ export async function render(main, { params }) {
   });
   const cards = h("ul", { class: "cards", "aria-label": `Personas by ${profile.display_name}` });
   const sentinel = h("div", { class: "end-of-list" });
-  /** @type {string | null} */
-  let cursor = null;
-  let done = false;
-  const load = async () => {
-    if (done) return false;
-    const page = await api.page("/personas", { creator_id: profile.id, limit: 20, cursor });
-    cards.append(...page.items.map((p) => personaCard(p)));
-    cursor = page.next;
-    done = !cursor;
-    if (done && !cards.children.length) replace(sentinel, h("p", { class: "muted" }, "No public personas yet."));
-    return !done;
-  };
   main.append(
     h(
       "section",
@@ -60,7 +48,9 @@ export async function render(main, { params }) {
     cards,
     sentinel,
   );
-  const scroll = infinite(sentinel, load);
+  const scroll = creatorPersonas(cards, sentinel, profile.id, () =>
+    h("p", { class: "muted" }, "No public personas yet."),
+  );
   const stopLive = followCommunity();
   return () => {
     scroll.stop();

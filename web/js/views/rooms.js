@@ -276,32 +276,23 @@ export async function room(main, { params }) {
       { class: "tools" },
       h("span", { class: "status" }, m.status === "cancelled" ? "stopped" : timeAgo(m.created_at)),
     );
-    if (isOwner() || mine)
-      tools.append(
-        h(
-          "button",
-          {
-            type: "button",
-            class: "small",
-            onclick: () => removeMessage(m),
-            "aria-label": `Delete message from ${m.author_name}`,
-          },
-          "Delete",
-        ),
+    /**
+     * @param {string} verb
+     * @param {(m: RoomMessage) => unknown} act
+     */
+    const tool = (verb, act) =>
+      h(
+        "button",
+        {
+          type: "button",
+          class: "small",
+          onclick: () => act(m),
+          "aria-label": `${verb} message from ${m.author_name}`,
+        },
+        verb,
       );
-    if (!mine)
-      tools.append(
-        h(
-          "button",
-          {
-            type: "button",
-            class: "small",
-            onclick: () => report(m),
-            "aria-label": `Report message from ${m.author_name}`,
-          },
-          "Report",
-        ),
-      );
+    if (isOwner() || mine) tools.append(tool("Delete", removeMessage));
+    if (!mine) tools.append(tool("Report", report));
     return h(
       "li",
       {
@@ -322,22 +313,21 @@ export async function room(main, { params }) {
     item.scrollIntoView({ block: "nearest" });
   }
 
+  /**
+   * A step that cannot be undone: `act` once the user confirms `question`; a failure is a toast.
+   * @param {{title: string, body: string, confirm: string}} question
+   * @param {() => Promise<unknown>} act
+   */
+  async function confirmed(question, act) {
+    if (await ask({ ...question, danger: true })) await busy(null, act);
+  }
+
   /** @param {RoomMessage} m */
-  async function removeMessage(m) {
-    if (
-      !(await ask({
-        title: "Delete this message?",
-        body: "Everyone in the room stops seeing it.",
-        confirm: "Delete",
-        danger: true,
-      }))
-    )
-      return;
-    try {
-      await api.del(`/rooms/${rid(roomId)}/messages/${rid(m.id)}`);
-    } catch (err) {
-      toast(errorMessage(err), "error");
-    }
+  function removeMessage(m) {
+    return confirmed(
+      { title: "Delete this message?", body: "Everyone in the room stops seeing it.", confirm: "Delete" },
+      () => api.del(`/rooms/${rid(roomId)}/messages/${rid(m.id)}`),
+    );
   }
 
   /** @param {RoomMessage} m */
@@ -398,21 +388,15 @@ export async function room(main, { params }) {
   }
 
   /** @param {RoomMember} m */
-  async function removeMember(m) {
-    if (
-      !(await ask({
+  function removeMember(m) {
+    return confirmed(
+      {
         title: `Remove ${m.display_name}?`,
         body: "They stop seeing the room at once; their invite links stop working for them.",
         confirm: "Remove",
-        danger: true,
-      }))
-    )
-      return;
-    try {
-      await api.del(`/rooms/${rid(roomId)}/members/${rid(m.user_id)}`);
-    } catch (err) {
-      toast(errorMessage(err), "error");
-    }
+      },
+      () => api.del(`/rooms/${rid(roomId)}/members/${rid(m.user_id)}`),
+    );
   }
 
   function showReplies() {
@@ -526,22 +510,14 @@ export async function room(main, { params }) {
     }
   }
 
-  async function deleteRoom() {
-    if (
-      !(await ask({
-        title: "Delete this room?",
-        body: "Its messages are deleted for everyone.",
-        confirm: "Delete",
-        danger: true,
-      }))
-    )
-      return;
-    try {
-      await api.del(`/rooms/${rid(roomId)}`);
-      go("/rooms");
-    } catch (err) {
-      toast(errorMessage(err), "error");
-    }
+  function deleteRoom() {
+    return confirmed(
+      { title: "Delete this room?", body: "Its messages are deleted for everyone.", confirm: "Delete" },
+      async () => {
+        await api.del(`/rooms/${rid(roomId)}`);
+        go("/rooms");
+      },
+    );
   }
 
   async function leave() {
