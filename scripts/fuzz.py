@@ -25,7 +25,7 @@ import httpx
 
 from chassis.children import stop
 from chassis.components import COMPONENTS
-from chassis.devstack import free_port, port_free
+from chassis.devstack import free_port, free_range
 
 REPO = Path(__file__).resolve().parents[1]
 DEV_EMAIL = "fuzz@example.com"
@@ -40,21 +40,13 @@ TESTED = re.compile(r"^\s*Tested: (\d+)")
 READY = re.compile(r"ready: open (http://\S+)")
 
 
-def free_base(count: int) -> int:
-    """A base port with `count` free ports after it (the components' health ports)."""
-    for base in range(21000, 60000, 97):
-        if all(port_free(base + i) for i in range(count)):
-            return base
-    raise SystemExit("fuzz: no free port range for the health ports")
-
-
 def start_stack(data: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL", "LLM_BASE_URL")}
     env.update(
         TEXT_PROVIDER="offline",
         PORT=str(free_port()),
         NATS_PORT=str(free_port()),
-        HEALTH_PORT_BASE=str(free_base(len(COMPONENTS))),
+        HEALTH_PORT_BASE=str(free_range(len(COMPONENTS))),
         DATA_DIR=str(data),
         DEV_USER_EMAIL=DEV_EMAIL,
         DEV_USER_PASSWORD=DEV_PASSWORD,

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,29 +24,12 @@ from pathlib import Path
 from playwright.sync_api import expect, sync_playwright
 
 from chassis.children import stop
+from chassis.devstack import free_port, free_range
 from persona_svc.starters.catalog import starters
 
 ROOT = Path(__file__).resolve().parents[1]
 PERSONA = "ysolde-marrow"
 MESSAGE = "Captain, what is the strangest thing you have seen at sea?"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def free_base(count: int = 6) -> int:
-    for base in range(30000, 60000, 37):
-        try:
-            for i in range(count):
-                with socket.socket() as s:
-                    s.bind(("0.0.0.0", base + i))
-        except OSError:
-            continue
-        return base
-    raise SystemExit("no free port range")
 
 
 def main() -> None:
@@ -59,7 +41,7 @@ def main() -> None:
     data = Path(tempfile.mkdtemp(prefix="persona-shot-"))
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL", "LLM_BASE_URL")}
     env.update(
-        PORT=str(port), HEALTH_PORT_BASE=str(free_base()), NATS_PORT=str(free_port()), DATA_DIR=str(data)
+        PORT=str(port), HEALTH_PORT_BASE=str(free_range(6)), NATS_PORT=str(free_port()), DATA_DIR=str(data)
     )
     stack = subprocess.Popen(
         ["make", "dev"],
