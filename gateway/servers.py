@@ -190,6 +190,8 @@ async def _granian(app: ASGIApp, settings: Settings, shutdown_trigger: Trigger, 
             max_buffer_size=max(8192, settings.gateway_max_header_bytes),
         ),
         log_level=LogLevels.warning,
+        # Granian's records go to the root logger, formatted like ours (chassis.logging).
+        log_dictconfig={"loggers": {"_granian": {"handlers": [], "propagate": True}}},
         ssl_cert=Path(settings.tls_cert) if tls and settings.tls_cert else None,
         ssl_key=Path(settings.tls_key) if tls and settings.tls_key else None,
     )

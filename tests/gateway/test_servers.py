@@ -105,6 +105,31 @@ async def test_sigterm_lets_a_request_in_progress_finish(edge: Edge) -> None:
     assert await asyncio.to_thread(process.wait, 15) == 0
 
 
+async def test_two_gateways_on_one_nats_deliver_each_event_once_to_each_client(
+    procs: Procs, nats_alone: NatsServer
+) -> None:
+    """Scale-out as production runs it (deploy/: Granian): each process subscribes for its own
+    clients, and neither a second process nor a second stream of the same user duplicates."""
+    auth = procs.start("auth", "auth_svc")
+    gateways = [procs.start(f"gateway-{n}", "gateway", GATEWAY_SERVER="granian") for n in (1, 2)]
+    await procs.wait_ready([auth, *gateways])
+    async with (
+        httpx.AsyncClient(base_url=gateways[0].url, timeout=30.0) as one,
+        httpx.AsyncClient(base_url=gateways[1].url, timeout=30.0) as two,
+    ):
+        user = await sign_up(one)
+        async with (
+            open_stream(one, headers=user.headers) as a1,
+            open_stream(one, headers=user.headers) as a2,
+            open_stream(two, headers=user.headers) as b1,
+        ):
+            sequences = await publish(nats_alone.url, user, 20)
+            for stream in (a1, a2, b1):
+                assert [(await stream.next()).id for _ in sequences] == sequences
+                with pytest.raises(TimeoutError):  # and nothing more
+                    await stream.next(timeout=0.5)
+
+
 async def publish(nats_url: str, user: User, count: int) -> list[int]:
     nc = await nats.connect(nats_url)
     try:
