@@ -44,7 +44,7 @@ async def edge(request: pytest.FixtureRequest, procs: Procs, nats_alone: NatsSer
     media = procs.start("media", "media_svc")
     gateway = procs.start("gateway", "gateway", GATEWAY_SERVER=server)
     await procs.wait_ready([auth, media])
-    await gateway.wait_ready()
+    await gateway.wait_alive()  # not ready: persona_svc is not started
     return Edge(nats_alone, gateway, server)
 
 
@@ -112,7 +112,8 @@ async def test_two_gateways_on_one_nats_deliver_each_event_once_to_each_client(
     clients, and neither a second process nor a second stream of the same user duplicates."""
     auth = procs.start("auth", "auth_svc")
     gateways = [procs.start(f"gateway-{n}", "gateway", GATEWAY_SERVER="granian") for n in (1, 2)]
-    await procs.wait_ready([auth, *gateways])
+    await procs.wait_ready([auth])
+    await asyncio.gather(*(g.wait_alive() for g in gateways))
     async with (
         httpx.AsyncClient(base_url=gateways[0].url, timeout=30.0) as one,
         httpx.AsyncClient(base_url=gateways[1].url, timeout=30.0) as two,
