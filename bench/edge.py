@@ -242,11 +242,11 @@ class ScaleOut:
     duplicates: int
 
 
-def wrk(url: str, headers: dict[str, str]) -> tuple[float, float, int]:
+def wrk(url: str, headers: dict[str, str], seconds: int = WRK_SECONDS) -> tuple[float, float, int]:
     """(req/s, p99 ms, non-2xx answers) by wrk, or by bench.loadgen when wrk is not installed."""
     if not os.path.exists(WRK):
-        return asyncio.run(_loadgen(url, headers))
-    args = [WRK, "-t2", f"-c{WRK_CONNECTIONS}", f"-d{WRK_SECONDS}s", "--latency"]
+        return asyncio.run(_loadgen(url, headers, seconds))
+    args = [WRK, "-t2", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", "--latency"]
     for name, value in headers.items():
         args += ["-H", f"{name}: {value}"]
     out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
@@ -261,11 +261,11 @@ def wrk(url: str, headers: dict[str, str]) -> tuple[float, float, int]:
     )
 
 
-async def _loadgen(url: str, headers: dict[str, str]) -> tuple[float, float, int]:
+async def _loadgen(url: str, headers: dict[str, str], seconds: int) -> tuple[float, float, int]:
     port = int(url.split(":")[2].split("/")[0])
     path = "/" + url.split("/", 3)[3]
     result = await loadgen.run(
-        "127.0.0.1", port, path, connections=WRK_CONNECTIONS, seconds=WRK_SECONDS, headers=headers
+        "127.0.0.1", port, path, connections=WRK_CONNECTIONS, seconds=seconds, headers=headers
     )
     return result.rps, result.percentile(99) * 1000, result.errors
 
@@ -282,7 +282,7 @@ def http_rows(nats_url: str, folder: Path, servers: tuple[str, ...]) -> dict[str
             try:
                 asyncio.run(gw.wait_alive())  # not ready: only auth_svc runs behind it
                 token = asyncio.run(_token(gw.url))
-                wrk(f"{gw.url}/healthz", {})  # warm-up
+                wrk(f"{gw.url}/auth/me", {"authorization": f"Bearer {token}"}, seconds=2)  # warm-up
                 local, _, local_errors = wrk(f"{gw.url}/healthz", {})
                 bridged, p99, bridge_errors = wrk(f"{gw.url}/auth/me", {"authorization": f"Bearer {token}"})
                 out[server] = Http(local, bridged, p99, local_errors + bridge_errors)
@@ -343,7 +343,7 @@ def scale_out(nats_url: str, n: int, rate: int) -> ScaleOut:
 # --- the run and its report ----------------------------------------------------------------------
 
 
-def run(n: int, servers: tuple[str, ...], write: bool) -> None:
+def run(n: int, servers: tuple[str, ...], rates: tuple[int, ...], write: bool) -> None:
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as folder:
         nats_server = NatsServer(Path(folder) / "nats").start()
@@ -353,10 +353,10 @@ def run(n: int, servers: tuple[str, ...], write: bool) -> None:
             rows = []
             for server in servers:
                 print(f"-- {server}", flush=True)
-                gateway_sse = sse_run(nats_server.url, server, "sse", n, RATES)
-                floor = sse_run(nats_server.url, server, "bare", n, RATES)
+                gateway_sse = sse_run(nats_server.url, server, "sse", n, rates)
+                floor = sse_run(nats_server.url, server, "bare", n, rates)
                 rows.append(Row(server, http[server], gateway_sse, floor))
-            scaled = scale_out(nats_server.url, n, RATES[0]) if PRODUCTION in servers else None
+            scaled = scale_out(nats_server.url, n, rates[0]) if PRODUCTION in servers else None
         finally:
             nats_server.stop()
     text = report(rows, scaled, n, load)
@@ -427,9 +427,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.edge")
     parser.add_argument("--clients", type=int, default=CLIENTS)
     parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--rates", default=",".join(str(r) for r in RATES))
     args = parser.parse_args(argv or [])
     servers = tuple(s for s in args.servers.split(",") if s)
-    run(args.clients, servers, write=args.clients == CLIENTS and servers == SERVERS)
+    rates = tuple(int(r) for r in args.rates.split(",") if r)
+    run(args.clients, servers, rates, write=args.clients == CLIENTS and servers == SERVERS and rates == RATES)
 
 
 if __name__ == "__main__":
