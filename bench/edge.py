@@ -12,7 +12,8 @@
   process, and every event delivered exactly once to each client.
 
 `python -m bench.edge --clients 1000 --servers granian` is a quick run (the report is written
-only by a full one); `python -m bench.edge serve {sse|bare}` is the server process it starts."""
+only by a full one); `python -m bench.edge serve {sse|bare}` is the server process it starts;
+`python -m bench.edge own` measures the gateway's own cost per delivery with no server at all."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ import httpx
 import nats
 
 from bench import loadgen
-from bench.procs import GatewayProc, ask, clients
+from bench.procs import GatewayProc, ask, clients, gateway
 from bench.report import machine, write_section
 from bench.sse import Phase, best_rate, ensure_streams, open_all, phase, publish, specs, wait_delivered
 from bench.ssekit import BenchAuthenticator
@@ -44,11 +45,11 @@ from chassis.settings import Settings
 from gateway.__main__ import tune_gc
 from gateway.app import create_app as create_gateway
 from gateway.asgi import Receive, Scope, Send, header
-from gateway.fanout import frame
+from gateway.fanout import Hub, Outbox, _Topic, frame
 from gateway.servers import SERVERS, loop_factory, serve
+from gateway.sse import EventsPlugin
 from proto.subjects import live_subject, user_channel
-from tests.support.natsd import NatsServer, wait_port
-from tests.support.ports import free_port
+from tests.support.natsd import NatsServer
 from tests.support.procs import Procs
 from tests.support.users import sign_up
 
@@ -174,27 +175,9 @@ def serve_role(role: str) -> None:
 @contextmanager
 def server_proc(nats_url: str, server: str, role: str) -> Iterator[GatewayProc]:
     """`python -m bench.edge serve <role>` under `server`, on a free port."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "NATS_URL": nats_url,
-        "PORT": str(port),
-        "GATEWAY_SERVER": server,
-        "LOG_LEVEL": "warning",
-        "SSE_MAX_STREAMS_PER_USER": "1000000",
-    }
-    proc = subprocess.Popen([sys.executable, "-m", "bench.edge", "serve", role], env=env)
-    try:
-        wait_port(port, timeout=60)
+    with gateway(nats_url, role, module="bench.edge serve", GATEWAY_SERVER=server) as proc:
         time.sleep(1.0)
-        yield GatewayProc(proc, port)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        yield proc
 
 
 # --- measurements ---------------------------------------------------------------------------
@@ -340,6 +323,44 @@ def scale_out(nats_url: str, n: int, rate: int) -> ScaleOut:
     )
 
 
+def own_cost(followers: int = 2_000, events: int = 300) -> float:
+    """The gateway's own CPU µs per delivery, no server under it: the hub's delivery callback,
+    each follower's Outbox and its pump (`EventsPlugin._pump`) writing to a `send` that does nothing.
+    The best of 3 (the machine is shared)."""
+
+    class Msg:
+        def __init__(self, seq: int) -> None:
+            self.headers = {"Nats-Sequence": str(seq), "Event": "ai_chat_chunk"}
+            self.data = b'{"event":"ai_chat_chunk","delta":"1234567890"}'
+
+    async def send(message: Any) -> None:
+        return None
+
+    async def once() -> float:
+        plugin = EventsPlugin(Settings())
+        topic = _Topic("bench")
+        pumps = []
+        for _ in range(followers):
+            outbox = Outbox(1000)
+            topic.outboxes.add(outbox)
+            pumps.append(asyncio.ensure_future(plugin._pump(outbox, send)))
+        await asyncio.sleep(0.1)
+        deliver = Hub._deliver(topic)
+        started = time.process_time()
+        for seq in range(1, events + 1):
+            await deliver(Msg(seq))  # type: ignore[arg-type]
+            await asyncio.sleep(0)  # one event per loop turn: a write per event per follower
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.05)
+        used = time.process_time() - started
+        for outbox in topic.outboxes:
+            outbox.close("shutdown")
+        await asyncio.gather(*pumps)
+        return used / (followers * events) * 1e6
+
+    return min(asyncio.run(once()) for _ in range(3))
+
+
 # --- the run and its report ----------------------------------------------------------------------
 
 
@@ -437,5 +458,7 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["serve"]:
         serve_role(sys.argv[2])
+    elif sys.argv[1:2] == ["own"]:
+        print(f"gateway's own CPU per delivery (no server): {own_cost():.2f} µs")
     else:
         main(sys.argv[1:])
