@@ -168,7 +168,7 @@ async def _uvicorn(app: ASGIApp, settings: Settings, shutdown_trigger: Trigger, 
 
 
 async def _granian(app: ASGIApp, settings: Settings, shutdown_trigger: Trigger, graceful: float) -> None:
-    from granian.constants import HTTPModes, Interfaces
+    from granian.constants import HTTPModes, Interfaces, SSLProtocols
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
     from granian.server.embed import Server
@@ -194,6 +194,8 @@ async def _granian(app: ASGIApp, settings: Settings, shutdown_trigger: Trigger, 
         log_dictconfig={"loggers": {"_granian": {"handlers": [], "propagate": True}}},
         ssl_cert=Path(settings.tls_cert) if tls and settings.tls_cert else None,
         ssl_key=Path(settings.tls_key) if tls and settings.tls_key else None,
+        # Granian's default floor is TLS 1.3; Hypercorn and uvicorn accept TLS 1.2 clients too.
+        ssl_protocol_min=SSLProtocols.tls12,
     )
     await _until(server.serve(), shutdown_trigger, server.stop)
 

@@ -67,6 +67,11 @@ async def test_gateway_serves_https(stack: Mesh, tmp_path: Path, server: str) ->
                 await asyncio.sleep(0.05)
         assert r.status_code == 200
         assert r.http_version == ("HTTP/1.1" if server == "uvicorn" else "HTTP/2")
+        # A client that stops at TLS 1.2 is served too.
+        old = ssl.create_default_context(cafile=str(cert))
+        old.maximum_version = ssl.TLSVersion.TLSv1_2
+        async with httpx.AsyncClient(verify=old) as http:
+            assert (await http.get(f"https://localhost:{port}/healthz")).status_code == 200
     finally:
         stop.set()
         await task
