@@ -49,11 +49,13 @@ from gateway.fanout import Hub, Outbox, _Topic, frame
 from gateway.servers import SERVERS, loop_factory, serve
 from gateway.sse import EventsPlugin
 from proto.subjects import live_subject, user_channel
+from tests.support.kustomize import render
 from tests.support.natsd import NatsServer
+from tests.support.paths import REPO as ROOT
 from tests.support.procs import Procs
 from tests.support.users import sign_up
 
-PRODUCTION = "granian"  # what deploy/ runs; the scale-out run uses it
+PRODUCTION = "deploy/"  # the configuration deploy/k8s runs; the scale-out run uses it
 CLIENTS = 10_000
 USERS = 100
 RATES = (10_000, 25_000, 50_000)
@@ -62,6 +64,25 @@ WRK_SECONDS = 6
 WRK_CONNECTIONS = 64
 KIB = 1024
 WRK = "/usr/bin/wrk"
+
+
+def configs(servers: tuple[str, ...]) -> dict[str, tuple[str, dict[str, str]]]:
+    """Each server with the gateway's defaults, and PRODUCTION: the gateway Deployment's own
+    `GATEWAY_*` settings, read from the rendered production overlay."""
+    out: dict[str, tuple[str, dict[str, str]]] = {s: (s, {}) for s in servers}
+    deployment = next(
+        r
+        for r in render(ROOT / "deploy/k8s/overlays/production")
+        if r["kind"] == "Deployment" and r["metadata"]["name"] == "gateway"
+    )
+    env = {
+        e["name"]: e["value"]
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        if e["name"].startswith("GATEWAY_") and "value" in e
+    }
+    if env.get("GATEWAY_SERVER") in servers:
+        out[PRODUCTION] = (env.pop("GATEWAY_SERVER"), env)
+    return out
 
 
 # --- the server processes ---------------------------------------------------------------
@@ -173,9 +194,10 @@ def serve_role(role: str) -> None:
 
 
 @contextmanager
-def server_proc(nats_url: str, server: str, role: str) -> Iterator[GatewayProc]:
-    """`python -m bench.edge serve <role>` under `server`, on a free port."""
-    with gateway(nats_url, role, module="bench.edge serve", GATEWAY_SERVER=server) as proc:
+def server_proc(nats_url: str, config: tuple[str, dict[str, str]], role: str) -> Iterator[GatewayProc]:
+    """`python -m bench.edge serve <role>` under `config` (a server and its settings), on a free port."""
+    server, env = config
+    with gateway(nats_url, role, module="bench.edge serve", GATEWAY_SERVER=server, **env) as proc:
         time.sleep(1.0)
         yield proc
 
@@ -253,22 +275,22 @@ async def _loadgen(url: str, headers: dict[str, str], seconds: int) -> tuple[flo
     return result.rps, result.percentile(99) * 1000, result.errors
 
 
-def http_rows(nats_url: str, folder: Path, servers: tuple[str, ...]) -> dict[str, Http]:
-    """`python -m gateway` under each server, auth_svc behind it."""
+def http_rows(nats_url: str, folder: Path, chosen: dict[str, tuple[str, dict[str, str]]]) -> dict[str, Http]:
+    """`python -m gateway` under each configuration, auth_svc behind it."""
     procs = Procs(folder / "logs", {"NATS_URL": nats_url, "DATA_DIR": str(folder / "data")})
     out: dict[str, Http] = {}
     try:
         auth = procs.start("auth", "auth_svc")
         asyncio.run(procs.wait_ready([auth]))
-        for server in servers:
-            gw = procs.start(f"gateway-{server}", "gateway", GATEWAY_SERVER=server)
+        for n, (name, (server, env)) in enumerate(chosen.items()):
+            gw = procs.start(f"gateway-{n}", "gateway", None, GATEWAY_SERVER=server, **env)
             try:
                 asyncio.run(gw.wait_alive())  # not ready: only auth_svc runs behind it
                 token = asyncio.run(_token(gw.url))
                 wrk(f"{gw.url}/auth/me", {"authorization": f"Bearer {token}"}, seconds=2)  # warm-up
                 local, _, local_errors = wrk(f"{gw.url}/healthz", {})
                 bridged, p99, bridge_errors = wrk(f"{gw.url}/auth/me", {"authorization": f"Bearer {token}"})
-                out[server] = Http(local, bridged, p99, local_errors + bridge_errors)
+                out[name] = Http(local, bridged, p99, local_errors + bridge_errors)
             finally:
                 gw.terminate()
                 gw.wait()
@@ -282,9 +304,12 @@ async def _token(url: str) -> str:
         return (await sign_up(http)).access_token
 
 
-def sse_run(nats_url: str, server: str, role: str, n: int, rates: tuple[int, ...]) -> Sse:
-    users = [f"{role}-{server}-{i}" for i in range(USERS)]
-    with server_proc(nats_url, server, role) as gw:
+def sse_run(
+    nats_url: str, config: tuple[str, dict[str, str]], role: str, n: int, rates: tuple[int, ...]
+) -> Sse:
+    server = config[0]
+    users = [f"{role}-{server}-{len(config[1])}-{i}" for i in range(USERS)]
+    with server_proc(nats_url, config, role) as gw:
         base = gw.rss()
         with clients(specs(gw.port, users, n // USERS, nats_url)) as procs:
             seconds = open_all(procs, n)
@@ -297,12 +322,12 @@ def sse_run(nats_url: str, server: str, role: str, n: int, rates: tuple[int, ...
     return Sse(kib, seconds, phases)
 
 
-def scale_out(nats_url: str, n: int, rate: int) -> ScaleOut:
+def scale_out(nats_url: str, config: tuple[str, dict[str, str]], n: int, rate: int) -> ScaleOut:
     """The same clients and rate on one gateway process, then split over two on the same NATS."""
     users = [f"scale-{i}" for i in range(USERS)]
     fan = n // USERS
-    one = sse_run(nats_url, PRODUCTION, "sse", n, (rate,)).phases[0]
-    with server_proc(nats_url, PRODUCTION, "sse") as a, server_proc(nats_url, PRODUCTION, "sse") as b:
+    one = sse_run(nats_url, config, "sse", n, (rate,)).phases[0]
+    with server_proc(nats_url, config, "sse") as a, server_proc(nats_url, config, "sse") as b:
         # Every user has clients on both gateways: each event reaches both processes.
         halves = [specs(gw.port, users, fan // 2, None) for gw in (a, b)]
         with clients([s for half in halves for s in half]) as procs:
@@ -370,14 +395,17 @@ def run(n: int, servers: tuple[str, ...], rates: tuple[int, ...], write: bool) -
         nats_server = NatsServer(Path(folder) / "nats").start()
         try:
             asyncio.run(ensure_streams(nats_server.url))
-            http = http_rows(nats_server.url, Path(folder), servers)
+            chosen = configs(servers)
+            http = http_rows(nats_server.url, Path(folder), chosen)
             rows = []
-            for server in servers:
-                print(f"-- {server}", flush=True)
-                gateway_sse = sse_run(nats_server.url, server, "sse", n, rates)
-                floor = sse_run(nats_server.url, server, "bare", n, rates)
-                rows.append(Row(server, http[server], gateway_sse, floor))
-            scaled = scale_out(nats_server.url, n, rates[0]) if PRODUCTION in servers else None
+            for name, config in chosen.items():
+                print(f"-- {name}", flush=True)
+                gateway_sse = sse_run(nats_server.url, config, "sse", n, rates)
+                floor = sse_run(nats_server.url, config, "bare", n, rates)
+                rows.append(Row(describe(name, config), http[name], gateway_sse, floor))
+            scaled = (
+                scale_out(nats_server.url, chosen[PRODUCTION], n, rates[0]) if PRODUCTION in chosen else None
+            )
         finally:
             nats_server.stop()
     text = report(rows, scaled, n, load)
@@ -430,13 +458,22 @@ def report(rows: list[Row], scaled: ScaleOut | None, n: int, load: float) -> str
     if scaled is not None:
         lines += [
             "",
-            f"Scale-out ({PRODUCTION}, {scaled.rate:,} deliveries/s, the same {n:,} clients split over two "
-            "gateway processes on one NATS, every user on both): CPU µs per delivery "
+            f"Scale-out ({PRODUCTION}'s configuration, {scaled.rate:,} deliveries/s, the same {n:,} clients "
+            "split over two gateway processes on one NATS, every user on both): CPU µs per delivery "
             f"{scaled.one_cpu_us:.1f} with one process, {scaled.two_cpu_us:.1f} with two "
             f"({scaled.two_cpu_us / scaled.one_cpu_us - 1:+.0%}); events missing {scaled.missing:,}, "
             f"delivered twice {scaled.duplicates:,}.",
         ]
     return "\n".join(lines)
+
+
+def describe(name: str, config: tuple[str, dict[str, str]]) -> str:
+    server, env = config
+    if name != PRODUCTION:
+        return server
+    return (
+        f"**{server}, as deploy/ runs it** ({', '.join(f'`{k}={v}`' for k, v in env.items()) or 'defaults'})"
+    )
 
 
 def _rate(p: Phase | None) -> str:
