@@ -17,7 +17,7 @@ from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
 
 from chassis.settings import Settings
-from gateway.asgi import Message, Receive, Scope, Send
+from gateway.asgi import Receive, Scope, Send
 
 SERVERS: tuple[str, ...] = typing.get_args(typing.get_type_hints(Settings)["gateway_server"])
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -37,7 +37,12 @@ async def serve(
     """Serve `app` until `shutdown_trigger` returns, then give requests in progress `graceful`
     seconds to finish."""
     runners = {"hypercorn": _hypercorn, "uvicorn": _uvicorn, "granian": _granian}
-    await runners[settings.gateway_server](Draining(app, graceful), settings, shutdown_trigger, graceful)
+
+    async def stopping() -> None:
+        await shutdown_trigger()
+        _end_streams(app)
+
+    await runners[settings.gateway_server](app, settings, stopping, graceful)
 
 
 def loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -50,63 +55,14 @@ def loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] 
     return uvloop.new_event_loop
 
 
-class Draining:
-    """Holds the app's lifespan shutdown until requests in progress have answered (at most
-    `graceful` seconds), so the bus they wait on stays open: Granian sends the shutdown at once.
-    SSE streams are not waited for: the app's shutdown ends them itself."""
-
-    def __init__(self, app: ASGIApp, graceful: float) -> None:
-        self.app = app
-        self.graceful = graceful
-        self._busy = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self.app(scope, self._lifespan(receive), send)
-            return
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        counted = True
-        self._enter()
-
-        async def watched(message: Message) -> None:
-            nonlocal counted
-            if counted and message["type"] == "http.response.start" and _is_stream(message):
-                counted = False
-                self._leave()
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watched)
-        finally:
-            if counted:
-                self._leave()
-
-    def _enter(self) -> None:
-        self._busy += 1
-        self._idle.clear()
-
-    def _leave(self) -> None:
-        self._busy -= 1
-        if not self._busy:
-            self._idle.set()
-
-    def _lifespan(self, receive: Receive) -> Receive:
-        async def received() -> Message:
-            message = await receive()
-            if message["type"] == "lifespan.shutdown":
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._idle.wait(), self.graceful)
-            return message
-
-        return received
-
-
-def _is_stream(message: Message) -> bool:
-    return any(k == b"content-type" and v.startswith(b"text/event-stream") for k, v in message["headers"])
+def _end_streams(app: ASGIApp) -> None:
+    """End the app's SSE streams as the server starts to stop (a clean end: clients reconnect to
+    another replica with Last-Event-ID). Every server waits for open responses before the app's
+    lifespan shutdown, Granian without a time limit, so a stream left open would hold it."""
+    for plugin in getattr(app, "plugins", ()):
+        end = getattr(plugin, "end_streams", None)
+        if end is not None:
+            end()
 
 
 async def _hypercorn(app: ASGIApp, settings: Settings, shutdown_trigger: Trigger, graceful: float) -> None:

@@ -131,11 +131,15 @@ class EventsPlugin:
             gateway.auth.api_key_listeners.append(self._api_key_revoked)
         _document(gateway)
 
+    def end_streams(self) -> None:
+        """End every open stream cleanly (the gateway is stopping; gateway/servers.py)."""
+        for outbox in self._outboxes:
+            outbox.close("shutdown")
+
     async def stop(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
-        for outbox in self._outboxes:
-            outbox.close("shutdown")
+        self.end_streams()
         if self._streams:
             await asyncio.wait(self._streams, timeout=5.0)
         self._count_written()
