@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["bridge", "sse", "streaming", "media", "llm", "persona_eval", "lighthouse", "rooms"]
+BENCHMARKS = ["bridge", "sse", "streaming", "media", "llm", "persona_eval", "lighthouse", "rooms", "edge"]
 
 
 def main() -> None:

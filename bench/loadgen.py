@@ -52,8 +52,17 @@ async def _connection(host: str, port: int, request: bytes, stop: float, result:
         writer.close()
 
 
-async def run(host: str, port: int, path: str, *, connections: int, seconds: float) -> Result:
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+async def run(
+    host: str,
+    port: int,
+    path: str,
+    *,
+    connections: int,
+    seconds: float,
+    headers: dict[str, str] | None = None,
+) -> Result:
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode()
     result = Result()
     started = time.perf_counter()
     stop = started + seconds

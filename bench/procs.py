@@ -32,8 +32,11 @@ class GatewayProc:
 
 
 @contextmanager
-def gateway(nats_url: str, role: str = "gateway", **env: str) -> Iterator[GatewayProc]:
-    """`role` "gateway": the real gateway; "bare": Hypercorn holding SSE responses, nothing else."""
+def gateway(
+    nats_url: str, role: str = "gateway", module: str = "bench.ssekit", **env: str
+) -> Iterator[GatewayProc]:
+    """`python -m <module> <role>` (`module` may carry arguments: "bench.edge serve").
+    bench.ssekit's roles: "gateway", the real gateway; "bare": Hypercorn holding SSE responses."""
     port = free_port()
     full = {
         **os.environ,
@@ -44,9 +47,9 @@ def gateway(nats_url: str, role: str = "gateway", **env: str) -> Iterator[Gatewa
         "SSE_MAX_STREAMS_PER_USER": "100000",
         **env,
     }
-    proc = subprocess.Popen([sys.executable, "-m", "bench.ssekit", role], env=full)
+    proc = subprocess.Popen([sys.executable, "-m", *module.split(), role], env=full)
     try:
-        wait_port(port, timeout=30)
+        wait_port(port, timeout=60)
         yield GatewayProc(proc, port)
     finally:
         stop(proc, timeout=20)

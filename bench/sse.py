@@ -144,14 +144,24 @@ def wait_delivered(procs: list[ClientProc], expected: int, timeout: float = 30.0
         time.sleep(0.5)
 
 
-def phase(gw: GatewayProc, procs: list[ClientProc], nats_url: str, users: list[str], target: int) -> Phase:
-    fan = CONNECTIONS // len(users)
+def phase(
+    gw: GatewayProc,
+    procs: list[ClientProc],
+    nats_url: str,
+    users: list[str],
+    target: int,
+    *,
+    fan: int = 0,
+    seconds: float = PHASE_SECONDS,
+) -> Phase:
+    """`target` deliveries/s to `fan` clients per user (CONNECTIONS spread over `users` unless given)."""
+    fan = fan or CONNECTIONS // len(users)
     ask(procs, "reset")
     cpu = gw.cpu_seconds()
     clients_cpu = _cpu(procs)
     psutil.cpu_percent(interval=None)
     started = time.monotonic()
-    sent = asyncio.run(publish(nats_url, users, target / fan, PHASE_SECONDS))
+    sent = asyncio.run(publish(nats_url, users, target / fan, seconds))
     stats = wait_delivered(procs, sent * fan)
     seconds = time.monotonic() - started
     cpu_used = gw.cpu_seconds() - cpu

@@ -286,7 +286,10 @@ class SseClient(asyncio.Protocol):
             if not line or line[-1:] == b"\r":
                 continue
             if line.startswith(b"id: "):
-                self.frame_id = int(line[4:])
+                seq = int(line[4:])
+                if seq <= self.frame_id:  # one channel per client: ids only grow
+                    self.sink.duplicates += 1
+                self.frame_id = seq
             elif line.startswith(b"data: "):
                 self.sink.frame(self.frame_id, line, now, mono)
             elif line == b": connected" and not self.connected.done():
@@ -308,6 +311,7 @@ class Sink:
 
     def reset(self) -> None:
         self.frames = 0
+        self.duplicates = 0
         self.latencies_us: list[int] = []
         self.arrivals: list[tuple[int, int]] = []
 
@@ -376,6 +380,7 @@ async def run_clients(spec: dict[str, Any]) -> None:
                 {
                     "frames": sink.frames,
                     "lost": sink.lost,
+                    "duplicates": sink.duplicates,
                     "latencies_us": sink.latencies_us,
                     "arrivals": sink.arrivals,
                     "baseline_frames": baseline.frames + len(baseline.arrivals),

@@ -36,6 +36,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     events_max_bytes: int = 1024 * 1024 * 1024
     access_token_ttl: float = 900.0
     # Gateway
+    # Its ASGI server (gateway/servers.py; docs/operations.md compares them).
+    gateway_server: Literal["hypercorn", "uvicorn", "granian"] = "hypercorn"
     host: str = "127.0.0.1"
     port: int = 8000
     tls_cert: str | None = None

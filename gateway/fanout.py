@@ -46,6 +46,7 @@ class Outbox:
         "sending",
         "task",
         "last_write",
+        "wrote",
         "heartbeat_due",
         "_waiter",
     )
@@ -61,23 +62,30 @@ class Outbox:
         # even when the socket's buffer is full and that await never returns by itself.
         self.sending = False
         self.task: asyncio.Task[object] | None = asyncio.current_task()
+        # `wrote` is set by each write (a flag: cheaper than reading the clock per delivery) and
+        # turned into `last_write` by the next tick.
         self.last_write = time.monotonic()
+        self.wrote = False
         self.heartbeat_due = False
         self._waiter: asyncio.Future[None] | None = None
 
     def push(self, seq: int, data: bytes) -> None:
         if self.closed or seq <= self.floor:
             return
-        queue = self.pending if self.pending is not None else self.frames
-        if len(queue) >= self.limit:
-            metrics.sse_dropped.inc()
-            self.close("slow")
+        pending = self.pending
+        if pending is None:  # the common case, once per delivery: inlined
+            frames = self.frames
+            if len(frames) < self.limit:
+                frames.append(data)
+                waiter = self._waiter
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
+                return
+        elif len(pending) < self.limit:
+            pending.append((seq, data))
             return
-        if self.pending is not None:
-            self.pending.append((seq, data))
-        else:
-            self.frames.append(data)
-            self._wake()
+        metrics.sse_dropped.inc()
+        self.close("slow")
 
     def go_live(self, floor: int) -> None:
         self.floor = floor
@@ -89,7 +97,10 @@ class Outbox:
     def tick(self, now: float, interval: float) -> None:
         """Called periodically by the connection's owner: ask for a heartbeat after `interval` s
         of silence (one timer for every connection instead of one per connection)."""
-        if now - self.last_write >= interval and not self.closed:
+        if self.wrote:
+            self.wrote = False
+            self.last_write = now
+        elif now - self.last_write >= interval and not self.closed:
             self.heartbeat_due = True
             self._wake()
 

@@ -99,6 +99,8 @@ class EventsPlugin:
         self._per_user: dict[str, int] = {}
         self._ticker: asyncio.Task[None] | None = None
         self.rooms = RoomStreams()
+        # Frames written since the ticker last added them to the `persona_sse_events` counter.
+        self._written = 0
 
     @property
     def gateway(self) -> Gateway:
@@ -132,14 +134,19 @@ class EventsPlugin:
             gateway.auth.api_key_listeners.append(self._api_key_revoked)
         _document(gateway)
 
+    def end_streams(self) -> None:
+        """End every open stream cleanly (the gateway is stopping; gateway/servers.py)."""
+        for outbox in self._outboxes:
+            outbox.close("shutdown")
+
     async def stop(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
         await self.rooms.stop()
-        for outbox in self._outboxes:
-            outbox.close("shutdown")
+        self.end_streams()
         if self._streams:
             await asyncio.wait(self._streams, timeout=5.0)
+        self._count_written()
         if self._hub is not None:
             with contextlib.suppress(Exception):
                 await self._hub.stop()
@@ -168,12 +175,18 @@ class EventsPlugin:
 
     async def _heartbeats(self) -> None:
         interval = self.settings.sse_heartbeat
-        # Checked three times per interval: a silent stream gets a comment within 4/3 of it.
+        # Checked three times per interval: a silent stream gets a comment within 5/3 of it (a
+        # write is noticed by the next check, not timed: reading the clock per write costs more).
         while True:
             await asyncio.sleep(interval / 3)
             now = time.monotonic()
             for outbox in self._outboxes:
                 outbox.tick(now, interval)
+            self._count_written()
+
+    def _count_written(self) -> None:
+        written, self._written = self._written, 0
+        metrics.sse_events.inc(written)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
@@ -395,8 +408,11 @@ class EventsPlugin:
         return last
 
     async def _pump(self, outbox: Outbox, send: Send) -> None:
+        # Once per delivery, so kept lean: every frame queued since the last turn goes out in one
+        # write, and the events counter is updated by the ticker, not per write.
         while True:
-            await outbox.wait()
+            if not (outbox.frames or outbox.closed or outbox.heartbeat_due):
+                await outbox.wait()
             if outbox.closed:
                 break
             outbox.heartbeat_due = False
@@ -404,8 +420,8 @@ class EventsPlugin:
             if not frames:
                 await _write(outbox, send, HEARTBEAT)
                 continue
-            await _write(outbox, send, b"".join(frames))
-            metrics.sse_events.inc(len(frames))
+            await _write(outbox, send, frames[0] if len(frames) == 1 else b"".join(frames))
+            self._written += len(frames)
         if outbox.reason == "revoked":
             # The last word: the client signs out instead of reconnecting.
             await _write(outbox, send, SESSION_REVOKED)
@@ -432,7 +448,7 @@ async def _write(outbox: Outbox, send: Send, data: bytes) -> None:
         await send({"type": "http.response.body", "body": data, "more_body": True})
     finally:
         outbox.sending = False
-        outbox.last_write = time.monotonic()
+        outbox.wrote = True
 
 
 async def _watch(receive: Receive, outbox: Outbox) -> None:

@@ -16,7 +16,7 @@ import pytest
 from gateway.app import create_app as create_gateway
 from gateway.identity import Anonymous
 from tests.support import sample
-from tests.support.mesh import Mesh, RunningApp, RunningServer, client
+from tests.support.mesh import Mesh, RunningApp, RunningServer, client, speaks_http2
 from tests.support.sample import SAMPLE_ROUTES
 
 MiB = 1024 * 1024
@@ -174,6 +174,7 @@ async def test_crash_is_500_that_leaks_nothing(gateway: RunningServer) -> None:
     assert "hunter2" not in r.text and "RuntimeError" not in r.text
 
 
+@pytest.mark.skipif(not speaks_http2, reason="uvicorn has no HTTP/2")
 async def test_http2_cleartext_with_prior_knowledge(gateway: RunningServer) -> None:
     async with httpx.AsyncClient(base_url=gateway.url, http1=False, http2=True) as http:
         r = await http.get("/sample/hello")

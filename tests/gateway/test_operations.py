@@ -13,7 +13,7 @@ from gateway.app import create_app as create_gateway
 from media_svc.app import create_app as create_media
 from persona_svc.app import create_app as create_persona
 from tests.support import sample
-from tests.support.mesh import Mesh, client, with_health_port
+from tests.support.mesh import GATEWAY_SERVER, Mesh, client, with_health_port
 from tests.support.ports import free_port
 from tests.support.sample import SAMPLE_ROUTES
 
@@ -96,7 +96,8 @@ async def test_made_up_methods_and_paths_add_no_metric_series(stack: Mesh) -> No
     methods = {label.split('method="')[1].split('"')[0] for label in after}
     # The process's registry is shared with other tests: no made-up method in any series.
     assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
-    assert 'method="other"' in "".join(after)
+    if GATEWAY_SERVER != "uvicorn":  # uvicorn's parser (llhttp) answers 400 itself to an unknown method
+        assert 'method="other"' in "".join(after)
 
 
 async def test_openapi_is_merged_from_services_over_the_bus(stack: Mesh) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 
 import pytest
@@ -34,6 +35,10 @@ async def gateway(procs: Procs) -> Proc:
     return gw
 
 
+@pytest.mark.skipif(
+    os.environ.get("GATEWAY_SERVER") == "uvicorn",
+    reason="uvicorn has no timer for a request head (docs/operations.md, the gateway's ASGI server)",
+)
 async def test_request_head_sent_a_byte_a_second_is_cut_off(gateway: Proc) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
     head = b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Slow: " + b"a" * 60

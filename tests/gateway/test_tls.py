@@ -1,4 +1,5 @@
-"""`TLS_CERT`/`TLS_KEY`: the gateway speaks h2 over TLS, negotiated by ALPN."""
+"""`TLS_CERT`/`TLS_KEY`: the gateway serves HTTPS under each server; h2 negotiated by ALPN where
+the server speaks it (Hypercorn, Granian; uvicorn speaks HTTP/1.1 only)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from pathlib import Path
 
 import httpx
 import msgspec
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from hypercorn.asyncio import serve
 
-from gateway.__main__ import hypercorn_config
 from gateway.app import create_app as create_gateway
+from gateway.servers import SERVERS, serve
 from tests.support.mesh import Mesh
 from tests.support.ports import free_port
 
@@ -46,14 +47,15 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-async def test_gateway_negotiates_h2_over_tls(stack: Mesh, tmp_path: Path) -> None:
+@pytest.mark.parametrize("server", SERVERS)
+async def test_gateway_serves_https(stack: Mesh, tmp_path: Path, server: str) -> None:
     cert, key = self_signed(tmp_path)
     port = free_port()
-    settings = msgspec.structs.replace(stack.settings, port=port, tls_cert=str(cert), tls_key=str(key))
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        serve(create_gateway(settings), hypercorn_config(settings), shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    settings = msgspec.structs.replace(
+        stack.settings, port=port, tls_cert=str(cert), tls_key=str(key), gateway_server=server
     )
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(create_gateway(settings), settings, stop.wait, graceful=1.0))
     try:
         context = ssl.create_default_context(cafile=str(cert))
         for _ in range(100):
@@ -64,7 +66,12 @@ async def test_gateway_negotiates_h2_over_tls(stack: Mesh, tmp_path: Path) -> No
             except httpx.ConnectError:
                 await asyncio.sleep(0.05)
         assert r.status_code == 200
-        assert r.http_version == "HTTP/2"
+        assert r.http_version == ("HTTP/1.1" if server == "uvicorn" else "HTTP/2")
+        # A client that stops at TLS 1.2 is served too.
+        old = ssl.create_default_context(cafile=str(cert))
+        old.maximum_version = ssl.TLSVersion.TLSv1_2
+        async with httpx.AsyncClient(verify=old) as http:
+            assert (await http.get(f"https://localhost:{port}/healthz")).status_code == 200
     finally:
         stop.set()
         await task

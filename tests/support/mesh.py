@@ -1,22 +1,27 @@
 """Run the mesh's components in the test's event loop: services through their lifespan,
-the gateway behind a real Hypercorn listener on a free port."""
+the gateway behind a real listener on a free port, under the ASGI server `GATEWAY_SERVER`
+names (Hypercorn unless set: `GATEWAY_SERVER=granian pytest tests/gateway` runs them under Granian)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import msgspec
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
 from starlette.types import ASGIApp
 
 from chassis.lifespan import run_lifespan
 from chassis.settings import Settings
+from gateway.servers import serve
 from tests.support.ports import free_port
+
+# The server RunningServer runs the gateway under; uvicorn alone has no HTTP/2.
+GATEWAY_SERVER = os.environ.get("GATEWAY_SERVER") or "hypercorn"
+speaks_http2 = GATEWAY_SERVER != "uvicorn"
 
 
 class RunningApp:
@@ -40,7 +45,8 @@ class RunningApp:
 
 
 class RunningServer:
-    """An ASGI app behind Hypercorn on 127.0.0.1:<free port> (HTTP/1.1 and h2c)."""
+    """An ASGI app behind the gateway's server on 127.0.0.1:<free port> (HTTP/1.1; h2c except
+    under uvicorn), with the app's own settings when it has them (the gateway's edge limits)."""
 
     def __init__(self, app: ASGIApp, port: int | None = None) -> None:
         self.app = app
@@ -60,12 +66,15 @@ class RunningServer:
         return f"http://127.0.0.1:{port}"
 
     async def start(self) -> RunningServer:
-        config = Config()
-        config.bind = [f"127.0.0.1:{self.port}"]
-        config.accesslog = None
-        config.graceful_timeout = 1
+        own = getattr(self.app, "settings", None)
+        settings = msgspec.structs.replace(
+            own if isinstance(own, Settings) else Settings(),
+            host="127.0.0.1",
+            port=self.port,
+            gateway_server=GATEWAY_SERVER,
+        )
         self._stop = asyncio.Event()
-        self._task = asyncio.create_task(serve(self.app, config, shutdown_trigger=self._stop.wait))  # type: ignore[arg-type]
+        self._task = asyncio.create_task(serve(self.app, settings, self._stop.wait, graceful=1.0))
         for _ in range(200):
             if self._task.done():
                 self._task.result()

@@ -1,0 +1,501 @@
+"""`python -m bench edge`: the gateway's ASGI server chosen by measurement. Every server in
+`gateway.servers.SERVERS` side by side in one run, on the same workload:
+
+- gateway-local req/s (`GET /healthz`) and through the bridge (`GET /auth/me`, p99), `wrk` with
+  64 connections against `python -m gateway` (the real app: real authenticator, auth_svc behind);
+- SSE memory per idle client and deliveries/s at p99 ≤ 50 ms with the gateway's CPU µs per
+  delivery, against the real gateway app and EventsPlugin (`serve sse`: an authenticator that
+  trusts `Bearer user:<id>`, as bench/sse.py), 100 users × clients/100 streams each;
+- beside each, the floor of the same server: `BareFanout`, a trivial ASGI SSE app (one shared NATS
+  subscription per channel, a list and a future per connection, no auth, replay or limits);
+- two gateway processes of the production server on one NATS: CPU per delivery against one
+  process, and every event delivered exactly once to each client.
+
+`python -m bench.edge --clients 1000 --servers granian` is a quick run (the report is written
+only by a full one); `python -m bench.edge serve {sse|bare}` is the server process it starts;
+`python -m bench.edge own` measures the gateway's own cost per delivery with no server at all."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+
+from bench import loadgen
+from bench.procs import GatewayProc, ask, clients, gateway
+from bench.report import machine, write_section
+from bench.sse import Phase, best_rate, ensure_streams, open_all, phase, publish, specs, wait_delivered
+from bench.ssekit import BenchAuthenticator
+from chassis.logging import configure_logging
+from chassis.settings import Settings
+from gateway.__main__ import tune_gc
+from gateway.app import create_app as create_gateway
+from gateway.asgi import Receive, Scope, Send, header
+from gateway.fanout import Hub, Outbox, _Topic, frame
+from gateway.servers import SERVERS, loop_factory, serve
+from gateway.sse import EventsPlugin
+from proto.subjects import live_subject, user_channel
+from tests.support.kustomize import render
+from tests.support.natsd import NatsServer
+from tests.support.paths import REPO as ROOT
+from tests.support.procs import Procs
+from tests.support.users import sign_up
+
+PRODUCTION = "deploy/"  # the configuration deploy/k8s runs; the scale-out run uses it
+CLIENTS = 10_000
+USERS = 100
+RATES = (10_000, 25_000, 50_000)
+PHASE_SECONDS = 6.0
+WRK_SECONDS = 6
+WRK_CONNECTIONS = 64
+KIB = 1024
+WRK = "/usr/bin/wrk"
+
+
+def configs(servers: tuple[str, ...]) -> dict[str, tuple[str, dict[str, str]]]:
+    """Each server with the gateway's defaults, and PRODUCTION: the gateway Deployment's own
+    `GATEWAY_*` settings, read from the rendered production overlay."""
+    out: dict[str, tuple[str, dict[str, str]]] = {s: (s, {}) for s in servers}
+    deployment = next(
+        r
+        for r in render(ROOT / "deploy/k8s/overlays/production")
+        if r["kind"] == "Deployment" and r["metadata"]["name"] == "gateway"
+    )
+    env = {
+        e["name"]: e["value"]
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        if e["name"].startswith("GATEWAY_") and "value" in e
+    }
+    if env.get("GATEWAY_SERVER") in servers:
+        out[PRODUCTION] = (env.pop("GATEWAY_SERVER"), env)
+    return out
+
+
+# --- the server processes ---------------------------------------------------------------
+
+
+class BareFanout:
+    """The floor of a server: the least an ASGI SSE relay does (see the module docstring)."""
+
+    def __init__(self, nats_url: str) -> None:
+        self.nats_url = nats_url
+        self.nc: Any = None
+        self.followers: dict[str, set[BareStream]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    self.nc = await nats.connect(self.nats_url)
+                else:
+                    await self.nc.close()
+                await send({"type": f"{message['type']}.complete"})
+                if message["type"] == "lifespan.shutdown":
+                    return
+        user = (header(scope, b"authorization") or "").partition("user:")[2]
+        subject = live_subject(user_channel(user))
+        followers = self.followers.get(subject)
+        if followers is None:
+            followers = self.followers[subject] = set()
+            await self.nc.subscribe(subject, cb=self._deliver(followers))
+            await self.nc.flush()
+        stream = BareStream()
+        followers.add(stream)
+        watcher = asyncio.ensure_future(_until_disconnect(receive, stream))
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b": connected\n\n", "more_body": True})
+            await stream.pump(send)
+        finally:
+            followers.discard(stream)
+            watcher.cancel()
+
+    @staticmethod
+    def _deliver(followers: set[BareStream]) -> Any:
+        async def deliver(msg: Any) -> None:
+            headers = msg.headers or {}
+            sse = frame(int(headers["Nats-Sequence"]), headers.get("Event", "message"), msg.data)
+            for stream in followers:
+                stream.push(sse)
+
+        return deliver
+
+
+class BareStream:
+    __slots__ = ("frames", "closed", "waiter")
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+        self.closed = False
+        self.waiter: asyncio.Future[None] | None = None
+
+    def push(self, data: bytes) -> None:
+        self.frames.append(data)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def close(self) -> None:
+        self.closed = True
+        self.push(b"")
+
+    async def pump(self, send: Send) -> None:
+        while not self.closed:
+            if not self.frames:
+                self.waiter = asyncio.get_running_loop().create_future()
+                await self.waiter
+            frames, self.frames = self.frames, []
+            await send({"type": "http.response.body", "body": b"".join(frames), "more_body": True})
+
+
+async def _until_disconnect(receive: Receive, stream: BareStream) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    stream.close()
+
+
+def serve_role(role: str) -> None:
+    settings = Settings.from_env()
+    configure_logging(f"bench-{role}", "warning")
+    app = (
+        BareFanout(settings.nats_url)
+        if role == "bare"
+        else create_gateway(settings, routes=(), authenticator=BenchAuthenticator())
+    )
+    tune_gc()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await serve(app, settings, stop.wait)
+
+    with asyncio.Runner(loop_factory=loop_factory(settings)) as runner:
+        runner.run(main())
+
+
+@contextmanager
+def server_proc(nats_url: str, config: tuple[str, dict[str, str]], role: str) -> Iterator[GatewayProc]:
+    """`python -m bench.edge serve <role>` under `config` (a server and its settings), on a free port."""
+    server, env = config
+    with gateway(nats_url, role, module="bench.edge serve", GATEWAY_SERVER=server, **env) as proc:
+        time.sleep(1.0)
+        yield proc
+
+
+# --- measurements ---------------------------------------------------------------------------
+
+
+@dataclass
+class Http:
+    local_rps: float = 0.0
+    bridge_rps: float = 0.0
+    bridge_p99_ms: float = float("nan")
+    errors: int = 0
+
+
+@dataclass
+class Sse:
+    kib: float = float("nan")
+    open_seconds: float = float("nan")
+    phases: list[Phase] = field(default_factory=list)
+
+    @property
+    def best(self) -> Phase | None:
+        return best_rate(self.phases)
+
+    @property
+    def cpu_us(self) -> float:
+        """CPU µs per delivery at the highest rate the server kept up with (its cheapest)."""
+        kept = [p for p in self.phases if p.missing == 0] or self.phases
+        return min((p.cpu_us_per_delivery for p in kept), default=float("nan"))
+
+
+@dataclass
+class Row:
+    server: str
+    http: Http
+    gateway: Sse
+    floor: Sse
+
+
+@dataclass
+class ScaleOut:
+    rate: int
+    one_cpu_us: float
+    two_cpu_us: float
+    missing: int
+    duplicates: int
+
+
+def wrk(url: str, headers: dict[str, str], seconds: int = WRK_SECONDS) -> tuple[float, float, int]:
+    """(req/s, p99 ms, non-2xx answers) by wrk, or by bench.loadgen when wrk is not installed."""
+    if not os.path.exists(WRK):
+        return asyncio.run(_loadgen(url, headers, seconds))
+    args = [WRK, "-t2", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", "--latency"]
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return (
+        rps,
+        float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan"),
+        int(errors.group(1)) if errors else 0,
+    )
+
+
+async def _loadgen(url: str, headers: dict[str, str], seconds: int) -> tuple[float, float, int]:
+    port = int(url.split(":")[2].split("/")[0])
+    path = "/" + url.split("/", 3)[3]
+    result = await loadgen.run(
+        "127.0.0.1", port, path, connections=WRK_CONNECTIONS, seconds=seconds, headers=headers
+    )
+    return result.rps, result.percentile(99) * 1000, result.errors
+
+
+def http_rows(nats_url: str, folder: Path, chosen: dict[str, tuple[str, dict[str, str]]]) -> dict[str, Http]:
+    """`python -m gateway` under each configuration, auth_svc behind it."""
+    procs = Procs(folder / "logs", {"NATS_URL": nats_url, "DATA_DIR": str(folder / "data")})
+    out: dict[str, Http] = {}
+    try:
+        auth = procs.start("auth", "auth_svc")
+        asyncio.run(procs.wait_ready([auth]))
+        for n, (name, (server, env)) in enumerate(chosen.items()):
+            gw = procs.start(f"gateway-{n}", "gateway", None, GATEWAY_SERVER=server, **env)
+            try:
+                asyncio.run(gw.wait_alive())  # not ready: only auth_svc runs behind it
+                token = asyncio.run(_token(gw.url))
+                wrk(f"{gw.url}/auth/me", {"authorization": f"Bearer {token}"}, seconds=2)  # warm-up
+                local, _, local_errors = wrk(f"{gw.url}/healthz", {})
+                bridged, p99, bridge_errors = wrk(f"{gw.url}/auth/me", {"authorization": f"Bearer {token}"})
+                out[name] = Http(local, bridged, p99, local_errors + bridge_errors)
+            finally:
+                gw.terminate()
+                gw.wait()
+    finally:
+        procs.stop()
+    return out
+
+
+async def _token(url: str) -> str:
+    async with httpx.AsyncClient(base_url=url, timeout=30.0) as http:
+        return (await sign_up(http)).access_token
+
+
+def sse_run(
+    nats_url: str, config: tuple[str, dict[str, str]], role: str, n: int, rates: tuple[int, ...]
+) -> Sse:
+    server = config[0]
+    users = [f"{role}-{server}-{len(config[1])}-{i}" for i in range(USERS)]
+    with server_proc(nats_url, config, role) as gw:
+        base = gw.rss()
+        with clients(specs(gw.port, users, n // USERS, nats_url)) as procs:
+            seconds = open_all(procs, n)
+            time.sleep(2.0)
+            kib = (gw.rss() - base) / n / KIB
+            phases = [
+                phase(gw, procs, nats_url, users, rate, fan=n // USERS, seconds=PHASE_SECONDS)
+                for rate in rates
+            ]
+    return Sse(kib, seconds, phases)
+
+
+def scale_out(nats_url: str, config: tuple[str, dict[str, str]], n: int, rate: int) -> ScaleOut:
+    """The same clients and rate on one gateway process, then split over two on the same NATS."""
+    users = [f"scale-{i}" for i in range(USERS)]
+    fan = n // USERS
+    one = sse_run(nats_url, config, "sse", n, (rate,)).phases[0]
+    with server_proc(nats_url, config, "sse") as a, server_proc(nats_url, config, "sse") as b:
+        # Every user has clients on both gateways: each event reaches both processes.
+        halves = [specs(gw.port, users, fan // 2, None) for gw in (a, b)]
+        with clients([s for half in halves for s in half]) as procs:
+            open_all(procs, n)
+            ask(procs, "reset")
+            cpu = a.cpu_seconds() + b.cpu_seconds()
+            sent = asyncio.run(publish(nats_url, users, rate / fan, PHASE_SECONDS))
+            stats = wait_delivered(procs, sent * fan)
+            used = a.cpu_seconds() + b.cpu_seconds() - cpu
+    got = sum(s["frames"] for s in stats)
+    duplicates = sum(s["duplicates"] for s in stats)
+    return ScaleOut(
+        rate,
+        one.cpu_us_per_delivery,
+        used / got * 1e6 if got else float("nan"),
+        sent * fan - (got - duplicates),
+        duplicates,
+    )
+
+
+def own_cost(followers: int = 2_000, events: int = 300) -> float:
+    """The gateway's own CPU µs per delivery, no server under it: the hub's delivery callback,
+    each follower's Outbox and its pump (`EventsPlugin._pump`) writing to a `send` that does nothing.
+    The best of 3 (the machine is shared)."""
+
+    class Msg:
+        def __init__(self, seq: int) -> None:
+            self.headers = {"Nats-Sequence": str(seq), "Event": "ai_chat_chunk"}
+            self.data = b'{"event":"ai_chat_chunk","delta":"1234567890"}'
+
+    async def send(message: Any) -> None:
+        return None
+
+    async def once() -> float:
+        plugin = EventsPlugin(Settings())
+        topic = _Topic("bench")
+        pumps = []
+        for _ in range(followers):
+            outbox = Outbox(1000)
+            topic.outboxes.add(outbox)
+            pumps.append(asyncio.ensure_future(plugin._pump(outbox, send)))
+        await asyncio.sleep(0.1)
+        deliver = Hub._deliver(topic)
+        started = time.process_time()
+        for seq in range(1, events + 1):
+            await deliver(Msg(seq))  # type: ignore[arg-type]
+            await asyncio.sleep(0)  # one event per loop turn: a write per event per follower
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.05)
+        used = time.process_time() - started
+        for outbox in topic.outboxes:
+            outbox.close("shutdown")
+        await asyncio.gather(*pumps)
+        return used / (followers * events) * 1e6
+
+    return min(asyncio.run(once()) for _ in range(3))
+
+
+# --- the run and its report ----------------------------------------------------------------------
+
+
+def run(n: int, servers: tuple[str, ...], rates: tuple[int, ...], write: bool) -> None:
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as folder:
+        nats_server = NatsServer(Path(folder) / "nats").start()
+        try:
+            asyncio.run(ensure_streams(nats_server.url))
+            chosen = configs(servers)
+            http = http_rows(nats_server.url, Path(folder), chosen)
+            rows = []
+            for name, config in chosen.items():
+                print(f"-- {name}", flush=True)
+                gateway_sse = sse_run(nats_server.url, config, "sse", n, rates)
+                floor = sse_run(nats_server.url, config, "bare", n, rates)
+                rows.append(Row(describe(name, config), http[name], gateway_sse, floor))
+            scaled = (
+                scale_out(nats_server.url, chosen[PRODUCTION], n, rates[0]) if PRODUCTION in chosen else None
+            )
+        finally:
+            nats_server.stop()
+    text = report(rows, scaled, n, load)
+    print(text)
+    if write:
+        write_section("edge", text)
+
+
+def report(rows: list[Row], scaled: ScaleOut | None, n: int, load: float) -> str:
+    fan = n // USERS
+    lines = [
+        "## The edge: the gateway under each ASGI server (`python -m bench edge`)",
+        "",
+        f"Machine: {machine()}. 1-minute load average when the run started: {load:.1f} (the machine "
+        "is shared: compare servers within this run, not with other runs).",
+        f"HTTP: `wrk -t2 -c{WRK_CONNECTIONS} -d{WRK_SECONDS}s` against `python -m gateway` "
+        "(auth_svc behind it, `GET /auth/me` with a real access token). SSE: "
+        f"{n:,} clients ({USERS} users × {fan}) on raw sockets in 2 client processes; events published to "
+        f"JetStream by a separate process, {PHASE_SECONDS:.0f} s per rate, latency publish → client read. "
+        "Floor: `BareFanout` (a trivial ASGI SSE app) under the same server. CPU: the server process's "
+        "(Granian's Rust threads included), per delivery, at the cheapest rate it kept up with.",
+        "",
+        "| server | `/healthz` req/s | `/auth/me` req/s | `/auth/me` p99 ms | KiB per idle SSE client "
+        "(floor) | deliveries/s at p99 ≤ 50 ms (floor) | p99 ms at that rate | CPU µs per delivery (floor) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        best, floor_best = r.gateway.best, r.floor.best
+        lines.append(
+            f"| {r.server} | {r.http.local_rps:,.0f} | {r.http.bridge_rps:,.0f} | {r.http.bridge_p99_ms:.1f} "
+            f"| {r.gateway.kib:.1f} ({r.floor.kib:.1f}) "
+            f"| {_rate(best)} ({_rate(floor_best)}) | {best.p99 if best else float('nan'):.1f} "
+            f"| {r.gateway.cpu_us:.1f} ({r.floor.cpu_us:.1f}) |"
+        )
+    lines += [
+        "",
+        "Every delivery run (gateway, then its floor):",
+        "",
+        "| server | app | target/s | delivered/s | missing | p50 ms | p99 ms | server CPU "
+        "| CPU µs per delivery |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        for app, sse in (("gateway", r.gateway), ("floor", r.floor)):
+            for p in sse.phases:
+                lines.append(
+                    f"| {r.server} | {app} | {p.target:,} | {p.delivered_per_s:,.0f} | {p.missing:,} "
+                    f"| {p.p50:.1f} | {p.p99:.1f} | {p.cpu_share:.0%} | {p.cpu_us_per_delivery:.1f} |"
+                )
+    if scaled is not None:
+        lines += [
+            "",
+            f"Scale-out ({PRODUCTION}'s configuration, {scaled.rate:,} deliveries/s, the same {n:,} clients "
+            "split over two gateway processes on one NATS, every user on both): CPU µs per delivery "
+            f"{scaled.one_cpu_us:.1f} with one process, {scaled.two_cpu_us:.1f} with two "
+            f"({scaled.two_cpu_us / scaled.one_cpu_us - 1:+.0%}); events missing {scaled.missing:,}, "
+            f"delivered twice {scaled.duplicates:,}.",
+        ]
+    return "\n".join(lines)
+
+
+def describe(name: str, config: tuple[str, dict[str, str]]) -> str:
+    server, env = config
+    if name != PRODUCTION:
+        return server
+    return (
+        f"**{server}, as deploy/ runs it** ({', '.join(f'`{k}={v}`' for k, v in env.items()) or 'defaults'})"
+    )
+
+
+def _rate(p: Phase | None) -> str:
+    return f"{p.delivered_per_s:,.0f}" if p else "none"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m bench edge` runs everything and writes the report."""
+    parser = argparse.ArgumentParser(prog="python -m bench.edge")
+    parser.add_argument("--clients", type=int, default=CLIENTS)
+    parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--rates", default=",".join(str(r) for r in RATES))
+    args = parser.parse_args(argv or [])
+    servers = tuple(s for s in args.servers.split(",") if s)
+    rates = tuple(int(r) for r in args.rates.split(",") if r)
+    run(args.clients, servers, rates, write=args.clients == CLIENTS and servers == SERVERS and rates == RATES)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["serve"]:
+        serve_role(sys.argv[2])
+    elif sys.argv[1:2] == ["own"]:
+        print(f"gateway's own CPU per delivery (no server): {own_cost():.2f} µs")
+    else:
+        main(sys.argv[1:])
