@@ -56,10 +56,13 @@ class Health:
         ready = all(r == "ok" for r in results)
         if ready != self._was_ready:
             # Said once per change, so the log names the failing dependency without a line per probe.
+            failing = {k: v for k, v in report.items() if v != "ok"}
             if ready:
                 log.info("ready", checks=report)
+            elif self._was_ready is None:
+                log.info("not ready yet", checks=failing)  # starting: its dependencies may be too
             else:
-                log.warning("not ready", checks={k: v for k, v in report.items() if v != "ok"})
+                log.warning("not ready", checks=failing)
             self._was_ready = ready
         return ready, report
 
