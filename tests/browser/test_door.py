@@ -93,7 +93,13 @@ def test_a_visitor_who_likes_signs_in_and_is_back(ui: Browsing) -> None:
     """The other door: an existing member, signed out, likes a persona and signs in instead."""
     member = ui.page()
     email = sign_up_with_password(member, "Regular")
-    member.get_by_role("link", name="Account").click()
+    # The Account page's own requests answered first: one still in flight when the session ends
+    # is refused (401), which Chromium reports as a console error (seen in CI).
+    with (
+        member.expect_response(lambda r: r.url.endswith("/auth/api-keys")),
+        member.expect_response(lambda r: r.url.endswith("/auth/sessions")),
+    ):
+        member.get_by_role("link", name="Account").click()
     member.get_by_role("button", name="Sign out", exact=True).click()
     expect(member.get_by_role("heading", name="Sign in")).to_be_visible()
 
