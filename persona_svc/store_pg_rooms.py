@@ -7,14 +7,13 @@ it; a conflict CockroachDB aborts is retried by `chassis.db.in_transaction`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
 import asyncpg
 import msgspec
 
-from chassis.db import in_transaction
+from chassis.db import convert, fetch_all, fetch_one, in_transaction
 from persona_svc.store_rooms import (
     Finished,
     InviteRefused,
@@ -26,7 +25,6 @@ from persona_svc.store_rooms import (
 )
 from proto.rooms import ReportedRoomMessage, RoomMember, RoomMessage, RoomReply, TurnPolicy
 
-Record = Mapping[str, Any] | asyncpg.Record
 ROOM = (
     "id, title, owner_id, turn_policy, persona_ids, persona_names, persona_avatars, member_count, "
     "turn_index, created_at, last_activity_at"
@@ -35,10 +33,6 @@ MEMBER = "room_id, user_id, display_name, role, joined_at"
 MESSAGE = "id, room_id, seq, kind, author_id, author_name, content, asked_by, job_id, status, created_at"
 REPLY = "job_id, room_id, message_id, persona_id, asked_by, status, position, error, created_at"
 OPEN = "status IN ('queued', 'running')"
-
-
-def _as(row: Record, kind: type[Any]) -> Any:
-    return msgspec.convert(dict(row), kind, from_attributes=False)
 
 
 class PgRoomStore:
@@ -75,30 +69,31 @@ class PgRoomStore:
         )
 
     async def get_room(self, room_id: str) -> RoomRow | None:
-        row = await self.pool.fetchrow(f"SELECT {ROOM} FROM rooms WHERE id = $1", room_id)
-        return None if row is None else _as(row, RoomRow)
+        return await fetch_one(self.pool, RoomRow, f"SELECT {ROOM} FROM rooms WHERE id = $1", room_id)
 
     async def list_rooms(self, user_id: str, limit: int) -> list[RoomRow]:
-        rows = await self.pool.fetch(
+        return await fetch_all(
+            self.pool,
+            RoomRow,
             f"SELECT {', '.join('r.' + c.strip() for c in ROOM.split(','))} FROM rooms r "
             "JOIN room_members m ON m.room_id = r.id WHERE m.user_id = $1 "
             "ORDER BY r.last_activity_at DESC, r.id DESC LIMIT $2",
             user_id,
             limit,
         )
-        return [_as(r, RoomRow) for r in rows]
 
     async def update_room(
         self, room_id: str, title: str | None, turn_policy: TurnPolicy | None
     ) -> RoomRow | None:
-        row = await self.pool.fetchrow(
+        return await fetch_one(
+            self.pool,
+            RoomRow,
             "UPDATE rooms SET title = COALESCE($2, title), turn_policy = COALESCE($3, turn_policy) "
             f"WHERE id = $1 RETURNING {ROOM}",
             room_id,
             title,
             turn_policy,
         )
-        return None if row is None else _as(row, RoomRow)
 
     async def delete_room(self, room_id: str) -> bool:
         async def work(conn: Any) -> bool:
@@ -116,16 +111,21 @@ class PgRoomStore:
         return await in_transaction(self.pool, work)
 
     async def members(self, room_id: str) -> list[RoomMember]:
-        rows = await self.pool.fetch(
-            f"SELECT {MEMBER} FROM room_members WHERE room_id = $1 ORDER BY joined_at, user_id", room_id
+        return await fetch_all(
+            self.pool,
+            RoomMember,
+            f"SELECT {MEMBER} FROM room_members WHERE room_id = $1 ORDER BY joined_at, user_id",
+            room_id,
         )
-        return [_as(r, RoomMember) for r in rows]
 
     async def member(self, room_id: str, user_id: str) -> RoomMember | None:
-        row = await self.pool.fetchrow(
-            f"SELECT {MEMBER} FROM room_members WHERE room_id = $1 AND user_id = $2", room_id, user_id
+        return await fetch_one(
+            self.pool,
+            RoomMember,
+            f"SELECT {MEMBER} FROM room_members WHERE room_id = $1 AND user_id = $2",
+            room_id,
+            user_id,
         )
-        return None if row is None else _as(row, RoomMember)
 
     async def add_invite(self, invite: InviteRow) -> None:
         await self.pool.execute(
@@ -147,7 +147,7 @@ class PgRoomStore:
                 "RETURNING code_hash, room_id, created_by, max_uses, uses, expires_at, created_at",
                 code_hash,
             )
-            invite = None if row is None else _as(row, InviteRow)
+            invite = None if row is None else convert(row, InviteRow)
             if invite is not None:
                 known = await conn.fetchrow(
                     f"SELECT {MEMBER} FROM room_members WHERE room_id = $1 AND user_id = $2",
@@ -155,7 +155,7 @@ class PgRoomStore:
                     member.user_id,
                 )
                 if known is not None:
-                    return Joined(room_id=invite.room_id, member=_as(known, RoomMember), new=False)
+                    return Joined(room_id=invite.room_id, member=convert(known, RoomMember), new=False)
             removed_at = (
                 await conn.fetchval(
                     "SELECT removed_at FROM room_removals WHERE room_id = $1 AND user_id = $2",
@@ -245,25 +245,27 @@ class PgRoomStore:
         return int(count)
 
     async def list_messages(self, room_id: str, limit: int, before_seq: int | None) -> list[RoomMessage]:
-        rows = await self.pool.fetch(
+        return await fetch_all(
+            self.pool,
+            RoomMessage,
             f"SELECT {MESSAGE} FROM room_messages WHERE room_id = $1 AND NOT hidden "
             "AND ($2::INT IS NULL OR seq < $2) ORDER BY seq DESC LIMIT $3",
             room_id,
             before_seq,
             limit,
         )
-        return [_as(r, RoomMessage) for r in rows]
 
     async def history(self, room_id: str, limit: int) -> list[RoomMessage]:
         return list(reversed(await self.list_messages(room_id, limit, None)))
 
     async def get_message(self, room_id: str, message_id: str) -> RoomMessage | None:
-        row = await self.pool.fetchrow(
+        return await fetch_one(
+            self.pool,
+            RoomMessage,
             f"SELECT {MESSAGE} FROM room_messages WHERE room_id = $1 AND id = $2 AND NOT hidden",
             room_id,
             message_id,
         )
-        return None if row is None else _as(row, RoomMessage)
 
     async def delete_message(self, room_id: str, message_id: str) -> bool:
         async def work(conn: Any) -> bool:
@@ -315,7 +317,7 @@ class PgRoomStore:
         for row in rows:
             data = dict(row)
             extra = {k: data.pop(k) for k in ("hidden", "open_reports", "last_reported_at", "reasons")}
-            out.append(ReportedRoomMessage(message=_as(data, RoomMessage), **extra))
+            out.append(ReportedRoomMessage(message=convert(data, RoomMessage), **extra))
         return out
 
     async def review_message(
@@ -330,7 +332,7 @@ class PgRoomStore:
                 await conn.execute("DELETE FROM room_messages WHERE id = $1", message_id)
             else:
                 await conn.execute("UPDATE room_messages SET hidden = false WHERE id = $1", message_id)
-            message: RoomMessage = _as(row, RoomMessage)
+            message: RoomMessage = convert(row, RoomMessage)
             return message
 
         return await in_transaction(self.pool, work)
@@ -344,28 +346,31 @@ class PgRoomStore:
         )
         if running is not None:
             return None
-        row = await conn.fetchrow(
+        return await fetch_one(
+            conn,
+            RoomReply,
             "UPDATE room_replies SET status = 'running' WHERE job_id = (SELECT job_id FROM room_replies "
             "WHERE room_id = $1 AND status = 'queued' ORDER BY position LIMIT 1) "
             f"RETURNING {REPLY}",
             room_id,
         )
-        return None if row is None else _as(row, RoomReply)
 
     async def start_next(self, room_id: str) -> RoomReply | None:
         return await in_transaction(self.pool, lambda conn: self._start_next(conn, room_id))
 
     async def replies(self, room_id: str) -> list[RoomReply]:
-        rows = await self.pool.fetch(
+        return await fetch_all(
+            self.pool,
+            RoomReply,
             f"SELECT {REPLY} FROM room_replies WHERE room_id = $1 AND {OPEN} "
             "ORDER BY status = 'queued', position",
             room_id,
         )
-        return [_as(r, RoomReply) for r in rows]
 
     async def get_reply(self, job_id: str) -> RoomReply | None:
-        row = await self.pool.fetchrow(f"SELECT {REPLY} FROM room_replies WHERE job_id = $1", job_id)
-        return None if row is None else _as(row, RoomReply)
+        return await fetch_one(
+            self.pool, RoomReply, f"SELECT {REPLY} FROM room_replies WHERE job_id = $1", job_id
+        )
 
     async def finish_reply(self, end: ReplyEnd) -> Finished | None:
         async def work(conn: Any) -> Finished | None:
@@ -378,7 +383,7 @@ class PgRoomStore:
             )
             if row is None:
                 return None
-            reply: RoomReply = _as(row, RoomReply)
+            reply: RoomReply = convert(row, RoomReply)
             kept = await self._append(conn, end.message) if end.message is not None else None
             return Finished(reply=reply, message=kept, next=await self._start_next(conn, reply.room_id))
 
