@@ -133,6 +133,13 @@ class Gateway:
             self._health_server = HealthServer(self.health, self.settings.host, self.settings.health_port)
             await self._health_server.start()
 
+    def end_streams(self) -> None:
+        """The server starts to stop: the plugins that hold long responses (SSE) end them."""
+        for plugin in self.plugins:
+            end = getattr(plugin, "end_streams", None)
+            if end is not None:
+                end()
+
     async def shutdown(self) -> None:
         if self._health_server is not None:
             await self._health_server.stop()

@@ -94,7 +94,7 @@ class RoomStreams:
         await self.drops.stop()
         for task in list(self._tasks):
             task.cancel()
-        for room_id, users in self._published.items():
+        for room_id, users in list(self._published.items()):
             for user_id in users:
                 await self._forget(room_id, user_id)
         for sub in self._subs.values():

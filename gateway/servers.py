@@ -36,13 +36,12 @@ async def serve(
 ) -> None:
     """Serve `app` until `shutdown_trigger` returns, then give requests in progress `graceful`
     seconds to finish."""
-    runners = {"hypercorn": _hypercorn, "uvicorn": _uvicorn, "granian": _granian}
 
     async def stopping() -> None:
         await shutdown_trigger()
         _end_streams(app)
 
-    await runners[settings.gateway_server](app, settings, stopping, graceful)
+    await RUNNERS[settings.gateway_server](app, settings, stopping, graceful)
 
 
 def loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -59,19 +58,17 @@ def _end_streams(app: ASGIApp) -> None:
     """End the app's SSE streams as the server starts to stop (a clean end: clients reconnect to
     another replica with Last-Event-ID). Every server waits for open responses before the app's
     lifespan shutdown, Granian without a time limit, so a stream left open would hold it."""
-    for plugin in getattr(app, "plugins", ()):
-        end = getattr(plugin, "end_streams", None)
-        if end is not None:
-            end()
+    end = getattr(app, "end_streams", None)  # the Gateway's; a bare app has none
+    if end is not None:
+        end()
 
 
 async def _hypercorn(app: ASGIApp, settings: Settings, shutdown_trigger: Trigger, graceful: float) -> None:
-    config = hypercorn_config(settings)
-    config.graceful_timeout = graceful
+    config = hypercorn_config(settings, graceful)
     await hypercorn_serve(app, config, shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
 
 
-def hypercorn_config(settings: Settings) -> Config:
+def hypercorn_config(settings: Settings, graceful: float = GRACEFUL_TIMEOUT) -> Config:
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
     config.accesslog = None
@@ -83,11 +80,10 @@ def hypercorn_config(settings: Settings) -> Config:
     config.h11_max_incomplete_size = settings.gateway_max_header_bytes
     # Hypercorn closes a connection after 1,000 requests by default; API clients keep theirs.
     config.keep_alive_max_requests = 100_000
-    config.graceful_timeout = GRACEFUL_TIMEOUT
+    config.graceful_timeout = graceful
     config.backlog = BACKLOG
-    if settings.tls_cert and settings.tls_key:
-        config.certfile = settings.tls_cert
-        config.keyfile = settings.tls_key
+    if tls := _tls(settings):
+        config.certfile, config.keyfile = tls
         config.alpn_protocols = ["h2", "http/1.1"]
     return config
 
@@ -116,11 +112,11 @@ async def _uvicorn(app: ASGIApp, settings: Settings, shutdown_trigger: Trigger, 
         timeout_keep_alive=int(settings.gateway_keep_alive_timeout),
         timeout_graceful_shutdown=max(1, round(graceful)),
         backlog=BACKLOG,
-        ssl_certfile=settings.tls_cert if settings.tls_key else None,
-        ssl_keyfile=settings.tls_key if settings.tls_cert else None,
+        ssl_certfile=tls[0] if (tls := _tls(settings)) else None,
+        ssl_keyfile=tls[1] if tls else None,
     )
     server = Server(config)
-    await _until(server.serve(), shutdown_trigger, lambda: setattr(server, "should_exit", True))
+    await _until(server.serve(), shutdown_trigger, lambda: setattr(server, "should_exit", True), graceful)
 
 
 async def _granian(app: ASGIApp, settings: Settings, shutdown_trigger: Trigger, graceful: float) -> None:
@@ -129,7 +125,7 @@ async def _granian(app: ASGIApp, settings: Settings, shutdown_trigger: Trigger, 
     from granian.log import LogLevels
     from granian.server.embed import Server
 
-    tls = bool(settings.tls_cert and settings.tls_key)
+    tls = _tls(settings)
     server = Server(
         app,
         address=settings.host,
@@ -148,24 +144,44 @@ async def _granian(app: ASGIApp, settings: Settings, shutdown_trigger: Trigger, 
         log_level=LogLevels.warning,
         # Granian's records go to the root logger, formatted like ours (chassis.logging).
         log_dictconfig={"loggers": {"_granian": {"handlers": [], "propagate": True}}},
-        ssl_cert=Path(settings.tls_cert) if tls and settings.tls_cert else None,
-        ssl_key=Path(settings.tls_key) if tls and settings.tls_key else None,
+        ssl_cert=Path(tls[0]) if tls else None,
+        ssl_key=Path(tls[1]) if tls else None,
         # Granian's default floor is TLS 1.3; Hypercorn and uvicorn accept TLS 1.2 clients too.
         ssl_protocol_min=SSLProtocols.tls12,
     )
-    await _until(server.serve(), shutdown_trigger, server.stop)
+    await _until(server.serve(), shutdown_trigger, server.stop, graceful)
 
 
-async def _until(serving: Awaitable[None], shutdown_trigger: Trigger, stop: Callable[[], object]) -> None:
-    """Run `serving`; when `shutdown_trigger` returns, call `stop` and wait for it to finish."""
+def _tls(settings: Settings) -> tuple[str, str] | None:
+    """(certificate, key) when both are set: TLS on the gateway's port."""
+    return (settings.tls_cert, settings.tls_key) if settings.tls_cert and settings.tls_key else None
+
+
+async def _until(
+    serving: Awaitable[None], shutdown_trigger: Trigger, stop: Callable[[], object], graceful: float
+) -> None:
+    """Run `serving`; when `shutdown_trigger` returns, call `stop` and give the server `graceful`
+    seconds (and one more for its own clean-up) before cutting it off: Granian's embedded server
+    has no limit of its own."""
     task = asyncio.ensure_future(serving)
     trigger = asyncio.ensure_future(shutdown_trigger())
     try:
         await asyncio.wait({task, trigger}, return_when=asyncio.FIRST_COMPLETED)
         if not task.done():
             stop()
-        await task
+            await asyncio.wait({task}, timeout=graceful + 1.0)
+        if task.done():
+            await task
     finally:
         trigger.cancel()
         if not task.done():
             task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+RUNNERS: dict[str, Callable[[ASGIApp, Settings, Trigger, float], Awaitable[None]]] = {
+    "hypercorn": _hypercorn,
+    "uvicorn": _uvicorn,
+    "granian": _granian,
+}

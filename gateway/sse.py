@@ -99,6 +99,7 @@ class EventsPlugin:
         self._per_user: dict[str, int] = {}
         self._ticker: asyncio.Task[None] | None = None
         self.rooms = RoomStreams()
+        self._ending = False
         # Frames written since the ticker last added them to the `persona_sse_events` counter.
         self._written = 0
 
@@ -135,17 +136,21 @@ class EventsPlugin:
         _document(gateway)
 
     def end_streams(self) -> None:
-        """End every open stream cleanly (the gateway is stopping; gateway/servers.py)."""
+        """End every open stream cleanly, and any opened from now on (the gateway is stopping;
+        gateway/servers.py): an EventSource reconnecting on a kept-alive connection would
+        otherwise hold the server's graceful shutdown open."""
+        self._ending = True
         for outbox in self._outboxes:
             outbox.close("shutdown")
 
     async def stop(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
-        await self.rooms.stop()
         self.end_streams()
         if self._streams:
             await asyncio.wait(self._streams, timeout=5.0)
+        # After the streams: each one's end tells the rooms it left.
+        await self.rooms.stop()
         self._count_written()
         if self._hub is not None:
             with contextlib.suppress(Exception):
@@ -244,6 +249,8 @@ class EventsPlugin:
         assert task is not None
         self._streams.add(task)
         self._outboxes.add(outbox)
+        if self._ending:
+            outbox.close("shutdown")
         credential = _credential(identity) if identity is not None else None
         if identity is not None and credential is not None:
             self._credentials.setdefault(credential, set()).add(outbox)

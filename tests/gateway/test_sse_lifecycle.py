@@ -217,3 +217,28 @@ async def test_a_bus_restart_ends_streams_and_the_resumed_stream_misses_nothing(
                 assert (await sse.next()).id == third
     finally:
         await nc.close()
+
+
+async def test_once_the_gateway_starts_to_stop_every_stream_ends_and_new_ones_too(stack: Mesh) -> None:
+    """A server stopping gracefully waits for open responses; an EventSource reconnecting on a
+    kept-alive connection must not open one that holds it."""
+    await stack.app(create_auth(stack.settings))
+    app = create_gateway(stack.settings)
+    gw = await stack.server(app)
+    async with client(gw.url) as http:
+        user = await sign_up(http)
+
+        async def ends(stream_timeout: float = 10.0) -> None:
+            async with open_stream(http, headers=user.headers) as sse:
+                async with asyncio.timeout(stream_timeout):
+                    while True:
+                        try:
+                            await sse.next()
+                        except EOFError:
+                            return
+
+        open_before = asyncio.create_task(ends())
+        await asyncio.sleep(0.5)
+        app.end_streams()
+        await open_before  # the open stream ended
+        await ends()  # and one opened afterwards ends at once
