@@ -8,7 +8,7 @@ stopped between its commit and its ack) is dropped by EVENTS within its duplicat
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -54,19 +54,20 @@ class EventPublisher:
         if self.nc is None:
             await self.publish(channels, event)
             return
-        name = event_name(event)
-        for channel in channels:
-            payload = json_encoder.encode(msgspec.structs.replace(event, channel=channel))
-            await self.nc.publish(channel_subject(channel), payload, headers={EVENT_HEADER: name})
+        await self._core(channel_subject, channels, event)
 
     async def flash(self, channels: Iterable[str], event: Event) -> None:
         """Publish on core NATS only (`ephemeral.events.…`): followers connected now get it, EVENTS
         never stores it and no replay repeats it (presence, typing)."""
-        assert self.nc is not None, "ephemeral events need the core connection"
+        await self._core(ephemeral_subject, channels, event)
+
+    async def _core(self, subject: Callable[[str], str], channels: Iterable[str], event: Event) -> None:
+        """Publish on core NATS (no store acknowledgement), each channel's copy on `subject(channel)`."""
+        assert self.nc is not None, "core publishing needs the core connection"
         name = event_name(event)
         for channel in channels:
             payload = json_encoder.encode(msgspec.structs.replace(event, channel=channel))
-            await self.nc.publish(ephemeral_subject(channel), payload, headers={EVENT_HEADER: name})
+            await self.nc.publish(subject(channel), payload, headers={EVENT_HEADER: name})
 
 
 def _headers(name: str, channel: str, once: str | None) -> dict[str, str]:

@@ -65,7 +65,7 @@ async def ensure_all(js: JetStreamContext, settings: Settings) -> None:
         subjects.KV_CANCELS: settings.worker_cancel_ttl,
         subjects.KV_SSE_TICKETS: settings.sse_ticket_ttl,
         # A drop matters while a stream opened before the removal may still be open or opening.
-        subjects.KV_CHANNEL_DROPS: 3600.0,
+        subjects.KV_CHANNEL_DROPS: subjects.CHANNEL_DROPS_TTL,
         subjects.KV_PRESENCE: subjects.PRESENCE_TTL,
     }
     for bucket, ttl in buckets.items():

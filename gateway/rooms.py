@@ -39,22 +39,20 @@ from proto.codec import json_encoder
 from proto.identity import Identity
 from proto.rooms import ChannelAccess, RoomPresence
 from proto.subjects import (
+    CHANNEL_DROPS_TTL,
     KV_CHANNEL_DROPS,
     KV_PRESENCE,
     PRESENCE_TTL,
     channel_drop_key,
     ephemeral_subject,
     live_subject,
+    room_channel,
 )
 
 log = structlog.get_logger("gateway.rooms")
 # Ephemeral frames have no sequence: this one is above every replay floor, so an outbox that is
 # still replaying keeps them for when it goes live.
 EPHEMERAL_SEQ = sys.maxsize
-
-
-def room_channel(room_id: str) -> str:
-    return f"channel:{room_id}"
 
 
 def ephemeral_frame(event: str, data: bytes) -> bytes:
@@ -64,7 +62,7 @@ def ephemeral_frame(event: str, data: bytes) -> bytes:
 class RoomStreams:
     def __init__(self) -> None:
         self.gateway_id = new_id()
-        self.drops = RevokedMirror(3600.0 + 60.0)
+        self.drops = RevokedMirror(CHANNEL_DROPS_TTL + 60.0)
         self.drops.listeners.append(self._dropped)
         # room id → {outbox: user id} of this process's streams following it.
         self.followers: dict[str, dict[Outbox, str]] = {}

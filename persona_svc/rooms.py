@@ -73,7 +73,7 @@ from proto.rooms import (
     RoomTyping,
     RoomUpdated,
 )
-from proto.subjects import JOBS_CHAT, JOBS_DEAD, RESULTS_CHAT, user_channel
+from proto.subjects import JOBS_CHAT, JOBS_DEAD, RESULTS_CHAT, room_channel, user_channel
 
 log = structlog.get_logger("persona_svc.rooms")
 
@@ -87,10 +87,6 @@ LIST_LIMIT = 100
 DURABLE_RESULTS = "persona-rooms-results"
 DURABLE_DEAD = "persona-rooms-dead-jobs"
 _job_ids = msgspec.json.Decoder(ChatJob)
-
-
-def room_channel(room_id: str) -> str:
-    return f"channel:{room_id}"
 
 
 class RoomService:

@@ -96,19 +96,9 @@ class PgRoomStore:
         )
 
     async def delete_room(self, room_id: str) -> bool:
-        async def work(conn: Any) -> bool:
-            # Children first: CockroachDB cascades too, but explicit deletes keep one behaviour.
-            for table in ("room_replies", "room_invites", "room_removals", "room_members"):
-                await conn.execute(f"DELETE FROM {table} WHERE room_id = $1", room_id)
-            await conn.execute(
-                "DELETE FROM room_message_reports WHERE message_id IN "
-                "(SELECT id FROM room_messages WHERE room_id = $1)",
-                room_id,
-            )
-            await conn.execute("DELETE FROM room_messages WHERE room_id = $1", room_id)
-            return bool(await conn.fetchval("DELETE FROM rooms WHERE id = $1 RETURNING id", room_id))
-
-        return await in_transaction(self.pool, work)
+        # Members, invites, removals, messages, their reports and replies go with it (ON DELETE
+        # CASCADE, on PostgreSQL and CockroachDB alike).
+        return await self.pool.fetchval("DELETE FROM rooms WHERE id = $1 RETURNING id", room_id) is not None
 
     async def members(self, room_id: str) -> list[RoomMember]:
         return await fetch_all(
@@ -268,14 +258,11 @@ class PgRoomStore:
         )
 
     async def delete_message(self, room_id: str, message_id: str) -> bool:
-        async def work(conn: Any) -> bool:
-            await conn.execute("DELETE FROM room_message_reports WHERE message_id = $1", message_id)
-            gone = await conn.fetchval(
-                "DELETE FROM room_messages WHERE room_id = $1 AND id = $2 RETURNING id", room_id, message_id
-            )
-            return gone is not None
-
-        return await in_transaction(self.pool, work)
+        # Its reports go with it (ON DELETE CASCADE).
+        gone = await self.pool.fetchval(
+            "DELETE FROM room_messages WHERE room_id = $1 AND id = $2 RETURNING id", room_id, message_id
+        )
+        return gone is not None
 
     async def report_message(
         self, room_id: str, message_id: str, reporter_id: str, reason: str, threshold: int, now: datetime
@@ -327,10 +314,10 @@ class PgRoomStore:
             row = await conn.fetchrow(f"SELECT {MESSAGE} FROM room_messages WHERE id = $1", message_id)
             if row is None:
                 return None
-            await conn.execute("DELETE FROM room_message_reports WHERE message_id = $1", message_id)
-            if action == "remove":
+            if action == "remove":  # its reports go with it (ON DELETE CASCADE)
                 await conn.execute("DELETE FROM room_messages WHERE id = $1", message_id)
             else:
+                await conn.execute("DELETE FROM room_message_reports WHERE message_id = $1", message_id)
                 await conn.execute("UPDATE room_messages SET hidden = false WHERE id = $1", message_id)
             message: RoomMessage = convert(row, RoomMessage)
             return message

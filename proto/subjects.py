@@ -74,6 +74,8 @@ OBJ_BODIES = "bodies"
 # Rooms (docs/rooms.md). `<room id>.<user id>`: a member removed from a room; every gateway drops
 # the room's channel from that user's open streams when the entry appears.
 KV_CHANNEL_DROPS = "channel_drops"
+# How long a removal is kept: longer than any stream opened before it can stay unchecked.
+CHANNEL_DROPS_TTL = 3600.0
 # `<room id>.<user id>.<gateway id>`: who has a room open, per gateway (refreshed, then expires).
 KV_PRESENCE = "presence"
 PRESENCE_TTL = 60.0
@@ -137,3 +139,7 @@ def user_channel(user_id: str) -> str:
 
 def conversation_channel(conversation_id: str) -> str:
     return f"channel:{conversation_id}"
+
+
+# A room's events share the conversations' channel namespace (the owning service answers access).
+room_channel = conversation_channel

@@ -221,4 +221,5 @@ async def test_reports_hide_a_message_at_the_threshold_and_deleting_a_room_remov
     assert await store.delete_message(room.id, kept.id) and not await store.delete_message(room.id, kept.id)
     assert await store.delete_room(room.id)
     assert await store.get_room(room.id) is None and await store.replies(room.id) == []
+    assert await store.members(room.id) == []  # its members, messages and replies went with it
     assert await store.list_rooms("olive", 10) == []
