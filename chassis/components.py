@@ -39,7 +39,13 @@ COMPONENTS: tuple[Component, ...] = (
         "persona_svc",
         "persona_svc/",
         2,
-        (s.http_subject("persona"), s.rpc_subject("persona"), s.RESULTS_CHAT, s.RESULTS_DRAFT),
+        (
+            s.http_subject("persona"),
+            s.rpc_subject("persona"),
+            s.RESULTS_CHAT,
+            s.RESULTS_DRAFT,
+            s.RESULTS_ROOM,
+        ),
     ),
     Component(
         "media_svc",

@@ -35,7 +35,7 @@ from proto.chat import (
     chat_job_decoder,
 )
 from proto.events import Event
-from proto.subjects import JOBS_CHAT, RESULTS_CHAT, conversation_channel, user_channel
+from proto.subjects import JOBS_CHAT, conversation_channel, user_channel
 
 log = structlog.get_logger("generation_worker.chat")
 GAVE_UP = "the text model is unavailable right now; please try again in a moment"
@@ -192,4 +192,4 @@ class _Run:
             model=self.provider.model,
             error=error,
         )
-        await publish_result(self.ctx.js, RESULTS_CHAT, self.job.job_id, result)
+        await publish_result(self.ctx.js, self.job.results_subject, self.job.job_id, result)

@@ -73,7 +73,7 @@ from proto.rooms import (
     RoomTyping,
     RoomUpdated,
 )
-from proto.subjects import JOBS_CHAT, JOBS_DEAD, RESULTS_CHAT, room_channel, user_channel
+from proto.subjects import JOBS_CHAT, JOBS_DEAD, RESULTS_ROOM, room_channel, user_channel
 
 log = structlog.get_logger("persona_svc.rooms")
 
@@ -84,7 +84,7 @@ RATE_WINDOW = 20.0
 TYPING_GAP = 3.0
 HISTORY_LIMIT = 100
 LIST_LIMIT = 100
-DURABLE_RESULTS = "persona-rooms-results"
+DURABLE_RESULTS = "persona-rooms-room-results"
 DURABLE_DEAD = "persona-rooms-dead-jobs"
 _job_ids = msgspec.json.Decoder(ChatJob)
 
@@ -106,7 +106,7 @@ class RoomService:
     def subscribers(self) -> list[Subscriber[Any]]:
         return [
             Subscriber(
-                subject=RESULTS_CHAT,
+                subject=RESULTS_ROOM,
                 durable=DURABLE_RESULTS,
                 decoder=chat_result_decoder,
                 handler=self.on_result,
@@ -451,6 +451,7 @@ class RoomService:
             ),
             max_tokens=self.settings.persona_reply_max_tokens,
             temperature=self.settings.persona_chat_temperature,
+            results_subject=RESULTS_ROOM,
         )
 
         async def failed() -> None:
@@ -537,7 +538,7 @@ class RoomService:
     async def on_result(self, result: ChatResult) -> None:
         reply = await self.store.get_reply(result.job_id)
         if reply is None:
-            return  # a conversation's reply, or a deleted room's
+            return  # a deleted room's
         await self._end(reply, result.status, result.text, result.error, result)
 
     async def on_dead_letter(self, letter: DeadLetter) -> None:

@@ -33,11 +33,14 @@ class ChatJob(JobBase, kw_only=True):
     messages: list[PromptMessage] = []
     max_tokens: int = 512
     temperature: float = 0.8
+    # Where the worker publishes the ChatResult: a conversation's reply or a room's.
+    results_subject: Literal["results.chat", "results.room"] = "results.chat"
 
 
 class ChatResult(msgspec.Struct, kw_only=True):
-    """On `results.chat`: what persona_svc persists for the reply (exactly once per job), then
-    announces as `ai_chat_done`, `ai_chat_cancelled` or `ai_chat_error`."""
+    """On the job's `results_subject` (`results.chat`; `results.room` for a room's reply): what
+    persona_svc persists for the reply (exactly once per job), then announces as `ai_chat_done`,
+    `ai_chat_cancelled` or `ai_chat_error`."""
 
     job_id: str
     user_id: str
@@ -131,7 +134,11 @@ class AiChatCancelled(Event, tag="ai_chat_cancelled"):
 
 
 # What travels on each subject this module owns (listed in docs/channels.md).
-MESSAGES: dict[str, type[msgspec.Struct]] = {subjects.JOBS_CHAT: ChatJob, subjects.RESULTS_CHAT: ChatResult}
+MESSAGES: dict[str, type[msgspec.Struct]] = {
+    subjects.JOBS_CHAT: ChatJob,
+    subjects.RESULTS_CHAT: ChatResult,
+    subjects.RESULTS_ROOM: ChatResult,
+}
 
 chat_job_decoder = msgspec.json.Decoder(ChatJob)
 chat_result_decoder = msgspec.json.Decoder(ChatResult)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Final
 
 # Request/reply: the gateway calls `http.<service>`, services call each other on
 # `rpc.<service>` (same envelope, same handlers); replicas share queue group
@@ -33,10 +34,12 @@ STREAM_DEAD = "DEAD"
 JOBS_DEAD = "jobs.dead"
 
 STREAM_RESULTS = "RESULTS"
-RESULTS_CHAT = "results.chat"
+RESULTS_CHAT: Final = "results.chat"
 RESULTS_DRAFT = "results.draft"
 RESULTS_MEDIA = "results.media"
-RESULT_SUBJECTS = (RESULTS_CHAT, RESULTS_DRAFT, RESULTS_MEDIA)
+# A room's reply is a chat job whose result goes here, to the rooms' consumer only.
+RESULTS_ROOM: Final = "results.room"
+RESULT_SUBJECTS = (RESULTS_CHAT, RESULTS_DRAFT, RESULTS_MEDIA, RESULTS_ROOM)
 
 STREAM_EVENTS = "EVENTS"
 EVENTS_ALL = "events.>"

@@ -72,10 +72,10 @@ def chat_job(
     return ChatJob(**fields)  # type: ignore[arg-type]
 
 
-async def chat_results(js: JetStreamContext) -> list[ChatResult]:
-    """Every message on `results.chat`, oldest first."""
+async def chat_results(js: JetStreamContext, subject: str = RESULTS_CHAT) -> list[ChatResult]:
+    """Every message on `subject` (`results.chat`), oldest first."""
     sub = await js.pull_subscribe(
-        RESULTS_CHAT,
+        subject,
         durable=None,
         stream=STREAM_RESULTS,
         config=api.ConsumerConfig(ack_policy=api.AckPolicy.NONE, deliver_policy=api.DeliverPolicy.ALL),

@@ -10,9 +10,10 @@ import msgspec
 from chassis.jobs import publish_job, request_cancel
 from generation_worker.app import create_app as create_worker
 from generation_worker.providers.offline import compose
-from proto.subjects import JOBS_CHAT
+from proto.subjects import JOBS_CHAT, RESULTS_ROOM
 from tests.generation_worker.chat_support import chat_job, chat_results, chat_rig, until_result
 from tests.support.mesh import Mesh, client
+from tests.support.poll import eventually
 from tests.support.sse import SseEvent, open_stream
 
 
@@ -81,3 +82,18 @@ async def test_cancel_before_any_worker_takes_the_job(stack: Mesh) -> None:
         assert events == []
         assert result.status == "cancelled" and result.text == ""
         assert len(await chat_results(js)) == 1
+
+
+async def test_a_room_reply_result_goes_to_the_subject_the_job_names(stack: Mesh) -> None:
+    """A room's reply is a chat job like any other; its result reaches the rooms' consumer only."""
+    async with chat_rig(stack) as rig:
+        job = chat_job(rig.user.id, results_subject=RESULTS_ROOM)
+        await publish_job(rig.js, JOBS_CHAT, job.job_id, job)
+
+        async def published() -> bool:
+            return bool(await chat_results(rig.js, RESULTS_ROOM))
+
+        await eventually(published, 60, "the room reply's result")
+        results = await chat_results(rig.js, RESULTS_ROOM)
+        assert [(r.job_id, r.status) for r in results] == [(job.job_id, "done")]
+        assert await chat_results(rig.js) == []
