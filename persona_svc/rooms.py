@@ -407,10 +407,12 @@ class RoomService:
             raise Forbidden("only the member who asked, or the owner, can stop this reply")
         if reply.status not in ("queued", "running"):
             raise Conflict(f"this reply is already {reply.status}", details={"job_id": job_id})
+        # Asked of a queued reply too: the next may have started it since it was read. The marker
+        # is stored first, so a worker that takes the job later cancels it at once.
         timeout = self.settings.persona_cancel_timeout
-        if reply.status == "running" and await request_cancel(self.nc, self.js, job_id, timeout=timeout):
+        if await request_cancel(self.nc, self.js, job_id, timeout=timeout):
             return ReplyStop(job_id=job_id, stopping=True)
-        # Not started, or no worker holds it: it ends here (a worker taking it later sees the marker).
+        # No worker holds it: it ends here.
         await self._end(reply, "cancelled", "", None)
         return ReplyStop(job_id=job_id, stopping=False)
 
