@@ -145,7 +145,11 @@ class MemoryRoomStore:
         return None if m is None or m.id in self.hidden else m
 
     async def delete_message(self, room_id: str, message_id: str) -> bool:
-        return self.messages.get(room_id, {}).pop(message_id, None) is not None
+        if self.messages.get(room_id, {}).pop(message_id, None) is None:
+            return False
+        self.reports.pop(message_id, None)  # as PostgreSQL's ON DELETE CASCADE does
+        self.hidden.discard(message_id)
+        return True
 
     async def report_message(
         self, room_id: str, message_id: str, reporter_id: str, reason: str, threshold: int, now: datetime
