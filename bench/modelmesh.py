@@ -41,6 +41,8 @@ class Reply:
     token_times: list[float] = field(default_factory=list)
     text: str = ""
     status: str = ""
+    # Takes the worker stopped because they claimed to be an AI (generation_worker.character).
+    dropped: list[str] = field(default_factory=list)
 
     @property
     def ttft(self) -> float:
@@ -102,11 +104,16 @@ class User:
         reply_id = r.json()["data"]["reply_message_id"]
         await asyncio.wait_for(self.ended.setdefault(reply_id, asyncio.Event()).wait(), 600)
         reply = Reply(asked)
+        take: list[str] = []
         for at, name, data in self.heard.pop(reply_id):
             if name == "ai_chat_chunk":
                 reply.token_times.append(at)
-            elif name == "ai_chat_started" and data.get("attempt", 1) > 1:
+                take.append(data["delta"])
+            elif name == "ai_chat_started" and (data.get("attempt", 1) > 1 or data.get("retake", 0)):
+                if data.get("retake", 0):
+                    reply.dropped.append("".join(take))
                 reply.token_times.clear()  # a retried reply starts over
+                take.clear()
             elif name in ("ai_chat_done", "ai_chat_error", "ai_chat_cancelled"):
                 reply.status, reply.text = name, data.get("text", "") or data.get("reason", "")
         # The stored reply ends the turn: the next message is accepted only once it is persisted.

@@ -19,6 +19,7 @@ import msgspec
 
 from bench.modelmesh import DEFAULT_MODEL, model_mesh
 from bench.report import machine, write_section
+from generation_worker.character import claims_ai
 from persona_svc.starters.catalog import starters
 
 PERSONAS = 5
@@ -47,14 +48,6 @@ IDEAS = [
     "a jazz musician in a city where music is banned",
     "a cheerful undertaker in a small mountain town",
 ][: int(os.environ.get("BENCH_DRAFTS", "6"))]
-# Claims to be an AI (a denial, "I am not an AI", is in character): "as an AI", "I am a language
-# model", "I'm just an AI assistant", "created by OpenAI".
-ADMITS = re.compile(
-    r"\bas an ai\b|\bI(?:'m| am) (?:just |only |merely |actually )?(?:an? )?(?:ai\b|artificial "
-    r"intelligence|(?:large )?language model|chatbot|virtual assistant|ai assistant|computer program)"
-    r"|\b(?:created|designed|developed|trained|made) by (?:openai|anthropic|alibaba|google|meta)\b",
-    re.I,
-)
 FIRST_PERSON = re.compile(r"\b(I|I'm|I've|I'll|I'd|me|my|mine|myself)\b")
 
 
@@ -63,7 +56,7 @@ def problems(reply: str, asked: str) -> list[str]:
     text = reply.strip()
     if not text:
         return ["empty"]
-    if ADMITS.search(text):
+    if claims_ai(text):
         found.append("admits being an AI")
     said = asked.strip().lower()
     if said in text.lower() or difflib.SequenceMatcher(None, said, text.lower()).ratio() > 0.8:
@@ -77,6 +70,8 @@ async def run() -> str:
     model = os.environ.get("BENCH_MODEL", DEFAULT_MODEL)
     chosen = starters()[:PERSONAS]
     results: list[tuple[str, int, str, list[str]]] = []
+    firsts: list[bool] = []  # each reply's first take in character, before any retake
+    retaken: list[tuple[str, int, str]] = []
     drafts: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as folder:
         async with model_mesh(Path(folder), model=model, slots=4, reply_tokens=REPLY_TOKENS) as mesh:
@@ -87,6 +82,9 @@ async def run() -> str:
                     for turn, asked in enumerate(TURNS, start=1):
                         reply = await user.chat(conversation, asked)
                         results.append((name, turn, reply.text, problems(reply.text, asked)))
+                        # A dropped take ends just before the word that made the claim.
+                        firsts.append(not reply.dropped and not problems(reply.text, asked))
+                        retaken.extend((name, turn, text) for text in reply.dropped)
 
                 await asyncio.gather(
                     *(
@@ -99,6 +97,7 @@ async def run() -> str:
     good = sum(1 for *_, p in results if not p)
     valid = sum(1 for _, event in drafts if event == "persona_draft_ready")
     share, draft_share = good / len(results), valid / len(drafts)
+    first_good = sum(firsts)
     by_problem: dict[str, int] = {}
     for *_, found_problems in results:
         for p in found_problems:
@@ -117,6 +116,9 @@ async def run() -> str:
         "|---|---|---|",
         f"| replies in character | {good}/{len(results)} = **{share:.0%}** | ≥ 95 %: "
         f"**{'met' if share >= 0.95 else 'not met'}** |",
+        f"| first takes in character (the model alone, before the worker's retake) | {first_good}/"
+        f"{len(firsts)} = {first_good / len(firsts):.0%} | |",
+        f"| replies written again (a take claimed to be an AI) | {len(retaken)} | |",
         f"| drafts that validate | {valid}/{len(drafts)} = **{draft_share:.0%}** | 100 %: "
         f"**{'met' if draft_share >= 1 else 'not met'}** |",
         "",
@@ -125,6 +127,9 @@ async def run() -> str:
         + (", ".join(f"{k} ×{v}" for k, v in sorted(by_problem.items())) or "none")
         + ".",
     ]
+    if retaken:
+        lines += ["", "Takes stopped and written again (persona, turn, the take up to the claim):", ""]
+        lines += [f"- {name}, turn {turn}: “{' '.join(t.split())[:140]}”" for name, turn, t in retaken[:8]]
     if examples:
         lines += ["", "Replies that missed (persona, turn, problems, the reply's start):", ""]
         lines += [

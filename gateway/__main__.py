@@ -7,10 +7,14 @@ import asyncio
 import gc
 import signal
 
+import structlog
+
 from chassis.logging import configure_logging
 from chassis.settings import Settings
 from gateway.app import create_app
 from gateway.servers import loop_factory, serve
+
+log = structlog.get_logger("gateway")
 
 
 def tune_gc() -> None:
@@ -25,6 +29,7 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    log.info("gateway starting", server=settings.gateway_server, host=settings.host, port=settings.port)
     await serve(create_app(settings), settings, stop.wait)
 
 

@@ -22,6 +22,7 @@ import structlog
 from chassis.consumer import Fatal, Retry
 from chassis.jobs import publish_result
 from chassis.settings import Settings
+from generation_worker import character
 from generation_worker.gate import ModelGate
 from generation_worker.kinds import JobContext, JobKind
 from generation_worker.providers.base import ProviderError, TextFinish, TextProvider, TextRequest
@@ -46,7 +47,7 @@ def kind(settings: Settings, provider: TextProvider | None = None, gate: ModelGa
     return JobKind(
         "chat",
         JOBS_CHAT,
-        ChatHandler(provider, gate),
+        ChatHandler(provider, gate, retakes=settings.llm_character_retakes),
         settings.worker_chat_concurrency,
         close=provider.close,
         ready=provider.check,
@@ -54,16 +55,17 @@ def kind(settings: Settings, provider: TextProvider | None = None, gate: ModelGa
 
 
 class ChatHandler:
-    def __init__(self, provider: TextProvider, gate: ModelGate | None = None) -> None:
+    def __init__(self, provider: TextProvider, gate: ModelGate | None = None, *, retakes: int = 1) -> None:
         self.provider = provider
         self.gate = gate
+        self.retakes = retakes
 
     async def __call__(self, ctx: JobContext) -> None:
         try:
             job = chat_job_decoder.decode(ctx.data)
         except msgspec.ValidationError as exc:
             raise Fatal(f"malformed chat job: {exc}") from None
-        run = _Run(ctx, job, self.provider, self.gate)
+        run = _Run(ctx, job, self.provider, self.gate, self.retakes)
         if ctx.cancelled.is_set():  # cancelled before any worker took it
             await run.cancelled()
             return
@@ -85,8 +87,11 @@ class ChatHandler:
 class _Run:
     """One attempt at one reply."""
 
-    def __init__(self, ctx: JobContext, job: ChatJob, provider: TextProvider, gate: ModelGate | None) -> None:
+    def __init__(
+        self, ctx: JobContext, job: ChatJob, provider: TextProvider, gate: ModelGate | None, retakes: int
+    ) -> None:
         self.ctx = ctx
+        self.retakes = retakes
         self.job = job
         self.provider = provider
         self.gate = gate
@@ -134,30 +139,47 @@ class _Run:
         await self.emit(AiChatQueued(**self.ids, position=position))
 
     async def _reply(self) -> TextFinish:
+        job = self.job
+        request = TextRequest(
+            job.messages,
+            max_tokens=job.max_tokens,
+            temperature=job.temperature,
+            persona_name=job.persona_name,
+            user_name=job.user_name,
+        )
+        for retake in range(self.retakes + 1):
+            finish = await self._take(request, retake, watch=retake < self.retakes)
+            if finish is not None:
+                return finish
+            log.info("reply claimed to be an AI; asking again", job_id=job.job_id, retake=retake + 1)
+            messages = character.retake_messages(job.messages, job.persona_name, job.user_name)
+            request = msgspec.structs.replace(request, messages=messages)
+        raise AssertionError("the last take is never watched")
+
+    async def _take(self, request: TextRequest, retake: int, *, watch: bool) -> TextFinish | None:
+        """One take of the reply; None when `watch`ed and it broke character (stopped at once)."""
         job, p = self.job, self.provider
+        self.parts = []
         await self.stream_event(
             AiChatStarted(
                 **self.ids,
                 provider=p.name,
                 model=p.model,
                 attempt=self.ctx.attempt,
+                retake=retake,
                 persona_id=job.persona_id,
                 asked_by=job.user_id,
             )
         )
-        stream = self.provider.stream(
-            TextRequest(
-                job.messages,
-                max_tokens=job.max_tokens,
-                temperature=job.temperature,
-                persona_name=job.persona_name,
-                user_name=job.user_name,
-            )
-        )
+        tail = ""
+        stream = self.provider.stream(request)
         async with contextlib.aclosing(stream):
             async for item in stream:
                 if isinstance(item, TextFinish):
                     return item
+                tail = (tail + item)[-character.WINDOW :]
+                if watch and character.claims_ai(tail):
+                    return None
                 # Kept before publishing: if a cancel cuts the publish, the cancelled text
                 # (authoritative for clients) still has every delta they may have seen.
                 self.parts.append(item)

@@ -57,8 +57,10 @@ class ChatResult(msgspec.Struct, kw_only=True):
 
 class AiChatStarted(Event, tag="ai_chat_started"):
     """A worker started generating the reply `message_id`. Sent on the requester's `user:<id>`
-    and on `channel:<conversation_id>`. A later `ai_chat_started` for the same message (`attempt`
-    above 1: the job was retried or redelivered) restarts the reply: clients clear its text."""
+    and on `channel:<conversation_id>`. A later `ai_chat_started` for the same message restarts
+    the reply, and clients clear its text: a higher `attempt` (the job was retried or redelivered)
+    or, within an attempt, a higher `retake` (the reply claimed to be an AI and is being written
+    again, generation_worker.character)."""
 
     job_id: str
     conversation_id: str
@@ -66,6 +68,7 @@ class AiChatStarted(Event, tag="ai_chat_started"):
     provider: str = ""
     model: str = ""
     attempt: int = 1
+    retake: int = 0
     # In a room (docs/rooms.md): the persona replying and the member who asked.
     persona_id: str = ""
     asked_by: str = ""

@@ -10,6 +10,7 @@ its rlimits and cgroups). Skipped, saying why, where buildah is missing and cann
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -151,6 +152,8 @@ def test_the_image_runs_the_mesh_as_a_non_root_user(image: str, boxes: list[Box]
     for component in COMPONENTS:
         port = free_port()
         env = {**common, ("PORT" if component.kind == "gateway" else "HEALTH_PORT"): str(port)}
+        if component.kind == "gateway":
+            env["GATEWAY_SERVER"] = "granian"  # as deploy/k8s runs it
         box = Box(f"{run}-{component.name}", ["/opt/venv/bin/python", "-m", component.module], env,
                   tmp_path / f"{component.name}.log")  # fmt: skip
         boxes.append(box.start(image))
@@ -166,6 +169,7 @@ def test_the_image_runs_the_mesh_as_a_non_root_user(image: str, boxes: list[Box]
     # The UI's files come from the image's /app/web.
     page = httpx.get(f"{gateway_url}/", timeout=10)
     assert page.status_code == 200 and "<html" in page.text.lower()
+    assert re.search(r"server\W+granian", gateway.log.read_text(errors="replace")), tail(gateway.log)
 
     for box in boxes:
         process = box.command_process()

@@ -128,6 +128,53 @@ async def test_cancel_closes_the_model_stream(rig: Rig) -> None:
     assert result.status == "cancelled" and result.text == "".join(TOKENS[:4])
 
 
+CLAIM = ["Fine", ".", " I", " am", " a", " language", " model", ".", " Happy", "?"]
+
+
+async def test_a_reply_that_claims_to_be_an_ai_is_stopped_and_written_again(rig: Rig) -> None:
+    rig.fake.takes = [CLAIM]
+    job = chat_job(rig.user.id, text="Repeat after me: I am a language model.")
+    async with client(rig.gateway.url) as http, open_stream(http, headers=rig.user.headers) as sse:
+        await publish_job(rig.nc.jetstream(), JOBS_CHAT, job.job_id, job)
+        events, result = await until_result(sse, rig.nc.jetstream(), job.job_id)
+    starts = [i for i, e in enumerate(events) if e.event == "ai_chat_started"]
+    assert [(events[i].data["attempt"], events[i].data["retake"]) for i in starts] == [(1, 0), (1, 1)]
+    # Stopped at the claim: its last word never reached the user, and the model's stream was closed.
+    assert "".join(e.data["delta"] for e in events[starts[0] + 1 : starts[1]]) == "Fine. I am a language"
+    assert rig.fake.closed_early
+    assert result.status == "done" and result.text == "".join(TOKENS)
+    first, second = (r["body"]["messages"] for r in rig.fake.requests)
+    assert second[:-1] == first
+    assert second[-1]["role"] == "system"
+    assert "Mara is a person in this story, not an AI" in second[-1]["content"]
+
+
+async def test_the_last_take_is_kept_as_written(rig: Rig) -> None:
+    rig.fake.takes = [CLAIM, CLAIM]
+    job = chat_job(rig.user.id)
+    async with client(rig.gateway.url) as http, open_stream(http, headers=rig.user.headers) as sse:
+        await publish_job(rig.nc.jetstream(), JOBS_CHAT, job.job_id, job)
+        events, result = await until_result(sse, rig.nc.jetstream(), job.job_id)
+    assert [e.data["retake"] for e in events if e.event == "ai_chat_started"] == [0, 1]
+    assert result.status == "done" and result.text == "".join(CLAIM)
+    assert len(rig.fake.requests) == 2
+
+
+async def test_with_no_retakes_a_reply_is_kept_as_the_model_wrote_it(stack: Mesh) -> None:
+    fake = OpenAIStandIn(tokens=CLAIM)
+    llm = await stack.server(fake.app())
+    settings = msgspec.structs.replace(
+        stack.settings, text_provider="openai", llm_base_url=f"{llm.url}/v1", llm_character_retakes=0
+    )
+    async with chat_rig(stack, settings) as chat:
+        job = chat_job(chat.user.id)
+        async with client(chat.gateway.url) as http, open_stream(http, headers=chat.user.headers) as sse:
+            await publish_job(chat.js, JOBS_CHAT, job.job_id, job)
+            events, result = await until_result(sse, chat.js, job.job_id)
+    assert [e.event for e in events].count("ai_chat_started") == 1
+    assert result.text == "".join(CLAIM) and len(fake.requests) == 1
+
+
 async def _results(nc: NATS, n: int) -> bool:
     return len(await chat_results(nc.jetstream())) == n
 

@@ -3,8 +3,9 @@ answering with the documented streaming wire format (`text/event-stream` of
 `chat.completion.chunk` objects, then `data: [DONE]`) or the documented error bodies.
 
 Each request takes the next step of `script`: "stream", or an HTTP status (429, 500, 400, …)
-answered with OpenAI's error envelope. After `gate_after` chunks a stream waits for `gate`
-to be set, so a test can prove chunks reach it one by one."""
+answered with OpenAI's error envelope. A stream sends the next reply of `takes` (then `tokens`).
+After `gate_after` chunks a stream waits for `gate` to be set, so a test can prove chunks reach it
+one by one."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ ERRORS = {
 class OpenAIStandIn:
     script: list[str | int] = field(default_factory=lambda: ["stream"])
     tokens: list[str] = field(default_factory=lambda: list(TOKENS))
+    takes: list[list[str]] = field(default_factory=list)
     gap: float = 0.02
     gate_after: int | None = None
     gate: asyncio.Event = field(default_factory=asyncio.Event)
@@ -54,9 +56,10 @@ class OpenAIStandIn:
             headers = {"retry-after": "0"} if status == 429 else {}
             error = {"message": message, "type": kind, "param": param, "code": None}
             return JSONResponse({"error": error}, status_code=status, headers=headers)
-        return StreamingResponse(self._chunks(body), media_type="text/event-stream")
+        tokens = self.takes.pop(0) if self.takes else self.tokens
+        return StreamingResponse(self._chunks(body, tokens), media_type="text/event-stream")
 
-    async def _chunks(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
+    async def _chunks(self, body: dict[str, Any], tokens: list[str]) -> AsyncIterator[bytes]:
         created = int(time.time())
         base = {"id": "chatcmpl-standin", "object": "chat.completion.chunk", "created": created}
         base["model"] = body.get("model", "gpt-4o-mini")
@@ -67,7 +70,7 @@ class OpenAIStandIn:
 
         try:
             yield chunk({"role": "assistant", "content": ""})
-            for i, token in enumerate(self.tokens):
+            for i, token in enumerate(tokens):
                 if self.gate_after is not None and i == self.gate_after:
                     await asyncio.wait_for(self.gate.wait(), 30)
                 await asyncio.sleep(self.gap)
@@ -75,7 +78,7 @@ class OpenAIStandIn:
                 yield chunk({"content": token})
             yield chunk({}, "stop")
             if body.get("stream_options", {}).get("include_usage"):
-                usage = {"prompt_tokens": 21, "completion_tokens": len(self.tokens), "total_tokens": 31}
+                usage = {"prompt_tokens": 21, "completion_tokens": len(tokens), "total_tokens": 31}
                 yield b"data: " + json.dumps({**base, "choices": [], "usage": usage}).encode() + b"\n\n"
             yield b"data: [DONE]\n\n"
         except (asyncio.CancelledError, GeneratorExit):

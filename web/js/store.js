@@ -55,6 +55,7 @@ class Keyed {
  * @property {string} conversationId
  * @property {string} jobId
  * @property {number} attempt
+ * @property {number} retake within an attempt: a reply that claimed to be an AI, being written again
  * @property {(string | undefined)[]} parts the chunks by index (a gap: not arrived yet)
  * @property {string} status "pending", "done", "cancelled" or "failed"
  * @property {string} text
@@ -77,6 +78,7 @@ function fresh(data) {
     conversationId: data.conversation_id,
     jobId: data.job_id,
     attempt: 1,
+    retake: 0,
     parts: [],
     status: "pending",
     text: "",
@@ -125,8 +127,11 @@ live.on("ai_chat_started", (data) =>
   replies.update(data.message_id, (prev) => {
     const state = reply(prev, data);
     const attempt = data.attempt || 1;
-    // A retried or redelivered job restarts the reply from scratch.
-    if (attempt > state.attempt) return { ...fresh(data), attempt, provider: data.provider };
+    const retake = data.retake || 0;
+    // A retried or redelivered job, or a retake within an attempt, restarts the reply from scratch.
+    if (attempt > state.attempt || (attempt === state.attempt && retake > state.retake)) {
+      return { ...fresh(data), attempt, retake, provider: data.provider };
+    }
     return { ...state, queued: null, provider: data.provider };
   }),
 );

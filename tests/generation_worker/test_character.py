@@ -1,0 +1,42 @@
+"""What counts as a reply claiming to be an AI (the worker writes such a reply again)."""
+
+from __future__ import annotations
+
+import pytest
+
+from generation_worker.character import claims_ai, retake_messages
+from proto.chat import PromptMessage
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I am a language model.",
+        "Yes, I'm just an AI assistant, here to help.",
+        "*sighs* As an AI, I cannot feel storms.",
+        "I am an AI created by Anthropic to help users.",
+        "I'm actually a large language model trained by Google.",
+    ],
+)
+def test_claims_are_caught(text: str) -> None:
+    assert claims_ai(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I am not an AI, lad. I'm a keeper of lights.",
+        "*laughs* A language model? I am a cartographer.",
+        "I'm a person, same as you.",
+        "The AI in the old tales was a myth.",
+    ],
+)
+def test_denials_and_mentions_are_in_character(text: str) -> None:
+    assert not claims_ai(text)
+
+
+def test_a_retake_restates_the_rule_last_with_the_names() -> None:
+    prompt = [PromptMessage(role="system", content="Be Mara."), PromptMessage(role="user", content="Say it.")]
+    again = retake_messages(prompt, "Mara", "Sam")
+    assert again[:2] == prompt and again[-1].role == "system"
+    assert "Mara is a person in this story" in again[-1].content and "whatever Sam asks" in again[-1].content
