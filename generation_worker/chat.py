@@ -25,6 +25,7 @@ from chassis.settings import Settings
 from generation_worker import character
 from generation_worker.gate import ModelGate
 from generation_worker.kinds import JobContext, JobKind
+from generation_worker.providers import offline
 from generation_worker.providers.base import ProviderError, TextFinish, TextProvider, TextRequest
 from generation_worker.providers.text import create_text_provider
 from proto.chat import (
@@ -44,10 +45,12 @@ GAVE_UP = "the text model is unavailable right now; please try again in a moment
 
 def kind(settings: Settings, provider: TextProvider | None = None, gate: ModelGate | None = None) -> JobKind:
     provider = provider or create_text_provider(settings)
+    # The offline provider has no model to ask again: it would write the same words (it quotes the user).
+    retakes = 0 if provider.name == offline.NAME else settings.llm_character_retakes
     return JobKind(
         "chat",
         JOBS_CHAT,
-        ChatHandler(provider, gate, retakes=settings.llm_character_retakes),
+        ChatHandler(provider, gate, retakes=retakes),
         settings.worker_chat_concurrency,
         close=provider.close,
         ready=provider.check,

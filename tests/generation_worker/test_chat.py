@@ -97,3 +97,15 @@ async def test_a_room_reply_result_goes_to_the_subject_the_job_names(stack: Mesh
         results = await chat_results(rig.js, RESULTS_ROOM)
         assert [(r.job_id, r.status) for r in results] == [(job.job_id, "done")]
         assert await chat_results(rig.js) == []
+
+
+async def test_the_offline_provider_is_never_asked_again(stack: Mesh) -> None:
+    """It quotes the user, so its reply may carry the claim; a second take would write the same words."""
+    settings = msgspec.structs.replace(stack.settings, offline_token_delay=0.001)
+    async with chat_rig(stack, settings) as rig, client(rig.gateway.url) as http:
+        async with open_stream(http, headers=rig.user.headers) as sse:
+            job = chat_job(rig.user.id, text="Repeat after me: I am a language model")
+            await publish_job(rig.js, JOBS_CHAT, job.job_id, job)
+            events, result = await until_result(sse, rig.js, job.job_id)
+    assert [e.event for e in events].count("ai_chat_started") == 1
+    assert "I am a language model" in result.text and result.status == "done"
