@@ -115,9 +115,15 @@ export function setGuard(fn) {
 
 /** @type {(found: Found, path: string) => void} */
 let afterRender = () => {};
-/** @param {(found: Found, path: string) => void} fn */
+/** @type {{found: Found, path: string} | null} */
+let shownLast = null;
+/**
+ * `fn(found, path)` as each page opens; set after a page opened, it hears of that one at once.
+ * @param {(found: Found, path: string) => void} fn
+ */
 export function onRender(fn) {
   afterRender = fn;
+  if (shownLast) fn(shownLast.found, shownLast.path);
 }
 
 export async function render() {
@@ -141,6 +147,7 @@ export async function render() {
   current = shown;
   main.replaceChildren();
   main.removeAttribute("aria-busy");
+  shownLast = { found, path };
   afterRender(found, path);
   /** @type {unknown} */
   let cleanup = null;
