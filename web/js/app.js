@@ -40,13 +40,15 @@ function loadModule(specifier) {
 
 /**
  * The route's view: `module[name](main, context)` once the module is there. `data({params, query})`
- * names the page's first request, `[path, query]`, started at boot (a visitor's: api.js prefetch).
+ * names the page's first request, `[path, query]`, started at boot (a visitor's: api.js prefetch);
+ * `picture(data)` the URL of the picture to ask for as soon as that data arrives.
  * @param {ViewModule} module
  * @param {string} [name] the function of the module that draws the page
  * @param {import("./router.js").View["data"]} [data]
+ * @param {import("./router.js").View["picture"]} [picture]
  * @returns {import("./router.js").View}
  */
-function page(module, name = "render", data = null) {
+function page(module, name = "render", data = null, picture = null) {
   const load = () => loadModule(`./views/${module}.js`);
   /** @type {import("./router.js").View} */
   const view = async (main, context) => {
@@ -57,6 +59,7 @@ function page(module, name = "render", data = null) {
   };
   view.load = load;
   view.data = data;
+  view.picture = picture;
   return view;
 }
 
@@ -76,7 +79,10 @@ route("/signin", page("auth", "signIn"), { auth: false });
 route("/signup", page("auth", "signUp"), { auth: false });
 route("/reset", page("auth", "reset"), { auth: false });
 route("/magic", page("auth", "magic"), { auth: false });
-route("/explore", page("explore", "render", listing), { auth: false, nav: "explore" });
+// Explore's first card's avatar is its largest picture (media.js `avatar`, `first`).
+/** @type {NonNullable<import("./router.js").View["picture"]>} */
+const firstAvatar = (personas) => personas?.[0]?.avatar_url;
+route("/explore", page("explore", "render", listing, firstAvatar), { auth: false, nav: "explore" });
 route("/create", page("create"), { nav: "create" });
 route("/new", page("editor", "createView"), { nav: "create" });
 route("/mine", page("mine"), { nav: "mine" });
@@ -111,12 +117,28 @@ setGuard((found, path, query) => {
   return null;
 });
 
+/**
+ * Fetch a picture ahead of the `<img>` that shows it, which then takes it from the cache.
+ * @param {string | null | undefined} url
+ */
+function warm(url) {
+  if (!url) return;
+  const image = new Image();
+  image.fetchPriority = "high";
+  image.src = url;
+}
+
 async function boot() {
   // The first page's data (a visitor's) and module load while the session is restored; the data
   // is asked for first, as it is what the page waits for longest (a failure shows when it renders).
   const { path, query } = parse();
   const first = match(path);
-  if (first?.view.data) prefetch(...first.view.data({ params: first.params, query }));
+  if (first?.view.data) {
+    const [dataPath, dataQuery] = first.view.data({ params: first.params, query });
+    // The page's largest picture is asked for as its data arrives, not once the page is drawn.
+    const picture = first.view.picture;
+    prefetch(dataPath, dataQuery, picture ? (data) => warm(picture(data)) : null);
+  }
   if (first?.view.load) first.view.load().catch(() => {});
   // The top bar loads beside them; what the session does until then waits for it.
   /** @type {Promise<typeof import("./topbar.js")>} */

@@ -10,8 +10,9 @@
 
 /**
  * A page: draws into `main`, and may return (or resolve to) what to do when the page closes.
- * `load` starts loading its module; `data` names its first request (app.js).
- * @typedef {((main: HTMLElement, context: Context) => unknown) & {load?: () => Promise<unknown>, data?: ((c: {params: Record<string, string>, query: Record<string, string>}) => [string, Record<string, unknown>?]) | null}} View
+ * `load` starts loading its module; `data` names its first request; `picture` names, from that
+ * request's data, the picture likely to be the page's largest (app.js).
+ * @typedef {((main: HTMLElement, context: Context) => unknown) & {load?: () => Promise<unknown>, data?: ((c: {params: Record<string, string>, query: Record<string, string>}) => [string, Record<string, unknown>?]) | null, picture?: ((data: any) => string | null | undefined) | null}} View
  */
 
 /**

@@ -207,7 +207,7 @@ function show(main, persona) {
       h(
         "div",
         { class: "persona-head" },
-        avatar(persona, { large: true, alt: `${persona.name}'s avatar`, waitForOwn: true }),
+        avatar(persona, { large: true, alt: `${persona.name}'s avatar`, waitForOwn: true, first: true }),
         h(
           "div",
           { class: "info" },
