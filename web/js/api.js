@@ -338,17 +338,21 @@ export async function call(method, path, options = {}) {
 const early = new Map();
 
 /**
+ * `onData(data)` when the answer arrives, read from a copy: the view still gets the answer whole.
  * @param {string} path
  * @param {Record<string, unknown>} [query]
+ * @param {((data: any) => void) | null} [onData]
  */
-export function prefetch(path, query) {
+export function prefetch(path, query, onData = null) {
   if (session.accessToken || storedRefresh()) return;
   const url = buildUrl(path, query);
-  if (!early.has(url))
-    early.set(
-      url,
-      send("GET", path, { query, auth: false }).catch(() => null),
-    );
+  const response = early.get(url) || send("GET", path, { query, auth: false }).catch(() => null);
+  early.set(url, response);
+  if (onData)
+    response
+      .then((r) => (r?.ok ? r.clone().json() : null))
+      .then((body) => body && onData(body.data))
+      .catch(() => {}); // the view reads the answer itself and shows what went wrong
 }
 
 /**

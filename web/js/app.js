@@ -1,13 +1,9 @@
 // @ts-check
-// Boot: restore the session, start live events, wire the header, route.
+// Boot: restore the session, route, and load the top bar (topbar.js) beside the first page.
 
-import { currentUser, forget, onAuthChange, prefetch, restore, signedIn } from "./api.js";
-import { $, $$, h, required } from "./dom.js";
-import { here, joinHref } from "./door.js";
-import { live } from "./events.js";
-import "./limits.js";
-import { setupNotifications } from "./notifications.js";
-import { href, match, onRender, parse, render, route, setGuard, start } from "./router.js";
+import { currentUser, onAuthChange, prefetch, restore, signedIn } from "./api.js";
+import { $, h } from "./dom.js";
+import { match, onRender, parse, route, setGuard, start } from "./router.js";
 import { toast } from "./ui.js";
 
 // Each page's module (`web/js/views/<name>.js`) loads when its route first opens; the first
@@ -25,10 +21,12 @@ const PRELOADS = JSON.parse(/** @type {HTMLMetaElement | null} */ ($('meta[name=
 const preloaded = new Set();
 
 /**
- * @param {string} specifier a page's module, relative to this one
- * @returns {Promise<Record<string, (main: HTMLElement, context: import("./router.js").Context) => unknown>>}
+ * @param {string} specifier a module loaded later (a page's, the top bar), relative to this one
+ * @returns {Promise<any>}
  */
 function loadModule(specifier) {
+  // The module itself first: it is asked for before what it imports, not after.
+  const loading = import(specifier);
   for (const url of PRELOADS[new URL(specifier, import.meta.url).pathname] || []) {
     if (preloaded.has(url)) continue;
     preloaded.add(url);
@@ -37,18 +35,20 @@ function loadModule(specifier) {
     link.href = url;
     document.head.append(link);
   }
-  return import(specifier);
+  return loading;
 }
 
 /**
  * The route's view: `module[name](main, context)` once the module is there. `data({params, query})`
- * names the page's first request, `[path, query]`, started at boot (a visitor's: api.js prefetch).
+ * names the page's first request, `[path, query]`, started at boot (a visitor's: api.js prefetch);
+ * `picture(data)` the URL of the picture to ask for as soon as that data arrives.
  * @param {ViewModule} module
  * @param {string} [name] the function of the module that draws the page
  * @param {import("./router.js").View["data"]} [data]
+ * @param {import("./router.js").View["picture"]} [picture]
  * @returns {import("./router.js").View}
  */
-function page(module, name = "render", data = null) {
+function page(module, name = "render", data = null, picture = null) {
   const load = () => loadModule(`./views/${module}.js`);
   /** @type {import("./router.js").View} */
   const view = async (main, context) => {
@@ -59,6 +59,7 @@ function page(module, name = "render", data = null) {
   };
   view.load = load;
   view.data = data;
+  view.picture = picture;
   return view;
 }
 
@@ -78,7 +79,10 @@ route("/signin", page("auth", "signIn"), { auth: false });
 route("/signup", page("auth", "signUp"), { auth: false });
 route("/reset", page("auth", "reset"), { auth: false });
 route("/magic", page("auth", "magic"), { auth: false });
-route("/explore", page("explore", "render", listing), { auth: false, nav: "explore" });
+// Explore's first card's avatar is its largest picture (media.js `avatar`, `first`).
+/** @type {NonNullable<import("./router.js").View["picture"]>} */
+const firstAvatar = (personas) => personas?.[0]?.avatar_url;
+route("/explore", page("explore", "render", listing, firstAvatar), { auth: false, nav: "explore" });
 route("/create", page("create"), { nav: "create" });
 route("/new", page("editor", "createView"), { nav: "create" });
 route("/mine", page("mine"), { nav: "mine" });
@@ -113,103 +117,60 @@ setGuard((found, path, query) => {
   return null;
 });
 
-onRender((found, path) => {
-  for (const link of $$(".mainnav a, .topbar-visitor a")) {
-    const nav = link.dataset.nav;
-    if (nav === found.nav || (nav === "signin" && path === "/signin") || (nav === "signup" && path === "/signup"))
-      link.setAttribute("aria-current", "page");
-    else link.removeAttribute("aria-current");
-  }
-  // A visitor who signs in or up from the top bar comes back to the page they were reading.
-  /** @type {HTMLAnchorElement} */ (required("#visitor-signin")).href = joinHref(null, { page: "signin" });
-  /** @type {HTMLAnchorElement} */ (required("#visitor-signup")).href = joinHref(null);
-});
-
 /**
- * Members see their pages, live status and notifications; visitors see the way in.
- * @param {import("./api.js").User | null} user
+ * Fetch a picture ahead of the `<img>` that shows it, which then takes it from the cache.
+ * @param {string | null | undefined} url
  */
-function showChrome(user) {
-  for (const link of $$(".mainnav [data-members]")) link.hidden = !user;
-  required(".topbar-tools").hidden = !user;
-  required(".topbar-visitor").hidden = Boolean(user);
-  document.body.classList.toggle("visitor", !user);
-  document.body.classList.toggle("member", Boolean(user));
-}
-
-function liveStatus() {
-  const el = required("#live-status");
-  const text = required(".live-text", el);
-  /** @type {Record<string, string>} */
-  const labels = { open: "Live", connecting: "Connecting…", reconnecting: "Reconnecting…", closed: "Offline" };
-  live.onState((state) => {
-    el.dataset.state = state;
-    text.textContent = labels[state] || state;
-  });
-}
-
-// Pages a person is sent back to after signing in again (never the sign-in pages themselves).
-const NOT_NEXT = ["/", "/welcome", "/signin", "/signup", "/reset", "/magic"];
-
-/**
- * The server ended this session (revoked elsewhere, signed out everywhere, refresh refused):
- * the sign-in page says why in a sentence and brings the person back to this page afterwards.
- * While booting, a page anyone may read stays, with a toast; during use, the page is left at once.
- * @param {string} reason
- * @param {boolean} booted
- */
-function sessionEnded(reason, booted) {
-  const back = here();
-  const { path } = parse();
-  const found = match(path);
-  if (!booted && found && !found.auth) {
-    toast("Your session has ended. Sign in again to use your account.");
-    return;
-  }
-  const next = NOT_NEXT.includes(path) ? null : back;
-  history.replaceState(null, "", href("/signin", { ended: reason, next }));
-  if (booted) render();
+function warm(url) {
+  if (!url) return;
+  const image = new Image();
+  image.fetchPriority = "high";
+  image.src = url;
 }
 
 async function boot() {
-  liveStatus();
-  setupNotifications();
-  let wasSignedIn = false;
-  let booted = false;
-  onAuthChange((user, ended) => {
-    showChrome(user);
-    if (user && !wasSignedIn) live.start();
-    if (!user && (wasSignedIn || ended)) {
-      live.stop();
-      if (ended) {
-        sessionEnded(ended.reason, booted);
-      } else if (wasSignedIn) {
-        toast("You are signed out.");
-        render();
-      }
-    }
-    wasSignedIn = Boolean(user);
-  });
-  // The gateway ends a revoked session's live stream with `session_revoked`: leave at once.
-  live.onRevoked(() => forget("revoked"));
-  // The first page's module and data load while the session is restored (a failure shows when it
-  // renders).
+  // The first page's data (a visitor's) and module load while the session is restored; the data
+  // is asked for first, as it is what the page waits for longest (a failure shows when it renders).
   const { path, query } = parse();
   const first = match(path);
+  if (first?.view.data) {
+    const [dataPath, dataQuery] = first.view.data({ params: first.params, query });
+    // The page's largest picture is asked for as its data arrives, not once the page is drawn.
+    const picture = first.view.picture;
+    prefetch(dataPath, dataQuery, picture ? (data) => warm(picture(data)) : null);
+  }
   if (first?.view.load) first.view.load().catch(() => {});
-  if (first?.view.data) prefetch(...first.view.data({ params: first.params, query }));
+  // The top bar loads beside them; what the session does until then waits for it.
+  /** @type {Promise<typeof import("./topbar.js")>} */
+  const topbar = loadModule("./topbar.js").then((/** @type {typeof import("./topbar.js")} */ bar) => {
+    bar.setupTopbar();
+    return bar;
+  });
+  // Whether the first page was shown: a session ended before that leaves a page anyone may read.
+  let booted = false;
+  let endedAtBoot = false;
+  onAuthChange((user, ended) => {
+    const shown = booted;
+    if (ended && !shown) endedAtBoot = true;
+    topbar.then((bar) => bar.authChanged(user, ended, shown));
+  });
   try {
     await restore();
   } catch {
     toast("Cannot reach the server; showing the sign-in page.", "error");
   }
-  showChrome(currentUser());
-  if (signedIn() && !wasSignedIn) {
-    wasSignedIn = true;
-    live.start();
-  }
+  topbar.then((bar) => {
+    bar.authChanged(currentUser(), null, false);
+    onRender(bar.markPage);
+  });
+  // The first page waits for the bar only when the restored session was ended by the server: the
+  // bar decides where that person goes (authChanged). Otherwise, until the bar knows the session,
+  // its links take their room unseen (app.css), so nothing moves when they show.
+  if (endedAtBoot) await topbar;
   booted = true;
   await start();
+  // Only forms need it, and none is typed into before the first page is shown.
+  import("./limits.js");
 }
 
 boot();

@@ -251,11 +251,12 @@ export function tagList(tags, onTag = null) {
 }
 
 /**
- * A community card. `onTag(tag)` filters the list by a tag when given.
+ * A community card. `onTag(tag)` filters the list by a tag when given; `first`: the list's first
+ * card, whose picture is asked for at once (media.js `avatar`).
  * @param {Persona} persona
- * @param {{onTag?: ((tag: string) => void) | null}} [options]
+ * @param {{onTag?: ((tag: string) => void) | null, first?: boolean}} [options]
  */
-export function personaCard(persona, { onTag = null } = {}) {
+export function personaCard(persona, { onTag = null, first = false } = {}) {
   const me = currentUser();
   const own = me && me.id === persona.owner_id;
   const chat = h("button", { type: "button", class: "small" }, "Chat");
@@ -281,7 +282,7 @@ export function personaCard(persona, { onTag = null } = {}) {
     h(
       "a",
       { class: "card-media", href: `#/p/${pid(persona)}`, tabindex: "-1", "aria-hidden": "true" },
-      avatar(persona),
+      avatar(persona, { first }),
     ),
     h(
       "div",

@@ -50,22 +50,38 @@ export function urlFor(item, size = "thumbnail") {
   return urls.optimized || urls.original || urls.thumbnail || null;
 }
 
+// The large avatar's box (`.avatar.large`, 8rem): the thumbnail variant (at most 256 px wide)
+// is sharp on it up to a 2x screen; the optimized one (at most 1600 px) is for denser screens.
+const LARGE_SIZES = "8rem";
+
 /**
  * A persona's avatar, from the URLs the API resolved for this viewer: `avatar_url` (the thumbnail)
- * and `avatar_urls.optimized` for the large one; a conversation has `persona_avatar_url`. None
- * (no avatar, still processing, gone): the initials. `waitForOwn`: on a page about one of my own
- * personas whose avatar is still being processed, the picture replaces the initials when ready.
+ * and `avatar_urls` (thumbnail and optimized) for the large one; a conversation has
+ * `persona_avatar_url`. None (no avatar, still processing, gone): the initials. `waitForOwn`: on a
+ * page about one of my own personas whose avatar is still being processed, the picture replaces
+ * the initials when ready. `first`: above the fold and likely the page's largest picture, so it is
+ * asked for at once and before the others, rather than lazily.
  */
 /**
  * @param {any} persona a persona or a conversation (the fields above)
- * @param {{large?: boolean, alt?: string, waitForOwn?: boolean}} [options]
+ * @param {{large?: boolean, alt?: string, waitForOwn?: boolean, first?: boolean}} [options]
  * @returns {HTMLElement}
  */
-export function avatar(persona, { large = false, alt = "", waitForOwn = false } = {}) {
+export function avatar(persona, { large = false, alt = "", waitForOwn = false, first = false } = {}) {
   const cls = large ? "avatar large" : "avatar";
   const small = persona.avatar_url || persona.persona_avatar_url || null;
-  const direct = large ? persona.avatar_urls?.optimized || small : small;
-  if (direct) return h("img", { class: cls, src: direct, alt, loading: "lazy" });
+  const variants = large ? persona.avatar_urls : null;
+  const loading = first ? { loading: "eager", fetchpriority: "high" } : { loading: "lazy" };
+  if (variants)
+    return h("img", {
+      class: cls,
+      ...loading,
+      srcset: `${variants.thumbnail} 256w, ${variants.optimized} 1600w`,
+      sizes: LARGE_SIZES,
+      src: variants.optimized,
+      alt,
+    });
+  if (small) return h("img", { class: cls, ...loading, src: small, alt });
   const placeholder = h(
     "span",
     { class: cls, "aria-hidden": alt ? null : "true", role: alt ? "img" : null, "aria-label": alt || null },

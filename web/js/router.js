@@ -10,8 +10,9 @@
 
 /**
  * A page: draws into `main`, and may return (or resolve to) what to do when the page closes.
- * `load` starts loading its module; `data` names its first request (app.js).
- * @typedef {((main: HTMLElement, context: Context) => unknown) & {load?: () => Promise<unknown>, data?: ((c: {params: Record<string, string>, query: Record<string, string>}) => [string, Record<string, unknown>?]) | null}} View
+ * `load` starts loading its module; `data` names its first request; `picture` names, from that
+ * request's data, the picture likely to be the page's largest (app.js).
+ * @typedef {((main: HTMLElement, context: Context) => unknown) & {load?: () => Promise<unknown>, data?: ((c: {params: Record<string, string>, query: Record<string, string>}) => [string, Record<string, unknown>?]) | null, picture?: ((data: any) => string | null | undefined) | null}} View
  */
 
 /**
@@ -115,9 +116,15 @@ export function setGuard(fn) {
 
 /** @type {(found: Found, path: string) => void} */
 let afterRender = () => {};
-/** @param {(found: Found, path: string) => void} fn */
+/** @type {{found: Found, path: string} | null} */
+let shownLast = null;
+/**
+ * `fn(found, path)` as each page opens; set after a page opened, it hears of that one at once.
+ * @param {(found: Found, path: string) => void} fn
+ */
 export function onRender(fn) {
   afterRender = fn;
+  if (shownLast) fn(shownLast.found, shownLast.path);
 }
 
 export async function render() {
@@ -141,6 +148,7 @@ export async function render() {
   current = shown;
   main.replaceChildren();
   main.removeAttribute("aria-busy");
+  shownLast = { found, path };
   afterRender(found, path);
   /** @type {unknown} */
   let cleanup = null;

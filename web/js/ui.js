@@ -237,12 +237,19 @@ export function plural(n, one, many = `${one}s`) {
   return `${formatCount(n)} ${Number(n || 0) === 1 ? one : many}`;
 }
 
-const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+// Written out in English like the rest of the UI (`plural`), not with Intl.RelativeTimeFormat:
+// making one loads the locale's data, a long task (~200 ms on a phone) on every page showing a time.
+/** @type {Record<string, [string, string]>} */
+const NEXT_TO_NOW = {
+  day: ["yesterday", "tomorrow"],
+  month: ["last month", "next month"],
+  year: ["last year", "next year"],
+};
 /** @param {string | null | undefined} iso */
 export function timeAgo(iso) {
   if (!iso) return "";
   const seconds = (new Date(iso).getTime() - Date.now()) / 1000;
-  /** @type {[number, Intl.RelativeTimeFormatUnit][]} */
+  /** @type {[number, string][]} */
   const steps = [
     [60, "second"],
     [60, "minute"],
@@ -253,7 +260,12 @@ export function timeAgo(iso) {
   ];
   let value = seconds;
   for (const [size, unit] of steps) {
-    if (Math.abs(value) < size) return relative.format(Math.round(value), unit);
+    if (Math.abs(value) < size) {
+      const n = Math.round(value);
+      if (n === 0) return unit === "second" ? "now" : `this ${unit}`;
+      if (Math.abs(n) === 1 && NEXT_TO_NOW[unit]) return NEXT_TO_NOW[unit][n < 0 ? 0 : 1];
+      return n < 0 ? `${plural(-n, unit)} ago` : `in ${plural(n, unit)}`;
+    }
     value /= size;
   }
   return "";

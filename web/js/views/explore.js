@@ -96,7 +96,8 @@ export function render(main, { query }) {
       const page = await fetchPage(cursor);
       if (mine !== generation) return true;
       if (first) cards.replaceChildren();
-      for (const persona of page.items) cards.append(personaCard(persona, { onTag: setTag }));
+      for (const [i, persona] of page.items.entries())
+        cards.append(personaCard(persona, { onTag: setTag, first: first && i === 0 }));
       count += page.items.length;
       cursor = page.next;
       done = !cursor;

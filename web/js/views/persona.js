@@ -17,7 +17,6 @@ import {
 } from "../community.js";
 import { append, clear, h } from "../dom.js";
 import { joinHref } from "../door.js";
-import { mediaPanel } from "../gallery.js";
 import { avatar } from "../media.js";
 import { go } from "../router.js";
 import { ask, busy, timeAgo, toast } from "../ui.js";
@@ -74,6 +73,18 @@ function forkCredit(persona) {
   if (creator)
     return h("p", { class: "fork-credit small" }, "Forked from a persona by ", creator, " that is no longer shared");
   return h("p", { class: "fork-credit small" }, "Forked from a persona that was deleted");
+}
+
+/**
+ * The owner's media panel. Its module loads only for them: a visitor's page does not wait for it.
+ * @param {import("../community.js").Persona} persona
+ */
+function ownMedia(persona) {
+  const slot = h("div");
+  import("../gallery.js").then(({ mediaPanel }) => {
+    if (slot.isConnected) slot.replaceWith(mediaPanel(persona, { onAvatar: () => go(`/p/${persona.id}`) }));
+  });
+  return slot;
 }
 
 /**
@@ -196,7 +207,7 @@ function show(main, persona) {
       h(
         "div",
         { class: "persona-head" },
-        avatar(persona, { large: true, alt: `${persona.name}'s avatar`, waitForOwn: true }),
+        avatar(persona, { large: true, alt: `${persona.name}'s avatar`, waitForOwn: true, first: true }),
         h(
           "div",
           { class: "info" },
@@ -226,7 +237,7 @@ function show(main, persona) {
       h("h2", { id: "about-title" }, "About"),
       details,
     ),
-    own ? mediaPanel(persona, { onAvatar: () => go(`/p/${persona.id}`) }) : null,
+    own ? ownMedia(persona) : null,
   ]);
   // A public persona's counts change live (an owner hears of likes from notifications anyway).
   return persona.visibility === "public" ? followCommunity() : undefined;
