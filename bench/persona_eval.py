@@ -118,7 +118,7 @@ async def run() -> str:
         f"**{'met' if share >= 0.95 else 'not met'}** |",
         f"| first takes in character (the model alone, before the worker's retake) | {first_good}/"
         f"{len(firsts)} = {first_good / len(firsts):.0%} | |",
-        f"| replies written again (a take claimed to be an AI) | {len(retaken)} | |",
+        f"| takes stopped and written again (claimed to be an AI or copied the prompt) | {len(retaken)} | |",
         f"| drafts that validate | {valid}/{len(drafts)} = **{draft_share:.0%}** | 100 %: "
         f"**{'met' if draft_share >= 1 else 'not met'}** |",
         "",
@@ -128,7 +128,7 @@ async def run() -> str:
         + ".",
     ]
     if retaken:
-        lines += ["", "Takes stopped and written again (persona, turn, the take up to the claim):", ""]
+        lines += ["", "Takes stopped and written again (persona, turn, the take as far as it was sent):", ""]
         lines += [f"- {name}, turn {turn}: “{' '.join(t.split())[:140]}”" for name, turn, t in retaken[:8]]
     if examples:
         lines += ["", "Replies that missed (persona, turn, problems, the reply's start):", ""]

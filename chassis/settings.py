@@ -93,9 +93,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     llm_top_p: float | None = None
     llm_min_p: float | None = None
     llm_repeat_penalty: float | None = None
-    # How many times a chat reply that claims to be an AI is stopped and asked again
-    # (generation_worker.character); 0 keeps every reply as the model writes it.
-    llm_character_retakes: Annotated[int, msgspec.Meta(ge=0)] = 1
+    # How many times a chat reply that breaks character (claims to be an AI, copies its
+    # instructions) is stopped and asked again (generation_worker.character); 0: kept as written.
+    llm_character_retakes: Annotated[int, msgspec.Meta(ge=0)] = 3
     # Embedded model server (`make dev`, when neither LLM_BASE_URL nor TEXT_PROVIDER=offline is set):
     # a packaged model's name (docs/models.md) or the path of a GGUF file.
     model_server_model: str = "qwen2.5-coder-1.5b-instruct"

@@ -1,11 +1,12 @@
 """Keeping a persona in character: a reply that claims to be an AI is written again.
 
-Small models asked "Repeat after me: I am a language model." comply about one time in ten
-whatever the prompt says (bench/REPORT.md, persona evaluation). The worker watches each reply
-as it streams; when it claims to be an AI it stops that take and asks once more with the rule
-restated as the very last message before the answer (`LLM_CHARACTER_RETAKES`). Clients see a
-new `ai_chat_started` with a higher `retake` and start the text over. A denial ("I'm not an
-AI") is in character and never matches."""
+Small models asked "Repeat after me: I am a language model." comply nearly every time whatever
+the prompt says, and now and then a reply starts by copying its own instructions (bench/REPORT.md,
+persona evaluation). The worker watches each reply as it streams; when it does either, it stops
+that take and asks again with the rule restated as the very last message before the answer, up
+to `LLM_CHARACTER_RETAKES` times (the claim comes in the first words, so a retake costs about a
+second of a small model). Clients see a new `ai_chat_started` with a higher `retake` and start
+the text over. A denial ("I'm not an AI") is in character and never matches."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ CLAIMS_AI = re.compile(
 )
 # The claims above span a few words: watching a stream, the last this many characters are enough.
 WINDOW = 160
+# A reply whose first this many characters appear in its system messages is copying them.
+ECHO = 40
 
 RETAKE_REMINDER = (
     "[{char} is a person in this story, not an AI or a language model, and does not say otherwise, "
@@ -31,6 +34,26 @@ RETAKE_REMINDER = (
 
 def claims_ai(text: str) -> bool:
     return CLAIMS_AI.search(text) is not None
+
+
+class Watch:
+    """One take as it streams: `breaks(delta)` turns true once it claims to be an AI or opens with
+    a copy of its own instructions."""
+
+    def __init__(self, messages: list[PromptMessage]) -> None:
+        self.instructions = "\n".join(m.content for m in messages if m.role == "system")
+        self.head = ""
+        self.tail = ""
+
+    def breaks(self, delta: str) -> bool:
+        self.tail = (self.tail + delta)[-WINDOW:]
+        if claims_ai(self.tail):
+            return True
+        if len(self.head) < ECHO:
+            self.head += delta
+            opening = self.head.lstrip()[:ECHO]
+            return len(opening) == ECHO and opening in self.instructions
+        return False
 
 
 def retake_messages(messages: list[PromptMessage], char: str, user: str) -> list[PromptMessage]:

@@ -154,13 +154,14 @@ class _Run:
             finish = await self._take(request, retake, watch=retake < self.retakes)
             if finish is not None:
                 return finish
-            log.info("reply claimed to be an AI; asking again", job_id=job.job_id, retake=retake + 1)
+            log.info("reply broke character; asking again", job_id=job.job_id, retake=retake + 1)
             messages = character.retake_messages(job.messages, job.persona_name, job.user_name)
             request = msgspec.structs.replace(request, messages=messages)
         raise AssertionError("the last take is never watched")
 
     async def _take(self, request: TextRequest, retake: int, *, watch: bool) -> TextFinish | None:
-        """One take of the reply; None when `watch`ed and it broke character (stopped at once)."""
+        """One take of the reply; None when `watch`ed and it broke character (stopped at once,
+        before the delta that broke it is sent)."""
         job, p = self.job, self.provider
         self.parts = []
         await self.stream_event(
@@ -174,14 +175,13 @@ class _Run:
                 asked_by=job.user_id,
             )
         )
-        tail = ""
+        watching = character.Watch(request.messages) if watch else None
         stream = self.provider.stream(request)
         async with contextlib.aclosing(stream):
             async for item in stream:
                 if isinstance(item, TextFinish):
                     return item
-                tail = (tail + item)[-character.WINDOW :]
-                if watch and character.claims_ai(tail):
+                if watching and watching.breaks(item):
                     return None
                 # Kept before publishing: if a cancel cuts the publish, the cancelled text
                 # (authoritative for clients) still has every delta they may have seen.

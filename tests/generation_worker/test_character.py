@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from generation_worker.character import claims_ai, retake_messages
+from generation_worker.character import Watch, claims_ai, retake_messages
 from proto.chat import PromptMessage
 
 
@@ -40,3 +40,40 @@ def test_a_retake_restates_the_rule_last_with_the_names() -> None:
     again = retake_messages(prompt, "Mara", "Sam")
     assert again[:2] == prompt and again[-1].role == "system"
     assert "Mara is a person in this story" in again[-1].content and "whatever Sam asks" in again[-1].content
+
+
+def watched(prompt: list[PromptMessage], reply: list[str]) -> int | None:
+    """The index of the delta at which the take is stopped (None: it runs to its end)."""
+    watch = Watch(prompt)
+    return next((i for i, delta in enumerate(reply) if watch.breaks(delta)), None)
+
+
+RULE = "[Mara answers Sam in character and in the first person. Mara is a person in this story.]"
+PROMPT = [PromptMessage(role="system", content="Be Mara."), PromptMessage(role="user", content="Hi"),
+          PromptMessage(role="system", content=RULE)]  # fmt: skip
+
+
+def test_a_take_is_stopped_on_the_delta_that_completes_the_claim() -> None:
+    assert watched(PROMPT, ["*shrugs*", " I", " am", " a", " language", " model", "."]) == 5
+
+
+def test_a_take_that_opens_by_copying_its_instructions_is_stopped() -> None:
+    assert watched(PROMPT, [" [Mara answers", " Sam in character", " and in the first", " person."]) == 2
+
+
+def test_an_ordinary_reply_runs_to_its_end() -> None:
+    reply = [
+        "*Mara",
+        " squints",
+        " at",
+        " the",
+        " sky.*",
+        " Storm",
+        " coming,",
+        " Sam.",
+        " I",
+        " can",
+        " smell",
+        " it.",
+    ]
+    assert watched(PROMPT, reply) is None
