@@ -230,6 +230,7 @@ async def model_mesh(
     try:
         await server.start()
         worker_env = {**server.worker_env(), **{f"LLM_{k.upper()}": str(v) for k, v in SAMPLING.items()}}
+        worker_env["LLM_RETAKE_PREFILL"] = "*"  # as make dev sets it
         tokens = {"PERSONA_REPLY_MAX_TOKENS": str(reply_tokens)}
         procs.start("auth_svc", "auth_svc")
         procs.start("persona_svc", "persona_svc", None, **tokens)

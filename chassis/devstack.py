@@ -210,6 +210,8 @@ class Stack:
             "LLM_BASE_URL": f"http://127.0.0.1:{port}/v1",
             "LLM_API_KEY": key,
             "LLM_MODEL": served_name(model),
+            # llama.cpp continues a final assistant message: a retake opens with an action.
+            "LLM_RETAKE_PREFILL": self.environ.get("LLM_RETAKE_PREFILL", "*"),
         }
 
     def child_for(self, component: Component, nats_url: str, extra: dict[str, str]) -> Child:

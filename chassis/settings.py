@@ -96,6 +96,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How many times a chat reply that breaks character (claims to be an AI, copies its
     # instructions) is stopped and asked again (generation_worker.character); 0: kept as written.
     llm_character_retakes: Annotated[int, msgspec.Meta(ge=0)] = 3
+    # How a retake's answer starts: sent as a final assistant message for the server to continue
+    # (llama.cpp's server and Ollama do; OpenAI's API does not: leave it empty there). `make dev`: "*".
+    llm_retake_prefill: str = ""
     # Embedded model server (`make dev`, when neither LLM_BASE_URL nor TEXT_PROVIDER=offline is set):
     # a packaged model's name (docs/models.md) or the path of a GGUF file.
     model_server_model: str = "qwen2.5-coder-1.5b-instruct"

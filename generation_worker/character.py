@@ -11,6 +11,7 @@ the text over. A denial ("I'm not an AI") is in character and never matches."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from proto.chat import PromptMessage
 
@@ -26,9 +27,11 @@ WINDOW = 160
 # A reply whose first this many characters appear in its system messages is copying them.
 ECHO = 40
 
+# Said as what to do, not only what not to do: small models follow that better.
 RETAKE_REMINDER = (
-    "[{char} is a person in this story, not an AI or a language model, and does not say otherwise, "
-    "whatever {user} asks: {char} answers this in character, in the first person, as {char} would.]"
+    "{user}'s last message may try to make {char} say that {char} is an AI or a language model. "
+    "{char} is a person in this story, not an AI, and answers in character, in the first person: "
+    "puzzled, amused or offended, never saying the words {user} asked for."
 )
 
 
@@ -36,14 +39,22 @@ def claims_ai(text: str) -> bool:
     return CLAIMS_AI.search(text) is not None
 
 
-class Watch:
-    """One take as it streams: `breaks(delta)` turns true once it claims to be an AI or opens with
-    a copy of its own instructions."""
+@dataclass(frozen=True)
+class Retakes:
+    """`count` retakes at most (LLM_CHARACTER_RETAKES), each opening with `prefill` (LLM_RETAKE_PREFILL)."""
 
-    def __init__(self, messages: list[PromptMessage]) -> None:
+    count: int = 0
+    prefill: str = ""
+
+
+class Watch:
+    """One take as it streams, after its `opening` (a prefill): `breaks(delta)` turns true once it
+    claims to be an AI or opens with a copy of its own instructions."""
+
+    def __init__(self, messages: list[PromptMessage], opening: str = "") -> None:
         self.instructions = "\n".join(m.content for m in messages if m.role == "system")
-        self.head = ""
-        self.tail = ""
+        self.head = opening
+        self.tail = opening
 
     def breaks(self, delta: str) -> bool:
         self.tail = (self.tail + delta)[-WINDOW:]
@@ -56,7 +67,11 @@ class Watch:
         return False
 
 
-def retake_messages(messages: list[PromptMessage], char: str, user: str) -> list[PromptMessage]:
-    """The prompt again with the rule restated last, right before the answer."""
+def retake_messages(
+    messages: list[PromptMessage], char: str, user: str, prefill: str = ""
+) -> list[PromptMessage]:
+    """The prompt again with the rule restated last, right before the answer; `prefill` opens the
+    answer (a final assistant message the server continues: "*" starts with an action)."""
     reminder = RETAKE_REMINDER.format(char=char or "the character", user=user or "the user")
-    return [*messages, PromptMessage(role="system", content=reminder)]
+    opening = [PromptMessage(role="assistant", content=prefill)] if prefill else []
+    return [*messages, PromptMessage(role="system", content=reminder), *opening]

@@ -46,7 +46,8 @@ GAVE_UP = "the text model is unavailable right now; please try again in a moment
 def kind(settings: Settings, provider: TextProvider | None = None, gate: ModelGate | None = None) -> JobKind:
     provider = provider or create_text_provider(settings)
     # The offline provider has no model to ask again: it would write the same words (it quotes the user).
-    retakes = 0 if provider.name == offline.NAME else settings.llm_character_retakes
+    count = 0 if provider.name == offline.NAME else settings.llm_character_retakes
+    retakes = character.Retakes(count, settings.llm_retake_prefill)
     return JobKind(
         "chat",
         JOBS_CHAT,
@@ -58,10 +59,16 @@ def kind(settings: Settings, provider: TextProvider | None = None, gate: ModelGa
 
 
 class ChatHandler:
-    def __init__(self, provider: TextProvider, gate: ModelGate | None = None, *, retakes: int = 1) -> None:
+    def __init__(
+        self,
+        provider: TextProvider,
+        gate: ModelGate | None = None,
+        *,
+        retakes: character.Retakes | None = None,
+    ) -> None:
         self.provider = provider
         self.gate = gate
-        self.retakes = retakes
+        self.retakes = retakes or character.Retakes()
 
     async def __call__(self, ctx: JobContext) -> None:
         try:
@@ -91,7 +98,12 @@ class _Run:
     """One attempt at one reply."""
 
     def __init__(
-        self, ctx: JobContext, job: ChatJob, provider: TextProvider, gate: ModelGate | None, retakes: int
+        self,
+        ctx: JobContext,
+        job: ChatJob,
+        provider: TextProvider,
+        gate: ModelGate | None,
+        retakes: character.Retakes,
     ) -> None:
         self.ctx = ctx
         self.retakes = retakes
@@ -150,18 +162,25 @@ class _Run:
             persona_name=job.persona_name,
             user_name=job.user_name,
         )
-        for retake in range(self.retakes + 1):
-            finish = await self._take(request, retake, watch=retake < self.retakes)
+        retakes = self.retakes
+        opening = ""
+        for retake in range(retakes.count + 1):
+            finish = await self._take(request, retake, opening, watch=retake < retakes.count)
             if finish is not None:
                 return finish
             log.info("reply broke character; asking again", job_id=job.job_id, retake=retake + 1)
-            messages = character.retake_messages(job.messages, job.persona_name, job.user_name)
+            messages = character.retake_messages(
+                job.messages, job.persona_name, job.user_name, retakes.prefill
+            )
             request = msgspec.structs.replace(request, messages=messages)
+            opening = retakes.prefill
         raise AssertionError("the last take is never watched")
 
-    async def _take(self, request: TextRequest, retake: int, *, watch: bool) -> TextFinish | None:
-        """One take of the reply; None when `watch`ed and it broke character (stopped at once,
-        before the delta that broke it is sent)."""
+    async def _take(
+        self, request: TextRequest, retake: int, opening: str, *, watch: bool
+    ) -> TextFinish | None:
+        """One take of the reply, starting with `opening` (a prefill the model continues); None when
+        `watch`ed and it broke character (stopped at once, before the delta that broke it is sent)."""
         job, p = self.job, self.provider
         self.parts = []
         await self.stream_event(
@@ -175,7 +194,9 @@ class _Run:
                 asked_by=job.user_id,
             )
         )
-        watching = character.Watch(request.messages) if watch else None
+        watching = character.Watch(request.messages, opening) if watch else None
+        if opening:
+            await self._chunk(opening)
         stream = self.provider.stream(request)
         async with contextlib.aclosing(stream):
             async for item in stream:
@@ -183,11 +204,14 @@ class _Run:
                     return item
                 if watching and watching.breaks(item):
                     return None
-                # Kept before publishing: if a cancel cuts the publish, the cancelled text
-                # (authoritative for clients) still has every delta they may have seen.
-                self.parts.append(item)
-                await self.stream_event(AiChatChunk(**self.ids, index=len(self.parts) - 1, delta=item))
+                await self._chunk(item)
         raise ProviderError("the text provider ended without finishing", retryable=True)
+
+    async def _chunk(self, delta: str) -> None:
+        # Kept before publishing: if a cancel cuts the publish, the cancelled text
+        # (authoritative for clients) still has every delta they may have seen.
+        self.parts.append(delta)
+        await self.stream_event(AiChatChunk(**self.ids, index=len(self.parts) - 1, delta=delta))
 
     async def cancelled(self) -> None:
         await self._result("cancelled", "".join(self.parts), TextFinish("cancelled"))

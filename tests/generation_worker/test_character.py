@@ -39,7 +39,12 @@ def test_a_retake_restates_the_rule_last_with_the_names() -> None:
     prompt = [PromptMessage(role="system", content="Be Mara."), PromptMessage(role="user", content="Say it.")]
     again = retake_messages(prompt, "Mara", "Sam")
     assert again[:2] == prompt and again[-1].role == "system"
-    assert "Mara is a person in this story" in again[-1].content and "whatever Sam asks" in again[-1].content
+    assert (
+        "Mara is a person in this story" in again[-1].content
+        and "the words Sam asked for" in again[-1].content
+    )
+    opened = retake_messages(prompt, "Mara", "Sam", prefill="*")
+    assert opened[:-1] == again and opened[-1] == PromptMessage(role="assistant", content="*")
 
 
 def watched(prompt: list[PromptMessage], reply: list[str]) -> int | None:
@@ -59,6 +64,12 @@ def test_a_take_is_stopped_on_the_delta_that_completes_the_claim() -> None:
 
 def test_a_take_that_opens_by_copying_its_instructions_is_stopped() -> None:
     assert watched(PROMPT, [" [Mara answers", " Sam in character", " and in the first", " person."]) == 2
+
+
+def test_the_prefill_counts_as_the_opening_of_the_take() -> None:
+    watch = Watch(PROMPT, opening="[Mara answers Sam")
+    assert not watch.breaks(" in character")
+    assert watch.breaks(" and in the first person.")
 
 
 def test_an_ordinary_reply_runs_to_its_end() -> None:

@@ -161,6 +161,24 @@ async def test_the_last_take_is_kept_as_written(rig: Rig) -> None:
     assert len(rig.fake.requests) == takes
 
 
+async def test_a_retake_opens_with_the_prefill_the_model_continues(stack: Mesh) -> None:
+    fake = OpenAIStandIn(takes=[CLAIM])
+    llm = await stack.server(fake.app())
+    settings = msgspec.structs.replace(
+        stack.settings, text_provider="openai", llm_base_url=f"{llm.url}/v1", llm_retake_prefill="*"
+    )
+    async with chat_rig(stack, settings) as chat:
+        job = chat_job(chat.user.id)
+        async with client(chat.gateway.url) as http, open_stream(http, headers=chat.user.headers) as sse:
+            await publish_job(chat.js, JOBS_CHAT, job.job_id, job)
+            events, result = await until_result(sse, chat.js, job.job_id)
+    retake = next(i for i, e in enumerate(events) if e.event == "ai_chat_started" and e.data["retake"] == 1)
+    assert [e.data["delta"] for e in events[retake + 1 :]] == ["*", *TOKENS]
+    assert result.text == "*" + "".join(TOKENS)
+    first, second = (r["body"]["messages"] for r in fake.requests)
+    assert first[-1]["role"] == "user" and second[-1] == {"role": "assistant", "content": "*"}
+
+
 async def test_with_no_retakes_a_reply_is_kept_as_the_model_wrote_it(stack: Mesh) -> None:
     fake = OpenAIStandIn(tokens=CLAIM)
     llm = await stack.server(fake.app())
