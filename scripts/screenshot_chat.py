@@ -64,14 +64,15 @@ def main() -> None:
             time.sleep(0.5)
         model = next((m.group(0) for line in lines if (m := re.search(r"model ready.*", line))), "")
         print(f"stack ready on :{port}; {model}", flush=True)
-        shoot(f"http://127.0.0.1:{port}", chromium, out)
+        shoot(f"http://127.0.0.1:{port}", chromium, out, lines)
         print(f"wrote {out}")
     finally:
         stop(stack, sig=signal.SIGINT, timeout=60, group=True)
         shutil.rmtree(data, ignore_errors=True)
 
 
-def shoot(url: str, chromium: str, out: Path) -> None:
+def shoot(url: str, chromium: str, out: Path, lines: list[str]) -> None:
+    """`lines`: make dev's output so far (the sign-up's code is printed there, as no mail is sent)."""
     starter = next(s for s in starters() if s.slug == PERSONA)
     name = starter.persona.name
     with sync_playwright() as playwright:
@@ -84,7 +85,10 @@ def shoot(url: str, chromium: str, out: Path) -> None:
         form.get_by_label("Display name", exact=True).fill("Robin")
         form.get_by_label("Email", exact=True).fill(f"robin-{uuid.uuid4().hex[:6]}@example.com")
         form.get_by_label("Password", exact=True).fill("correct horse battery")
+        seen = len(lines)
         form.get_by_role("button", name="Create account").click()
+        form.get_by_label("6-digit code", exact=True).fill(dev_code(lines, seen))
+        form.get_by_role("button", name="Finish sign-up").click()
         expect(page.get_by_role("heading", name="Explore personas")).to_be_visible()
         page.goto(f"/#/p/{starter.persona_id}")
         page.get_by_role("button", name=f"Chat with {name}").click()
@@ -99,6 +103,17 @@ def shoot(url: str, chromium: str, out: Path) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(out))
         browser.close()
+
+
+def dev_code(lines: list[str], after: int) -> str:
+    """The code make dev printed after line `after` (`[DEV] auth code created … code=123456`)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for line in lines[after:]:
+            if m := re.search(r"\[DEV\] auth code created.*code=(\d{6})", line):
+                return m.group(1)
+        time.sleep(0.2)
+    raise SystemExit("make dev printed no sign-up code:\n" + "".join(lines[-20:]))
 
 
 if __name__ == "__main__":
