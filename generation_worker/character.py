@@ -53,7 +53,7 @@ class Watch:
 
     def __init__(self, messages: list[PromptMessage], opening: str = "") -> None:
         self.instructions = "\n".join(m.content for m in messages if m.role == "system")
-        self.head = opening
+        self.head = opening.lstrip()
         self.tail = opening
 
     def breaks(self, delta: str) -> bool:
@@ -61,9 +61,9 @@ class Watch:
         if claims_ai(self.tail):
             return True
         if len(self.head) < ECHO:
-            self.head += delta
-            opening = self.head.lstrip()[:ECHO]
-            return len(opening) == ECHO and opening in self.instructions
+            # Leading blanks are not counted: the check still sees 40 characters of text.
+            self.head = (self.head + delta).lstrip()
+            return len(self.head) >= ECHO and self.head[:ECHO] in self.instructions
         return False
 
 

@@ -66,6 +66,10 @@ def test_a_take_that_opens_by_copying_its_instructions_is_stopped() -> None:
     assert watched(PROMPT, [" [Mara answers", " Sam in character", " and in the first", " person."]) == 2
 
 
+def test_leading_blanks_do_not_hide_a_copy() -> None:
+    assert watched(PROMPT, ["  ", "\n", "[Mara answers Sam in character and in", " the first person."]) == 3
+
+
 def test_the_prefill_counts_as_the_opening_of_the_take() -> None:
     watch = Watch(PROMPT, opening="[Mara answers Sam")
     assert not watch.breaks(" in character")
