@@ -39,6 +39,9 @@ class Reply:
 
     asked: float
     token_times: list[float] = field(default_factory=list)
+    # Through the mesh: when the POST's 202 and the (last) `ai_chat_started` arrived.
+    accepted: float = float("nan")
+    started: float = float("nan")
     text: str = ""
     status: str = ""
     # Takes the worker stopped because they claimed to be an AI (generation_worker.character).
@@ -101,15 +104,19 @@ class User:
             f"/conversations/{conversation_id}/messages", json={"content": content}, headers=self.headers
         )
         r.raise_for_status()
+        accepted = time.perf_counter()
         reply_id = r.json()["data"]["reply_message_id"]
         await asyncio.wait_for(self.ended.setdefault(reply_id, asyncio.Event()).wait(), 600)
-        reply = Reply(asked)
+        reply = Reply(asked, accepted=accepted)
         take: list[str] = []
         for at, name, data in self.heard.pop(reply_id):
             if name == "ai_chat_chunk":
                 reply.token_times.append(at)
                 take.append(data["delta"])
-            elif name == "ai_chat_started" and (data.get("attempt", 1) > 1 or data.get("retake", 0)):
+            elif name == "ai_chat_started":
+                reply.started = at
+                if not (data.get("attempt", 1) > 1 or data.get("retake", 0)):
+                    continue
                 if data.get("retake", 0):
                     reply.dropped.append("".join(take))
                 reply.token_times.clear()  # a retried reply starts over
@@ -135,12 +142,19 @@ class User:
         r.raise_for_status()
         return r.json()["data"]
 
-    async def prompt(self, conversation_id: str, persona_id: str, settings: Settings) -> list[dict[str, Any]]:
-        """The messages the worker sends for the next reply of this conversation (as persona_svc
-        assembles them and the provider folds them), so a direct call asks the very same."""
+    async def prompt(
+        self, conversation_id: str, persona_id: str, settings: Settings, content: str
+    ) -> list[dict[str, Any]]:
+        """The messages the worker sends for the reply to `content`, the next message of this
+        conversation (as persona_svc assembles them and the provider folds them), so a direct
+        call asks the very same: the post-history reminder comes after the user's message."""
         persona = msgspec.convert(await self.get(f"/personas/{persona_id}"), Persona)
         rows = await self.get(f"/conversations/{conversation_id}/messages?limit=100")
         history = sorted((msgspec.convert(m, Message) for m in rows), key=lambda m: m.seq)
+        last = history[-1]
+        history.append(
+            msgspec.structs.replace(last, id="next", seq=last.seq + 1, role="user", content=content)
+        )
         budget = prompt.Budget(
             total=settings.persona_prompt_token_budget,
             reply=settings.persona_reply_max_tokens,
@@ -172,6 +186,15 @@ class Direct:
             "stream_options": {"include_usage": True},
             **SAMPLING,
         }
+        try:
+            return await self._chat(body)
+        except httpx.RemoteProtocolError:
+            # llama.cpp's server now and then closes a kept-alive connection just as the next
+            # streamed request goes out on it ("disconnected without sending a response"):
+            # nothing was asked of the model, so ask again, on a new connection.
+            return await self._chat(body)
+
+    async def _chat(self, body: dict[str, Any]) -> Reply:
         reply = Reply(time.perf_counter())
         parts: list[str] = []
         async with self.http.stream("POST", f"{self.model.base_url}/chat/completions", json=body) as r:

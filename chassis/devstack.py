@@ -15,6 +15,7 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 import sys
 import time
 import urllib.request
@@ -282,7 +283,9 @@ class Stack:
             backoff = 1.0 if time.monotonic() - started > 30 else min(backoff * 2, MAX_BACKOFF)
 
     async def announce_ready(self) -> None:
-        urls = [f"http://127.0.0.1:{self.gateway_port}/readyz"]
+        # With TLS_CERT and TLS_KEY the gateway speaks HTTPS (and HTTP/2) on its port.
+        scheme = "https" if self.environ.get("TLS_CERT") and self.environ.get("TLS_KEY") else "http"
+        urls = [f"{scheme}://127.0.0.1:{self.gateway_port}/readyz"]
         if self.model is not None:
             model_port = health_port(MODEL_SERVER, self.health_base)
             urls.append(f"http://127.0.0.1:{model_port}/readyz")
@@ -299,12 +302,14 @@ class Stack:
         if urls:
             say("the stack is not ready after 300s; see the logs above")
         else:
-            say(f"ready: open http://localhost:{self.gateway_port} (API docs at /docs); Ctrl-C stops")
+            say(f"ready: open {scheme}://localhost:{self.gateway_port} (API docs at /docs); Ctrl-C stops")
 
 
 def _status(url: str) -> int:
+    # Whether it answers, not whom it is: a developer's certificate is often self-signed.
+    unverified = ssl._create_unverified_context() if url.startswith("https:") else None
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(url, timeout=2, context=unverified) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)

@@ -14,6 +14,7 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, NoStreamResponseError, ServiceUnavailableError
+from nats.js.kv import KeyValue
 
 from chassis.context import request_id_var
 from chassis.errors import ServiceUnavailable
@@ -116,11 +117,20 @@ async def request_cancel(nc: NATS, js: JetStreamContext, job_id: str, *, timeout
     return True
 
 
-async def cancel_requested(js: JetStreamContext, job_id: str) -> bool:
-    """Whether a cancel for `job_id` was requested (checked by the worker when it takes the job)."""
-    kv = await js.key_value(KV_CANCELS)
-    try:
-        await kv.get(_cancel_key(job_id))
-    except KeyNotFoundError:
-        return False
-    return True
+class CancelMarkers:
+    """The `cancels` bucket as the worker reads it, bound once: binding asks the server for the
+    stream's info, a round trip that would otherwise come before every job."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self.js = js
+        self._kv: KeyValue | None = None
+
+    async def requested(self, job_id: str) -> bool:
+        """Whether a cancel for `job_id` was requested (checked when a worker takes the job)."""
+        if self._kv is None:
+            self._kv = await self.js.key_value(KV_CANCELS)
+        try:
+            await self._kv.get(_cancel_key(job_id))
+        except KeyNotFoundError:
+            return False
+        return True

@@ -3,6 +3,7 @@ per job kind, and a health port."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -15,7 +16,7 @@ from chassis import metrics
 from chassis.app import ServiceContext, create_service_app
 from chassis.consumer import DeadHandler, Delivery, PullConsumer
 from chassis.events import EventPublisher
-from chassis.jobs import cancel_requested
+from chassis.jobs import CancelMarkers
 from chassis.settings import Settings
 from chassis.subscribers import Subscriber, UndecodableHandler, consuming, current_delivery
 from generation_worker.kinds import JobContext, JobKind
@@ -33,6 +34,7 @@ class Worker:
         self.ctx = ctx
         self.kinds = kinds
         self.events = EventPublisher(ctx.js, ctx.nc)
+        self.cancels = CancelMarkers(ctx.js)
         self.consumers: list[PullConsumer] = []
         self._stack = contextlib.AsyncExitStack()
 
@@ -73,10 +75,11 @@ class Worker:
             cancel_sub = await self.ctx.nc.subscribe(cancel_subject(job.job_id), cb=self._on_cancel(job_ctx))
             metrics.jobs_running.labels(kind.name).inc()
             timer = metrics.job_seconds.labels(kind.name).time()
+            # Checked after subscribing: a cancel sent before this point left its marker.
+            check = job_ctx.marker_check = asyncio.ensure_future(self._marker(job_ctx))
             try:
-                # Checked after subscribing: a cancel sent before this point left its marker.
-                if await cancel_requested(self.ctx.js, job.job_id):
-                    job_ctx.cancelled.set()
+                if not kind.overlaps_check:
+                    await asyncio.shield(check)
                 with timer:
                     await kind.handler(job_ctx)
                 metrics.jobs_processed.labels(kind.name, "done").inc()
@@ -86,8 +89,18 @@ class Worker:
             finally:
                 metrics.jobs_running.labels(kind.name).dec()
                 await cancel_sub.unsubscribe()
+                if check.done():
+                    check.exception()  # seen: a failed check already failed the job, or no longer matters
+                else:
+                    check.cancel()
 
         return handle
+
+    async def _marker(self, job_ctx: JobContext) -> bool:
+        found = await self.cancels.requested(job_ctx.job.job_id)
+        if found:
+            job_ctx.cancelled.set()
+        return found
 
     def _malformed(self, kind: JobKind) -> UndecodableHandler:
         async def malformed(delivery: Delivery, error: str) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 import structlog
@@ -55,6 +55,7 @@ def kind(settings: Settings, provider: TextProvider | None = None, gate: ModelGa
         settings.worker_chat_concurrency,
         close=provider.close,
         ready=provider.check,
+        overlaps_check=True,
     )
 
 
@@ -119,11 +120,14 @@ class _Run:
         return {"job_id": job.job_id, "conversation_id": job.conversation_id, "message_id": job.message_id}
 
     async def emit(self, event: Event) -> None:
+        await self.ctx.check_passed()
         await self.ctx.events.publish(self.channels, event)
 
     async def stream_event(self, event: Event) -> None:
         """The start and the tokens: not waited for (the acknowledged result publish follows them
-        on the same connection, so the server has them all before persona_svc hears of the end)."""
+        on the same connection, so the server has them all before persona_svc hears of the end).
+        The first waits for the cancel-marker check, which runs while the model reads the prompt."""
+        await self.ctx.check_passed()
         await self.ctx.events.send(self.channels, event)
 
     async def stream(self) -> None:
@@ -183,28 +187,35 @@ class _Run:
         `watch`ed and it broke character (stopped at once, before the delta that broke it is sent)."""
         job, p = self.job, self.provider
         self.parts = []
-        await self.stream_event(
-            AiChatStarted(
-                **self.ids,
-                provider=p.name,
-                model=p.model,
-                attempt=self.ctx.attempt,
-                retake=retake,
-                persona_id=job.persona_id,
-                asked_by=job.user_id,
-            )
-        )
         watching = character.Watch(request.messages, opening) if watch else None
-        if opening:
-            await self._chunk(opening)
         stream = self.provider.stream(request)
         async with contextlib.aclosing(stream):
-            async for item in stream:
+            # The model reads the prompt while the start goes out (after the cancel-marker check).
+            first = asyncio.ensure_future(anext(stream, None))
+            try:
+                await self.stream_event(
+                    AiChatStarted(
+                        **self.ids,
+                        provider=p.name,
+                        model=p.model,
+                        attempt=self.ctx.attempt,
+                        retake=retake,
+                        persona_id=job.persona_id,
+                        asked_by=job.user_id,
+                    )
+                )
+                if opening:
+                    await self._chunk(opening)
+                item = await first
+            finally:
+                await _settle(first)
+            while item is not None:
                 if isinstance(item, TextFinish):
                     return item
                 if watching and watching.breaks(item):
                     return None
                 await self._chunk(item)
+                item = await anext(stream, None)
         raise ProviderError("the text provider ended without finishing", retryable=True)
 
     async def _chunk(self, delta: str) -> None:
@@ -242,3 +253,11 @@ class _Run:
             error=error,
         )
         await publish_result(self.ctx.js, self.job.results_subject, self.job.job_id, result)
+
+
+async def _settle(task: asyncio.Future[Any]) -> None:
+    """Stop `task` if it still runs; its outcome has been taken or no longer matters."""
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(BaseException):
+        await task

@@ -25,8 +25,12 @@ class JobContext:
     nc: NATS
     js: JetStreamContext
     events: EventPublisher
-    # Set when a cancel request for this job arrives on `control.cancel.<job_id>`.
+    # Set when a cancel request for this job arrives on `control.cancel.<job_id>`, or when the
+    # marker check finds one sent before any worker took it.
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    # The cancel-marker check (True: a cancel stands), run beside the handler of a kind that
+    # starts before it ends (`JobKind.overlaps_check`).
+    marker_check: asyncio.Future[bool] | None = None
 
     @property
     def data(self) -> bytes:
@@ -35,6 +39,13 @@ class JobContext:
     @property
     def attempt(self) -> int:
         return self.delivery.attempt
+
+    async def check_passed(self) -> None:
+        """Before a job's first event: wait for the cancel-marker check. When it finds a cancel
+        this never returns (`cancelled` is set; the handler's cancel watcher stops the job); when
+        the check fails it raises, and the job is retried."""
+        if self.marker_check is not None and await asyncio.shield(self.marker_check):
+            await asyncio.get_running_loop().create_future()
 
     async def heartbeat(self) -> None:
         """Tell JetStream the job is alive (the consumer also does so on a timer)."""
@@ -54,3 +65,6 @@ class JobKind:
     close: Callable[[], Awaitable[None]] | None = None
     # Raises when what the kind needs (its model) does not answer: a check of the worker's /readyz.
     ready: Callable[[], Awaitable[None]] | None = None
+    # The handler starts at once and calls `JobContext.check_passed()` before its first event,
+    # so its slow first step (a model's first token) overlaps the cancel-marker round trip.
+    overlaps_check: bool = False

@@ -10,10 +10,14 @@ Order, as SillyTavern builds it:
    named `example_user` / `example_assistant`;
 4. `[Start a new chat]`, then the history, oldest first, trimmed from the oldest end to the
    token budget (the latest message always stays);
-5. system: the persona's `post_history_instructions` (`{{original}}` inside it stands for the
-   default reminder) or the default reminder. Small models drift out of character ("As an AI
-   language model…") far less with the rule repeated last, right before they answer
-   (bench/REPORT.md, persona evaluation).
+5. system: the persona's own `post_history_instructions`, if it has any (`{{original}}` inside
+   them stands for the global ones, which are empty, as in SillyTavern). There is no default:
+   a rule repeated after the latest message moves every turn, so the model server re-reads the
+   previous reply and the rule each time (about a second per turn with the default model on
+   two cores) instead of reusing its cache of the conversation, and it kept no more replies
+   in character than the default instruction and the worker's retakes do
+   (`generation_worker.character`; bench/REPORT.md, the persona evaluation and the embedded
+   language model). Without it each turn's prompt extends the last one.
 
 `{{char}}` (the V3 `nickname` when the card has one), `{{user}}`, `<BOT>`, `<CHAR>` and
 `<USER>` are replaced everywhere except in the history, whose greeting was substituted
@@ -46,11 +50,6 @@ DEFAULT_SYSTEM = (
     "If {{user}} asks whether {{char}} is an AI, or asks {{char}} to say so, {{char}} answers as "
     "{{char}} would (puzzled, amused or offended) and never agrees. "
     "Keep replies to one to three short paragraphs."
-)
-DEFAULT_POST_HISTORY = (
-    "[{{char}} answers {{user}} in character and in the first person. {{char}} is a person in this "
-    "story, not an AI, a language model or an assistant, and does not say or repeat that they are, "
-    "not even when {{user}} asks.]"
 )
 _MACRO = re.compile(r"\{\{(char|user|original)\}\}|<(BOT|CHAR|USER)>", re.IGNORECASE)
 _START = re.compile(r"<START>", re.IGNORECASE)
@@ -115,12 +114,7 @@ def build(
     definition = "\n\n".join(p for p in parts if p)
     if definition:
         head.append(PromptMessage(role="system", content=definition))
-    reminder = sub(DEFAULT_POST_HISTORY)
-    post = (
-        sub(persona.post_history_instructions, reminder)
-        if persona.post_history_instructions.strip()
-        else reminder
-    )
+    post = sub(persona.post_history_instructions)
     tail = [PromptMessage(role="system", content=post)] if post else []
     start = PromptMessage(role="system", content="[Start a new chat]")
 

@@ -1,26 +1,34 @@
 """The `openai` text provider: any OpenAI-compatible `chat.completions` endpoint (OpenAI, Ollama,
-vLLM, llama.cpp server, LM Studio, OpenRouter) through the official SDK, streamed.
+vLLM, llama.cpp server, LM Studio, OpenRouter), streamed.
 
-The SDK's own retries are off: a retryable failure (timeout, connection, 408/409/429/5xx)
-becomes a retryable ProviderError and the job is redelivered with backoff, so a worker never
-sits in a retry loop holding a job. Other 4xx end the reply with a readable reason."""
+It speaks the wire format itself (`proto.openai_chat`) over one pooled httpx client rather than
+through the SDK: the SDK spent about 10 ms of CPU per reply building the request and parsing its
+frames, most of it before the first token (bench/REPORT.md, the embedded language model).
+No retries here: a retryable failure (timeout, connection, 408/409/429/5xx) becomes a retryable
+ProviderError and the job is redelivered with backoff, so a worker never sits in a retry loop
+holding a job. Other 4xx end the reply with a readable reason."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import httpx
-import openai
-from openai.types.chat import ChatCompletionMessageParam
+import msgspec
 
 from generation_worker.providers.base import JsonSchema, ProviderError, TextFinish, TextRequest
 from generation_worker.providers.messages import fold_system
-from generation_worker.providers.openai_errors import client, connection_error, status_error
-from proto.chat import ChatUsage, PromptMessage
+from generation_worker.providers.openai_errors import refusal, unreachable
+from proto.chat import ChatUsage
+from proto.openai_chat import ChatCompletionRequest, StreamOptions, chunk_decoder, request_encoder
 
 NAME = "openai"
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+MODEL = "text model"
+KEY_SETTING = "LLM_API_KEY"
+JSON = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True)
@@ -30,11 +38,6 @@ class Sampling:
     top_p: float | None = None
     min_p: float | None = None
     repeat_penalty: float | None = None
-
-    def extra_body(self) -> dict[str, float]:
-        # Not in OpenAI's own API: sent only when set, so OpenAI itself never sees them.
-        extra = {"min_p": self.min_p, "repeat_penalty": self.repeat_penalty}
-        return {k: v for k, v in extra.items() if v is not None}
 
 
 class OpenAITextProvider:
@@ -53,74 +56,115 @@ class OpenAITextProvider:
         self.model = model
         self.stream_usage = stream_usage
         self.sampling = sampling or Sampling()
-        self.client = client(base_url=base_url, api_key=api_key, timeout=timeout)
+        # Local servers (Ollama, llama.cpp) need no key.
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.http = httpx.AsyncClient(
+            base_url=(base_url or OPENAI_BASE_URL).rstrip("/") + "/", headers=headers, timeout=timeout
+        )
+
+    def body(self, request: TextRequest) -> bytes:
+        s = self.sampling
+        return request_encoder.encode(
+            ChatCompletionRequest(
+                model=self.model,
+                messages=fold_system(request.messages, request.persona_name, request.user_name),
+                stream=True,
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+                top_p=s.top_p,
+                min_p=s.min_p,
+                repeat_penalty=s.repeat_penalty,
+                stream_options=StreamOptions() if self.stream_usage else None,
+                response_format=_response_format(request.json_schema) if request.json_schema else None,
+            )
+        )
 
     async def stream(self, request: TextRequest) -> AsyncGenerator[str | TextFinish, None]:
         finish = ""
         usage = ChatUsage()
+        body = self.body(request)
         try:
-            stream = await self.client.chat.completions.create(
-                model=self.model,
-                messages=[
-                    _message(m)
-                    for m in fold_system(request.messages, request.persona_name, request.user_name)
-                ],
-                max_tokens=request.max_tokens,
-                temperature=request.temperature,
-                stream=True,
-                response_format=_response_format(request.json_schema) if request.json_schema else openai.omit,
-                stream_options={"include_usage": True} if self.stream_usage else openai.omit,
-                top_p=self.sampling.top_p if self.sampling.top_p is not None else openai.omit,
-                extra_body=self.sampling.extra_body() or None,
-            )
-            try:
-                async for chunk in stream:
-                    if chunk.usage is not None:
-                        usage = ChatUsage(
-                            prompt_tokens=chunk.usage.prompt_tokens,
-                            completion_tokens=chunk.usage.completion_tokens,
+            async with self._post(body) as response:
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    chunk = chunk_decoder.decode(data)
+                    if chunk.error is not None:
+                        raise ProviderError(
+                            f"the text model failed mid-reply: {chunk.error.message}", retryable=True
                         )
+                    if chunk.usage is not None:
+                        usage = ChatUsage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
                     for choice in chunk.choices[:1]:
-                        if choice.delta.content:
+                        if choice.delta is not None and choice.delta.content:
                             yield choice.delta.content
                         if choice.finish_reason:
                             finish = choice.finish_reason
-            finally:
-                # Cancelled or failed mid-stream: stop reading and free the connection now.
-                await stream.close()
-        except openai.APIStatusError as exc:
-            raise status_error(exc, model="text model", key_setting="LLM_API_KEY") from None
-        except openai.APIConnectionError as exc:  # includes APITimeoutError
-            raise connection_error(exc, model="text model") from None
-        except openai.APIError as exc:  # an error event inside the stream
-            raise ProviderError(f"the text model failed mid-reply: {exc.message}", retryable=True) from None
-        except httpx.HTTPError as exc:  # the connection broke mid-stream (the SDK does not wrap these)
-            raise ProviderError(
-                f"the text model's connection broke mid-reply: {exc!r}", retryable=True
-            ) from None
+        except httpx.HTTPError as exc:
+            raise unreachable(exc, model=MODEL) from None
+        except msgspec.DecodeError as exc:
+            raise ProviderError(f"the text model sent a malformed frame: {exc}", retryable=True) from None
         if not finish:
             # The connection ended without a finish reason: a truncated reply, not a complete one.
             raise ProviderError("the text model's stream ended before the reply finished", retryable=True)
         yield TextFinish(finish, usage)
 
+    @contextlib.asynccontextmanager
+    async def _post(self, body: bytes) -> AsyncIterator[httpx.Response]:
+        """The streamed answer to one request; a refusal becomes a ProviderError. Leaving the
+        block (also when the reader stops early) closes it, which ends the upstream request."""
+        try:
+            response = await self._send(body)
+        except httpx.RemoteProtocolError:
+            # llama.cpp's server now and then closes a kept-alive connection just as the next
+            # request goes out on it ("disconnected without sending a response"): nothing was
+            # asked of the model, so ask once more, on a new connection.
+            response = await self._send(body)
+        try:
+            if response.is_error:
+                content = await response.aread()
+                raise refusal(
+                    response.status_code,
+                    response.headers,
+                    _json(content),
+                    model=MODEL,
+                    key_setting=KEY_SETTING,
+                )
+            yield response
+        finally:
+            await response.aclose()
+
+    async def _send(self, body: bytes) -> httpx.Response:
+        request = self.http.build_request("POST", "chat/completions", content=body, headers=JSON)
+        return await self.http.send(request, stream=True)
+
     async def check(self) -> None:
         """The model list answers: the server is up and takes this key (OpenAI, llama.cpp, vLLM, Ollama)."""
         try:
-            await self.client.models.list()
-        except openai.APIStatusError as exc:
-            raise status_error(exc, model="text model", key_setting="LLM_API_KEY") from None
-        except openai.APIConnectionError as exc:
-            raise connection_error(exc, model="text model") from None
+            response = await self.http.get("models")
+        except httpx.HTTPError as exc:
+            raise unreachable(exc, model=MODEL) from None
+        if response.is_error:
+            raise refusal(
+                response.status_code,
+                response.headers,
+                _json(response.content),
+                model=MODEL,
+                key_setting=KEY_SETTING,
+            )
 
     async def close(self) -> None:
-        await self.client.close()
+        await self.http.aclose()
 
 
-def _message(m: PromptMessage) -> ChatCompletionMessageParam:
-    out = {"role": m.role, "content": m.content}
-    if m.name:
-        out["name"] = m.name
-    return cast(ChatCompletionMessageParam, out)
+def _json(content: bytes) -> object:
+    try:
+        return msgspec.json.decode(content)
+    except msgspec.DecodeError:
+        return None
 
 
 def _response_format(schema: JsonSchema) -> Any:

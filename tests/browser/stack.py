@@ -38,13 +38,15 @@ class DevStack:
         )
         environ.update(env or {})
         self.env = environ
-        self.url = f"http://127.0.0.1:{self.port}"
+        # With TLS_CERT and TLS_KEY the gateway serves HTTPS (and HTTP/2), as deployed.
+        self.scheme = "https" if environ.get("TLS_CERT") and environ.get("TLS_KEY") else "http"
+        self.url = f"{self.scheme}://127.0.0.1:{self.port}"
         DevStack.running[self.url] = self
         self._launched: tuple[subprocess.Popen[str], Output] | None = None
 
     def start(self, timeout: float = 150.0) -> DevStack:
         self._launched = launch_devstack(self.env)
-        self.wait_for(rf"ready: open http://localhost:{self.port}", timeout=timeout)
+        self.wait_for(rf"ready: open {self.scheme}://localhost:{self.port}", timeout=timeout)
         return self
 
     @property

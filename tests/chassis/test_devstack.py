@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from tests.support.model import SMALL_MODEL, model_server
 from tests.support.paths import REPO
 from tests.support.ports import free_port, free_range
 from tests.support.procs import Output, interrupt, launch_devstack
+from tests.support.tls import self_signed
 
 
 def launch(**settings: str) -> tuple[subprocess.Popen[str], Output]:
@@ -297,3 +299,25 @@ async def test_with_llm_base_url_no_embedded_model_starts(tmp_path: Path) -> Non
                 assert reply["status"] == "done" and reply["content"].strip()
         finally:
             shut_down(process, out)
+
+
+async def test_with_a_certificate_the_launcher_serves_https_with_http2(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    port = free_port()
+    process, out = launch(
+        PORT=str(port),
+        HEALTH_PORT_BASE=str(free_range(len(COMPONENTS))),
+        DATA_DIR=str(tmp_path / "data"),
+        TLS_CERT=str(cert),
+        TLS_KEY=str(key),
+    )
+    try:
+        # It waits for the gateway over HTTPS, and says where to open it.
+        out.wait_for(rf"ready: open https://localhost:{port}")
+        context = ssl.create_default_context(cafile=str(cert))
+        async with httpx.AsyncClient(verify=context, http2=True) as http:
+            page = await http.get(f"https://localhost:{port}/")
+        assert page.status_code == 200 and page.http_version == "HTTP/2"
+        assert "<title>Persona Community</title>" in page.text
+    finally:
+        shut_down(process, out)

@@ -11,6 +11,7 @@ from nats.aio.client import Client as NATS
 
 from chassis.jobs import publish_job, request_cancel
 from chassis.settings import Settings
+from generation_worker.app import create_app as create_worker
 from generation_worker.chat import GAVE_UP
 from proto.subjects import JOBS_CHAT, STREAM_DEAD
 from tests.generation_worker.chat_support import chat_job, chat_results, chat_rig, until_result
@@ -30,11 +31,9 @@ class Rig:
     user: User
 
 
-@pytest.fixture
-async def rig(stack: Mesh) -> AsyncIterator[Rig]:
-    fake = OpenAIStandIn()
+async def model_settings(stack: Mesh, fake: OpenAIStandIn) -> Settings:
     llm = await stack.server(fake.app())
-    settings = msgspec.structs.replace(
+    return msgspec.structs.replace(
         stack.settings,
         text_provider="openai",
         llm_base_url=f"{llm.url}/v1",
@@ -42,6 +41,12 @@ async def rig(stack: Mesh) -> AsyncIterator[Rig]:
         llm_model="gpt-4o-mini",
         job_backoff_base=0.05,
     )
+
+
+@pytest.fixture
+async def rig(stack: Mesh) -> AsyncIterator[Rig]:
+    fake = OpenAIStandIn()
+    settings = await model_settings(stack, fake)
     async with chat_rig(stack, settings) as chat:
         yield Rig(fake, chat.gateway, settings, chat.nc, chat.user)
 
@@ -126,6 +131,30 @@ async def test_cancel_closes_the_model_stream(rig: Rig) -> None:
     await eventually(lambda: _results(rig.nc, 1))
     [result] = await chat_results(js)
     assert result.status == "cancelled" and result.text == "".join(TOKENS[:4])
+
+
+async def test_a_job_cancelled_before_a_worker_took_it_sends_nothing_and_frees_the_model(
+    stack: Mesh,
+) -> None:
+    """The worker asks the model while it checks for a cancel sent before it took the job; when
+    there is one, nothing reaches the user and the model's request is not left running."""
+    fake = OpenAIStandIn(gate_after=0)  # the model would hold its first token
+    settings = await model_settings(stack, fake)
+    async with chat_rig(stack, settings, worker=False) as rig:
+        job = chat_job(rig.user.id)
+        async with client(rig.gateway.url) as http, open_stream(http, headers=rig.user.headers) as sse:
+            await publish_job(rig.js, JOBS_CHAT, job.job_id, job)
+            assert not await request_cancel(rig.nc, rig.js, job.job_id)  # no worker yet
+            await stack.app(create_worker(settings))
+            events, result = await until_result(sse, rig.js, job.job_id)
+        assert events == []
+        assert result.status == "cancelled" and result.text == ""
+        await eventually(lambda: _freed(fake))
+        assert fake.sent == 0
+
+
+async def _freed(fake: OpenAIStandIn) -> bool:
+    return not fake.requests or fake.closed_early
 
 
 CLAIM = ["Fine", ".", " I", " am", " a", " language", " model", ".", " Happy", "?"]

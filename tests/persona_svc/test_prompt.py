@@ -149,19 +149,19 @@ def test_default_system_prompt_and_nickname() -> None:
     assert messages[0].content.startswith(
         "Write Captain's next reply in a fictional chat between Captain and Sam"
     )
-    # With no post-history instructions of its own, the rule is repeated after the history.
-    assert messages[-2] == PromptMessage(role="user", content="hi")
-    assert messages[-1].role == "system" and messages[-1].content.startswith(
-        "[Captain answers Sam in character"
+    assert "never an AI" in messages[0].content
+    # With no post-history instructions of its own, the latest message ends the prompt: the next
+    # turn's prompt extends this one, so the model server reuses its cache of the conversation.
+    assert messages[-1] == PromptMessage(role="user", content="hi")
+    later = build(
+        p, "Sam", [turn("user", "hi", 1), turn("assistant", "Ahoy.", 2), turn("user", "more", 3)], Budget()
     )
-    assert "not an AI" in messages[-1].content
-    # A card's own post-history instructions replace it; `{{original}}` keeps it.
+    assert later[: len(messages)] == messages
+    # A card's own come last; `{{original}}` (the global ones, empty as in SillyTavern) adds nothing.
     own = build(
         persona(post_history_instructions="{{original}} Be brief."), "Sam", [turn("user", "hi", 1)], Budget()
     )
-    assert own[-1].content.startswith("[Mara answers Sam in character") and own[-1].content.endswith(
-        "Be brief."
-    )
+    assert own[-1] == PromptMessage(role="system", content="Be brief.")
     assert substitute("{{Char}} and {{USER}} and <BOT>", "A", "B") == "A and B and A"
     assert example_blocks("no markers at all", "A", "B") == [
         [

@@ -114,3 +114,66 @@ async def test_closing_the_stream_early_ends_the_upstream_request(standin: tuple
     finally:
         await p.close()
     assert fake.closed_early and fake.sent < len(TOKENS)
+
+
+class DroppingServer:
+    """A raw HTTP/1.1 server that closes its first `drops` connections once a request arrives,
+    without a byte of answer (as llama.cpp's server now and then does to a kept-alive connection
+    just as the next request goes out on it), then streams a short reply in OpenAI's frames."""
+
+    def __init__(self, drops: int) -> None:
+        self.drops = drops
+        self.requests = 0
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/v1"
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        )
+        await reader.readexactly(length)
+        self.requests += 1
+        if self.requests <= self.drops:
+            writer.close()
+            return
+        frames = [
+            b'data: {"choices": [{"index": 0, "delta": {"content": "Ahoy"}, "finish_reason": null}]}',
+            b'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}',
+            b"data: [DONE]",
+        ]
+        body = b"".join(f + b"\n\n" for f in frames)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        writer.close()
+
+
+async def test_a_connection_dropped_before_any_answer_is_asked_again_once() -> None:
+    async with DroppingServer(drops=1) as url:
+        p = provider(url)
+        try:
+            items = [item async for item in p.stream(TextRequest(PROMPT))]
+        finally:
+            await p.close()
+    assert items[0] == "Ahoy" and isinstance(items[1], TextFinish)
+
+
+async def test_a_server_that_keeps_dropping_the_request_is_a_retryable_failure() -> None:
+    server = DroppingServer(drops=10)
+    async with server as url:
+        error = await stream_error(provider(url))
+    assert error.retryable and "did not answer" in error.reason
+    assert server.requests == 2  # asked again once, then the job's own retry takes over
