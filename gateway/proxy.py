@@ -5,6 +5,7 @@ from __future__ import annotations
 from chassis.bridge import BusClient, forwardable
 from chassis.errors import PayloadTooLarge
 from gateway.asgi import Receive, Scope, Send, body_chunks, header
+from gateway.encoding import encode_json
 from proto.bridge import BridgeRequest
 from proto.identity import Identity
 
@@ -43,6 +44,11 @@ async def forward(
     reply = await bus.send(service, request, body if has_body else None)
     headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
     headers.append((b"x-request-id", request_id.encode()))
+    if reply.body_ref is None:  # the whole answer is here (a large one streams from the store)
+        headers, whole = encode_json(scope, reply.status, headers, reply.body)
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": whole})
+        return reply.status
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     async for chunk in reply.iter_body():
         await send({"type": "http.response.body", "body": chunk, "more_body": True})

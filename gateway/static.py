@@ -8,7 +8,6 @@ Why an import map and not rewritten import specifiers: docs/web.md, "Bytes"."""
 from __future__ import annotations
 
 import asyncio
-import gzip
 import hashlib
 import html
 import json
@@ -18,9 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import brotli
-
 from gateway.asgi import Scope, Send, header
+from gateway.encoding import accepted, compress
 from gateway.headers import script_hash
 
 TYPES = {
@@ -43,8 +41,6 @@ FINGERPRINT = re.compile(r"^(?P<stem>.+)\.(?P<digest>[0-9a-f]{12})(?P<ext>\.[A-Z
 STATIC_IMPORT = re.compile(rb"""(?:\bfrom\s*|\bimport\s*)["'](\.{1,2}/[^"'\s]+)["']""")
 REFERENCE = re.compile(rb'(\s(?:href|src)=")(/[^"?#]+)(")')
 MODULE_SCRIPT = re.compile(rb'<script type="module" src="(/[^"]+)"></script>')
-# Big files (Scalar's 4.8 MB) at a faster setting: the first /docs must not wait seconds.
-BIG = 1 << 20
 
 
 @dataclass
@@ -74,32 +70,6 @@ class Asset:
 class Hit:
     asset: Asset
     immutable: bool
-
-
-def compress(body: bytes, encoding: str) -> bytes:
-    big = len(body) > BIG
-    if encoding == "br":
-        return bytes(brotli.compress(body, quality=5 if big else 11))
-    return gzip.compress(body, 6 if big else 9, mtime=0)
-
-
-def accepted(scope: Scope) -> list[str]:
-    """The encodings this request takes, best first (br, then gzip); `q=0` refuses one."""
-    value = header(scope, b"accept-encoding") or ""
-    taken: dict[str, float] = {}
-    for part in value.split(","):
-        name, _, params = part.strip().partition(";")
-        q = 1.0
-        for param in params.split(";"):
-            key, _, num = param.strip().partition("=")
-            if key == "q":
-                try:
-                    q = float(num)
-                except ValueError:
-                    q = 0.0
-        taken[name.strip().lower()] = q
-    star = taken.get("*", 0.0)
-    return [e for e in ("br", "gzip") if taken.get(e, star) > 0]
 
 
 def matches(scope: Scope, etag: str) -> bool:

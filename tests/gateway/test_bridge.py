@@ -205,3 +205,24 @@ async def test_service_is_listed_by_nats_micro(stack: Mesh, gateway: RunningServ
     assert sorted(e["subject"] for e in info["endpoints"]) == ["http.sample", "rpc.sample"]
     http_stats = next(e for e in stats["endpoints"] if e["subject"] == "http.sample")
     assert http_stats["num_requests"] >= 1
+
+
+@pytest.mark.parametrize("encoding", ["br", "gzip"])
+async def test_a_large_json_answer_is_compressed_as_the_client_accepts(
+    gateway: RunningServer, encoding: str
+) -> None:
+    # The service answers with the item it was sent: about 4 KB of JSON.
+    item = {"name": "lantern", "quantity": 1, "tags": [f"tag-{i:03d}-of-a-long-list" for i in range(150)]}
+    async with client(gateway.url) as http:
+        packed = await http.post("/sample/items", json=item, headers={"accept-encoding": encoding})
+        plain = await http.post("/sample/items", json=item, headers={"accept-encoding": "identity"})
+        small = await http.get("/sample/hello", headers={"accept-encoding": encoding})
+    assert packed.status_code == plain.status_code == 201
+    assert packed.headers["content-encoding"] == encoding and packed.headers["vary"] == "Accept-Encoding"
+    assert int(packed.headers["content-length"]) < 1000 < len(plain.content)
+    assert packed.json()["data"] == plain.json()["data"] == {"item": item}
+    assert "content-encoding" not in plain.headers and int(plain.headers["content-length"]) == len(
+        plain.content
+    )
+    # A small answer costs more in headers than it would save.
+    assert "content-encoding" not in small.headers and small.json()["data"]["hello"] == "world"
