@@ -66,6 +66,12 @@ def test_a_warm_reload_asks_for_no_static_file_and_views_load_with_their_route(u
     # The six personas were asked for once: at boot, beside the module, and the view took that answer.
     listing = [u for u in network.from_server() if "/personas?" in u]
     assert len(listing) == 1 and "sort=top" in listing[0], listing
+    # The last module, asked for once the page is drawn (app.js: limits.js), has arrived too: a
+    # reload before that would fetch it for the first time, not again.
+    page.wait_for_function(
+        "() => performance.getEntriesByType('resource')"
+        ".some(e => e.name.includes('/js/limits.') && e.responseEnd > 0)"
+    )
 
     network.clear()
     page.reload()
