@@ -147,7 +147,7 @@ class User:
     ) -> list[dict[str, Any]]:
         """The messages the worker sends for the reply to `content`, the next message of this
         conversation (as persona_svc assembles them and the provider folds them), so a direct
-        call asks the very same: the post-history reminder comes after the user's message."""
+        call asks the very same: a card's post-history instructions come after the user's message."""
         persona = msgspec.convert(await self.get(f"/personas/{persona_id}"), Persona)
         rows = await self.get(f"/conversations/{conversation_id}/messages?limit=100")
         history = sorted((msgspec.convert(m, Message) for m in rows), key=lambda m: m.seq)

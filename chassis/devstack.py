@@ -19,6 +19,7 @@ import ssl
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -283,8 +284,7 @@ class Stack:
             backoff = 1.0 if time.monotonic() - started > 30 else min(backoff * 2, MAX_BACKOFF)
 
     async def announce_ready(self) -> None:
-        # With TLS_CERT and TLS_KEY the gateway speaks HTTPS (and HTTP/2) on its port.
-        scheme = "https" if self.environ.get("TLS_CERT") and self.environ.get("TLS_KEY") else "http"
+        scheme = gateway_scheme(self.environ)
         urls = [f"{scheme}://127.0.0.1:{self.gateway_port}/readyz"]
         if self.model is not None:
             model_port = health_port(MODEL_SERVER, self.health_base)
@@ -303,6 +303,11 @@ class Stack:
             say("the stack is not ready after 300s; see the logs above")
         else:
             say(f"ready: open {scheme}://localhost:{self.gateway_port} (API docs at /docs); Ctrl-C stops")
+
+
+def gateway_scheme(environ: Mapping[str, str]) -> str:
+    """With TLS_CERT and TLS_KEY the gateway speaks HTTPS (and HTTP/2) on its port."""
+    return "https" if environ.get("TLS_CERT") and environ.get("TLS_KEY") else "http"
 
 
 def _status(url: str) -> int:

@@ -20,7 +20,7 @@ JSON_TYPES = ("application/json", "application/problem+json")
 
 def compress(body: bytes, encoding: str, *, fast: bool = False) -> bytes:
     """`fast`: for a body compressed on every request rather than once."""
-    big = fast or len(body) > BIG
+    big = len(body) > BIG
     if encoding == "br":
         return bytes(brotli.compress(body, quality=4 if fast else 5 if big else 11))
     return gzip.compress(body, 5 if fast else 6 if big else 9, mtime=0)

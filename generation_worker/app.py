@@ -77,6 +77,8 @@ class Worker:
             timer = metrics.job_seconds.labels(kind.name).time()
             # Checked after subscribing: a cancel sent before this point left its marker.
             check = job_ctx.marker_check = asyncio.ensure_future(self._marker(job_ctx))
+            # A failed check fails the job where it is awaited; once the job is over it no longer matters.
+            check.add_done_callback(lambda f: f.cancelled() or f.exception())
             try:
                 if not kind.overlaps_check:
                     await asyncio.shield(check)
@@ -89,10 +91,7 @@ class Worker:
             finally:
                 metrics.jobs_running.labels(kind.name).dec()
                 await cancel_sub.unsubscribe()
-                if check.done():
-                    check.exception()  # seen: a failed check already failed the job, or no longer matters
-                else:
-                    check.cancel()
+                check.cancel()
 
         return handle
 

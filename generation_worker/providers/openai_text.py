@@ -125,14 +125,8 @@ class OpenAITextProvider:
             response = await self._send(body)
         try:
             if response.is_error:
-                content = await response.aread()
-                raise refusal(
-                    response.status_code,
-                    response.headers,
-                    _json(content),
-                    model=MODEL,
-                    key_setting=KEY_SETTING,
-                )
+                await response.aread()
+                raise _refused(response)
             yield response
         finally:
             await response.aclose()
@@ -148,23 +142,19 @@ class OpenAITextProvider:
         except httpx.HTTPError as exc:
             raise unreachable(exc, model=MODEL) from None
         if response.is_error:
-            raise refusal(
-                response.status_code,
-                response.headers,
-                _json(response.content),
-                model=MODEL,
-                key_setting=KEY_SETTING,
-            )
+            raise _refused(response)
 
     async def close(self) -> None:
         await self.http.aclose()
 
 
-def _json(content: bytes) -> object:
+def _refused(response: httpx.Response) -> ProviderError:
+    """A non-2xx answer (its body read) as a ProviderError."""
     try:
-        return msgspec.json.decode(content)
+        body: object = msgspec.json.decode(response.content)
     except msgspec.DecodeError:
-        return None
+        body = None
+    return refusal(response.status_code, response.headers, body, model=MODEL, key_setting=KEY_SETTING)
 
 
 def _response_format(schema: JsonSchema) -> Any:

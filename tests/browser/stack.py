@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from chassis.components import COMPONENTS
+from chassis.devstack import gateway_scheme
 from tests.support.ports import free_port, free_range
 from tests.support.procs import Output, interrupt, launch_devstack
 
@@ -38,8 +39,7 @@ class DevStack:
         )
         environ.update(env or {})
         self.env = environ
-        # With TLS_CERT and TLS_KEY the gateway serves HTTPS (and HTTP/2), as deployed.
-        self.scheme = "https" if environ.get("TLS_CERT") and environ.get("TLS_KEY") else "http"
+        self.scheme = gateway_scheme(environ)
         self.url = f"{self.scheme}://127.0.0.1:{self.port}"
         DevStack.running[self.url] = self
         self._launched: tuple[subprocess.Popen[str], Output] | None = None
