@@ -175,9 +175,8 @@ class BridgeServer:
             log.warning("could not send bridge reply", path=breq.path)
         # The route's template (`/personas/{persona_id}`), never the path a client made up.
         template = getattr(scope.get("route"), "path", metrics.UNMATCHED_ROUTE)
-        method = metrics.method_label(breq.method)
-        metrics.http_requests.labels(self.service, method, template, str(reply.status)).inc()
-        metrics.http_latency.labels(self.service, method, template).observe(time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        metrics.observe_request(self.service, breq.method, template, reply.status, seconds)
         metrics.bridge_inflight.labels(self.service).dec()
 
 

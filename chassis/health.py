@@ -12,15 +12,30 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from chassis import metrics
 from chassis.responses import JSONResponse
+from proto.codec import json_encoder
 from proto.health import Liveness, Readiness
 
 log = structlog.get_logger("chassis.health")
 
 Check = Callable[[], Awaitable[object]]
 CHECK_TIMEOUT = 2.0
+
+
+class Alive:
+    """`GET /healthz` as a plain ASGI app: the answer never changes, so it is built once (probes and
+    load balancers ask often, and Starlette's request and response objects would cost more)."""
+
+    def __init__(self, component: str) -> None:
+        self.body = json_encoder.encode(Liveness(component=component))
+        self.headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(self.body))]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else self.body})
 
 
 class Health:
@@ -32,6 +47,7 @@ class Health:
         # connections, each cancelled at the timeout, can keep a loaded service unready).
         self._running: asyncio.Task[tuple[bool, dict[str, str]]] | None = None
         self._was_ready: bool | None = None
+        self.healthz = Alive(component)
 
     def add(self, name: str, check: Check) -> None:
         self.checks[name] = check
@@ -66,9 +82,6 @@ class Health:
             self._was_ready = ready
         return ready, report
 
-    async def healthz(self, request: Request) -> Response:
-        return JSONResponse(Liveness(component=self.component))
-
     async def readyz(self, request: Request) -> Response:
         ready, report = await self.ready()
         body = Readiness(status="ready" if ready else "not ready", component=self.component, checks=report)
@@ -80,7 +93,7 @@ class Health:
 
     def probes(self) -> list[Route]:
         """`/healthz` and `/readyz`: what a public port may answer too."""
-        return [Route("/healthz", self.healthz), Route("/readyz", self.readyz)]
+        return [Route("/healthz", self.healthz, methods=["GET"]), Route("/readyz", self.readyz)]
 
     def routes(self) -> list[Route]:
         """Probes and `/metrics`: the health port's routes."""

@@ -45,5 +45,23 @@ def method_label(method: str) -> str:
     return method if method in METHODS else OTHER_METHOD
 
 
+# `labels()` hashes and validates its values on every call; the children of the label sets a
+# process has seen are kept here (a fixed, small set: see method_label and UNMATCHED_ROUTE).
+_request_series: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
+
+
+def observe_request(component: str, method: str, route: str, status: int, seconds: float) -> None:
+    """Count one answered request and its latency (`method` as the client sent it)."""
+    key = (component, method_label(method), route, status)
+    series = _request_series.get(key)
+    if series is None:
+        series = _request_series[key] = (
+            http_requests.labels(*key[:3], str(status)),
+            http_latency.labels(*key[:3]),
+        )
+    series[0].inc()
+    series[1].observe(seconds)
+
+
 def render() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -11,7 +11,6 @@ from typing import Any
 import structlog
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -21,7 +20,7 @@ from chassis import metrics, streams
 from chassis.app import nats_check
 from chassis.bridge import BusClient
 from chassis.context import new_request_id, request_id_var, valid_request_id
-from chassis.errors import HTTPError, NotFound, Unauthorized
+from chassis.errors import HTTPError, MethodNotAllowed, NotFound, Unauthorized
 from chassis.health import Health, HealthServer
 from chassis.openapi import OpenAPI
 from chassis.responses import JSONResponse
@@ -89,16 +88,22 @@ class Gateway:
         self._merged: MergedSpec | None = None
         self._health_server: HealthServer | None = None
         # `/metrics` is not here: it is served on the health port only (HEALTH_PORT).
-        self.local = Starlette(
-            routes=[
+        # The gateway's own few fixed paths, looked up by path: Starlette's router and exception
+        # middleware would cost more than the probe they route (errors are answered in `_http`).
+        self.local: dict[str, Route] = {
+            route.path: route
+            for route in [
                 *self.health.probes(),
                 Route("/openapi.json", self._openapi),
                 Route("/docs", self._docs),
                 # Browsers ask for /favicon.ico on pages without an icon link (JSON, errors).
                 Route("/favicon.ico", self._favicon),
             ]
-        )
-        self.local_paths = {r.path for r in self.local.routes if isinstance(r, Route)}
+        }
+        # Looked up first: no service or plugin may claim them.
+        for path in self.local:
+            if self.table.resolve(path) or any(matches(p, path) for p in self.plugins):
+                raise ValueError(f"{path} is the gateway's own path")
         self.headers = SecurityHeaders(settings, docs_page())
 
     @property
@@ -201,17 +206,20 @@ class Gateway:
         # Labels from fixed sets: a plugin's prefix, a service, a local path, "static", "unmatched".
         route = metrics.UNMATCHED_ROUTE
         try:
-            service = self.table.resolve(path)
-            plugin = next((p for p in self.plugins if matches(p, path)), None)
-            if plugin is not None:
+            if (local := self.local.get(path)) is not None:
+                route = path
+                if local.methods and scope["method"] not in local.methods:
+                    raise MethodNotAllowed(
+                        f"{path} answers {', '.join(sorted(local.methods))}",
+                        headers={"Allow": ", ".join(sorted(local.methods))},
+                    )
+                await local.app(scope, receive, tracked)
+            elif (plugin := next((p for p in self.plugins if matches(p, path)), None)) is not None:
                 route = plugin.prefixes[0]
                 await plugin(scope, receive, tracked)
-            elif service is not None:
+            elif (service := self.table.resolve(path)) is not None:
                 route = service
                 await self._forward(service, scope, receive, tracked, rid)
-            elif path in self.local_paths:
-                route = path
-                await self.local(scope, receive, tracked)
             elif scope["method"] in ("GET", "HEAD") and (file := self.static.find(path)) is not None:
                 route = "static"
                 await self.static.serve(scope, tracked, file)
@@ -237,9 +245,8 @@ class Gateway:
                 await send_error(
                     tracked, HTTPError("internal error; the request id identifies it in the logs"), rid
                 )
-        method = metrics.method_label(scope["method"])
-        metrics.http_requests.labels("gateway", method, route, str(state["status"])).inc()
-        metrics.http_latency.labels("gateway", method, route).observe(time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        metrics.observe_request("gateway", scope["method"], route, state["status"], seconds)
 
     async def _forward(self, service: str, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
         """Route, caller and declared length are checked before a byte of the body is read."""

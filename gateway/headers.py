@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
 from chassis.settings import Settings
@@ -104,14 +104,23 @@ class SecurityHeaders:
 
         async def secured(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                html = any(n.lower() == b"content-type" and v.startswith(b"text/html") for n, v in headers)
-                policy = (self.docs if path == DOCS_PATH else self.ui) if html else NOT_A_PAGE
-                headers += [(n, v) for n, v in COMMON if n not in present]
-                if b"content-security-policy" not in present:
-                    headers.append((b"content-security-policy", policy))
-                message = {**message, "headers": headers}
+                message = {**message, "headers": self.added(path, message.get("headers", ()))}
             await send(message)
 
         return secured
+
+    def added(self, path: str, headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """`headers` and the security headers its answer lacks (one pass: this runs per request)."""
+        out = list(headers)
+        present = set()
+        html = False
+        for name, value in out:
+            name = name.lower()
+            present.add(name)
+            if name == b"content-type" and value.startswith(b"text/html"):
+                html = True
+        out += [(n, v) for n, v in COMMON if n not in present]
+        if b"content-security-policy" not in present:
+            policy = (self.docs if path == DOCS_PATH else self.ui) if html else NOT_A_PAGE
+            out.append((b"content-security-policy", policy))
+        return out

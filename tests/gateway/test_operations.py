@@ -7,8 +7,10 @@ import string
 
 import httpx
 import msgspec
+import pytest
 
 from auth_svc.app import create_app as create_auth
+from chassis.settings import Settings
 from gateway.app import create_app as create_gateway
 from media_svc.app import create_app as create_media
 from persona_svc.app import create_app as create_persona
@@ -66,6 +68,38 @@ async def test_gateway_metrics_are_on_its_health_port_only(stack: Mesh) -> None:
     assert "/metrics" not in spec["paths"]
     assert 'persona_http_requests_total{component="gateway",method="GET",route="sample",status="200"}' in text
     assert alive.status_code == 200 and ready.json()["component"] == "gateway"
+
+
+async def test_the_gateways_own_paths_answer_their_methods_only_and_are_counted(stack: Mesh) -> None:
+    gw = await stack.server(create_gateway(with_health_port(stack.settings)))
+    async with client(gw.url) as http, client(gw.health_url) as health:
+        before = (await health.get("/metrics")).text
+        alive = await http.get("/healthz")
+        head = await http.head("/healthz")
+        posted = await http.post("/healthz", json={})
+        docs_posted = await http.delete("/docs")
+        after = (await health.get("/metrics")).text
+    assert alive.status_code == 200 and alive.json() == {"status": "alive", "component": "gateway"}
+    assert alive.headers["x-content-type-options"] == "nosniff"
+    assert alive.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert head.status_code == 200 and head.content == b""
+    assert posted.status_code == 405 and posted.headers["allow"] == "GET, HEAD"
+    assert posted.json()["error"]["code"] == "method_not_allowed"
+    assert "/healthz" in posted.json()["error"]["message"]
+    assert docs_posted.status_code == 405 and docs_posted.headers["allow"] == "GET, HEAD"
+
+    def count(text: str, method: str, status: int) -> float:
+        labels = f'component="gateway",method="{method}",route="/healthz",status="{status}"'
+        key = f"persona_http_requests_total{{{labels}}} "
+        return next((float(line.split()[-1]) for line in text.splitlines() if line.startswith(key)), 0.0)
+
+    assert count(after, "GET", 200) - count(before, "GET", 200) == 1
+    assert count(after, "POST", 405) - count(before, "POST", 405) == 1
+
+
+def test_no_service_or_plugin_may_claim_a_gateway_path() -> None:
+    with pytest.raises(ValueError, match="/docs"):
+        create_gateway(Settings(), routes=[("/docs", "persona")])
 
 
 def series(metrics_text: str) -> set[str]:
