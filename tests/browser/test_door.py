@@ -163,3 +163,16 @@ def test_a_sign_up_without_a_name_shows_a_handle_and_it_can_be_changed(ui: Brows
     page.get_by_role("link", name="See your public profile").click()
     expect(page.get_by_role("heading", name="Ada", exact=True)).to_be_visible()
     ui.shot(page, "profile-with-the-chosen-name")
+
+
+def test_a_visitor_reads_a_starter_written_for_names_as_you(ui: Browsing) -> None:
+    """A visitor has no name: `{{user}}` reads "you", and the sentence around it still reads right."""
+    page = landing(ui, "desktop")
+    page.goto("/#/explore")
+    page.get_by_role("link", name="Wren of the Crossroads").first.click()
+    expect(page.get_by_role("heading", name="Wren of the Crossroads", exact=True)).to_be_visible()
+    scenario = page.locator("dd", has_text="stopped to rest")
+    # The card says "{{user}} has stopped to rest", after a full stop.
+    expect(scenario).to_contain_text("that do not exist. You have stopped to rest")
+    expect(page.locator("dl.fields")).not_to_contain_text("{{")
+    ui.shot(page, "visitor-starter-as-you")

@@ -4,6 +4,18 @@
 // nodes, so nothing in a message can become markup (no innerHTML anywhere).
 
 const MACRO = /\{\{(char|user)\}\}|<(BOT|CHAR|USER)>/gi;
+/** What `{{user}}` reads as for a visitor, who has no name here: a pronoun, not a name. */
+export const YOU = "you";
+// `{{user}}` as "you": a capital at the start of a sentence, the verb after it agreeing ("you
+// have", not "you has") and the possessive as "your". Starters are written for names.
+const YOU_MACRO = /(?:\{\{user\}\}|<USER>)(?:(\s+)([a-z]+)\b|(['\u2019]s\b))?/gi;
+// What may come before a word that starts a sentence: the text's start, a line break or a full
+// stop, then an opening action `*` or quote.
+const SENTENCE_START = /(^|\n|[.!?]["\u201d\u2019)*]?\s)\s*[*"\u201c(]*$/;
+/** @type {Record<string, string>} */
+const AGREES = { has: "have", is: "are", was: "were", does: "do", goes: "go" };
+// Words after `{{user}}` that end in "s" but are no verb of theirs.
+const NOT_VERBS = new Set(["always", "perhaps", "sometimes", "afterwards", "towards", "thus", "as", "us"]);
 // Delimiters, longest first: bold before italics; curly quotes open and close explicitly.
 const TOKEN = /(\*\*|\*|"|\u201c|\u201d)/;
 
@@ -31,7 +43,8 @@ const MARKER = { "**": "strong", "*": "em", '"': "speech", "\u201c": "speech", "
  * @returns {string}
  */
 export function fillNames(text, { char, user } = {}) {
-  return text.replace(
+  const source = user === YOU ? text.replace(YOU_MACRO, asYou) : text;
+  return source.replace(
     MACRO,
     (whole, /** @type {string | undefined} */ brace, /** @type {string | undefined} */ angle) => {
       const name = (brace || angle || "").toLowerCase();
@@ -39,6 +52,32 @@ export function fillNames(text, { char, user } = {}) {
       return value === undefined || value === null ? whole : value;
     },
   );
+}
+
+/**
+ * @param {string} _whole
+ * @param {string | undefined} space
+ * @param {string | undefined} word the word after the macro
+ * @param {string | undefined} possessive
+ * @param {number} offset
+ * @param {string} text
+ */
+function asYou(_whole, space, word, possessive, offset, text) {
+  const you = possessive ? "your" : word ? `you${space}${agreeing(word)}` : YOU;
+  return SENTENCE_START.test(text.slice(0, offset)) ? `${you[0].toUpperCase()}${you.slice(1)}` : you;
+}
+
+/**
+ * A verb as it follows "you" ("finds" → "find", "watches" → "watch", "tries" → "try").
+ * @param {string} word
+ */
+function agreeing(word) {
+  const lower = word.toLowerCase();
+  if (AGREES[lower]) return AGREES[lower];
+  if (lower.length < 4 || !lower.endsWith("s") || lower.endsWith("ss") || NOT_VERBS.has(lower)) return word;
+  if (lower.endsWith("ies")) return `${word.slice(0, -3)}y`;
+  if (/(ch|sh|ss|x|z|o)es$/.test(lower)) return word.slice(0, -2);
+  return word.slice(0, -1);
 }
 
 /**

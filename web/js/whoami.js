@@ -4,7 +4,7 @@
 
 import { api, currentUser, onAuthChange } from "./api.js";
 import { h } from "./dom.js";
-import { markup } from "./markup.js";
+import { markup, YOU } from "./markup.js";
 import { busy, field, toast } from "./ui.js";
 
 /**
@@ -49,7 +49,7 @@ export function userName(override = null) {
   const me = currentUser();
   if (override?.name) return override.name;
   if (known?.name) return known.name;
-  return me?.display_name || "you";
+  return me?.display_name || YOU;
 }
 
 /**
