@@ -67,6 +67,40 @@ class Watch:
         return False
 
 
+# Names that are no name of their own: "The Librarian" is addressed as neither "The" nor "A".
+_ARTICLES = frozenset({"the", "a", "an"})
+_ACTION = re.compile(r"\*[^*]*\*?")
+
+
+class UserVoice:
+    """A reply that goes on to write the user's lines: after its first paragraph, a paragraph whose
+    words (its *actions* aside) address the persona by name ("Thank you, Wren."), as only someone
+    talking to the persona would. Small models do this often, despite the prompt's "never write
+    {{user}}'s lines"; the reply then ends before that paragraph (`feed` says where)."""
+
+    def __init__(self, char: str) -> None:
+        names = {char.strip()}
+        first = char.split()[0] if char.split() else ""
+        if first.lower() not in _ARTICLES:
+            names.add(first)
+        names = {n for n in names if len(n) >= 2}
+        alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+        # ", Wren." or ", Wren!" ending a clause; "Wren, ..." opening the paragraph's words.
+        self.vocative = (
+            re.compile(rf",\s*(?:{alternatives})\s*[.!?,;]|^\W*(?:{alternatives}),", re.I) if names else None
+        )
+        self.text = ""
+
+    def feed(self, delta: str) -> int | None:
+        """Where the reply so far should end (the start of the paragraph in the user's voice), or None."""
+        self.text += delta
+        start = self.text.rfind("\n") + 1
+        if self.vocative is None or not self.text[:start].strip():
+            return None  # the first paragraph is the reply, whoever it sounds like
+        words = _ACTION.sub(" ", self.text[start:])
+        return start if self.vocative.search(words) else None
+
+
 def retake_messages(
     messages: list[PromptMessage], char: str, user: str, prefill: str = ""
 ) -> list[PromptMessage]:

@@ -113,6 +113,8 @@ class _Run:
         self.gate = gate
         self.channels = [user_channel(job.user_id), conversation_channel(job.conversation_id)]
         self.parts: list[str] = []
+        # Where the reply ends when the model went on to write the user's lines (character.UserVoice).
+        self.keep: int | None = None
 
     @property
     def ids(self) -> dict[str, str]:
@@ -146,7 +148,7 @@ class _Run:
         if generate.cancelled():
             await self.cancelled()
             return
-        await self._result("done", "".join(self.parts), generate.result())
+        await self._result("done", self.text(), generate.result())
 
     async def _generate(self) -> TextFinish:
         if self.gate is None:
@@ -186,8 +188,9 @@ class _Run:
         """One take of the reply, starting with `opening` (a prefill the model continues); None when
         `watch`ed and it broke character (stopped at once, before the delta that broke it is sent)."""
         job, p = self.job, self.provider
-        self.parts = []
+        self.parts, self.keep = [], None
         watching = character.Watch(request.messages, opening) if watch else None
+        voice = character.UserVoice(job.persona_name)
         stream = self.provider.stream(request)
         async with contextlib.aclosing(stream):
             # The model reads the prompt while the start goes out (after the cancel-marker check).
@@ -205,6 +208,7 @@ class _Run:
                     )
                 )
                 if opening:
+                    voice.feed(opening)
                     await self._chunk(opening)
                 item = await first
             finally:
@@ -214,9 +218,17 @@ class _Run:
                     return item
                 if watching and watching.breaks(item):
                     return None
+                if (end := voice.feed(item)) is not None:
+                    # Closing the stream stops the model; the done event's text ends before them.
+                    self.keep = end
+                    return TextFinish("stop")
                 await self._chunk(item)
                 item = await anext(stream, None)
         raise ProviderError("the text provider ended without finishing", retryable=True)
+
+    def text(self) -> str:
+        text = "".join(self.parts)
+        return text if self.keep is None else text[: self.keep].rstrip()
 
     async def _chunk(self, delta: str) -> None:
         # Kept before publishing: if a cancel cuts the publish, the cancelled text

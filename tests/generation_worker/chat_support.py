@@ -118,5 +118,6 @@ async def until_result(
                 pass
             with contextlib.suppress(TimeoutError):
                 result = next((r for r in await chat_results(js) if r.job_id == job_id), None)
-                if result is not None and streamed(seen) == result.text:
+                # (a reply cut short of the user's lines streamed more than its text keeps)
+                if result is not None and streamed(seen).startswith(result.text):
                     return seen, result

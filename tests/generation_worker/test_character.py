@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from generation_worker.character import Watch, claims_ai, retake_messages
+from generation_worker.character import UserVoice, Watch, claims_ai, retake_messages
 from proto.chat import PromptMessage
 
 
@@ -92,3 +92,50 @@ def test_an_ordinary_reply_runs_to_its_end() -> None:
         " it.",
     ]
     assert watched(PROMPT, reply) is None
+
+
+def ends_at(char: str, text: str) -> str | None:
+    """The reply as UserVoice leaves it, fed a few characters at a time as a stream would be."""
+    voice = UserVoice(char)
+    for i in range(0, len(text), 3):
+        if (end := voice.feed(text[i : i + 3])) is not None:
+            return text[:end].rstrip()
+    return None
+
+
+@pytest.mark.parametrize(
+    ("char", "text", "kept"),
+    [
+        (
+            "Wren of the Crossroads",
+            "*Wren grins.* Well met.\n\nThank you for that, Wren. I must go.",
+            "*Wren grins.* Well met.",
+        ),
+        ("Vera Kane", "Sit down.\n\nVera, you have to help me!", "Sit down."),
+        ("Vera Kane", "Sit down.\n\n*I turn to her.* Please, Vera Kane!", "Sit down."),
+        ("Captain Ysolde Marrow", "The sea is calm.\n\nAye, Captain! We sail at dawn.", "The sea is calm."),
+    ],
+)
+def test_a_paragraph_that_addresses_the_persona_ends_the_reply_before_it(
+    char: str, text: str, kept: str
+) -> None:
+    assert ends_at(char, text) == kept
+
+
+@pytest.mark.parametrize(
+    ("char", "text"),
+    [
+        # The first paragraph is the reply, whoever it sounds like.
+        ("Vera Kane", "Vera, you have to help me."),
+        # The persona naming itself, in words or in an action.
+        (
+            "Wren of the Crossroads",
+            "Hello.\n\nI am Wren, keeper of roads. Call me Wren.\n\n*Wren bows, Wren-like.*",
+        ),
+        # "The" is no name: "The Librarian" is not addressed as "The".
+        ("The Librarian", "Hush.\n\nThe book, the one you want, is here."),
+        ("Vera Kane", "Sit down.\n\nVeranda, the one by the sea, is where it happened."),
+    ],
+)
+def test_the_persona_speaking_for_itself_is_kept(char: str, text: str) -> None:
+    assert ends_at(char, text) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ from chassis.settings import Settings
 from generation_worker.app import create_app as create_worker
 from generation_worker.chat import GAVE_UP
 from proto.subjects import JOBS_CHAT, STREAM_DEAD
-from tests.generation_worker.chat_support import chat_job, chat_results, chat_rig, until_result
+from tests.generation_worker.chat_support import chat_job, chat_results, chat_rig, streamed, until_result
 from tests.support.mesh import Mesh, RunningServer, client
 from tests.support.openai_standin import TOKENS, OpenAIStandIn
 from tests.support.poll import eventually
@@ -175,6 +176,42 @@ async def test_a_reply_that_claims_to_be_an_ai_is_stopped_and_written_again(rig:
     assert second[:-1] == first
     assert second[-1]["role"] == "system"
     assert "Mara is a person in this story, not an AI" in second[-1]["content"]
+
+
+# A reply whose second paragraph is the user talking to Mara.
+SPEAKS_FOR_USER = [
+    "*Mara",
+    " smiles.*",
+    " Welcome",
+    " aboard.",
+    "\n\n",
+    "Thank",
+    " you",
+    ",",
+    " Mara",
+    ".",
+    " I",
+    " will",
+    " stay",
+    ".",
+]
+
+
+async def test_a_reply_that_goes_on_to_write_the_users_lines_ends_before_them(rig: Rig) -> None:
+    rig.fake.takes = [SPEAKS_FOR_USER]
+    job = chat_job(rig.user.id)
+    async with client(rig.gateway.url) as http, open_stream(http, headers=rig.user.headers) as sse:
+        await publish_job(rig.nc.jetstream(), JOBS_CHAT, job.job_id, job)
+        events, result = await until_result(sse, rig.nc.jetstream(), job.job_id)
+        with contextlib.suppress(TimeoutError):  # chunks sent before the result may still be on the way
+            while True:
+                events.append(await sse.next(timeout=0.5))
+    # Stopped once the paragraph named Mara as someone talking to her would; the model's stream was
+    # closed; what was streamed of that paragraph is dropped by the reply's final text.
+    assert streamed(events) == "*Mara smiles.* Welcome aboard.\n\nThank you, Mara"
+    assert rig.fake.closed_early
+    assert result.status == "done" and result.text == "*Mara smiles.* Welcome aboard."
+    assert len(rig.fake.requests) == 1  # not written again: the reply so far is kept
 
 
 async def test_the_last_take_is_kept_as_written(rig: Rig) -> None:
