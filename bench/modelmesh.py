@@ -44,6 +44,9 @@ class Reply:
     started: float = float("nan")
     text: str = ""
     status: str = ""
+    # The chunks of the kept take as they arrived: longer than `text` when the worker ended the
+    # reply before a paragraph in the user's voice (generation_worker.character.UserVoice).
+    streamed: str = ""
     # Takes the worker stopped because they claimed to be an AI (generation_worker.character).
     dropped: list[str] = field(default_factory=list)
 
@@ -123,6 +126,7 @@ class User:
                 take.clear()
             elif name in ("ai_chat_done", "ai_chat_error", "ai_chat_cancelled"):
                 reply.status, reply.text = name, data.get("text", "") or data.get("reason", "")
+        reply.streamed = "".join(take)
         # The stored reply ends the turn: the next message is accepted only once it is persisted.
         async with asyncio.timeout(30):
             while (await self.get(f"/conversations/{conversation_id}"))["pending_job_id"]:

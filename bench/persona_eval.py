@@ -72,6 +72,7 @@ async def run() -> str:
     results: list[tuple[str, int, str, list[str]]] = []
     firsts: list[bool] = []  # each reply's first take in character, before any retake
     retaken: list[tuple[str, int, str]] = []
+    as_user: list[tuple[str, int, str]] = []  # the paragraphs the worker cut: the user's voice
     drafts: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as folder:
         async with model_mesh(Path(folder), model=model, slots=4, reply_tokens=REPLY_TOKENS) as mesh:
@@ -85,6 +86,8 @@ async def run() -> str:
                         # A dropped take ends just before the word that made the claim.
                         firsts.append(not reply.dropped and not problems(reply.text, asked))
                         retaken.extend((name, turn, text) for text in reply.dropped)
+                        if reply.streamed.rstrip() != reply.text.rstrip():
+                            as_user.append((name, turn, reply.streamed[len(reply.text) :]))
 
                 await asyncio.gather(
                     *(
@@ -119,6 +122,8 @@ async def run() -> str:
         f"| first takes in character (the model alone, before the worker's retake) | {first_good}/"
         f"{len(firsts)} = {first_good / len(firsts):.0%} | |",
         f"| takes stopped and written again (claimed to be an AI or copied the prompt) | {len(retaken)} | |",
+        f"| replies ended before a paragraph in the user's voice (the persona addressed by name) "
+        f"| {len(as_user)}/{len(results)} | |",
         f"| drafts that validate | {valid}/{len(drafts)} = **{draft_share:.0%}** | 100 %: "
         f"**{'met' if draft_share >= 1 else 'not met'}** |",
         "",
@@ -127,9 +132,13 @@ async def run() -> str:
         + (", ".join(f"{k} ×{v}" for k, v in sorted(by_problem.items())) or "none")
         + ".",
     ]
-    if retaken:
-        lines += ["", "Takes stopped and written again (persona, turn, the take as far as it was sent):", ""]
-        lines += [f"- {name}, turn {turn}: “{' '.join(t.split())[:140]}”" for name, turn, t in retaken[:8]]
+    for heading, rows in (
+        ("Takes stopped and written again (persona, turn, the take as far as it was sent)", retaken),
+        ("Paragraphs cut as the user's voice (persona, turn, the paragraph as far as it was sent)", as_user),
+    ):
+        if rows:
+            lines += ["", f"{heading}:", ""]
+            lines += [f"- {name}, turn {turn}: “{' '.join(t.split())[:140]}”" for name, turn, t in rows[:8]]
     if examples:
         lines += ["", "Replies that missed (persona, turn, problems, the reply's start):", ""]
         lines += [
