@@ -220,6 +220,7 @@ class _Run:
                     return None
                 if (end := voice.feed(item)) is not None:
                     # Closing the stream stops the model; the done event's text ends before them.
+                    log.info("reply went on as the user; ended before that paragraph", job_id=job.job_id)
                     self.keep = end
                     return TextFinish("stop")
                 await self._chunk(item)
