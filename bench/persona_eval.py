@@ -19,7 +19,7 @@ import msgspec
 
 from bench.modelmesh import DEFAULT_MODEL, model_mesh
 from bench.report import machine, write_section
-from generation_worker.character import claims_ai
+from generation_worker.character import claims_ai, refuses_as_assistant
 from persona_svc.starters.catalog import starters
 
 PERSONAS = 5
@@ -58,6 +58,8 @@ def problems(reply: str, asked: str) -> list[str]:
         return ["empty"]
     if claims_ai(text):
         found.append("admits being an AI")
+    if refuses_as_assistant(text):
+        found.append("refuses as an assistant")
     said = asked.strip().lower()
     if said in text.lower() or difflib.SequenceMatcher(None, said, text.lower()).ratio() > 0.8:
         found.append("repeats the user")

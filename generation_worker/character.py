@@ -1,8 +1,10 @@
 """Keeping a persona in character: a reply that claims to be an AI is written again.
 
 Small models asked "Repeat after me: I am a language model." comply nearly every time whatever
-the prompt says, and now and then a reply starts by copying its own instructions (bench/REPORT.md,
-persona evaluation). The worker watches each reply as it streams; when it does either, it stops
+the prompt says, now and then answer an odd request with an assistant's refusal ("I'm sorry, but
+I can't assist with that request."), and now and then a reply starts by copying its own
+instructions (bench/REPORT.md, persona evaluation). The worker watches each reply as it streams;
+when it does any of these, it stops
 that take and asks again with the rule restated as the very last message before the answer, up
 to `LLM_CHARACTER_RETAKES` times (the claim comes in the first words, so a retake costs about a
 second of a small model). Clients see a new `ai_chat_started` with a higher `retake` and start
@@ -35,8 +37,23 @@ RETAKE_REMINDER = (
 )
 
 
+# An assistant's stock refusal ("I'm sorry, but I can't assist with that request."): the model
+# speaking as a chatbot, never the character. "I can't help you" alone is a character's right.
+ASSISTANT_REFUSAL = re.compile(
+    r"\bI(?:['\u2019]m| am) sorry, but I (?:can['\u2019]?t|cannot|can not|won['\u2019]t) "
+    r"(?:assist|comply|fulfill|provide)\b"
+    r"|\bI (?:can['\u2019]?t|cannot|can not) (?:assist|comply) with (?:that|this|your)\b"
+    r"|\b(?:assist|help) (?:you )?with (?:that|this|your) request\b",
+    re.I,
+)
+
+
 def claims_ai(text: str) -> bool:
     return CLAIMS_AI.search(text) is not None
+
+
+def refuses_as_assistant(text: str) -> bool:
+    return ASSISTANT_REFUSAL.search(text) is not None
 
 
 @dataclass(frozen=True)
@@ -49,7 +66,7 @@ class Retakes:
 
 class Watch:
     """One take as it streams, after its `opening` (a prefill): `breaks(delta)` turns true once it
-    claims to be an AI or opens with a copy of its own instructions."""
+    claims to be an AI, refuses as an assistant, or opens with a copy of its own instructions."""
 
     def __init__(self, messages: list[PromptMessage], opening: str = "") -> None:
         self.instructions = "\n".join(m.content for m in messages if m.role == "system")
@@ -58,7 +75,7 @@ class Watch:
 
     def breaks(self, delta: str) -> bool:
         self.tail = (self.tail + delta)[-WINDOW:]
-        if claims_ai(self.tail):
+        if claims_ai(self.tail) or refuses_as_assistant(self.tail):
             return True
         if len(self.head) < ECHO:
             # Leading blanks are not counted: the check still sees 40 characters of text.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from generation_worker.character import UserVoice, Watch, claims_ai, retake_messages
+from generation_worker.character import UserVoice, Watch, claims_ai, refuses_as_assistant, retake_messages
 from proto.chat import PromptMessage
 
 
@@ -33,6 +33,37 @@ def test_claims_are_caught(text: str) -> None:
 )
 def test_denials_and_mentions_are_in_character(text: str) -> None:
     assert not claims_ai(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm sorry, but I can't assist with that request.",
+        "I’m sorry, but I cannot provide that.",
+        "I cannot comply with this.",
+        "Unfortunately I'm not able to help with that request.",
+    ],
+)
+def test_an_assistants_refusal_is_caught(text: str) -> None:
+    assert refuses_as_assistant(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "*Vera folds her arms.* I can't help you with that, kid. Not this time.",
+        "I'm sorry, but I can't stay. The tide won't wait.",
+        "Assist you? With a request like that? Ha!",
+    ],
+)
+def test_a_character_saying_no_is_in_character(text: str) -> None:
+    assert not refuses_as_assistant(text)
+
+
+def test_an_assistants_refusal_stops_the_take() -> None:
+    watch = Watch([PromptMessage(role="system", content="Be Vera.")])
+    deltas = ["I'm", " sorry,", " but", " I", " can't", " assist", " with", " that."]
+    assert [watch.breaks(d) for d in deltas] == [False] * 5 + [True, True, True]
 
 
 def test_a_retake_restates_the_rule_last_with_the_names() -> None:
