@@ -2,9 +2,9 @@
 `BENCH_MODEL` picks another packaged model).
 
 Five starter personas of different genres, ten scripted turns each, through the whole mesh as a user
-chats; each reply is checked: not empty, no admission of being an AI or a model, not a repeat of the
-user's words, in the first person. Then drafts from ten ideas: the share that validate. Measured and
-reported, never asserted in a test: the prose is the model's."""
+chats; each reply is checked: not empty, no admission of being an AI or a model, no assistant's
+refusal, not a repeat of the user's words, in the first person. Then drafts from ten ideas: the
+share that validate. Measured and reported, never asserted in a test: the prose is the model's."""
 
 from __future__ import annotations
 
@@ -123,14 +123,15 @@ async def run() -> str:
         f"**{'met' if share >= 0.95 else 'not met'}** |",
         f"| first takes in character (the model alone, before the worker's retake) | {first_good}/"
         f"{len(firsts)} = {first_good / len(firsts):.0%} | |",
-        f"| takes stopped and written again (claimed to be an AI or copied the prompt) | {len(retaken)} | |",
+        "| takes stopped and written again (claimed to be an AI, refused as an assistant or copied the "
+        f"prompt) | {len(retaken)} | |",
         f"| replies ended before a paragraph in the user's voice (the persona addressed by name) "
         f"| {len(as_user)}/{len(results)} | |",
         f"| drafts that validate | {valid}/{len(drafts)} = **{draft_share:.0%}** | 100 %: "
         f"**{'met' if draft_share >= 1 else 'not met'}** |",
         "",
-        "In character means: not empty, no admission of being an AI or a model, not a repeat of the user's "
-        "words, in the first person. Problems found: "
+        "In character means: not empty, no admission of being an AI or a model, no assistant's refusal, "
+        "not a repeat of the user's words, in the first person. Problems found: "
         + (", ".join(f"{k} ×{v}" for k, v in sorted(by_problem.items())) or "none")
         + ".",
     ]
