@@ -209,10 +209,8 @@ class Gateway:
             if (local := self.local.get(path)) is not None:
                 route = path
                 if local.methods and scope["method"] not in local.methods:
-                    raise MethodNotAllowed(
-                        f"{path} answers {', '.join(sorted(local.methods))}",
-                        headers={"Allow": ", ".join(sorted(local.methods))},
-                    )
+                    allowed = ", ".join(sorted(local.methods))
+                    raise MethodNotAllowed(f"{path} answers {allowed}", headers={"Allow": allowed})
                 await local.app(scope, receive, tracked)
             elif (plugin := next((p for p in self.plugins if matches(p, path)), None)) is not None:
                 route = plugin.prefixes[0]

@@ -96,15 +96,14 @@ class UserVoice:
     {{user}}'s lines"; the reply then ends before that paragraph (`feed` says where)."""
 
     def __init__(self, char: str) -> None:
-        names = {char.strip()}
-        first = char.split()[0] if char.split() else ""
-        if first.lower() not in _ARTICLES:
-            names.add(first)
-        names = {n for n in names if len(n) >= 2}
-        alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+        words = char.split()
+        names = {" ".join(words), *(words[:1] if words and words[0].lower() not in _ARTICLES else [])}
+        alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True) if len(n) >= 2)
         # ", Wren." or ", Wren!" ending a clause; "Wren, ..." opening the paragraph's words.
         self.vocative = (
-            re.compile(rf",\s*(?:{alternatives})\s*[.!?,;]|^\W*(?:{alternatives}),", re.I) if names else None
+            re.compile(rf",\s*(?:{alternatives})\s*[.!?,;]|^\W*(?:{alternatives}),", re.I)
+            if alternatives
+            else None
         )
         self.text = ""
 

@@ -13,7 +13,7 @@ const YOU_MACRO = /(?:\{\{user\}\}|<USER>)(?:(\s+)([a-z]+)\b|(['\u2019]s\b))?/gi
 // stop, then an opening action `*` or quote.
 const SENTENCE_START = /(^|\n|[.!?]["\u201d\u2019)*]?\s)\s*[*"\u201c(]*$/;
 /** @type {Record<string, string>} */
-const AGREES = { has: "have", is: "are", was: "were", does: "do", goes: "go" };
+const AGREES = { has: "have", is: "are", was: "were" };
 // Words after `{{user}}` that end in "s" but are no verb of theirs.
 const NOT_VERBS = new Set(["always", "perhaps", "sometimes", "afterwards", "towards", "thus", "as", "us"]);
 // Delimiters, longest first: bold before italics; curly quotes open and close explicitly.
