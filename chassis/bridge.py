@@ -107,6 +107,9 @@ class BridgeServer:
                 handler=self._on_request,
                 metadata={"envelope": "proto.bridge.BridgeRequest (msgpack)"},
             )
+        # The subscriptions sit in the client's write buffer until flushed: ready means the
+        # server has them, or a request right after start finds no responders.
+        await self.nc.flush()
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop taking requests, then let those in flight finish."""
