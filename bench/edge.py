@@ -8,8 +8,12 @@
   trusts `Bearer user:<id>`, as bench/sse.py), 100 users × clients/100 streams each;
 - beside each, the floor of the same server: `BareFanout`, a trivial ASGI SSE app (one shared NATS
   subscription per channel, a list and a future per connection, no auth, replay or limits);
-- two gateway processes of the production server on one NATS: CPU per delivery against one
-  process, and every event delivered exactly once to each client.
+- deploy/k8s's two gateway tiers as the production overlay configures them: `gateway` (every
+  request but the SSE streams; its HTTP figures) and `gateway-events` (the `/events` streams; its
+  SSE figures, measured once when it is a plain server's configuration);
+- two gateway processes of the events tier on one NATS: CPU per delivery against one process, and
+  every event delivered exactly once to each client;
+- the edge's targets, each read from the tier that serves it.
 
 `python -m bench.edge --clients 1000 --servers granian` is a quick run (the report is written
 only by a full one); `python -m bench.edge serve {sse|bare}` is the server process it starts;
@@ -55,7 +59,11 @@ from tests.support.paths import REPO as ROOT
 from tests.support.procs import Procs
 from tests.support.users import sign_up
 
-PRODUCTION = "deploy/"  # the configuration deploy/k8s runs; the scale-out run uses it
+PRODUCTION = "deploy/"
+# deploy/k8s's gateway Deployments: the request tier and the SSE tier (the Ingress sends `/events`
+# there; docs/operations.md, "The gateway's ASGI server"). The scale-out run uses the SSE tier.
+REQUEST_TIER = f"{PRODUCTION} gateway"
+EVENTS_TIER = f"{PRODUCTION} gateway-events"
 CLIENTS = 10_000
 USERS = 100
 RATES = (10_000, 25_000, 50_000, 60_000)
@@ -69,30 +77,35 @@ KIB = 1024
 WRK = "/usr/bin/wrk"
 
 
-def configs(servers: tuple[str, ...]) -> dict[str, tuple[str, dict[str, str]]]:
-    """Each server with the gateway's defaults, and PRODUCTION: the gateway Deployment's own
-    `GATEWAY_*` settings, read from the rendered production overlay."""
-    out: dict[str, tuple[str, dict[str, str]]] = {s: (s, {}) for s in servers}
-    deployment = next(
-        r
-        for r in render(ROOT / "deploy/k8s/overlays/production")
-        if r["kind"] == "Deployment" and r["metadata"]["name"] == "gateway"
-    )
-    env = {
-        e["name"]: e["value"]
-        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-        if e["name"].startswith("GATEWAY_") and "value" in e
-    }
-    if env.get("GATEWAY_SERVER") in servers:
-        out[PRODUCTION] = (env.pop("GATEWAY_SERVER"), env)
+# Each configuration's name → (its server, its GATEWAY_* settings).
+Configs = dict[str, tuple[str, dict[str, str]]]
+
+
+def configs(servers: tuple[str, ...]) -> Configs:
+    """Each server with the gateway's defaults, then each gateway Deployment of the rendered
+    production overlay (REQUEST_TIER, EVENTS_TIER) with its own `GATEWAY_*` settings."""
+    out: Configs = {s: (s, {}) for s in servers}
+    for r in render(ROOT / "deploy/k8s/overlays/production"):
+        container = r["spec"]["template"]["spec"]["containers"][0] if r["kind"] == "Deployment" else {}
+        if container.get("args") != ["gateway"]:
+            continue
+        env = {e["name"]: e["value"] for e in container["env"] if e["name"].startswith("GATEWAY_")}
+        server = env.pop("GATEWAY_SERVER", "hypercorn")
+        if server in servers:
+            out[f"{PRODUCTION} {r['metadata']['name']}"] = (server, env)
     return out
 
 
 # --- the server processes ---------------------------------------------------------------
 
 
+BARE_ALIVE = b'{"status":"alive","component":"bare"}'
+BARE_HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(BARE_ALIVE)).encode())]
+
+
 class BareFanout:
-    """The floor of a server: the least an ASGI SSE relay does (see the module docstring)."""
+    """The floor of a server: the least an ASGI SSE relay does (see the module docstring), and a
+    constant answer to `GET /healthz`."""
 
     def __init__(self, nats_url: str) -> None:
         self.nats_url = nats_url
@@ -110,6 +123,10 @@ class BareFanout:
                 await send({"type": f"{message['type']}.complete"})
                 if message["type"] == "lifespan.shutdown":
                     return
+        if scope["path"] == "/healthz":  # the HTTP floor: a constant answer
+            await send({"type": "http.response.start", "status": 200, "headers": BARE_HEADERS})
+            await send({"type": "http.response.body", "body": BARE_ALIVE})
+            return
         user = (header(scope, b"authorization") or "").partition("user:")[2]
         subject = live_subject(user_channel(user))
         followers = self.followers.get(subject)
@@ -211,6 +228,7 @@ def server_proc(nats_url: str, config: tuple[str, dict[str, str]], role: str) ->
 @dataclass
 class Http:
     local_rps: float = 0.0
+    floor_rps: float = 0.0  # the same server answering a constant (BareFanout)
     bridge_rps: float = 0.0
     bridge_p99_ms: float = float("nan")
     errors: int = 0
@@ -235,10 +253,12 @@ class Sse:
 
 @dataclass
 class Row:
+    """One configuration's figures; a production tier has only those of the load it serves."""
+
     server: str
-    http: Http
-    gateway: Sse
-    floor: Sse
+    http: Http | None
+    gateway: Sse | None
+    floor: Sse | None
 
 
 @dataclass
@@ -278,7 +298,7 @@ async def _loadgen(url: str, headers: dict[str, str], seconds: int) -> tuple[flo
     return result.rps, result.percentile(99) * 1000, result.errors
 
 
-def http_rows(nats_url: str, folder: Path, chosen: dict[str, tuple[str, dict[str, str]]]) -> dict[str, Http]:
+def http_rows(nats_url: str, folder: Path, chosen: Configs) -> dict[str, Http]:
     """`python -m gateway` under each configuration, auth_svc behind it."""
     procs = Procs(folder / "logs", {"NATS_URL": nats_url, "DATA_DIR": str(folder / "data")})
     out: dict[str, Http] = {}
@@ -293,10 +313,12 @@ def http_rows(nats_url: str, folder: Path, chosen: dict[str, tuple[str, dict[str
                 wrk(f"{gw.url}/auth/me", {"authorization": f"Bearer {token}"}, seconds=2)  # warm-up
                 local, _, local_errors = wrk(f"{gw.url}/healthz", {})
                 bridged, p99, bridge_errors = wrk(f"{gw.url}/auth/me", {"authorization": f"Bearer {token}"})
-                out[name] = Http(local, bridged, p99, local_errors + bridge_errors)
             finally:
                 gw.terminate()
                 gw.wait()
+            with server_proc(nats_url, (server, env), "bare") as bare:
+                floor, _, floor_errors = wrk(f"http://127.0.0.1:{bare.port}/healthz", {})
+            out[name] = Http(local, floor, bridged, p99, local_errors + bridge_errors + floor_errors)
     finally:
         procs.stop()
     return out
@@ -406,25 +428,34 @@ def run(n: int, servers: tuple[str, ...], rates: tuple[int, ...], write: bool) -
         try:
             asyncio.run(ensure_streams(nats_server.url))
             chosen = configs(servers)
-            http = http_rows(nats_server.url, Path(folder), chosen)
-            rows = []
-            for name, config in chosen.items():
-                print(f"-- {name}", flush=True)
-                gateway_sse = sse_run(nats_server.url, config, "sse", n, rates)
-                floor = sse_run(nats_server.url, config, "bare", n, rates)
-                rows.append(Row(describe(name, config), http[name], gateway_sse, floor))
-            scaled = (
-                scale_out(nats_server.url, chosen[PRODUCTION], n, SCALE_RATES) if PRODUCTION in chosen else []
+            http = http_rows(
+                nats_server.url, Path(folder), {k: v for k, v in chosen.items() if k != EVENTS_TIER}
             )
+            rows = []
+            measured: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[Sse, Sse]] = {}
+            for name, config in chosen.items():
+                if name == REQUEST_TIER:
+                    rows.append(Row(describe(name, config), http[name], None, None))
+                    continue
+                key = (config[0], tuple(sorted(config[1].items())))
+                if key not in measured:
+                    print(f"-- {name}", flush=True)
+                    measured[key] = (
+                        sse_run(nats_server.url, config, "sse", n, rates),
+                        sse_run(nats_server.url, config, "bare", n, rates),
+                    )
+                rows.append(Row(describe(name, config), http.get(name), *measured[key]))
+            events = chosen.get(EVENTS_TIER)
+            scaled = scale_out(nats_server.url, events, n, SCALE_RATES) if events else []
         finally:
             nats_server.stop()
-    text = report(rows, scaled, n, load)
+    text = report(rows, scaled, n, load, chosen)
     print(text)
     if write:
         write_section("edge", text)
 
 
-def report(rows: list[Row], scaled: list[ScaleOut], n: int, load: float) -> str:
+def report(rows: list[Row], scaled: list[ScaleOut], n: int, load: float, chosen: Configs) -> str:
     fan = n // USERS
     lines = [
         "## The edge: the gateway under each ASGI server (`python -m bench edge`)",
@@ -435,21 +466,37 @@ def report(rows: list[Row], scaled: list[ScaleOut], n: int, load: float) -> str:
         "(auth_svc behind it, `GET /auth/me` with a real access token). SSE: "
         f"{n:,} clients ({USERS} users × {fan}) on raw sockets in 2 client processes; events published to "
         f"JetStream by a separate process, {PHASE_SECONDS:.0f} s per rate, latency publish → client read. "
-        "Floor: `BareFanout` (a trivial ASGI SSE app) under the same server. CPU: the server process's "
+        "Floor: `BareFanout` (a trivial ASGI SSE app answering `/healthz` with a constant) under the "
+        "same server. CPU: the server process's "
         "(Granian's Rust threads included), per delivery, at the cheapest rate it kept up with.",
         "",
-        "| server | `/healthz` req/s | `/auth/me` req/s | `/auth/me` p99 ms | KiB per idle SSE client "
-        "(floor) | deliveries/s at p99 ≤ 50 ms (floor) | p99 ms at that rate | CPU µs per delivery (floor) |",
+        "| server | `/healthz` req/s (floor) | `/auth/me` req/s | `/auth/me` p99 ms "
+        "| KiB per idle SSE client (floor) | deliveries/s at p99 ≤ 50 ms (floor) | p99 ms at that rate "
+        "| CPU µs per delivery (floor) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        best, floor_best = r.gateway.best, r.floor.best
-        lines.append(
-            f"| {r.server} | {r.http.local_rps:,.0f} | {r.http.bridge_rps:,.0f} | {r.http.bridge_p99_ms:.1f} "
-            f"| {r.gateway.kib:.1f} ({r.floor.kib:.1f}) "
-            f"| {_rate(best)} ({_rate(floor_best)}) | {best.p99 if best else float('nan'):.1f} "
-            f"| {r.gateway.cpu_us:.1f} ({r.floor.cpu_us:.1f}) |"
+        cells = [r.server]
+        cells += (
+            [
+                f"{r.http.local_rps:,.0f} ({r.http.floor_rps:,.0f})",
+                f"{r.http.bridge_rps:,.0f}",
+                f"{r.http.bridge_p99_ms:.1f}",
+            ]
+            if r.http
+            else ["—"] * 3
         )
+        if r.gateway and r.floor:
+            best = r.gateway.best
+            cells += [
+                f"{r.gateway.kib:.1f} ({r.floor.kib:.1f})",
+                f"{_rate(best)} ({_rate(r.floor.best)})",
+                f"{best.p99 if best else float('nan'):.1f}",
+                f"{r.gateway.cpu_us:.1f} ({r.floor.cpu_us:.1f})",
+            ]
+        else:
+            cells += ["—"] * 4
+        lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
         "Every delivery run (gateway, then its floor):",
@@ -459,6 +506,8 @@ def report(rows: list[Row], scaled: list[ScaleOut], n: int, load: float) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        if r.server not in chosen or r.gateway is None or r.floor is None:
+            continue  # a production tier measured as a plain server's run: its phases are above
         for app, sse in (("gateway", r.gateway), ("floor", r.floor)):
             for p in sse.phases:
                 lines.append(
@@ -468,7 +517,7 @@ def report(rows: list[Row], scaled: list[ScaleOut], n: int, load: float) -> str:
     if scaled:
         lines += [
             "",
-            f"Scale-out ({PRODUCTION}'s configuration, the same {n:,} clients split over two gateway "
+            f"Scale-out ({EVENTS_TIER}'s configuration, the same {n:,} clients split over two gateway "
             "processes on one NATS, every user on both, so each event reaches both):",
             "",
             "| deliveries/s | CPU µs per delivery, one process | two processes | change | missing "
@@ -480,16 +529,56 @@ def report(rows: list[Row], scaled: list[ScaleOut], n: int, load: float) -> str:
                 for s in scaled
             ),
         ]
-    return "\n".join(lines)
+    return "\n".join(lines + targets(rows, scaled, chosen))
+
+
+def targets(rows: list[Row], scaled: list[ScaleOut], chosen: Configs) -> list[str]:
+    """The edge's targets, each from the production tier that serves its load."""
+    by_name = {name: row for name, row in zip(chosen, rows, strict=True)}
+    requests, events = by_name.get(REQUEST_TIER), by_name.get(EVENTS_TIER)
+    if requests is None or requests.http is None or events is None or events.gateway is None:
+        return []
+    sse = events.gateway
+    best = sse.best
+    fifty = best is not None and best.delivered_per_s >= 0.99 * 50_000
+    cpu = sse.cpu_us
+    kept = all(s.missing == 0 and s.duplicates == 0 for s in scaled)
+    changes = ", ".join(f"{s.two_cpu_us / s.one_cpu_us - 1:+.0%} at {s.rate:,}/s" for s in scaled)
+    within = bool(scaled) and all(s.two_cpu_us <= 1.1 * s.one_cpu_us for s in scaled)
+
+    def status(ok: bool) -> str:
+        return "**met**" if ok else "**not met**"
+
+    req_server, ev_server = chosen[REQUEST_TIER][0], chosen[EVENTS_TIER][0]
+    return [
+        "",
+        f"Targets per gateway process, as deploy/ runs the gateway: requests by `{REQUEST_TIER}` "
+        f"({req_server}), the `/events` streams by `{EVENTS_TIER}` ({ev_server}):",
+        "",
+        "| target | tier | this run | status |",
+        "|---|---|---|---|",
+        f"| gateway-local ≥ 40,000 req/s | {REQUEST_TIER} | {requests.http.local_rps:,.0f} (the server "
+        f"answering a constant: {requests.http.floor_rps:,.0f}) "
+        f"| {status(requests.http.local_rps >= 40_000)} |",
+        f"| ≤ 16 KiB per idle SSE client at 10,000 | {EVENTS_TIER} | {sse.kib:.1f} KiB "
+        f"| {status(sse.kib <= 16)} |",
+        f"| ≥ 50,000 deliveries/s at p99 ≤ 50 ms | {EVENTS_TIER} | {_rate(best)} | {status(fifty)} |",
+        f"| or, where the 2 shared cores bound the run, ≤ 20 µs gateway CPU per delivery "
+        f"| {EVENTS_TIER} | {cpu:.1f} µs | {status(cpu <= 20)} |",
+        f"| two processes: every event exactly once to each client | {EVENTS_TIER} "
+        f"| {sum(s.missing for s in scaled):,} missing, {sum(s.duplicates for s in scaled):,} twice "
+        f"| {status(kept and bool(scaled))} |",
+        f"| two processes: CPU per delivery within 10 % of one | {EVENTS_TIER} | {changes} "
+        f"| {status(within)} |",
+    ]
 
 
 def describe(name: str, config: tuple[str, dict[str, str]]) -> str:
     server, env = config
-    if name != PRODUCTION:
+    if not name.startswith(PRODUCTION):
         return server
-    return (
-        f"**{server}, as deploy/ runs it** ({', '.join(f'`{k}={v}`' for k, v in env.items()) or 'defaults'})"
-    )
+    settings = ", ".join(f"`{k}={v}`" for k, v in env.items()) or "its defaults: the row above's run"
+    return f"**{server}, as `{name}` runs it** ({settings})"
 
 
 def _rate(p: Phase | None) -> str:

@@ -14,6 +14,8 @@ import yaml
 from chassis.components import COMPONENTS, MODEL_SERVER, health_port
 from chassis.discover import DEFAULT_HEALTH_BASE
 from chassis.settings import Settings
+from gateway.client_address import parse_networks
+from gateway.sse import EventsPlugin
 from tests.support.kustomize import render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,13 +36,13 @@ def by_kind(manifests: list[dict[str, Any]], kind: str) -> dict[str, dict[str, A
 
 
 def test_a_deployment_per_component_with_probes_on_its_health_port(manifests: list[dict[str, Any]]) -> None:
-    deployments = by_kind(manifests, "Deployment")
-    modules = {d["spec"]["template"]["spec"]["containers"][0]["args"][0]: d for d in deployments.values()}
-    assert set(modules) == {c.module for c in COMPONENTS}
-    for component in COMPONENTS:
-        d = modules[component.module]
+    deployments = by_kind(manifests, "Deployment").values()
+    kinds = {c.module: c for c in COMPONENTS}
+    assert {d["spec"]["template"]["spec"]["containers"][0]["args"][0] for d in deployments} == set(kinds)
+    for d in deployments:
         pod = d["spec"]["template"]["spec"]
         (container,) = pod["containers"]
+        component = kinds[container["args"][0]]
         port = container["ports"][0]["containerPort"]
         assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port}
         assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port}
@@ -53,6 +55,48 @@ def test_a_deployment_per_component_with_probes_on_its_health_port(manifests: li
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert container["image"].startswith("registry.example.com/persona-community:")
         assert d["metadata"]["namespace"] == "persona"
+
+
+def test_sse_streams_go_to_the_events_tier_and_requests_to_the_request_tier(
+    manifests: list[dict[str, Any]],
+) -> None:
+    """One origin, two gateway Deployments of the same app, each under the server that measured
+    best for its load (docs/operations.md, "The gateway's ASGI server")."""
+    deployments = by_kind(manifests, "Deployment")
+    services = by_kind(manifests, "Service")
+    config = by_kind(manifests, "ConfigMap")["persona-config"]["data"]
+    host = config["PUBLIC_URL"].removeprefix("https://")
+    routes: dict[str, str] = {}
+    for ingress in by_kind(manifests, "Ingress").values():
+        assert [t["hosts"] for t in ingress["spec"]["tls"]] == [[host]]
+        for rule in ingress["spec"]["rules"]:
+            assert rule["host"] == host
+            for path in rule["http"]["paths"]:
+                assert path["pathType"] == "Prefix"
+                routes[path["path"]] = path["backend"]["service"]["name"]
+                if path["path"] in EventsPlugin.prefixes:
+                    # An event reaches the browser as it is written; an idle stream outlives heartbeats.
+                    notes = ingress["metadata"]["annotations"]
+                    assert notes["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+                    timeout = float(notes["nginx.ingress.kubernetes.io/proxy-read-timeout"])
+                    assert timeout > 4 * Settings().sse_heartbeat
+    assert routes == {**{prefix: "gateway-events" for prefix in EventsPlugin.prefixes}, "/": "gateway"}
+
+    def server(service: str) -> str | None:
+        selector = services[service]["spec"]["selector"]
+        (deployment,) = (
+            d
+            for d in deployments.values()
+            if d["spec"]["template"]["metadata"]["labels"].items() >= selector.items()
+        )
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["args"] == ["gateway"]
+        return {e["name"]: e.get("value") for e in container["env"]}.get("GATEWAY_SERVER")
+
+    assert server("gateway-events") == "uvicorn"
+    assert server("gateway") == "granian"
+    # Behind the Ingress every peer is one of its pods: the client is the hop it adds.
+    assert parse_networks(Settings.from_env(config).trusted_proxies)
 
 
 def test_worker_termination_grace_outlasts_its_heartbeat_and_shutdown_grace(
@@ -71,7 +115,7 @@ def test_autoscalers_target_gateway_and_worker(manifests: list[dict[str, Any]]) 
     targets = {
         h["spec"]["scaleTargetRef"]["name"] for h in by_kind(manifests, "HorizontalPodAutoscaler").values()
     }
-    assert targets == {"gateway", "generation-worker"}
+    assert targets == {"gateway", "gateway-events", "generation-worker"}
     assert targets <= set(deployments)
 
 
