@@ -76,6 +76,8 @@ CLOCK_LEEWAY = 30
 UNKNOWN_KID_GAP = 1.0
 BUS_TIMEOUT = 5.0
 API_KEY_CACHE_MAX = 10_000
+# Access tokens already verified, kept until they expire (the oldest go first past this many).
+VERIFIED_MAX = 10_000
 WATCH_READY_TIMEOUT = 15.0
 PRUNE_EVERY = 60.0
 
@@ -220,6 +222,11 @@ class GatewayAuthenticator:
         self.api_key_listeners: list[Callable[[str], None]] = []
         # SHA-256 of a presented key → (identity or None when unknown, key id, expiry).
         self.api_keys: dict[str, tuple[Identity | None, str | None, float]] = {}
+        # An access token verified before → (the key that verified it, its identity, the last
+        # second it is valid). The token's bytes include its signature, so the same string needs no
+        # second verification (ES256, ~150 µs); its key must still be current, and revocation is
+        # checked on every request.
+        self.verified: dict[str, tuple[object, Identity, float]] = {}
 
     async def start(self) -> None:
         await self.revoked.start(await self.mesh.js.key_value(KV_REVOKED))
@@ -265,6 +272,9 @@ class GatewayAuthenticator:
         key = await self.jwks.key(kid)
         if key is None:
             raise invalid("the access token was signed with an unknown key")
+        known = self.verified.get(token)
+        if known is not None and known[0] is key and time.time() <= known[2]:
+            return self._unless_revoked(known[1])
         try:
             claims = jwt.decode(token, key, algorithms=[ALGORITHM]).claims
         except JoseError:
@@ -278,11 +288,19 @@ class GatewayAuthenticator:
         user_id, session_id = claims["sub"], claims["sid"]
         if not isinstance(session_id, str):
             raise invalid("the access token is not valid (sid)")
-        if revoked_session_key(session_id) in self.revoked:
-            raise invalid("this session was signed out; sign in again", code="session_revoked")
-        return Identity(
+        identity = Identity(
             user_id=user_id, session_id=session_id, via="token", is_admin=claims.get(ADMIN_CLAIM) is True
         )
+        if len(self.verified) >= VERIFIED_MAX:
+            del self.verified[next(iter(self.verified))]
+        self.verified[token] = (key, identity, claims["exp"] + CLOCK_LEEWAY)
+        return self._unless_revoked(identity)
+
+    def _unless_revoked(self, identity: Identity) -> Identity:
+        assert identity.session_id is not None
+        if revoked_session_key(identity.session_id) in self.revoked:
+            raise invalid("this session was signed out; sign in again", code="session_revoked")
+        return identity
 
     async def verify_api_key(self, api_key: str) -> Identity:
         if len(api_key) > 256:

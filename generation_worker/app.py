@@ -76,12 +76,11 @@ class Worker:
             metrics.jobs_running.labels(kind.name).inc()
             timer = metrics.job_seconds.labels(kind.name).time()
             # Checked after subscribing: a cancel sent before this point left its marker.
-            check = job_ctx.marker_check = asyncio.ensure_future(self._marker(job_ctx))
-            # A failed check fails the job where it is awaited; once the job is over it no longer matters.
-            check.add_done_callback(lambda f: f.cancelled() or f.exception())
+            job_ctx.start_check = lambda: self._start_check(job_ctx)
             try:
                 if not kind.overlaps_check:
-                    await asyncio.shield(check)
+                    job_ctx.marker_check = self._start_check(job_ctx)
+                    await asyncio.shield(job_ctx.marker_check)
                 with timer:
                     await kind.handler(job_ctx)
                 metrics.jobs_processed.labels(kind.name, "done").inc()
@@ -91,9 +90,16 @@ class Worker:
             finally:
                 metrics.jobs_running.labels(kind.name).dec()
                 await cancel_sub.unsubscribe()
-                check.cancel()
+                if job_ctx.marker_check is not None:
+                    job_ctx.marker_check.cancel()
 
         return handle
+
+    def _start_check(self, job_ctx: JobContext) -> asyncio.Future[bool]:
+        check = asyncio.ensure_future(self._marker(job_ctx))
+        # A failed check fails the job where it is awaited; once the job is over it no longer matters.
+        check.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return check
 
     async def _marker(self, job_ctx: JobContext) -> bool:
         found = await self.cancels.requested(job_ctx.job.job_id)

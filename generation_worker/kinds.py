@@ -28,9 +28,11 @@ class JobContext:
     # Set when a cancel request for this job arrives on `control.cancel.<job_id>`, or when the
     # marker check finds one sent before any worker took it.
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
-    # The cancel-marker check (True: a cancel stands), run beside the handler of a kind that
-    # starts before it ends (`JobKind.overlaps_check`).
+    # The cancel-marker check (True: a cancel stands). The worker starts it before the handler,
+    # or, for a kind that starts before it ends (`JobKind.overlaps_check`), the handler's first
+    # `check_passed()` does: what the handler began before that (asking the model) goes out first.
     marker_check: asyncio.Future[bool] | None = None
+    start_check: Callable[[], asyncio.Future[bool]] | None = None
 
     @property
     def data(self) -> bytes:
@@ -44,6 +46,8 @@ class JobContext:
         """Before a job's first event: wait for the cancel-marker check. When it finds a cancel
         this never returns (`cancelled` is set; the handler's cancel watcher stops the job); when
         the check fails it raises, and the job is retried."""
+        if self.marker_check is None and self.start_check is not None:
+            self.marker_check = self.start_check()
         if self.marker_check is not None and await asyncio.shield(self.marker_check):
             await asyncio.get_running_loop().create_future()
 

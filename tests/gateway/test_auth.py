@@ -152,6 +152,24 @@ async def test_every_forged_or_stale_token_is_refused_with_401(stack: Mesh, sett
         assert r.status_code == 401
 
 
+async def test_a_token_accepted_before_is_refused_once_it_expires(stack: Mesh, settings: Settings) -> None:
+    """The gateway verifies a token's signature once and remembers it: that memory ends with the
+    token (its `exp` plus the clock leeway), as the first verification would have."""
+    [gw] = await start(stack, settings)
+    leeway = 30  # gateway.auth.CLOCK_LEEWAY
+    expires = int(time.time()) - leeway + 2  # still accepted for about 2 s
+    token = sign(KEY_A, claims(settings, iat=expires - 900, exp=expires))
+    async with client(gw.url) as http:
+        assert (await whoami(http, token)).status_code == 200
+        assert (await whoami(http, token)).status_code == 200  # the remembered verification
+
+        async def refused() -> bool:
+            r = await whoami(http, token)
+            return r.status_code == 401 and error_code(r) == "token_expired"
+
+        await eventually(refused, timeout=10)
+
+
 async def test_revoked_session_is_refused_and_a_late_replica_knows_it(
     stack: Mesh, settings: Settings
 ) -> None:
