@@ -53,9 +53,11 @@ def connection_error(exc: openai.APIConnectionError, *, model: str) -> ProviderE
     return ProviderError(f"the {model} did not answer: {exc}", retryable=True)
 
 
-def unreachable(exc: httpx.HTTPError, *, model: str) -> ProviderError:
-    """No answer: refused, reset, or timed out (before or during a streamed reply)."""
-    what = "timed out" if isinstance(exc, httpx.TimeoutException) else (str(exc) or type(exc).__name__)
+def unreachable(exc: Exception, *, model: str) -> ProviderError:
+    """No answer: refused, reset, or timed out (before or during a streamed reply); `exc` is the
+    HTTP client's (httpx for images, aiohttp for text)."""
+    timed_out = isinstance(exc, httpx.TimeoutException | TimeoutError)
+    what = "timed out" if timed_out else (str(exc) or type(exc).__name__)
     return ProviderError(f"the {model} did not answer: {what}", retryable=True)
 
 

@@ -1,21 +1,23 @@
 """The `openai` text provider: any OpenAI-compatible `chat.completions` endpoint (OpenAI, Ollama,
 vLLM, llama.cpp server, LM Studio, OpenRouter), streamed.
 
-It speaks the wire format itself (`proto.openai_chat`) over one pooled httpx client rather than
+It speaks the wire format itself (`proto.openai_chat`) over one pooled aiohttp session rather than
 through the SDK: the SDK spent about 10 ms of CPU per reply building the request and parsing its
-frames, most of it before the first token (bench/REPORT.md, the embedded language model).
+frames, most of it before the first token, and httpx 1.8 ms per request before its first byte went
+out, against aiohttp's 1.0 (bench/REPORT.md, the embedded language model).
 No retries here: a retryable failure (timeout, connection, 408/409/429/5xx) becomes a retryable
 ProviderError and the job is redelivered with backoff, so a worker never sits in a retry loop
 holding a job. Other 4xx end the reply with a readable reason."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 import msgspec
 
 from generation_worker.providers.base import JsonSchema, ProviderError, TextFinish, TextRequest
@@ -29,6 +31,9 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 MODEL = "text model"
 KEY_SETTING = "LLM_API_KEY"
 JSON = {"Content-Type": "application/json"}
+DRAIN_SECONDS = 1.0
+# An idle connection is not reused after this: llama.cpp's server closes its own after 5 s.
+KEEPALIVE_SECONDS = 4.0
 
 
 @dataclass(frozen=True)
@@ -56,11 +61,24 @@ class OpenAITextProvider:
         self.model = model
         self.stream_usage = stream_usage
         self.sampling = sampling or Sampling()
+        self.base_url = (base_url or OPENAI_BASE_URL).rstrip("/") + "/"
         # Local servers (Ollama, llama.cpp) need no key.
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.http = httpx.AsyncClient(
-            base_url=(base_url or OPENAI_BASE_URL).rstrip("/") + "/", headers=headers, timeout=timeout
-        )
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        # Connecting, and each wait for more of the answer, may take `timeout`; a whole reply longer.
+        self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        # Made on first use, in the running event loop (a session belongs to its loop).
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers=self.headers,
+                timeout=self.timeout,
+                trust_env=True,
+                connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_SECONDS),
+            )
+        return self._session
 
     def body(self, request: TextRequest) -> bytes:
         s = self.sampling
@@ -85,11 +103,12 @@ class OpenAITextProvider:
         body = self.body(request)
         try:
             async with self._post(body) as response:
-                async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
+                async for line in response.content:
+                    if not line.startswith(b"data:"):
                         continue
                     data = line[5:].strip()
-                    if data == "[DONE]":
+                    if data == b"[DONE]":
+                        await _drain(response.content)
                         break
                     chunk = chunk_decoder.decode(data)
                     if chunk.error is not None:
@@ -103,9 +122,9 @@ class OpenAITextProvider:
                             yield choice.delta.content
                         if choice.finish_reason:
                             finish = choice.finish_reason
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise unreachable(exc, model=MODEL) from None
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, ValueError) as exc:  # ValueError: a line past aiohttp's limit
             raise ProviderError(f"the text model sent a malformed frame: {exc}", retryable=True) from None
         if not finish:
             # The connection ended without a finish reason: a truncated reply, not a complete one.
@@ -113,48 +132,65 @@ class OpenAITextProvider:
         yield TextFinish(finish, usage)
 
     @contextlib.asynccontextmanager
-    async def _post(self, body: bytes) -> AsyncIterator[httpx.Response]:
+    async def _post(self, body: bytes) -> AsyncIterator[aiohttp.ClientResponse]:
         """The streamed answer to one request; a refusal becomes a ProviderError. Leaving the
-        block (also when the reader stops early) closes it, which ends the upstream request."""
+        block before the answer's end (the reader stopped early) closes its connection, which ends
+        the upstream request; a finished answer hands the connection back to the pool."""
         try:
             response = await self._send(body)
-        except httpx.RemoteProtocolError:
+        except aiohttp.ClientConnectionError:
             # llama.cpp's server now and then closes a kept-alive connection just as the next
-            # request goes out on it ("disconnected without sending a response"): nothing was
-            # asked of the model, so ask once more, on a new connection.
+            # request goes out on it (the request cannot be written, or no answer comes): nothing
+            # was asked of the model, so ask once more, on a new connection.
             response = await self._send(body)
         try:
-            if response.is_error:
-                await response.aread()
-                raise _refused(response)
+            if response.status >= 400:
+                raise _refused(response.status, response.headers, await response.read())
             yield response
         finally:
-            await response.aclose()
+            await _end(response)
 
-    async def _send(self, body: bytes) -> httpx.Response:
-        request = self.http.build_request("POST", "chat/completions", content=body, headers=JSON)
-        return await self.http.send(request, stream=True)
+    async def _send(self, body: bytes) -> aiohttp.ClientResponse:
+        return await self.http.post(f"{self.base_url}chat/completions", data=body, headers=JSON)
 
     async def check(self) -> None:
         """The model list answers: the server is up and takes this key (OpenAI, llama.cpp, vLLM, Ollama)."""
         try:
-            response = await self.http.get("models")
-        except httpx.HTTPError as exc:
+            async with self.http.get(f"{self.base_url}models") as response:
+                if response.status >= 400:
+                    raise _refused(response.status, response.headers, await response.read())
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise unreachable(exc, model=MODEL) from None
-        if response.is_error:
-            raise _refused(response)
 
     async def close(self) -> None:
-        await self.http.aclose()
+        if self._session is not None:
+            await self._session.close()
 
 
-def _refused(response: httpx.Response) -> ProviderError:
+async def _end(response: aiohttp.ClientResponse) -> None:
+    """Hand the connection back to the pool when the answer was read to its end; a reader that
+    stopped early closes it instead, which ends the upstream request."""
+    if response.content.at_eof():
+        response.release()
+    else:
+        response.close()
+
+
+async def _drain(content: aiohttp.StreamReader) -> None:
+    """After `[DONE]` only the end of the chunked body is left: read it, briefly, so that the
+    connection can serve the next request."""
+    with contextlib.suppress(TimeoutError, aiohttp.ClientError):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            await content.read()
+
+
+def _refused(status: int, headers: Mapping[str, str], content: bytes) -> ProviderError:
     """A non-2xx answer (its body read) as a ProviderError."""
     try:
-        body: object = msgspec.json.decode(response.content)
+        body: object = msgspec.json.decode(content)
     except msgspec.DecodeError:
         body = None
-    return refusal(response.status_code, response.headers, body, model=MODEL, key_setting=KEY_SETTING)
+    return refusal(status, headers, body, model=MODEL, key_setting=KEY_SETTING)
 
 
 def _response_format(schema: JsonSchema) -> Any:
