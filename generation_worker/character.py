@@ -43,7 +43,13 @@ ASSISTANT_REFUSAL = re.compile(
     r"\bI(?:['\u2019]m| am) sorry, but I (?:can['\u2019]?t|cannot|can not|won['\u2019]t) "
     r"(?:assist|comply|fulfill|provide)\b"
     r"|\bI (?:can['\u2019]?t|cannot|can not) (?:assist|comply) with (?:that|this|your)\b"
-    r"|\b(?:assist|help) (?:you )?with (?:that|this|your) request\b",
+    r"|\b(?:assist|help) (?:you )?with (?:that|this|your) request\b"
+    # An assistant's disclaimer, which no character says ("I'm sorry, but as Captain Ysolde
+    # Marrow, I don't have access to real-time information or personal experiences", seen on
+    # make dev).
+    r"|\bI (?:don['\u2019]?t|do not) have (?:any )?(?:access to )?(?:real[- ]time (?:information|data)"
+    r"|personal (?:experiences|opinions|feelings|emotions|beliefs))\b"
+    r"|\bas of my (?:last|latest) (?:update|training)\b|\bmy (?:knowledge|training) cut-?off\b",
     re.I,
 )
 

@@ -42,6 +42,10 @@ def test_denials_and_mentions_are_in_character(text: str) -> None:
         "I’m sorry, but I cannot provide that.",
         "I cannot comply with this.",
         "Unfortunately I'm not able to help with that request.",
+        "I'm sorry, but as Captain Ysolde Marrow, I don't have access to real-time information or "
+        "personal experiences.",
+        "I do not have personal opinions on the matter.",
+        "As of my last update, the sea route was open.",
     ],
 )
 def test_an_assistants_refusal_is_caught(text: str) -> None:
@@ -54,6 +58,8 @@ def test_an_assistants_refusal_is_caught(text: str) -> None:
         "*Vera folds her arms.* I can't help you with that, kid. Not this time.",
         "I'm sorry, but I can't stay. The tide won't wait.",
         "Assist you? With a request like that? Ha!",
+        "I don't have time for riddles, Robin. The tide is turning.",
+        "My knowledge comes from forty years at sea, not from books.",
     ],
 )
 def test_a_character_saying_no_is_in_character(text: str) -> None:
