@@ -259,6 +259,7 @@ class Row:
     http: Http | None
     gateway: Sse | None
     floor: Sse | None
+    shared: bool = False  # its SSE figures are another row's run (the same configuration)
 
 
 @dataclass
@@ -438,13 +439,14 @@ def run(n: int, servers: tuple[str, ...], rates: tuple[int, ...], write: bool) -
                     rows.append(Row(describe(name, config), http[name], None, None))
                     continue
                 key = (config[0], tuple(sorted(config[1].items())))
-                if key not in measured:
+                shared = key in measured
+                if not shared:
                     print(f"-- {name}", flush=True)
                     measured[key] = (
                         sse_run(nats_server.url, config, "sse", n, rates),
                         sse_run(nats_server.url, config, "bare", n, rates),
                     )
-                rows.append(Row(describe(name, config), http.get(name), *measured[key]))
+                rows.append(Row(describe(name, config), http.get(name), *measured[key], shared=shared))
             events = chosen.get(EVENTS_TIER)
             scaled = scale_out(nats_server.url, events, n, SCALE_RATES) if events else []
         finally:
@@ -506,7 +508,7 @@ def report(rows: list[Row], scaled: list[ScaleOut], n: int, load: float, chosen:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        if r.server not in chosen or r.gateway is None or r.floor is None:
+        if r.shared or r.gateway is None or r.floor is None:
             continue  # a production tier measured as a plain server's run: its phases are above
         for app, sse in (("gateway", r.gateway), ("floor", r.floor)):
             for p in sse.phases:

@@ -11,7 +11,6 @@ holding a job. Other 4xx end the reply with a readable reason."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -31,7 +30,6 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 MODEL = "text model"
 KEY_SETTING = "LLM_API_KEY"
 JSON = {"Content-Type": "application/json"}
-DRAIN_SECONDS = 1.0
 # An idle connection is not reused after this: llama.cpp's server closes its own after 5 s.
 KEEPALIVE_SECONDS = 4.0
 
@@ -108,7 +106,6 @@ class OpenAITextProvider:
                         continue
                     data = line[5:].strip()
                     if data == b"[DONE]":
-                        await _drain(response.content)
                         break
                     chunk = chunk_decoder.decode(data)
                     if chunk.error is not None:
@@ -135,7 +132,7 @@ class OpenAITextProvider:
     async def _post(self, body: bytes) -> AsyncIterator[aiohttp.ClientResponse]:
         """The streamed answer to one request; a refusal becomes a ProviderError. Leaving the
         block before the answer's end (the reader stopped early) closes its connection, which ends
-        the upstream request; a finished answer hands the connection back to the pool."""
+        the upstream request (aiohttp hands a connection read to its end back to the pool itself)."""
         try:
             response = await self._send(body)
         except aiohttp.ClientConnectionError:
@@ -148,7 +145,7 @@ class OpenAITextProvider:
                 raise _refused(response.status, response.headers, await response.read())
             yield response
         finally:
-            await _end(response)
+            response.close()
 
     async def _send(self, body: bytes) -> aiohttp.ClientResponse:
         return await self.http.post(f"{self.base_url}chat/completions", data=body, headers=JSON)
@@ -165,23 +162,6 @@ class OpenAITextProvider:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
-
-
-async def _end(response: aiohttp.ClientResponse) -> None:
-    """Hand the connection back to the pool when the answer was read to its end; a reader that
-    stopped early closes it instead, which ends the upstream request."""
-    if response.content.at_eof():
-        response.release()
-    else:
-        response.close()
-
-
-async def _drain(content: aiohttp.StreamReader) -> None:
-    """After `[DONE]` only the end of the chunked body is left: read it, briefly, so that the
-    connection can serve the next request."""
-    with contextlib.suppress(TimeoutError, aiohttp.ClientError):
-        async with asyncio.timeout(DRAIN_SECONDS):
-            await content.read()
 
 
 def _refused(status: int, headers: Mapping[str, str], content: bytes) -> ProviderError:
