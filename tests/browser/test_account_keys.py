@@ -141,11 +141,40 @@ def test_a_refresh_refused_says_the_session_ended(ui: Browsing) -> None:
 
     # (Account, not My personas: community.js's infinite list lets a refused page load escape
     # as an uncaught rejection, which fails any browser test.) Opened by its address, as the
-    # tab does: a background request may have found out first and hidden the members' tabs.
+    # tab does: a background request may have found out first and hidden the members' tabs;
+    # either way the sign-in page says why.
     phone.evaluate("location.hash = '#/account'")
     expect(phone.get_by_role("heading", name="Sign in")).to_be_visible()
     expect(phone.locator("#signed-out-why")).to_have_text(re.compile("^Your session has ended"))
     ui.shot(phone, "session-ended")
+
+
+def test_a_session_found_ended_in_the_background_is_explained_at_the_next_members_page(ui: Browsing) -> None:
+    """A background request finds out first; the members' page opened after that still says why."""
+    laptop = ui.page()
+    email = sign_up_with_password(laptop, "Quietly")
+    phone = ui.page(width=360, height=740)
+    phone.route(re.compile(r"/events\?"), lambda route: route.abort())
+    ui.allow_console(r"Failed to load resource|net::ERR_FAILED|status of 401")
+    sign_in_with_password(phone, email)
+
+    revoke_the_other_session(laptop)
+
+    # A background request (as a notifications check or a like would send) is refused first.
+    phone.evaluate("import('/js/api.js').then((m) => m.api.get('/auth/me')).catch(() => {})")
+    expect(phone.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(phone.locator("#signed-out-why")).to_have_text(re.compile("^Your session has ended"))
+    assert "next=%2Fexplore" in phone.url, phone.url
+
+    phone.evaluate("location.hash = '#/account'")
+    expect(phone.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(phone.locator("#signed-out-why")).to_have_text(re.compile("^Your session has ended"))
+    assert "next=%2Faccount" in phone.url, phone.url
+    ui.shot(phone, "session-ended-found-in-the-background")
+
+    # Signing in again comes back to the page that was asked for.
+    fill_sign_in(phone, email)
+    expect(phone.get_by_role("heading", name="Account")).to_be_visible()
 
 
 def test_a_phone_reaches_every_page_from_the_bottom_tabs(ui: Browsing) -> None:

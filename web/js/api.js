@@ -69,6 +69,9 @@ const session = {
   refreshing: null,
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   timer: undefined,
+  /** Why the server ended the last session (`forget`), until someone signs in again. */
+  /** @type {string | null} */
+  ended: null,
 };
 /** @type {Set<(user: User | null, ended: Ended | null) => void>} */
 const listeners = new Set();
@@ -83,6 +86,11 @@ export function signedIn() {
 
 export function accessToken() {
   return session.accessToken;
+}
+
+/** Why the server ended this tab's last session ("revoked", "ended", "everywhere"), or null. */
+export function endedReason() {
+  return session.ended;
 }
 
 /**
@@ -125,6 +133,7 @@ function storedRefresh() {
 /** @param {TokenPair} pair */
 export function adoptTokens(pair) {
   session.accessToken = pair.access_token;
+  session.ended = null;
   session.expiresAt = Date.now() + (pair.expires_in || 900) * 1000;
   localStorage.setItem(SIGNED_IN_KEY, "1");
   localStorage.removeItem(OLD_REFRESH_KEY);
@@ -147,6 +156,7 @@ export function forget(reason = null) {
   session.accessToken = null;
   session.expiresAt = 0;
   session.user = null;
+  session.ended = reason;
   localStorage.removeItem(SIGNED_IN_KEY);
   localStorage.removeItem(OLD_REFRESH_KEY);
   emit(reason ? { reason } : null);

@@ -1,7 +1,7 @@
 // @ts-check
 // Boot: restore the session, route, and load the top bar (topbar.js) beside the first page.
 
-import { currentUser, onAuthChange, prefetch, restore, signedIn } from "./api.js";
+import { currentUser, endedReason, onAuthChange, prefetch, restore, signedIn } from "./api.js";
 import { $, h } from "./dom.js";
 import { match, onRender, parse, route, setGuard, start } from "./router.js";
 import { toast } from "./ui.js";
@@ -111,7 +111,10 @@ route(
 setGuard((found, path, query) => {
   if (found.auth && !signedIn()) {
     const next = path === "/" ? undefined : path + (Object.keys(query).length ? `?${new URLSearchParams(query)}` : "");
-    return { path: "/signin", query: next ? { next } : {} };
+    // A session the server ended while a public page was open (a toast said so): the sign-in
+    // page a members' page leads to still says why.
+    const ended = endedReason();
+    return { path: "/signin", query: { ...(next ? { next } : {}), ...(ended ? { ended } : {}) } };
   }
   if (!found.auth && signedIn() && ["/", "/welcome", "/signin", "/signup"].includes(path)) return { path: "/explore" };
   return null;
