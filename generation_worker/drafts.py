@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import hashlib
 import re
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import msgspec
@@ -35,6 +36,7 @@ from generation_worker.providers.text import create_text_provider
 from proto.chat import PromptMessage
 from proto.personas import (
     DraftAnswer,
+    DraftExchange,
     DraftJob,
     DraftResult,
     PersonaDraft,
@@ -54,30 +56,92 @@ UNUSABLE = (
 )
 CRASHED = "Something went wrong while drafting this persona. Please try again."
 _FIELD = re.compile(r"at `\$\.(\w+)")
+# A small model sometimes runs on past a string's end and writes the next keys inside it
+# (`... *sighs* example_dialogues':[{'user':...`), which the grammar cannot tell from prose.
+_KEYS = "|".join(["user", "char", *DraftAnswer.__struct_fields__])
+_LEAKED_KEY = re.compile(rf"""\b(?:{_KEYS})(?:["']\s*:|\s*:\s*[\[{{])""")
 
 
-def _inline(schema: dict[str, Any]) -> dict[str, Any]:
-    """msgspec puts a Struct under `$defs`; a model server wants the object schema itself."""
-    ref = schema.get("$ref", "")
-    return dict(schema["$defs"][ref.rsplit("/", 1)[-1]]) if ref else schema
+def _inline(schema: Any, defs: dict[str, Any] | None = None) -> Any:
+    """msgspec puts each Struct under `$defs` and points at it; a model server's grammar is
+    surest with the schema written out in place."""
+    if defs is None and isinstance(schema, dict):
+        defs = schema.get("$defs", {})
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if ref is not None and defs is not None:
+            return _inline(defs[ref.rsplit("/", 1)[-1]], defs)
+        return {k: _inline(v, defs) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inline(item, defs) for item in schema]
+    return schema
 
 
 DRAFT_SCHEMA = JsonSchema("persona_draft", _inline(msgspec.json.schema(DraftAnswer)))
 
 INSTRUCTIONS = """You design characters for a role-play chat app. From the user's one-line idea, \
-write one original character as a single JSON object with exactly these keys:
-"name": the character's name (at most 60 characters),
-"tagline": one catchy line (at most 160 characters),
-"description": who they are: appearance, background, what they want (one or two short paragraphs),
-"personality": a comma-separated list of traits and quirks,
-"scenario": the situation in which {{user}} meets {{char}},
-"greeting": {{char}}'s first message to {{user}}, in character, with *actions* in asterisks,
-"alternate_greetings": an array of exactly 2 other first messages,
-"example_dialogues": 2 short example exchanges, each starting with a line "<START>", then lines \
-starting "{{user}}:" or "{{char}}:",
-"tags": an array of 3 to 8 lowercase tags (each at most 24 characters).
-Write {{char}} and {{user}} literally where the character's or the user's name goes in the \
-scenario, greetings and dialogues. Answer with the JSON object only."""
+write one original, vivid character as a JSON object:
+"name": a real personal name for the character (a first name and usually a surname or a title), \
+never a description of their job,
+"tagline": one catchy line in the third person that makes people want to talk to them,
+"description": one short paragraph: what they look like, their history, what they want,
+"personality": 3 to 6 traits and quirks, a few words each,
+"scenario": one or two sentences: where and how {{user}} meets {{char}},
+"greeting": {{char}}'s first message to {{user}}: 2 to 4 sentences in the first person, with \
+actions in *asterisks*,
+"second_greeting", "third_greeting": two other first messages, written the same way, in other \
+situations,
+"example_dialogues": 2 short exchanges: what {{user}} says, and how {{char}} answers in character,
+"tags": 3 to 8 lowercase tags.
+In the scenario, write {{user}} where the user's name goes and {{char}} where the character's name \
+goes. Answer with the JSON object only."""
+
+# One worked answer, shown to the model before the idea: a small model imitates an example far
+# better than it follows a description of one.
+EXAMPLE_IDEA = "a retired lighthouse keeper who collects storm stories"
+EXAMPLE = DraftAnswer(
+    name="Agnes Morrow",
+    tagline="Forty years watching the sea from a lighthouse; she keeps every storm in a notebook.",
+    description=(
+        "Agnes Morrow kept the Carrick Point light for forty years, until the lamp went automatic. "
+        "She still wears the oilskin coat and writes down every storm in a row of notebooks on her "
+        "kitchen shelf. She trades tea for stories, and wants one above all: the night the "
+        "Annabel vanished, which nobody in the village will tell."
+    ),
+    personality=["dry humour", "patient listener", "stubborn about tea", "superstitious about the sea"],
+    scenario=(
+        "A gale has closed the coast road, and {{user}} knocks on the door of the old keeper's "
+        "cottage at Carrick Point, looking for shelter."
+    ),
+    greeting=(
+        "*The door opens on a small woman in an oilskin coat, lamp in hand.* Well, don't stand "
+        "there letting the weather in. *She steps aside.* Kettle's on. You can have a cup, and I'll "
+        "have your story: everyone who comes through that door brings one."
+    ),
+    second_greeting=(
+        "*Agnes is on the cliff path, notebook open against the wind.* You felt it too, did you? "
+        "The air goes heavy before a big one. Help me close these shutters and I'll tell you "
+        "about the storm of '79."
+    ),
+    third_greeting=(
+        "*She looks up from the kitchen table, pen in hand.* Forty-one notebooks, and not one of "
+        "them has the Annabel in it. Sit down. You look like someone who's heard a thing or two."
+    ),
+    example_dialogues=[
+        DraftExchange(
+            user="Why do you write the storms down?",
+            char="*She taps the notebook.* Because the sea forgets, and so do people. Somebody "
+            "ought to remember.",
+        ),
+        DraftExchange(
+            user="Do you miss the lighthouse?",
+            char="*A long look out of the window.* Every night at dusk my hands still reach for "
+            "the lamp. Then I put the kettle on instead.",
+        ),
+    ],
+    tags=["slice of life", "sea", "mystery", "cozy", "storyteller"],
+)
+EXAMPLE_TEXT = msgspec.json.encode(EXAMPLE).decode()
 
 
 def kind(
@@ -112,8 +176,9 @@ class InvalidDraft(ValueError):
 
 
 def parse_draft(text: str, job: DraftJob) -> PersonaDraft:
-    """The model's answer as a draft: JSON (code fences tolerated), valid against the schema,
-    with the requester's tags first and their nsfw choice; InvalidDraft says what is wrong."""
+    """The model's answer as a draft: JSON (code fences tolerated) valid against `DraftAnswer`,
+    then written as a persona's fields, with the requester's tags first and their nsfw choice;
+    InvalidDraft says what is wrong."""
     body = text.strip()
     fenced = re.match(r"^```(?:json)?\s*(.*?)\s*```$", body, re.S)
     if fenced:
@@ -127,26 +192,52 @@ def parse_draft(text: str, job: DraftJob) -> PersonaDraft:
         raise InvalidDraft(f"the answer is not valid JSON ({exc})") from None
     if not isinstance(raw, dict):
         raise InvalidDraft("the answer is not a JSON object")
-    if isinstance(raw.get("tags", []), list):
-        seen: set[str] = set()
-        clean: list[Any] = []
-        for tag in [*job.tags, *raw.get("tags", [])]:
-            if isinstance(tag, str):
-                tag = tag.strip().lower()
-                if not tag or tag in seen:
-                    continue
-                seen.add(tag)
-            clean.append(tag)
-        raw["tags"] = clean[:20]
-    if isinstance(raw.get("alternate_greetings"), list):
-        raw["alternate_greetings"] = raw["alternate_greetings"][:2]
-    raw["nsfw"] = job.nsfw
     for key in ("name", "tagline"):
         if isinstance(raw.get(key), str):
             raw[key] = raw[key].strip()
     try:
-        return msgspec.convert(raw, PersonaDraft)
+        answer = msgspec.convert(raw, DraftAnswer)
     except msgspec.ValidationError as exc:
+        raise InvalidDraft(str(exc)) from None
+    for path, value in _texts(msgspec.to_builtins(answer), "$"):
+        if _LEAKED_KEY.search(value):
+            raise InvalidDraft(f"the answer's own JSON is written inside the text at `{path}`")
+    return to_persona(answer, job)
+
+
+def _texts(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _texts(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _texts(item, f"{path}[{i}]")
+
+
+def to_persona(answer: DraftAnswer, job: DraftJob) -> PersonaDraft:
+    """A card keeps traits as one line and example dialogues as `<START>` blocks."""
+    tags = list(dict.fromkeys(t for t in (tag.strip().lower() for tag in [*job.tags, *answer.tags]) if t))
+    dialogues = "\n".join(
+        f"<START>\n{{{{user}}}}: {exchange.user.strip()}\n{{{{char}}}}: {exchange.char.strip()}"
+        for exchange in answer.example_dialogues
+    )
+    fields = {
+        "name": answer.name,
+        "tagline": answer.tagline,
+        "description": answer.description,
+        "personality": ", ".join(trait.strip() for trait in answer.personality),
+        "scenario": answer.scenario,
+        "greeting": answer.greeting,
+        "alternate_greetings": [answer.second_greeting, answer.third_greeting],
+        "example_dialogues": dialogues,
+        "tags": tags[:20],
+        "nsfw": job.nsfw,
+    }
+    try:
+        return msgspec.convert(fields, PersonaDraft)
+    except msgspec.ValidationError as exc:  # a tag the persona's own rules refuse, say
         raise InvalidDraft(str(exc)) from None
 
 
@@ -207,6 +298,8 @@ class _Run:
     async def model(self, provider: TextProvider) -> PersonaDraft:
         messages = [
             PromptMessage(role="system", content=INSTRUCTIONS),
+            PromptMessage(role="user", content=f"Idea: {EXAMPLE_IDEA}"),
+            PromptMessage(role="assistant", content=EXAMPLE_TEXT),
             PromptMessage(role="user", content=self._ask()),
         ]
         text = await self._answer(provider, messages)
@@ -256,7 +349,7 @@ class _Run:
             await self._progress(text[i : i + 48])
             if self.handler.pace:
                 await asyncio.sleep(self.handler.pace)
-        return parse_draft(text, self.job)
+        return msgspec.json.decode(text, type=PersonaDraft)
 
     async def ready(self, draft: PersonaDraft) -> None:
         await self._finish("done", draft=draft)

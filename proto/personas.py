@@ -297,22 +297,34 @@ class PersonaDraft(msgspec.Struct, kw_only=True):
     nsfw: bool = False
 
 
+class DraftExchange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One example exchange of a draft: what the user says, and the character's answer."""
+
+    user: Annotated[str, Meta(min_length=5, max_length=200)]
+    char: Annotated[str, Meta(min_length=20, max_length=300)]
+
+
 class DraftAnswer(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """What a text model writes for a draft. Its JSON Schema (`msgspec.json.schema`) constrains the
-    model's output, and the limits, tighter than a persona's, keep any one field from running away
-    (about 1,000 tokens at most in all: half a minute on the embedded model)."""
+    model's output. The upper limits, tighter than a persona's, keep any one field from running
+    away (about 1,000 tokens at most in all: half a minute on the embedded model); the lower ones,
+    and the lists where a card has text (traits, example exchanges), keep a small model from
+    answering a field with a word. The worker turns it into a `PersonaDraft`."""
 
-    name: Annotated[str, Meta(min_length=1, max_length=60)]
-    tagline: Annotated[str, Meta(min_length=1, max_length=160)]
-    description: Annotated[str, Meta(min_length=1, max_length=1000)]
-    personality: Annotated[str, Meta(min_length=1, max_length=300)]
-    scenario: Annotated[str, Meta(min_length=1, max_length=400)]
-    greeting: Annotated[str, Meta(min_length=1, max_length=500)]
-    alternate_greetings: Annotated[
-        list[Annotated[str, Meta(min_length=1, max_length=400)]], Meta(min_length=2, max_length=2)
+    name: Annotated[str, Meta(min_length=2, max_length=60)]
+    tagline: Annotated[str, Meta(min_length=20, max_length=160)]
+    description: Annotated[str, Meta(min_length=120, max_length=700)]
+    personality: Annotated[
+        list[Annotated[str, Meta(min_length=3, max_length=60)]], Meta(min_length=3, max_length=6)
     ]
-    example_dialogues: Annotated[str, Meta(min_length=1, max_length=800)]
-    tags: Annotated[list[Annotated[str, Meta(min_length=1, max_length=24)]], Meta(min_length=3, max_length=8)]
+    scenario: Annotated[str, Meta(min_length=30, max_length=400)]
+    greeting: Annotated[str, Meta(min_length=60, max_length=500)]
+    # Two keys, not a list of two: a small model that means to end the list after one writes the
+    # next key inside the second string instead.
+    second_greeting: Annotated[str, Meta(min_length=40, max_length=400)]
+    third_greeting: Annotated[str, Meta(min_length=40, max_length=400)]
+    example_dialogues: Annotated[list[DraftExchange], Meta(min_length=2, max_length=2)]
+    tags: Annotated[list[Annotated[str, Meta(min_length=2, max_length=24)]], Meta(min_length=3, max_length=8)]
 
 
 class GenerateRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -21,7 +21,7 @@ from chassis.jobs import publish_job
 from generation_worker import drafts
 from generation_worker.app import create_app
 from generation_worker.providers.openai_text import OpenAITextProvider
-from proto.personas import DraftJob, DraftResult, PersonaDraft, draft_result_decoder
+from proto.personas import DraftAnswer, DraftJob, DraftResult, PersonaDraft, draft_result_decoder
 from proto.subjects import JOBS_PERSONA_DRAFT, RESULTS_DRAFT, STREAM_RESULTS
 from tests.support.mesh import Mesh
 from tests.support.openai_standin import OpenAIStandIn
@@ -31,17 +31,22 @@ IDEA = "a retired lighthouse keeper who collects storm stories"
 
 
 def draft_json(**over: Any) -> str:
+    """An answer as the model is asked to write it (`DraftAnswer`)."""
     draft = {
         "name": "Maren Holloway",
-        "tagline": "She remembers every storm",
-        "description": "Maren kept the Saltmarsh light for forty years.",
-        "personality": "gruff, kind, superstitious",
-        "scenario": "{{user}} shelters in the lighthouse.",
-        "greeting": "*Maren squints at {{user}}.* Shut the door.",
-        "alternate_greetings": ["*Maren pours tea.*", "*Maren points at the sky.*", "a third one"],
-        "example_dialogues": "<START>\n{{user}}: Hi\n{{char}}: Hmph.",
-        "tags": ["Maritime", "storms"],
-        "nsfw": True,
+        "tagline": "She remembers every storm the coast has had",
+        "description": "Maren kept the Saltmarsh light for forty years, and now keeps its stories: "
+        "every storm, every wreck, every sailor who came home and every one who did not.",
+        "personality": ["gruff", "kind under it", "superstitious"],
+        "scenario": "{{user}} shelters in the lighthouse from a gale.",
+        "greeting": "*Maren squints at {{user}} from the doorway.* Shut the door, you're letting the sea in.",
+        "second_greeting": "*Maren pours tea without asking whether you want any.*",
+        "third_greeting": "*Maren points at the sky over the harbour.* That one's coming here.",
+        "example_dialogues": [
+            {"user": "Hello there", "char": "Hmph. Wipe your boots first."},
+            {"user": "Any storms today?", "char": "*She sniffs the air.* By nightfall, mark me."},
+        ],
+        "tags": ["Maritime", "storms", "cozy"],
     }
     draft.update(over)
     return json.dumps(draft)
@@ -148,15 +153,28 @@ async def test_model_is_asked_for_json_and_asked_again_once_when_invalid(
     assert result.status == "done" and result.provider == "openai" and result.model == "gpt-test"
     draft = result.draft
     assert draft is not None and draft.name == "Maren Holloway"
-    # The requester's tags come first, the model's are lower-cased; two alternates; their nsfw choice.
+    # The requester's tags come first, the model's are lower-cased, once each; their nsfw choice.
     assert draft.tags == ["cozy", "maritime", "storms"] and draft.nsfw is False
-    assert draft.alternate_greetings == ["*Maren pours tea.*", "*Maren points at the sky.*"]
+    # Traits, greetings and example exchanges are kept as a card keeps them.
+    assert draft.alternate_greetings == [
+        "*Maren pours tea without asking whether you want any.*",
+        "*Maren points at the sky over the harbour.* That one's coming here.",
+    ]
+    assert draft.personality == "gruff, kind under it, superstitious"
+    assert draft.example_dialogues == (
+        "<START>\n{{user}}: Hello there\n{{char}}: Hmph. Wipe your boots first.\n"
+        "<START>\n{{user}}: Any storms today?\n{{char}}: *She sniffs the air.* By nightfall, mark me."
+    )
     first, second = (r["body"] for r in model.requests)
     # Constrained by the JSON Schema of the draft's proto Struct, length limits included.
     schema = first["response_format"]["json_schema"]["schema"]
     assert first["response_format"]["type"] == "json_schema" and first["stream"] is True
-    assert schema == drafts.DRAFT_SCHEMA.schema and schema["properties"]["description"]["maxLength"] == 1000
-    assert IDEA in first["messages"][1]["content"] and "cozy" in first["messages"][1]["content"]
+    assert schema == drafts.DRAFT_SCHEMA.schema and schema["properties"]["description"]["maxLength"] == 700
+    assert schema["properties"]["greeting"]["minLength"] == 60 and "$ref" not in json.dumps(schema)
+    # A worked example first, then the idea.
+    example = msgspec.json.decode(first["messages"][2]["content"], type=DraftAnswer)
+    assert first["messages"][2]["role"] == "assistant" and example == drafts.EXAMPLE
+    assert IDEA in first["messages"][-1]["content"] and "cozy" in first["messages"][-1]["content"]
     correction = second["messages"][-1]["content"]
     assert (
         second["messages"][-2]["role"] == "assistant"
@@ -193,10 +211,22 @@ def test_parse_draft_reports_what_is_wrong() -> None:
     sent = job()
     with pytest.raises(drafts.InvalidDraft, match="not a JSON object"):
         drafts.parse_draft("no braces here", sent)
-    with pytest.raises(drafts.InvalidDraft, match="alternate_greetings"):
-        drafts.parse_draft(draft_json(alternate_greetings=["only one"]), sent)
+    with pytest.raises(drafts.InvalidDraft, match="third_greeting"):
+        drafts.parse_draft(draft_json(third_greeting="Hi."), sent)
     with pytest.raises(drafts.InvalidDraft, match="name"):
         drafts.parse_draft(draft_json(name="n" * 81), sent)
+    # A field answered with a word is refused, and asked for again (a small model's habit).
+    with pytest.raises(drafts.InvalidDraft, match="example_dialogues"):
+        drafts.parse_draft(draft_json(example_dialogues="log"), sent)
+    with pytest.raises(drafts.InvalidDraft, match="personality"):
+        drafts.parse_draft(draft_json(personality=["grumpy"]), sent)
+    # Or runs on past a string's end and writes the next keys inside it (seen from Qwen 1.5B).
+    ran_on = "*She sighs at the forge.* example_dialogues':[{'user':'What do you make of the wind?"
+    with pytest.raises(drafts.InvalidDraft, match="third_greeting") as caught:
+        drafts.parse_draft(draft_json(third_greeting=ran_on), sent)
+    assert "its third greeting did not fit" in caught.value.sentence
+    with pytest.raises(drafts.InvalidDraft, match="second_greeting"):
+        drafts.parse_draft(draft_json(second_greeting="*Waves.* example_dialogues:[{user:*He nods."), sent)
     assert drafts.parse_draft("Sure! " + draft_json() + " Enjoy.", sent).name == "Maren Holloway"
 
 
@@ -206,4 +236,4 @@ def test_offline_drafts_never_crash_whatever_the_idea() -> None:
         sent = job(idea=f"idea number {n} about {'storms ' * (n % 5)}and {n * 7919 % 1000} lanterns")
         draft = drafts.offline_draft(sent)
         assert len(set(draft.personality.split(", ")[:4])) == 4
-        assert drafts.parse_draft(msgspec.json.encode(draft).decode(), sent).name == draft.name
+        assert msgspec.convert(msgspec.to_builtins(draft), PersonaDraft) == draft

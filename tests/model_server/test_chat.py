@@ -161,8 +161,10 @@ async def test_a_draft_from_an_idea_is_constrained_by_its_schema_and_validates(c
     draft = msgspec.convert(event.data["draft"], PersonaDraft)
     # Within the limits of the schema the model was held to (DraftAnswer), and usable as a persona.
     limits = DRAFT_SCHEMA.schema["properties"]
-    for name in ("name", "tagline", "description", "personality", "scenario", "greeting"):
-        assert 0 < len(getattr(draft, name)) <= limits[name]["maxLength"], name
+    for name in ("name", "tagline", "description", "scenario", "greeting"):
+        assert limits[name]["minLength"] <= len(getattr(draft, name)) <= limits[name]["maxLength"], name
+    assert len(draft.personality.split(", ")) >= limits["personality"]["minItems"]
+    assert draft.example_dialogues.count("<START>\n{{user}}: ") == 2
     assert draft.tags[0] == "cozy" and len(draft.alternate_greetings) == 2
     # Stored a moment after the event (issue 15: state before event is not yet the rule for drafts).
     async with asyncio.timeout(30):

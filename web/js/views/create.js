@@ -27,6 +27,11 @@ const LABELS = {
   tags: "tags",
 };
 
+/** @param {unknown[]} list */
+function texts(list) {
+  return /** @type {string[]} */ (list.filter((v) => typeof v === "string"));
+}
+
 /**
  * The fields of a partly read draft that fit the form (a half-written list keeps its strings).
  * @param {Record<string, any>} value
@@ -35,8 +40,20 @@ function draftFields(value) {
   /** @type {Record<string, unknown>} */
   const out = {};
   for (const key of DRAFT_TEXT) if (typeof value[key] === "string") out[key] = value[key];
-  for (const key of ["alternate_greetings", "tags"])
-    if (Array.isArray(value[key])) out[key] = value[key].filter((/** @type {unknown} */ v) => typeof v === "string");
+  // A model writes traits and example exchanges as lists, and the other greetings as two keys
+  // (the worker's DraftAnswer); the form shows them as the card keeps them, as the finished
+  // draft will.
+  if (Array.isArray(value.personality)) out.personality = texts(value.personality).join(", ");
+  if (Array.isArray(value.example_dialogues))
+    out.example_dialogues = value.example_dialogues
+      .filter((/** @type {unknown} */ x) => x && typeof x === "object")
+      .map(
+        (/** @type {Record<string, unknown>} */ x) => `<START>\n{{user}}: ${x.user ?? ""}\n{{char}}: ${x.char ?? ""}`,
+      )
+      .join("\n");
+  for (const key of ["alternate_greetings", "tags"]) if (Array.isArray(value[key])) out[key] = texts(value[key]);
+  const others = texts([value.second_greeting, value.third_greeting]);
+  if (others.length) out.alternate_greetings = others;
   if (typeof value.nsfw === "boolean") out.nsfw = value.nsfw;
   return out;
 }
