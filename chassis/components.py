@@ -61,7 +61,7 @@ COMPONENTS: tuple[Component, ...] = (
         "generation_worker",
         "generation_worker/",
         4,
-        (*s.JOB_SUBJECTS, f"{s.CONTROL_CANCEL_PREFIX}.*", s.JOBS_DEAD),
+        (*s.JOB_SUBJECTS, f"{s.CONTROL_CANCEL_PREFIX}.*", s.CONTROL_WARMUP_CHAT, s.JOBS_DEAD),
     ),
 )
 

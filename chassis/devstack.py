@@ -214,6 +214,8 @@ class Stack:
             "LLM_MODEL": served_name(model),
             # llama.cpp continues a final assistant message: a retake opens with an action.
             "LLM_RETAKE_PREFILL": self.environ.get("LLM_RETAKE_PREFILL", "*"),
+            # The embedded server caches each slot's prompt: a new chat's is read while one types.
+            "LLM_WARMUP": self.environ.get("LLM_WARMUP", "1"),
         }
 
     def child_for(self, component: Component, nats_url: str, extra: dict[str, str]) -> Child:

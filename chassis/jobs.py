@@ -103,6 +103,15 @@ def _cancel_key(job_id: str) -> str:
     return job_id if _KV_KEY.match(job_id) else hashlib.sha256(job_id.encode()).hexdigest()
 
 
+async def hint(nc: NATS, subject: str, message: msgspec.Struct) -> None:
+    """Fire and forget on core NATS: for work worth doing early but harmless to lose (no
+    subscriber, a worker restarting: nothing waits for it)."""
+    try:
+        await nc.publish(subject, json_encoder.encode(message))
+    except nats.errors.Error as exc:
+        log.info("hint not sent", subject=subject, error=str(exc))
+
+
 async def request_cancel(nc: NATS, js: JetStreamContext, job_id: str, *, timeout: float = 1.0) -> bool:
     """Ask the worker running `job_id` to stop; True when a running worker acknowledged.
 

@@ -99,6 +99,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How a retake's answer starts: sent as a final assistant message for the server to continue
     # (llama.cpp's server and Ollama do; OpenAI's API does not: leave it empty there). `make dev`: "*".
     llm_retake_prefill: str = ""
+    # When a conversation opens, have the model read its prompt while the person types its first
+    # message (a 1-token request): the first reply then starts from the server's prompt cache.
+    # For servers that cache prompts (llama.cpp, vLLM, Ollama); a paid API would bill each one.
+    # `make dev` turns it on.
+    llm_warmup: bool = False
     # Embedded model server (`make dev`, when neither LLM_BASE_URL nor TEXT_PROVIDER=offline is set):
     # a packaged model's name (docs/models.md) or the path of a GGUF file.
     model_server_model: str = "qwen2.5-coder-1.5b-instruct"

@@ -26,6 +26,8 @@ from proto.jobs import DeadLetter, JobBase, JobFailed, job_base_decoder
 from proto.subjects import JOBS_DEAD, STREAM_JOBS, cancel_subject, user_channel
 
 COMPONENT = "generation_worker"
+# One worker of them all takes each hint.
+HINTS_QUEUE = "workers"
 log = structlog.get_logger(COMPONENT)
 
 
@@ -58,6 +60,13 @@ class Worker:
         self.consumers = await self._stack.enter_async_context(
             consuming(self.ctx.js, self.ctx.settings, self.subscribers())
         )
+        for kind in self.kinds:
+            if kind.hint is not None:
+                subject, on_hint = kind.hint
+                sub = await self.ctx.nc.subscribe(subject, queue=HINTS_QUEUE, cb=_payload(on_hint))
+                self._stack.push_async_callback(sub.unsubscribe)
+        # Started means the server has the subscriptions: a hint sent next reaches this worker.
+        await self.ctx.nc.flush()
 
     async def stop(self) -> None:
         # Together: each consumer waits out its in-flight fetch, and jobs share one grace period.
@@ -168,6 +177,13 @@ def create_app(settings: Settings, kinds: list[JobKind] | None = None) -> Starle
             await worker.stop()
 
     return create_service_app(COMPONENT, settings, [], setup=consumers, bridge=False)
+
+
+def _payload(on_hint: Callable[[bytes], Awaitable[None]]) -> Callable[[Msg], Awaitable[None]]:
+    async def deliver(msg: Msg) -> None:
+        await on_hint(msg.data)
+
+    return deliver
 
 
 async def _consumers_alive(worker: Worker) -> None:

@@ -28,6 +28,7 @@ from generation_worker.kinds import JobContext, JobKind
 from generation_worker.providers import offline
 from generation_worker.providers.base import ProviderError, TextFinish, TextProvider, TextRequest
 from generation_worker.providers.text import create_text_provider
+from generation_worker.warmup import Warmups
 from proto.chat import (
     AiChatChunk,
     AiChatQueued,
@@ -37,7 +38,7 @@ from proto.chat import (
     chat_job_decoder,
 )
 from proto.events import Event
-from proto.subjects import JOBS_CHAT, conversation_channel, user_channel
+from proto.subjects import CONTROL_WARMUP_CHAT, JOBS_CHAT, conversation_channel, user_channel
 
 log = structlog.get_logger("generation_worker.chat")
 GAVE_UP = "the text model is unavailable right now; please try again in a moment"
@@ -48,14 +49,22 @@ def kind(settings: Settings, provider: TextProvider | None = None, gate: ModelGa
     # The offline provider has no model to ask again: it would write the same words (it quotes the user).
     count = 0 if provider.name == offline.NAME else settings.llm_character_retakes
     retakes = character.Retakes(count, settings.llm_retake_prefill)
+    warmups = Warmups(provider, gate) if settings.llm_warmup and provider.name != offline.NAME else None
+
+    async def close() -> None:
+        if warmups is not None:
+            await warmups.close()
+        await provider.close()
+
     return JobKind(
         "chat",
         JOBS_CHAT,
-        ChatHandler(provider, gate, retakes=retakes),
+        ChatHandler(provider, gate, retakes=retakes, warmups=warmups),
         settings.worker_chat_concurrency,
-        close=provider.close,
+        close=close,
         ready=provider.check,
         overlaps_check=True,
+        hint=(CONTROL_WARMUP_CHAT, warmups.on_hint) if warmups is not None else None,
     )
 
 
@@ -66,17 +75,19 @@ class ChatHandler:
         gate: ModelGate | None = None,
         *,
         retakes: character.Retakes | None = None,
+        warmups: Warmups | None = None,
     ) -> None:
         self.provider = provider
         self.gate = gate
         self.retakes = retakes or character.Retakes()
+        self.warmups = warmups
 
     async def __call__(self, ctx: JobContext) -> None:
         try:
             job = chat_job_decoder.decode(ctx.data)
         except msgspec.ValidationError as exc:
             raise Fatal(f"malformed chat job: {exc}") from None
-        run = _Run(ctx, job, self.provider, self.gate, self.retakes)
+        run = _Run(ctx, job, self.provider, self.gate, self.retakes, self.warmups)
         if ctx.cancelled.is_set():  # cancelled before any worker took it
             await run.cancelled()
             return
@@ -105,9 +116,11 @@ class _Run:
         provider: TextProvider,
         gate: ModelGate | None,
         retakes: character.Retakes,
+        warmups: Warmups | None = None,
     ) -> None:
         self.ctx = ctx
         self.retakes = retakes
+        self.warmups = warmups
         self.job = job
         self.provider = provider
         self.gate = gate
@@ -151,6 +164,9 @@ class _Run:
         await self._result("done", self.text(), generate.result())
 
     async def _generate(self) -> TextFinish:
+        if self.warmups is not None:
+            # Its prompt is being read already: the reply goes on from there, not beside it.
+            await self.warmups.done(self.job.conversation_id)
         if self.gate is None:
             return await self._reply()
         async with self.gate.slot(self._queued):

@@ -31,6 +31,11 @@ class ModelGate:
         self.active = 0
         self.waiting: deque[_Waiter] = deque()
 
+    @property
+    def free(self) -> bool:
+        """Whether a slot is free now, with nobody waiting for one."""
+        return self.active < self.slots and not self.waiting
+
     @contextlib.asynccontextmanager
     async def slot(self, report: Report = _silent) -> AsyncIterator[None]:
         """Hold one slot; while waiting, `report(position)` each time the position changes (1 = next)."""
@@ -41,7 +46,7 @@ class ModelGate:
             self._release()
 
     async def _acquire(self, report: Report) -> None:
-        if self.active < self.slots and not self.waiting:
+        if self.free:
             self.active += 1
             return
         waiter = _Waiter(asyncio.get_running_loop().create_future())

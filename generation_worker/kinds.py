@@ -72,3 +72,6 @@ class JobKind:
     # The handler starts at once and calls `JobContext.check_passed()` before its first event,
     # so its slow first step (a model's first token) overlaps the cancel-marker round trip.
     overlaps_check: bool = False
+    # A core subject of fire-and-forget hints for this kind (one worker of the queue group gets
+    # each), and what to do with one's payload.
+    hint: tuple[str, Callable[[bytes], Awaitable[None]]] | None = None

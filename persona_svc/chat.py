@@ -24,7 +24,7 @@ from chassis.context import request_id_var
 from chassis.errors import Conflict, NotFound, UnprocessableEntity
 from chassis.events import EventPublisher
 from chassis.ids import new_id
-from chassis.jobs import request_cancel, submit
+from chassis.jobs import hint, request_cancel, submit
 from chassis.settings import Settings
 from persona_svc import pagination, prompt
 from persona_svc.media import avatar_urls
@@ -32,7 +32,7 @@ from persona_svc.pagination import ActivityKey, SeqKey
 from persona_svc.profiles import Profiles
 from persona_svc.service import PersonaService, can_read, next_cursor
 from persona_svc.store import BadSwipe, Busy, Generation, MessageBusy, NotRegenerable, Store, Typed
-from proto.chat import AiChatCancelled, AiChatDone, AiChatError, ChatJob, ChatResult
+from proto.chat import AiChatCancelled, AiChatDone, AiChatError, ChatJob, ChatResult, ChatWarmup
 from proto.conversations import (
     CancelAccepted,
     ChatTurn,
@@ -48,7 +48,13 @@ from proto.events import Event
 from proto.identity import Identity
 from proto.jobs import DeadLetter
 from proto.personas import DraftResult, PageQuery, Persona, draft_job_decoder
-from proto.subjects import JOBS_CHAT, JOBS_PERSONA_DRAFT, conversation_channel, user_channel
+from proto.subjects import (
+    CONTROL_WARMUP_CHAT,
+    JOBS_CHAT,
+    JOBS_PERSONA_DRAFT,
+    conversation_channel,
+    user_channel,
+)
 
 log = structlog.get_logger("persona_svc.chat")
 # Messages read for a prompt; the token budget trims them further.
@@ -124,7 +130,8 @@ class ChatService:
 
     async def start(self, identity: Identity, persona_id: str) -> ConversationStarted:
         p = await self.personas.readable(persona_id, identity)
-        user = (await self.playing(identity)).name
+        playing = await self.playing(identity)
+        user = playing.name
         char = prompt.char_name(p)
         now = utcnow()
         conversation = Conversation(
@@ -151,6 +158,14 @@ class ChatService:
                 updated_at=now,
             )
         await self.store.create_conversation(conversation, greeting)
+        # The first reply's prompt, minus the message not typed yet: a worker may have the model
+        # read it meanwhile (LLM_WARMUP).
+        messages = prompt.build(p, user, [greeting] if greeting else [], self.budget, playing.description)
+        await hint(
+            self.nc,
+            CONTROL_WARMUP_CHAT,
+            ChatWarmup(conversation_id=conversation.id, messages=messages, persona_name=char, user_name=user),
+        )
         await self.personas.counts_changed(p.id)
         started = await self.view(conversation.id, identity)
         return ConversationStarted(conversation=started, messages=[greeting] if greeting else [])

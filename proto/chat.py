@@ -144,4 +144,18 @@ MESSAGES: dict[str, type[msgspec.Struct]] = {
 }
 
 chat_job_decoder = msgspec.json.Decoder(ChatJob)
+
+
+class ChatWarmup(msgspec.Struct, kw_only=True):
+    """A conversation just opened (on `control.warmup.chat`, best effort): the prompt its first
+    reply will extend, so a worker can have the model read it while the person types."""
+
+    conversation_id: str
+    messages: list[PromptMessage]
+    # As in ChatJob: the example dialogues' speakers are named from them.
+    persona_name: str = ""
+    user_name: str = ""
+
+
+chat_warmup_decoder = msgspec.json.Decoder(ChatWarmup)
 chat_result_decoder = msgspec.json.Decoder(ChatResult)

@@ -70,15 +70,17 @@ class Chat:
                 await asyncio.sleep(0.1)
 
 
-async def start_chat(stack: Mesh, model: ModelServer, **overrides: Any) -> AsyncIterator[Chat]:
+async def start_chat(
+    stack: Mesh, model: ModelServer, *, persona: dict[str, Any] = PERSONA, **overrides: Any
+) -> AsyncIterator[Chat]:
     settings = msgspec.structs.replace(stack.settings, **{**model.worker_settings(), **overrides})
     gateway = await events_gateway(stack, settings)
     await stack.app(create_persona(settings))
     await stack.app(create_worker(settings))
     async with client(gateway.url) as http:
         user = await sign_up(http, "Sam")
-        persona = (await http.post("/personas", json=PERSONA, headers=user.headers)).json()["data"]
-        started = await http.post(f"/personas/{persona['id']}/conversations", headers=user.headers)
+        made = (await http.post("/personas", json=persona, headers=user.headers)).json()["data"]
+        started = await http.post(f"/personas/{made['id']}/conversations", headers=user.headers)
         yield Chat(http, user, started.json()["data"]["conversation"]["id"], settings)
 
 
@@ -143,6 +145,56 @@ async def test_stop_ends_the_generation_on_the_model_server(chat: Chat, model: M
         await asyncio.sleep(0.02)
     stored = await chat.stored(turn["reply_message_id"], "cancelled")
     assert stored["content"] == events[-1].data["text"]
+
+
+def captain(name: str) -> dict[str, Any]:
+    """A persona whose prompt the server has not cached (the earlier tests chat with PERSONA)."""
+    first = name.split()[1]
+    return {
+        **PERSONA,
+        "name": name,
+        "greeting": f"*{first} looks up from her charts.* Welcome aboard.",
+        # Named speakers in the prompt: the warm-up must name them as the reply does.
+        "example_dialogues": "<START>\n{{user}}: Where are we headed?\n{{char}}: Wherever the wind is kind.",
+    }
+
+
+async def test_a_new_conversations_prompt_is_read_while_its_first_message_is_typed(
+    stack: Mesh, model: ModelServer
+) -> None:
+    async with asyncio.timeout(30):
+        while await model.busy_slots():  # an earlier test's stopped reply
+            await asyncio.sleep(0.05)
+    before = await model.prompt_tokens()
+    async for chat in start_chat(stack, model, persona=captain("Captain Tove Lind"), llm_warmup=True):
+        # Nothing sent yet: the worker has had the model read the conversation's prompt.
+        async with asyncio.timeout(60):
+            while not (read := await model.prompt_tokens() - before) or await model.busy_slots():
+                await asyncio.sleep(0.05)
+        async with open_stream(chat.http, headers=chat.user.headers) as sse:
+            mark = await model.prompt_tokens()
+            turn = await chat.send("Hello, captain!")
+            events = await until(sse, {"ai_chat_done", "ai_chat_error"}, turn["reply_message_id"])
+        assert events[-1].event == "ai_chat_done", events[-1].data
+        # The reply went on from the cached prompt: it read its own message, not the persona again.
+        reply = await model.prompt_tokens() - mark
+        assert reply < min(40, read / 3), (read, reply)
+
+        # A message sent at once waits for the warm-up rather than reading the prompt beside it
+        # (a persona of the same shape: its prompt costs about `read` tokens to read).
+        r = await chat.http.post("/personas", json=captain("Captain Ilse Varga"), headers=chat.user.headers)
+        mark = await model.prompt_tokens()
+        started = await chat.http.post(
+            f"/personas/{r.json()['data']['id']}/conversations", headers=chat.user.headers
+        )
+        chat.conversation_id = started.json()["data"]["conversation"]["id"]
+        async with open_stream(chat.http, headers=chat.user.headers) as sse:
+            turn = await chat.send("Hello, captain!")
+            events = await until(sse, {"ai_chat_done", "ai_chat_error"}, turn["reply_message_id"])
+        assert events[-1].event == "ai_chat_done", events[-1].data
+        # In turn: the prompt once, then the message. Side by side, both read the whole prompt.
+        both = await model.prompt_tokens() - mark
+        assert both < read + 2 * reply + 20, (read, reply, both)
 
 
 async def test_a_draft_from_an_idea_is_constrained_by_its_schema_and_validates(chat: Chat) -> None:

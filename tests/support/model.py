@@ -4,6 +4,7 @@ small packaged model that `make test` installs. The plumbing is tested, not the 
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +21,8 @@ SMALL_MODEL = "smollm2-135m-instruct"
 class ModelServer:
     """The model server as a process; `port` its OpenAI-compatible API, `proc.url` its health port."""
 
-    def __init__(self, folder: Path, slots: int = 2, model: str = SMALL_MODEL, context: int = 2048) -> None:
+    # The context per slot `make dev` gives (a draft's corrective second ask holds the first answer).
+    def __init__(self, folder: Path, slots: int = 2, model: str = SMALL_MODEL, context: int = 4096) -> None:
         self.port = free_port()
         self.key = secrets.token_urlsafe(16)
         self.model = model
@@ -61,6 +63,17 @@ class ModelServer:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait()
+
+    async def prompt_tokens(self) -> int:
+        """Prompt tokens the server has read since it started (cached ones are not read again)."""
+        async with httpx.AsyncClient(timeout=5) as http:
+            r = await http.get(
+                f"http://127.0.0.1:{self.port}/metrics", headers={"Authorization": f"Bearer {self.key}"}
+            )
+        r.raise_for_status()
+        found = re.search(r"^llamacpp:prompt_tokens_total (\S+)$", r.text, re.M)
+        assert found is not None, r.text[:500]
+        return int(float(found.group(1)))
 
     async def busy_slots(self) -> int:
         """Slots generating right now, from llama.cpp's own `/slots`."""
