@@ -71,13 +71,20 @@ cluster {{ name: persona-test, listen: 127.0.0.1:{node.cluster_port}, routes: [{
         return self
 
     async def wait_jetstream(self, timeout: float = 60.0) -> None:
-        """Until the JetStream meta leader is elected and the API answers."""
+        """Until the JetStream meta leader is elected and every running node can hold a replica:
+        a leader elected by two of three nodes answers before the third is a peer, and a stream
+        at replicas 3 then finds "no suitable peers for placement"."""
+        running = sum(1 for node in self.nodes if node.process is not None)
         nc = await nats.connect(self.urls.split(","))
         try:
 
             async def answers() -> bool:
                 with contextlib.suppress(nats.errors.Error, nats.js.errors.Error, TimeoutError):
-                    await nc.jetstream().account_info()
+                    js = nc.jetstream()
+                    await js.add_stream(
+                        name="PLACEMENT_PROBE", subjects=["placement.probe"], num_replicas=running
+                    )
+                    await js.delete_stream("PLACEMENT_PROBE")
                     return True
                 return False
 
