@@ -349,6 +349,7 @@ class _Run:
             await self._progress(text[i : i + 48])
             if self.handler.pace:
                 await asyncio.sleep(self.handler.pace)
+        # Decoded rather than returned as built: decoding checks the persona's limits.
         return msgspec.json.decode(text, type=PersonaDraft)
 
     async def ready(self, draft: PersonaDraft) -> None:

@@ -31,10 +31,13 @@ class ModelGate:
         self.active = 0
         self.waiting: deque[_Waiter] = deque()
 
-    @property
-    def free(self) -> bool:
-        """Whether a slot is free now, with nobody waiting for one."""
-        return self.active < self.slots and not self.waiting
+    def take(self) -> bool:
+        """Take a slot only if one is free now with nobody waiting (never queues); True when
+        taken, and then `release()` gives it back."""
+        if self.active < self.slots and not self.waiting:
+            self.active += 1
+            return True
+        return False
 
     @contextlib.asynccontextmanager
     async def slot(self, report: Report = _silent) -> AsyncIterator[None]:
@@ -43,11 +46,10 @@ class ModelGate:
         try:
             yield
         finally:
-            self._release()
+            self.release()
 
     async def _acquire(self, report: Report) -> None:
-        if self.free:
-            self.active += 1
+        if self.take():
             return
         waiter = _Waiter(asyncio.get_running_loop().create_future())
         self.waiting.append(waiter)
@@ -68,13 +70,13 @@ class ModelGate:
                     moved.cancel()
         except BaseException:
             if waiter.turn.done():
-                self._release()  # the slot was handed over just as this waiter gave up: pass it on
+                self.release()  # the slot was handed over just as this waiter gave up: pass it on
             else:
                 self.waiting.remove(waiter)
                 self._moved()
             raise
 
-    def _release(self) -> None:
+    def release(self) -> None:
         while self.waiting:
             waiter = self.waiting.popleft()
             if not waiter.turn.done():

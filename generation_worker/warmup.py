@@ -37,7 +37,8 @@ class Warmups:
         except msgspec.DecodeError as exc:
             log.warning("warm-up undecodable", error=str(exc))
             return
-        if warmup.conversation_id in self.running or (self.gate is not None and not self.gate.free):
+        # The slot is taken here, not in the task: a reply arriving meanwhile must not find it gone.
+        if warmup.conversation_id in self.running or (self.gate is not None and not self.gate.take()):
             return
         task = asyncio.create_task(
             self._read(
@@ -56,14 +57,16 @@ class Warmups:
     async def _read(self, conversation_id: str, request: TextRequest) -> None:
         started = time.monotonic()
         try:
-            async with self.gate.slot() if self.gate is not None else contextlib.nullcontext():
-                stream = self.provider.stream(request)
-                async with contextlib.aclosing(stream):
-                    async for _ in stream:
-                        pass
+            stream = self.provider.stream(request)
+            async with contextlib.aclosing(stream):
+                async for _ in stream:
+                    pass
         except ProviderError as exc:
             log.info("warm-up failed", conversation_id=conversation_id, reason=exc.reason)
             return
+        finally:
+            if self.gate is not None:
+                self.gate.release()
         log.info(
             "prompt read ahead", conversation_id=conversation_id, seconds=round(time.monotonic() - started, 2)
         )

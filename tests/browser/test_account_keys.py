@@ -128,16 +128,22 @@ def test_sign_out_everywhere_sends_every_device_to_the_sign_in_page(ui: Browsing
     expect(phone.get_by_role("heading", name="Chats", exact=True)).to_be_visible()
 
 
-def test_a_refresh_refused_says_the_session_ended(ui: Browsing) -> None:
-    """Without a live stream (blocked here), the next request finds out: 401, refresh refused."""
+def revoked_phone(ui: Browsing, name: str) -> tuple[Page, str]:
+    """A phone signed in without a live stream (blocked), whose session the laptop has revoked:
+    only its next request finds out (401, refresh refused). Returns it and the account's email."""
     laptop = ui.page()
-    email = sign_up_with_password(laptop, "Refused")
+    email = sign_up_with_password(laptop, name)
     phone = ui.page(width=360, height=740)
     phone.route(re.compile(r"/events\?"), lambda route: route.abort())
     ui.allow_console(r"Failed to load resource|net::ERR_FAILED|status of 401")
     sign_in_with_password(phone, email)
-
     revoke_the_other_session(laptop)
+    return phone, email
+
+
+def test_a_refresh_refused_says_the_session_ended(ui: Browsing) -> None:
+    """Without a live stream (blocked here), the next request finds out: 401, refresh refused."""
+    phone, _ = revoked_phone(ui, "Refused")
 
     # (Account, not My personas: community.js's infinite list lets a refused page load escape
     # as an uncaught rejection, which fails any browser test.) Opened by its address, as the
@@ -151,14 +157,7 @@ def test_a_refresh_refused_says_the_session_ended(ui: Browsing) -> None:
 
 def test_a_session_found_ended_in_the_background_is_explained_at_the_next_members_page(ui: Browsing) -> None:
     """A background request finds out first; the members' page opened after that still says why."""
-    laptop = ui.page()
-    email = sign_up_with_password(laptop, "Quietly")
-    phone = ui.page(width=360, height=740)
-    phone.route(re.compile(r"/events\?"), lambda route: route.abort())
-    ui.allow_console(r"Failed to load resource|net::ERR_FAILED|status of 401")
-    sign_in_with_password(phone, email)
-
-    revoke_the_other_session(laptop)
+    phone, email = revoked_phone(ui, "Quietly")
 
     # A background request (as a notifications check or a like would send) is refused first.
     phone.evaluate("import('/js/api.js').then((m) => m.api.get('/auth/me')).catch(() => {})")
