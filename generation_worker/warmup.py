@@ -1,11 +1,12 @@
-"""Warming the model's prompt cache for a conversation that just opened (`LLM_WARMUP`).
+"""Warming the model's prompt cache for a conversation that was just opened (`LLM_WARMUP`).
 
-persona_svc sends the prompt a new conversation's first reply will extend (`ChatWarmup`, core
-NATS, best effort). While the person types, the model reads it with a one-token request, and the
-first reply reuses it from the server's cache: on the embedded 1.5B model a persona prompt is
-10-25 s of reading, which the first reply no longer waits for. A warm-up only takes a free slot
-(it never queues before a reply), and a reply for the same conversation waits for its warm-up
-to finish rather than reading the same prompt beside it on the other slot."""
+persona_svc sends the prompt a conversation's next reply will extend (`ChatWarmup`, core NATS,
+best effort) when it starts and when its page opens again. While the person types, the model
+reads it with a one-token request, and the reply reuses it from the server's cache: on the
+embedded 1.5B model a persona prompt is 10-25 s of reading, which the reply no longer waits for.
+A warm-up only takes a free slot (it never queues before a reply), and a reply for the same
+conversation waits for its warm-up to finish rather than reading the same prompt beside it on
+the other slot."""
 
 from __future__ import annotations
 

@@ -496,6 +496,18 @@ async def regenerate(request: Request) -> Response:
 
 
 @Doc(
+    "The chat is open: the model may read its next reply's prompt while a message is typed "
+    "(best effort; nothing to wait for, nothing changes)",
+    status=204,
+    errors=(404, 409),
+    tags=CONVERSATIONS,
+)
+async def warm_up(request: Request) -> Response:
+    await chats(request).warm_up(require_user(request), param(request, "conversation_id"))
+    return no_content()
+
+
+@Doc(
     "Edit a message or pick another swipe",
     body=MessagePatch,
     response=Message,
@@ -611,6 +623,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
         route(f"{c}/messages/{{message_id}}", edit_message, methods=["PATCH"], auth=True),
         route(f"{c}/messages/{{message_id}}", delete_message, methods=["DELETE"], auth=True),
         route(f"{c}/regenerate", regenerate, methods=["POST"], auth=True),
+        route(f"{c}/warm-up", warm_up, methods=["POST"], auth=True),
         route(f"{c}/generations/{{job_id}}/cancel", cancel, methods=["POST"], auth=True),
     ]
 

@@ -32,7 +32,15 @@ from persona_svc.pagination import ActivityKey, SeqKey
 from persona_svc.profiles import Profiles
 from persona_svc.service import PersonaService, can_read, next_cursor
 from persona_svc.store import BadSwipe, Busy, Generation, MessageBusy, NotRegenerable, Store, Typed
-from proto.chat import AiChatCancelled, AiChatDone, AiChatError, ChatJob, ChatResult, ChatWarmup
+from proto.chat import (
+    AiChatCancelled,
+    AiChatDone,
+    AiChatError,
+    ChatJob,
+    ChatResult,
+    ChatWarmup,
+    PromptMessage,
+)
 from proto.conversations import (
     CancelAccepted,
     ChatTurn,
@@ -158,17 +166,41 @@ class ChatService:
                 updated_at=now,
             )
         await self.store.create_conversation(conversation, greeting)
-        # The first reply's prompt, minus the message not typed yet: a worker may have the model
-        # read it meanwhile (LLM_WARMUP).
-        messages = prompt.build(p, user, [greeting] if greeting else [], self.budget, playing.description)
-        await hint(
-            self.nc,
-            CONTROL_WARMUP_CHAT,
-            ChatWarmup(conversation_id=conversation.id, messages=messages, persona_name=char, user_name=user),
-        )
+        await self._read_ahead(conversation.id, p, playing, [greeting] if greeting else [])
         await self.personas.counts_changed(p.id)
         started = await self.view(conversation.id, identity)
         return ConversationStarted(conversation=started, messages=[greeting] if greeting else [])
+
+    async def warm_up(self, identity: Identity, conversation_id: str) -> None:
+        """The chat was opened: its next reply's prompt may be read by the model meanwhile (after
+        a restart the server's cache is empty, and the whole history would be read at the send)."""
+        c = await self.mine(conversation_id, identity)
+        if c.pending_job_id is not None:
+            return  # the reply being written reads it, and leaves it cached
+        p = await self._persona_for(c, identity)
+        await self._read_ahead(
+            c.id, p, await self.playing(identity, c), await self.store.history(c.id, HISTORY_LIMIT)
+        )
+
+    def _prompt(self, p: Persona, user: UserPersona, history: list[Message]) -> list[PromptMessage]:
+        """A reply's prompt; a read-ahead builds the next one the same way, so it is its prefix."""
+        return prompt.build(p, user.name, history, self.budget, user.description)
+
+    async def _read_ahead(
+        self, conversation_id: str, p: Persona, user: UserPersona, history: list[Message]
+    ) -> None:
+        """Hint the next reply's prompt, minus the message not typed yet: a worker may have the
+        model read it while the person types (LLM_WARMUP); nobody waits for it."""
+        await hint(
+            self.nc,
+            CONTROL_WARMUP_CHAT,
+            ChatWarmup(
+                conversation_id=conversation_id,
+                messages=self._prompt(p, user, history),
+                persona_name=prompt.char_name(p),
+                user_name=user.name,
+            ),
+        )
 
     async def listing(
         self, identity: Identity, query: ConversationListQuery
@@ -254,7 +286,7 @@ class ChatService:
             persona_id=p.id,
             persona_name=prompt.char_name(p),
             user_name=user.name,
-            messages=prompt.build(p, user.name, history, self.budget, user.description),
+            messages=self._prompt(p, user, history),
             max_tokens=self.settings.persona_reply_max_tokens,
             temperature=self.settings.persona_chat_temperature,
         )

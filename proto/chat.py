@@ -147,8 +147,9 @@ chat_job_decoder = msgspec.json.Decoder(ChatJob)
 
 
 class ChatWarmup(msgspec.Struct, kw_only=True):
-    """A conversation just opened (on `control.warmup.chat`, best effort): the prompt its first
-    reply will extend, so a worker can have the model read it while the person types."""
+    """A conversation just opened, or opened again (on `control.warmup.chat`, best effort): the
+    prompt its next reply will extend, so a worker can have the model read it while the person
+    types."""
 
     conversation_id: str
     messages: list[PromptMessage]

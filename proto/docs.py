@@ -136,9 +136,9 @@ def render() -> str:
         "| an event (below), JSON, header `Event` = its name |",
         f"| `{subjects.LIVE_PREFIX}.events.…` | core, republished by `{subjects.STREAM_EVENTS}` "
         "| the same event, headers `Event` and `Nats-Sequence` |",
-        f"| `{subjects.CONTROL_WARMUP_CHAT}` | core publish, queue group `workers` | `ChatWarmup`: a new "
-        "conversation's prompt, for a worker to have the model read it before the first message "
-        "(`LLM_WARMUP`; a lost one only loses the head start) |",
+        f"| `{subjects.CONTROL_WARMUP_CHAT}` | core publish, queue group `workers` | `ChatWarmup`: a "
+        "conversation's next prompt (when it opens or is opened again), for a worker to have the "
+        "model read it before the next message (`LLM_WARMUP`; a lost one only loses the head start) |",
         f"| `{subjects.CONTROL_CANCEL_PREFIX}.<job_id>` | core request/reply | empty; the running worker "
         'answers `{"cancelling": true}` (`chassis.jobs.request_cancel` also leaves a marker in '
         f"`{subjects.KV_CANCELS}`) |",

@@ -61,7 +61,7 @@ LIVE_PREFIX = "live"
 
 # Core request/reply control subjects.
 CONTROL_CANCEL_PREFIX = "control.cancel"
-# Core, fire and forget: a new conversation's prompt, for a worker to warm the model's cache.
+# Core, fire and forget: a conversation's next prompt, for a worker to warm the model's cache.
 CONTROL_WARMUP_CHAT = "control.warmup.chat"
 
 

@@ -197,6 +197,39 @@ async def test_a_new_conversations_prompt_is_read_while_its_first_message_is_typ
         assert both < read + 2 * reply + 20, (read, reply, both)
 
 
+async def test_a_chat_reopened_after_the_model_restarted_is_read_again_before_its_next_message(
+    stack: Mesh, tmp_path: Path
+) -> None:
+    server = await ModelServer(tmp_path).start()
+    try:
+        async for chat in start_chat(stack, server, persona=captain("Captain Ada Holm"), llm_warmup=True):
+            async with open_stream(chat.http, headers=chat.user.headers) as sse:
+                turn = await chat.send("Hello, captain!")
+                events = await until(sse, {"ai_chat_done", "ai_chat_error"}, turn["reply_message_id"])
+            assert events[-1].event == "ai_chat_done", events[-1].data
+            # A restart (make dev's, or the launcher's after a crash) empties the prompt cache.
+            server.stop()
+            await server.start()
+            before = await server.prompt_tokens()  # its speed measured at start
+            r = await chat.http.post(
+                f"/conversations/{chat.conversation_id}/warm-up", headers=chat.user.headers
+            )
+            assert r.status_code == 204, r.text
+            async with asyncio.timeout(60):
+                while not (read := await server.prompt_tokens() - before) or await server.busy_slots():
+                    await asyncio.sleep(0.05)
+            mark = await server.prompt_tokens()
+            async with open_stream(chat.http, headers=chat.user.headers) as sse:
+                turn = await chat.send("What cargo do we carry?")
+                events = await until(sse, {"ai_chat_done", "ai_chat_error"}, turn["reply_message_id"])
+            assert events[-1].event == "ai_chat_done", events[-1].data
+            # The persona, the greeting, the first turn: read while the chat was open, not again now.
+            reply = await server.prompt_tokens() - mark
+            assert reply < min(40, read / 3), (read, reply)
+    finally:
+        server.stop()
+
+
 async def test_a_draft_from_an_idea_is_constrained_by_its_schema_and_validates(chat: Chat) -> None:
     async with open_stream(chat.http, headers=chat.user.headers) as sse:
         r = await chat.http.post(

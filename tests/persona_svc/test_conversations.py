@@ -13,10 +13,18 @@ import nats
 from chassis import streams
 from chassis.bridge import BusClient
 from generation_worker.app import create_app as create_worker
-from proto.chat import ChatResult, chat_job_decoder
+from proto.chat import ChatResult, chat_job_decoder, chat_warmup_decoder
 from proto.identity import Identity
 from proto.jobs import DeadLetter
-from proto.subjects import JOBS_CHAT, JOBS_DEAD, RESULTS_CHAT, STREAM_EVENTS, STREAM_JOBS, STREAM_RESULTS
+from proto.subjects import (
+    CONTROL_WARMUP_CHAT,
+    JOBS_CHAT,
+    JOBS_DEAD,
+    RESULTS_CHAT,
+    STREAM_EVENTS,
+    STREAM_JOBS,
+    STREAM_RESULTS,
+)
 from tests.persona_svc.conftest import Site, SiteFactory
 from tests.persona_svc.helpers import (
     create,
@@ -127,6 +135,39 @@ async def test_prompt_is_assembled_and_no_job_is_lost_while_no_worker_runs(start
     assert "Why do the gulls scream tonight" in reply["content"]
 
 
+async def test_an_opened_chat_hints_the_prompt_its_next_reply_extends(start_site: SiteFactory) -> None:
+    site = await start_site(worker=False)
+    user = await site.user("Sam")
+    persona = await create(site.http, await site.user("maker"))
+    nc = await nats.connect(site.settings.nats_url)
+    try:
+        hints, jobs = await nc.subscribe(CONTROL_WARMUP_CHAT), await nc.subscribe(JOBS_CHAT)
+        cid = (await start_chat(site, user, persona["id"]))["conversation"]["id"]
+        opened = chat_warmup_decoder.decode((await hints.next_msg(timeout=5)).data)
+        turn = await send(site, user, cid, "Is the lamp still lit?")
+        first = chat_job_decoder.decode((await jobs.next_msg(timeout=5)).data)
+        # The new chat's hint is the first reply's prompt up to the message typed after it.
+        assert opened.conversation_id == cid and opened.persona_name == "Captain Mara Vell"
+        assert first.messages[: len(opened.messages)] == opened.messages
+        assert first.messages[len(opened.messages)].content == "Is the lamp still lit?"
+        # Opened again while that reply is pending: nothing to read ahead (the reply reads it).
+        r = await site.http.post(f"/conversations/{cid}/warm-up", headers=user.headers)
+        assert r.status_code == 204, r.text
+
+        await site.mesh.app(create_worker(site.settings))
+        reply = await wait_reply(site, user, cid, turn["reply_message_id"])
+        r = await site.http.post(f"/conversations/{cid}/warm-up", headers=user.headers)
+        assert r.status_code == 204, r.text
+        reopened = chat_warmup_decoder.decode((await hints.next_msg(timeout=5)).data)
+        assert reopened.messages[-1].content == reply["content"], "the hint sent while pending was skipped"
+        await send(site, user, cid, "And the gulls?")
+        second = chat_job_decoder.decode((await jobs.next_msg(timeout=5)).data)
+        assert second.messages[: len(reopened.messages)] == reopened.messages
+        assert second.messages[len(reopened.messages)].content == "And the gulls?"
+    finally:
+        await nc.close()
+
+
 async def test_a_result_delivered_twice_is_stored_once(start_site: SiteFactory) -> None:
     site = await start_site(worker=False)
     owner, user = await site.user("maker"), await site.user("Sam")
@@ -185,6 +226,7 @@ async def test_another_users_conversation_is_404(site: Site) -> None:
         await http.get(f"/conversations/{cid}/messages", headers=h),
         await http.post(f"/conversations/{cid}/messages", json={"content": "hi"}, headers=h),
         await http.post(f"/conversations/{cid}/regenerate", headers=h),
+        await http.post(f"/conversations/{cid}/warm-up", headers=h),
         await http.patch(f"/conversations/{cid}/messages/{mid}", json={"content": "x"}, headers=h),
         await http.delete(f"/conversations/{cid}/messages/{mid}", headers=h),
         await http.post(f"/conversations/{cid}/generations/{uuid.uuid4()}/cancel", headers=h),

@@ -126,6 +126,9 @@ export class ChatController {
     this.view.toBottom();
     // Also follow this conversation's own channel (the gateway checks we are its participant).
     this.unsubs.push(live.watch(`channel:${this.conv.id}`));
+    // While the next message is typed, the model may read the chat so far (the server's cache is
+    // empty after a restart); best effort, so a refusal changes nothing here.
+    if (!this.pendingJob) api.post(`/conversations/${cid(this.conv.id)}/warm-up`, {}).catch(() => null);
     this.view.focusInput();
     return () => {
       for (const off of this.unsubs) off();
