@@ -125,7 +125,8 @@ async def run() -> str:
         f"{len(firsts)} = {first_good / len(firsts):.0%} | |",
         "| takes stopped and written again (claimed to be an AI, refused as an assistant or copied the "
         f"prompt) | {len(retaken)} | |",
-        f"| replies ended before a paragraph in the user's voice (the persona addressed by name) "
+        "| replies ended before a paragraph in the user's voice (the persona addressed by name, "
+        "or the user's action or line) "
         f"| {len(as_user)}/{len(results)} | |",
         f"| drafts that validate | {valid}/{len(drafts)} = **{draft_share:.0%}** | 100 %: "
         f"**{'met' if draft_share >= 1 else 'not met'}** |",

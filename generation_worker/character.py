@@ -95,21 +95,34 @@ _ARTICLES = frozenset({"the", "a", "an"})
 _ACTION = re.compile(r"\*[^*]*\*?")
 
 
-class UserVoice:
-    """A reply that goes on to write the user's lines: after its first paragraph, a paragraph whose
-    words (its *actions* aside) address the persona by name ("Thank you, Wren."), as only someone
-    talking to the persona would. Small models do this often, despite the prompt's "never write
-    {{user}}'s lines"; the reply then ends before that paragraph (`feed` says where)."""
+def _name_pattern(name: str) -> str:
+    """A regex alternation of how someone named `name` is called: the whole name, and its first
+    word unless that is an article; empty when neither is a name."""
+    words = name.split()
+    names = {" ".join(words), *(words[:1] if words and words[0].lower() not in _ARTICLES else [])}
+    return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True) if len(n) >= 2)
 
-    def __init__(self, char: str) -> None:
-        words = char.split()
-        names = {" ".join(words), *(words[:1] if words and words[0].lower() not in _ARTICLES else [])}
-        alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True) if len(n) >= 2)
+
+class UserVoice:
+    """A reply that goes on to write the user's lines: after its first paragraph, a paragraph
+    - whose words (its *actions* aside) address the persona by name ("Thank you, Wren."), as only
+      someone talking to the persona would, or
+    - that opens with the user doing or saying something ("*Robin nods.*", "Robin: Aye.").
+    Small models do this often, despite the prompt's "never write {{user}}'s lines"; the reply
+    then ends before that paragraph (`feed` says where)."""
+
+    def __init__(self, char: str, user: str = "") -> None:
+        persona = _name_pattern(char)
         # ", Wren." or ", Wren!" ending a clause; "Wren, ..." opening the paragraph's words.
         self.vocative = (
-            re.compile(rf",\s*(?:{alternatives})\s*[.!?,;]|^\W*(?:{alternatives}),", re.I)
-            if alternatives
-            else None
+            re.compile(rf",\s*(?:{persona})\s*[.!?,;]|^\W*(?:{persona}),", re.I) if persona else None
+        )
+        them = _name_pattern(user)
+        # An action opening with the user's name and a verb ("*Robin nods"), or their name as a
+        # speaker ("Robin:"). Not "Robin," (the persona addressing them), "Robin's", nor a line
+        # opening with a word that is also their name ("Will you stay?").
+        self.user_opening = (
+            re.compile(rf"^[\s_\"“]*(?:\*\s*(?:{them})\s+[a-z]|\**(?:{them})\**\s*:)") if them else None
         )
         self.text = ""
 
@@ -117,10 +130,14 @@ class UserVoice:
         """Where the reply so far should end (the start of the paragraph in the user's voice), or None."""
         self.text += delta
         start = self.text.rfind("\n") + 1
-        if self.vocative is None or not self.text[:start].strip():
+        if not self.text[:start].strip():
             return None  # the first paragraph is the reply, whoever it sounds like
-        words = _ACTION.sub(" ", self.text[start:])
-        return start if self.vocative.search(words) else None
+        paragraph = self.text[start:]
+        if self.user_opening is not None and self.user_opening.match(paragraph):
+            return start
+        if self.vocative is not None and self.vocative.search(_ACTION.sub(" ", paragraph)):
+            return start
+        return None
 
 
 def retake_messages(

@@ -206,7 +206,7 @@ class _Run:
         job, p = self.job, self.provider
         self.parts, self.keep = [], None
         watching = character.Watch(request.messages, opening) if watch else None
-        voice = character.UserVoice(job.persona_name)
+        voice = character.UserVoice(job.persona_name, job.user_name)
         stream = self.provider.stream(request)
         async with contextlib.aclosing(stream):
             # The model reads the prompt while the start goes out (after the cancel-marker check).

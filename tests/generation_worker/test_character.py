@@ -131,13 +131,49 @@ def test_an_ordinary_reply_runs_to_its_end() -> None:
     assert watched(PROMPT, reply) is None
 
 
-def ends_at(char: str, text: str) -> str | None:
+def ends_at(char: str, text: str, user: str = "Robin") -> str | None:
     """The reply as UserVoice leaves it, fed a few characters at a time as a stream would be."""
-    voice = UserVoice(char)
+    voice = UserVoice(char, user)
     for i in range(0, len(text), 3):
         if (end := voice.feed(text[i : i + 3])) is not None:
             return text[:end].rstrip()
     return None
+
+
+@pytest.mark.parametrize(
+    ("user", "text", "kept"),
+    [
+        # Seen on make dev (Qwen2.5-Coder-1.5B): the persona's reply went on with the user's action.
+        (
+            "Robin",
+            "*She looks back at Robin.* Have you seen anything strange at sea?\n\n*Robin nods. "
+            '"Yes, sometimes the weather can be unpredictable."',
+            "*She looks back at Robin.* Have you seen anything strange at sea?",
+        ),
+        ("Robin Hale", "Aye.\n\n* Robin Hale smiles* Thank you.", "Aye."),
+        ("Robin", "Aye.\n\nRobin: What happened next?", "Aye."),
+        ("Robin", "Aye.\n\n**Robin:** What happened next?", "Aye."),
+    ],
+)
+def test_a_paragraph_opening_with_the_users_action_or_line_ends_the_reply_before_it(
+    user: str, text: str, kept: str
+) -> None:
+    assert ends_at("Captain Ysolde Marrow", text, user) == kept
+
+
+@pytest.mark.parametrize(
+    ("user", "text"),
+    [
+        # The persona speaking to the user, of the user, or of things that share their name.
+        ("Robin", "Aye.\n\nRobin, you should sleep."),
+        ("Robin", "Aye.\n\n*Robin's question makes her laugh.* A fair one."),
+        ("Will", "Aye.\n\nWill you sail with me?"),
+        ("Robin", "Aye.\n\n*A robin lands on the rail.*"),
+        ("Robin", "*Robin nods* is how you would answer, I suppose."),
+    ],
+)
+def test_the_persona_speaking_of_the_user_is_kept(user: str, text: str) -> None:
+    assert ends_at("Captain Ysolde Marrow", text, user) is None
 
 
 @pytest.mark.parametrize(

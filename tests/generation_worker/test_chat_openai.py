@@ -197,8 +197,36 @@ SPEAKS_FOR_USER = [
 ]
 
 
-async def test_a_reply_that_goes_on_to_write_the_users_lines_ends_before_them(rig: Rig) -> None:
-    rig.fake.takes = [SPEAKS_FOR_USER]
+# A reply whose second paragraph is the user's action (the job's user plays Sam).
+ACTS_FOR_USER = [
+    "*Mara",
+    " smiles.*",
+    " Welcome",
+    " aboard.",
+    "\n\n",
+    "*",
+    "Sam",
+    " nods",
+    ".*",
+    " I",
+    " stay",
+    ".",
+]
+
+
+@pytest.mark.parametrize(
+    ("take", "sent"),
+    [
+        # Stopped once the paragraph named Mara as someone talking to her would.
+        (SPEAKS_FOR_USER, "\n\nThank you, Mara"),
+        # Stopped once the paragraph opened with Sam doing something.
+        (ACTS_FOR_USER, "\n\n*Sam"),
+    ],
+)
+async def test_a_reply_that_goes_on_to_write_the_users_lines_ends_before_them(
+    rig: Rig, take: list[str], sent: str
+) -> None:
+    rig.fake.takes = [take]
     job = chat_job(rig.user.id)
     async with client(rig.gateway.url) as http, open_stream(http, headers=rig.user.headers) as sse:
         await publish_job(rig.nc.jetstream(), JOBS_CHAT, job.job_id, job)
@@ -206,9 +234,8 @@ async def test_a_reply_that_goes_on_to_write_the_users_lines_ends_before_them(ri
         with contextlib.suppress(TimeoutError):  # chunks sent before the result may still be on the way
             while True:
                 events.append(await sse.next(timeout=0.5))
-    # Stopped once the paragraph named Mara as someone talking to her would; the model's stream was
-    # closed; what was streamed of that paragraph is dropped by the reply's final text.
-    assert streamed(events) == "*Mara smiles.* Welcome aboard.\n\nThank you, Mara"
+    # The model's stream was closed; what was streamed of that paragraph is dropped by the final text.
+    assert streamed(events) == "*Mara smiles.* Welcome aboard." + sent
     assert rig.fake.closed_early
     assert result.status == "done" and result.text == "*Mara smiles.* Welcome aboard."
     assert len(rig.fake.requests) == 1  # not written again: the reply so far is kept
