@@ -27,7 +27,7 @@ from chassis.ids import new_id
 from chassis.jobs import hint, request_cancel, submit
 from chassis.settings import Settings
 from persona_svc import pagination, prompt
-from persona_svc.media import avatar_urls
+from persona_svc.media import thumbnail
 from persona_svc.pagination import ActivityKey, SeqKey
 from persona_svc.profiles import Profiles
 from persona_svc.service import PersonaService, can_read, next_cursor
@@ -106,11 +106,10 @@ class ChatService:
         media = await self.personas.media.lookup(
             identity, [c.persona_avatar_media_id for c in conversations if c.persona_avatar_media_id]
         )
-        shown = []
-        for c in conversations:
-            urls = avatar_urls(media.get(c.persona_avatar_media_id)) if c.persona_avatar_media_id else None
-            shown.append(msgspec.structs.replace(c, persona_avatar_url=urls.thumbnail if urls else None))
-        return shown
+        return [
+            msgspec.structs.replace(c, persona_avatar_url=thumbnail(media, c.persona_avatar_media_id))
+            for c in conversations
+        ]
 
     async def view(self, conversation_id: str, identity: Identity) -> Conversation:
         return (await self.with_avatars([await self.mine(conversation_id, identity)], identity))[0]

@@ -5,7 +5,7 @@ lookup, an imported card's image is uploaded, and a card export reads the avatar
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 
 import structlog
 
@@ -36,6 +36,12 @@ def avatar_urls(item: MediaOut | None) -> AvatarUrls | None:
     if thumbnail is None or optimized is None:
         return None
     return AvatarUrls(thumbnail=thumbnail, optimized=optimized)
+
+
+def thumbnail(media: Mapping[str, MediaOut], media_id: str | None) -> str | None:
+    """The thumbnail URL of `media_id` among the looked-up `media`, when it is a ready image."""
+    urls = avatar_urls(media.get(media_id)) if media_id else None
+    return urls.thumbnail if urls else None
 
 
 class Media:

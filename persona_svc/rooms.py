@@ -31,6 +31,7 @@ from chassis.settings import Settings
 from chassis.subscribers import Subscriber
 from persona_svc import pagination, prompt, rooms_prompt
 from persona_svc.chat import ChatService
+from persona_svc.media import thumbnail
 from persona_svc.pagination import SeqKey
 from persona_svc.service import next_cursor
 from persona_svc.store_rooms import InviteRefused, InviteRow, ReplyEnd, RoomRow, RoomStore, code_hash
@@ -187,14 +188,30 @@ class RoomService:
     async def detail(self, room_id: str, identity: Identity) -> RoomDetail:
         room, member = await self._member(room_id, identity)
         return RoomDetail(
-            room=room.view(),
+            room=(await self._with_avatars([room.view()], identity))[0],
             members=await self.store.members(room_id),
             role=member.role,
             replies=await self.store.replies(room_id),
         )
 
     async def listing(self, identity: Identity) -> list[Room]:
-        return [r.view() for r in await self.store.list_rooms(identity.user_id, LIST_LIMIT)]
+        rooms = [r.view() for r in await self.store.list_rooms(identity.user_id, LIST_LIMIT)]
+        return await self._with_avatars(rooms, identity)
+
+    async def _with_avatars(self, rooms: list[Room], identity: Identity) -> list[Room]:
+        """Each room persona's avatar (its thumbnail), one media lookup for them all."""
+        ids = [p.avatar_media_id for r in rooms for p in r.personas if p.avatar_media_id]
+        media = await self.chat.personas.media.lookup(identity, ids)
+        return [
+            msgspec.structs.replace(
+                r,
+                personas=[
+                    msgspec.structs.replace(p, avatar_url=thumbnail(media, p.avatar_media_id))
+                    for p in r.personas
+                ],
+            )
+            for r in rooms
+        ]
 
     async def update(self, identity: Identity, room_id: str, patch: RoomPatch) -> RoomDetail:
         await self._owner(room_id, identity)

@@ -47,6 +47,8 @@ class RoomPersona(msgspec.Struct, kw_only=True):
     id: str
     name: str
     avatar_media_id: str | None = None
+    # Its thumbnail's URL, in answers (not in events: clients fetch the room again on those).
+    avatar_url: str | None = None
 
 
 class RoomMember(msgspec.Struct, kw_only=True):

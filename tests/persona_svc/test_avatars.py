@@ -128,6 +128,15 @@ async def test_a_shared_personas_avatar_is_seen_and_fetched_by_everyone(
     assert r.json()["data"]["conversation"]["persona_avatar_url"]
     chats = (await site.http.get("/conversations", headers=stranger.headers)).json()["data"]
     assert chats[0]["persona_avatar_url"]
+    # … and a room with it (its page and the list of rooms).
+    r = await site.http.post(
+        "/rooms", json={"title": "Harbour", "persona_ids": [persona["id"]]}, headers=stranger.headers
+    )
+    assert r.status_code == 201, r.text
+    thumbnail = persona["avatar_url"].split("?")[0]  # an S3 URL is signed anew on each answer
+    assert r.json()["data"]["room"]["personas"][0]["avatar_url"].split("?")[0] == thumbnail
+    rooms = (await site.http.get("/rooms", headers=stranger.headers)).json()["data"]
+    assert rooms[0]["personas"][0]["avatar_url"].split("?")[0] == thumbnail
 
     # Gone: the persona keeps the id but shows no avatar.
     assert (await site.http.delete(f"/media/{media_id}", headers=owner.headers)).status_code == 204

@@ -180,7 +180,8 @@ function build(node) {
 /**
  * Render role-play text as DOM nodes: `*actions*` → `<em>`, `**bold**` → `<strong>`,
  * `"speech"` / `“speech”` → `<span class="speech">` (quotes kept), `` `code` `` → `<code>`,
- * line breaks kept (the container styles `white-space: pre-wrap`), names filled in.
+ * line breaks kept (the container styles `white-space: pre-wrap`) but not around the text, names
+ * filled in.
  * @param {string} text
  * @param {{char?: string, user?: string, streaming?: boolean}} [options] `streaming`: the text
  *   is still growing, so an unclosed span runs to the end instead of showing its marker
@@ -188,7 +189,8 @@ function build(node) {
  */
 export function markup(text, { char, user, streaming = false } = {}) {
   const fragment = document.createDocumentFragment();
-  const source = fillNames(text || "", { char, user });
+  // Blank lines or spaces around a text are no part of it (a model's reply may open with a space).
+  const source = fillNames((text || "").trim(), { char, user });
   // Code spans first: their content is shown as written, never parsed.
   const pieces = source.split(/(`[^`\n]+`)/);
   pieces.forEach((piece, index) => {

@@ -12,7 +12,7 @@ import { avatar } from "../media.js";
 import { go } from "../router.js";
 import { ask, busy, emptyState, errorMessage, field, showError, timeAgo, toast } from "../ui.js";
 
-/** @typedef {{id: string, name: string, avatar_media_id?: string | null}} RoomPersona */
+/** @typedef {{id: string, name: string, avatar_media_id?: string | null, avatar_url?: string | null}} RoomPersona */
 /** @typedef {{user_id: string, display_name: string, role: "owner" | "member", joined_at: string}} RoomMember */
 /** @typedef {{id: string, title: string, owner_id: string, turn_policy: "manual" | "round_robin", personas: RoomPersona[], member_count: number, last_activity_at: string}} Room */
 /** @typedef {{job_id: string, message_id: string, persona_id: string, asked_by: string, status: string}} RoomReply */
@@ -78,7 +78,7 @@ export async function list(main) {
           h(
             "a",
             { href: `#/r/${rid(room.id)}` },
-            avatar({ name: room.personas[0] ? room.personas[0].name : room.title }),
+            avatar(room.personas[0] || { name: room.title }),
             h(
               "span",
               {},
@@ -250,9 +250,15 @@ export async function room(main, { params }) {
   const ownerTools = h("div", { class: "room-owner row" });
   const inviteBox = h("div", { class: "invite-box", hidden: true });
 
+  /**
+   * The room's persona (name and avatar), or one named `fallback` when it is no longer listed.
+   * @param {string} personaId
+   * @returns {RoomPersona}
+   */
+  const personaOf = (personaId, fallback = "A persona") =>
+    detail.room.personas.find((p) => p.id === personaId) || { id: personaId, name: fallback };
   /** @param {string} personaId */
-  const personaName = (personaId) =>
-    (detail.room.personas.find((p) => p.id === personaId) || { name: "A persona" }).name;
+  const personaName = (personaId) => personaOf(personaId).name;
   /** @param {string} userId */
   const memberName = (userId) =>
     (detail.members.find((m) => m.user_id === userId) || { display_name: "someone" }).display_name;
@@ -299,7 +305,7 @@ export async function room(main, { params }) {
         class: `message ${mine ? "user" : m.kind === "persona" ? "assistant persona" : "other"}`,
         dataset: { messageId: m.id },
       },
-      mine ? null : avatar({ name: m.author_name }),
+      mine ? null : avatar(m.kind === "persona" ? personaOf(m.author_id, m.author_name) : { name: m.author_name }),
       h("div", { class: "bubble" }, mine ? null : h("div", { class: "author" }, m.author_name), text, tools),
     );
   }
@@ -741,7 +747,7 @@ export async function room(main, { params }) {
       const item = h(
         "li",
         { class: "message assistant persona streaming", dataset: { messageId: data.message_id } },
-        avatar({ name: personaName(data.persona_id) }),
+        avatar(personaOf(data.persona_id)),
         h(
           "div",
           { class: "bubble" },
