@@ -12,9 +12,12 @@ the text over. A denial ("I'm not an AI") is in character and never matches."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
+from generation_worker.providers.base import TextFinish
 from proto.chat import PromptMessage
 
 # "as an AI", "I am a language model", "I'm just an AI assistant", "created by OpenAI".
@@ -138,6 +141,36 @@ class UserVoice:
         if self.vocative is not None and self.vocative.search(_ACTION.sub(" ", paragraph)):
             return start
         return None
+
+
+async def without_own_label(
+    stream: AsyncGenerator[str | TextFinish, None], char: str
+) -> AsyncGenerator[str | TextFinish, None]:
+    """The reply without the `{char}:` a model may open it with: in a room every other message
+    in its prompt starts with its speaker's name, and small models start theirs the same way
+    (seen on make dev with every reply), which the UI would show after the author's name.
+    The opening deltas are held only while they could still be that label."""
+    label = f"{char}:"
+    held = ""
+    state = "deciding" if char else "passing"
+    async with contextlib.aclosing(stream):
+        async for item in stream:
+            if isinstance(item, str) and state != "passing":
+                if state == "deciding":
+                    held = (held + item).lstrip()
+                    if len(held) < len(label) and label.startswith(held):
+                        continue
+                    state, item = (
+                        ("after label", held[len(label) :]) if held.startswith(label) else ("passing", held)
+                    )
+                if state == "after label":
+                    item = item.lstrip()  # the reply starts at its first word
+                    if not item:
+                        continue
+                    state = "passing"
+            elif isinstance(item, TextFinish) and state == "deciding" and held:
+                yield held  # it ended while it could still have been the label: it was the reply
+            yield item
 
 
 def retake_messages(

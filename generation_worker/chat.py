@@ -207,7 +207,10 @@ class _Run:
         self.parts, self.keep = [], None
         watching = character.Watch(request.messages, opening) if watch else None
         voice = character.UserVoice(job.persona_name, job.user_name)
-        stream = self.provider.stream(request)
+        # A prefill opens the answer itself, so what follows it is never a speaker's label.
+        stream = character.without_own_label(
+            self.provider.stream(request), "" if opening else job.persona_name
+        )
         async with contextlib.aclosing(stream):
             # The model reads the prompt while the start goes out (after the cancel-marker check).
             first = asyncio.ensure_future(anext(stream, None))

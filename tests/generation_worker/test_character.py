@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+
 import pytest
 
-from generation_worker.character import UserVoice, Watch, claims_ai, refuses_as_assistant, retake_messages
+from generation_worker.character import (
+    UserVoice,
+    Watch,
+    claims_ai,
+    refuses_as_assistant,
+    retake_messages,
+    without_own_label,
+)
+from generation_worker.providers.base import TextFinish
 from proto.chat import PromptMessage
 
 
@@ -212,3 +222,52 @@ def test_a_paragraph_that_addresses_the_persona_ends_the_reply_before_it(
 )
 def test_the_persona_speaking_for_itself_is_kept(char: str, text: str) -> None:
     assert ends_at(char, text) is None
+
+
+async def relabelled(char: str, deltas: list[str], finish: bool = True) -> list[str | TextFinish]:
+    """What `without_own_label` lets through of a stream of `deltas` (and its finish)."""
+
+    async def stream() -> AsyncGenerator[str | TextFinish, None]:
+        for d in deltas:
+            yield d
+        if finish:
+            yield TextFinish("stop")
+
+    return [item async for item in without_own_label(stream(), char)]
+
+
+@pytest.mark.parametrize(
+    ("deltas", "text"),
+    [
+        # Seen in a make dev room: every reply opened with its persona's name, as the others' did.
+        (["Miss", " Theodora", " Finch", ":", " Well", ", I"], "Well, I"),
+        (["Miss Theodora Finch:", "\n", " *", "smiles*"], "*smiles*"),
+        ([" Miss Theodora Finch: Hi", " there"], "Hi there"),
+    ],
+)
+async def test_a_reply_opening_with_its_own_name_as_a_label_loses_the_label(
+    deltas: list[str], text: str
+) -> None:
+    out = await relabelled("Miss Theodora Finch", deltas)
+    assert "".join(d for d in out if isinstance(d, str)) == text and isinstance(out[-1], TextFinish)
+
+
+@pytest.mark.parametrize(
+    "deltas",
+    [
+        ["*", "She", " smiles", ".*"],
+        ["Miss", " Theodora", " Finch", " smiles", "."],  # held while it could be the label, then sent
+        ["Miss", " Theodora"],  # ended while it could still have been the label
+        ["Theodora: hello"],  # not the name she is called by in this chat
+    ],
+)
+async def test_any_other_opening_is_sent_as_written(deltas: list[str]) -> None:
+    out = await relabelled("Miss Theodora Finch", deltas)
+    assert "".join(d for d in out if isinstance(d, str)) == "".join(deltas)
+    # Nothing is held back once the opening cannot be the label: the first delta goes at once.
+    if deltas[0] == "*":
+        assert out[0] == "*"
+
+
+async def test_without_a_name_nothing_is_held() -> None:
+    assert await relabelled("", ["Mara:", " hi"], finish=False) == ["Mara:", " hi"]
