@@ -149,28 +149,44 @@ async def without_own_label(
     """The reply without the `{char}:` a model may open it with: in a room every other message
     in its prompt starts with its speaker's name, and small models start theirs the same way
     (seen on make dev with every reply), which the UI would show after the author's name.
-    The opening deltas are held only while they could still be that label."""
+    The opening deltas are held only while they could still be that label, then go on as they
+    came (one delta per token), without the blanks before the first word."""
     label = f"{char}:"
-    held = ""
+    held: list[str] = []
     state = "deciding" if char else "passing"
     async with contextlib.aclosing(stream):
         async for item in stream:
             if isinstance(item, str) and state != "passing":
                 if state == "deciding":
-                    held = (held + item).lstrip()
-                    if len(held) < len(label) and label.startswith(held):
+                    held.append(item)
+                    head = "".join(held).lstrip()
+                    if len(head) < len(label) and label.startswith(head):
                         continue
-                    state, item = (
-                        ("after label", held[len(label) :]) if held.startswith(label) else ("passing", held)
-                    )
-                if state == "after label":
-                    item = item.lstrip()  # the reply starts at its first word
-                    if not item:
+                    if not head.startswith(label):
+                        state = "passing"
+                        for part in _from_first_word(held):
+                            yield part
                         continue
-                    state = "passing"
-            elif isinstance(item, TextFinish) and state == "deciding" and held:
-                yield held  # it ended while it could still have been the label: it was the reply
+                    state, item = "after label", head[len(label) :]
+                item = item.lstrip()  # after the label, the reply starts at its first word
+                if not item:
+                    continue
+                state = "passing"
+            elif isinstance(item, TextFinish) and state == "deciding":
+                # It ended while it could still have been the label: it was the reply.
+                for part in _from_first_word(held):
+                    yield part
             yield item
+
+
+def _from_first_word(parts: list[str]) -> list[str]:
+    """`parts` without the blanks before the first word (and the parts that were only blanks)."""
+    out: list[str] = []
+    for part in parts:
+        part = part if out else part.lstrip()
+        if part:
+            out.append(part)
+    return out
 
 
 def retake_messages(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 
 import pytest
@@ -263,10 +264,23 @@ async def test_a_reply_opening_with_its_own_name_as_a_label_loses_the_label(
 )
 async def test_any_other_opening_is_sent_as_written(deltas: list[str]) -> None:
     out = await relabelled("Miss Theodora Finch", deltas)
-    assert "".join(d for d in out if isinstance(d, str)) == "".join(deltas)
-    # Nothing is held back once the opening cannot be the label: the first delta goes at once.
-    if deltas[0] == "*":
-        assert out[0] == "*"
+    # As they came: one delta per token, even those held while they could have been the label.
+    assert out[:-1] == deltas and isinstance(out[-1], TextFinish)
+
+
+async def test_an_opening_that_cannot_be_the_label_is_not_held() -> None:
+    more = asyncio.Event()
+
+    async def stream() -> AsyncGenerator[str | TextFinish, None]:
+        yield "*"
+        await more.wait()
+        yield "smiles*"
+
+    relabelling = without_own_label(stream(), "Miss Theodora Finch")
+    assert await asyncio.wait_for(anext(relabelling), 5) == "*"  # before the model says more
+    more.set()
+    assert await anext(relabelling) == "smiles*"
+    await relabelling.aclose()
 
 
 async def test_without_a_name_nothing_is_held() -> None:
