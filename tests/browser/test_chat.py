@@ -138,10 +138,15 @@ def test_stop_a_reply(ui: Browsing) -> None:
     send(page, "Start a very long story about the lighthouse and every storm it has seen")
     reply = page.locator("li.message.assistant").last
     expect(reply.locator(".text")).not_to_be_empty()
+    # Stop in Send's place while the reply is written; Send back once it has ended.
+    send_button = page.get_by_role("button", name="Send", exact=True)
+    expect(send_button).to_be_hidden()
+    ui.shot(page, "writing")
     page.get_by_role("button", name="Stop generating").click()
     expect(reply).to_have_attribute("data-status", "cancelled")
     expect(reply).to_contain_text("Stopped")
     expect(page.get_by_role("button", name="Stop generating")).to_be_hidden()
+    expect(send_button).to_be_visible()
     partial = reply.locator(".text").text_content() or ""
     # Stopped, not finished: "cancelled" above is the worker's word that it stopped mid-reply.
     assert partial, "the words streamed before the stop are kept"

@@ -552,12 +552,13 @@ export class ChatView {
   }
 
   /**
-   * While a reply is written: Stop shows, Send waits.
+   * While a reply is written, Stop takes Send's place (on a phone the message box keeps its width).
    * @param {boolean} pending
    */
   showPending(pending) {
     this.pending = pending;
     this.stop.hidden = !pending;
+    this.send.hidden = pending;
     this.send.disabled = pending;
   }
 
