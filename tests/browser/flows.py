@@ -12,6 +12,8 @@ from playwright.sync_api import Page, expect
 from tests.browser.stack import DevStack
 
 PASSWORD = "correct horse battery"
+# Nothing wider than the window: a phone never scrolls a page sideways.
+NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= window.innerWidth"
 
 
 def new_email(name: str) -> str:

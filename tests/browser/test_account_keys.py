@@ -14,6 +14,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Browsing
 from tests.browser.flows import (
+    NO_SIDEWAYS_SCROLL,
     fill_sign_in,
     new_email,
     revoke_the_other_session,
@@ -23,7 +24,6 @@ from tests.browser.flows import (
 )
 
 SIZES = {"desktop": (1366, 860), "phone": (390, 844)}
-NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= window.innerWidth"
 
 
 def viewport_shot(ui: Browsing, page: Page, name: str) -> None:

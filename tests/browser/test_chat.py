@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from playwright.sync_api import Page, Request, expect
 
 from tests.browser.conftest import Browsing
-from tests.browser.flows import create_persona, open_chat, sign_up_with_password
+from tests.browser.flows import NO_SIDEWAYS_SCROLL, create_persona, open_chat, sign_up_with_password
 
 # The offline provider at a model-like pace slow enough to press Stop mid-reply on a busy machine.
 STACK_ENV = {"OFFLINE_TOKEN_DELAY": "0.12"}
@@ -86,6 +86,13 @@ def test_the_reply_grows_token_by_token(ui: Browsing) -> None:
     page.reload()
     expect(page.locator(f'li[data-message-id="{reply_id}"] .text')).to_have_text(done[-1])
     expect(page.locator("#conversations a", has_text="Keeper Ivo")).to_be_visible()
+
+    # On a phone the list of chats fits the screen: the reply's long preview is shortened.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/#/chats")
+    expect(page.locator("#conversations a", has_text="Keeper Ivo")).to_be_visible()
+    assert page.evaluate(NO_SIDEWAYS_SCROLL)
+    ui.shot(page, "chats-on-a-phone")
 
 
 def test_regenerate_swipe_edit_and_delete(ui: Browsing) -> None:

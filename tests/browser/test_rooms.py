@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Browsing
-from tests.browser.flows import create_persona, sign_up_with_password
+from tests.browser.flows import NO_SIDEWAYS_SCROLL, create_persona, sign_up_with_password
 
 # Slow enough to see (and photograph) a reply while it streams on every page.
 STACK_ENV = {"OFFLINE_TOKEN_DELAY": "0.12"}
@@ -90,10 +90,13 @@ def test_three_people_and_two_personas_in_one_room(ui: Browsing) -> None:
     ui.shot(owner, "owner-replied")
     ui.shot(ann, "ann-replied")
     ui.shot(ben, "ben-360px-replied")
+    assert ben.evaluate(NO_SIDEWAYS_SCROLL)
 
     # Ben leaves the room page: the others see him go.
     ben.goto("/#/rooms")
     members_here(owner, 2)
+    expect(ben.locator("#rooms a", has_text="Harbour night")).to_be_visible()
+    assert ben.evaluate(NO_SIDEWAYS_SCROLL)
     # The owner removes Ann, whose page says so at once.
     owner.get_by_role("button", name="Remove Ann").click()
     owner.get_by_role("dialog").get_by_role("button", name="Remove").click()
