@@ -150,7 +150,9 @@ async def without_own_label(
     in its prompt starts with its speaker's name, and small models start theirs the same way
     (seen on make dev with every reply), which the UI would show after the author's name.
     The opening deltas are held only while they could still be that label, then go on as they
-    came (one delta per token), without the blanks before the first word."""
+    came (one delta per token), without the blanks before the first word. Holding delays the
+    first words of a reply that starts with the persona's name, so it is for rooms only
+    (`ChatJob.speaker_labels`)."""
     label = f"{char}:"
     held: list[str] = []
     state = "deciding" if char else "passing"

@@ -208,8 +208,9 @@ class _Run:
         watching = character.Watch(request.messages, opening) if watch else None
         voice = character.UserVoice(job.persona_name, job.user_name)
         # A prefill opens the answer itself, so what follows it is never a speaker's label.
+        labelled = job.speaker_labels and not opening
         stream = character.without_own_label(
-            self.provider.stream(request), "" if opening else job.persona_name
+            self.provider.stream(request), job.persona_name if labelled else ""
         )
         async with contextlib.aclosing(stream):
             # The model reads the prompt while the start goes out (after the cancel-marker check).

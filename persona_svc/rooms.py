@@ -471,6 +471,7 @@ class RoomService:
             max_tokens=self.settings.persona_reply_max_tokens,
             temperature=self.settings.persona_chat_temperature,
             results_subject=RESULTS_ROOM,
+            speaker_labels=True,
         )
 
         async def failed() -> None:

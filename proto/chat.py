@@ -35,6 +35,10 @@ class ChatJob(JobBase, kw_only=True):
     temperature: float = 0.8
     # Where the worker publishes the ChatResult: a conversation's reply or a room's.
     results_subject: Literal["results.chat", "results.room"] = "results.chat"
+    # The prompt's other turns start with their speaker's name (a room): models open their reply
+    # the same way, so a leading `{persona_name}:` is dropped. Off in a one-to-one chat, where
+    # holding the opening back to check would only delay the first words.
+    speaker_labels: bool = False
 
 
 class ChatResult(msgspec.Struct, kw_only=True):

@@ -241,14 +241,24 @@ async def test_a_reply_that_goes_on_to_write_the_users_lines_ends_before_them(
     assert len(rig.fake.requests) == 1  # not written again: the reply so far is kept
 
 
-async def test_a_reply_that_opens_with_its_personas_name_as_a_label_is_sent_without_it(rig: Rig) -> None:
+@pytest.mark.parametrize(
+    ("speaker_labels", "text"),
+    [
+        # A room's prompt: neither streamed nor stored, the UI names the author above the reply.
+        (True, "*smiles* Welcome aboard."),
+        # A one-to-one chat: as written (no holding back of the first words to check).
+        (False, "Mara: *smiles* Welcome aboard."),
+    ],
+)
+async def test_a_room_reply_that_opens_with_its_personas_name_as_a_label_is_sent_without_it(
+    rig: Rig, speaker_labels: bool, text: str
+) -> None:
     rig.fake.takes = [["Mara", ":", " *smiles*", " Welcome", " aboard", "."]]
-    job = chat_job(rig.user.id)
+    job = chat_job(rig.user.id, speaker_labels=speaker_labels)
     async with client(rig.gateway.url) as http, open_stream(http, headers=rig.user.headers) as sse:
         await publish_job(rig.nc.jetstream(), JOBS_CHAT, job.job_id, job)
         events, result = await until_result(sse, rig.nc.jetstream(), job.job_id)
-    # Neither streamed nor stored: the UI names the author above the reply already.
-    assert streamed(events) == result.text == "*smiles* Welcome aboard."
+    assert streamed(events) == result.text == text
 
 
 async def test_the_last_take_is_kept_as_written(rig: Rig) -> None:

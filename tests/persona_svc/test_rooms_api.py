@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import nats
 import pytest
 
+from proto.chat import chat_job_decoder
+from proto.subjects import JOBS_CHAT, RESULTS_ROOM
 from tests.support.mesh import Mesh
 from tests.support.poll import eventually
 from tests.support.rooms import MARA, OTTO, RoomSite, room_site
@@ -32,10 +35,18 @@ async def crowd(site: RoomSite, policy: str) -> tuple[str, list[str], list[User]
     return room_id, personas, [owner, ann, ben, cat]
 
 
-async def test_round_robin_answers_in_turn_when_no_one_is_named_and_manual_waits(site: RoomSite) -> None:
+async def test_round_robin_answers_in_turn_when_no_one_is_named_and_manual_waits(
+    site: RoomSite, stack: Mesh
+) -> None:
     room_id, (mara, otto), (owner, ann, _, _) = await crowd(site, "round_robin")
+    nc = await nats.connect(stack.settings.nats_url)
+    jobs = await nc.subscribe(JOBS_CHAT)
     turns = [await site.say(ann, room_id, f"hello {i}") for i in range(3)]
     assert [t["replies"][0]["persona_id"] for t in turns] == [mara, otto, mara]
+    # A room's job: its result goes to the rooms, and its prompt's turns are labelled by speaker.
+    job = chat_job_decoder.decode((await jobs.next_msg(timeout=10)).data)
+    await nc.close()
+    assert (job.results_subject, job.speaker_labels, job.persona_id) == (RESULTS_ROOM, True, mara)
     # Naming someone does not move the turn.
     assert (await site.say(ann, room_id, "@otto you?"))["replies"][0]["persona_id"] == otto
     assert (await site.say(ann, room_id, "and now?"))["replies"][0]["persona_id"] == otto
