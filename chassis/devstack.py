@@ -49,10 +49,21 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+# Ports free_port has given out: they are bound later, by other processes, and the kernel offers a
+# released port again soon (35 repeats in 1,000 calls here), so two nodes of one test cluster were
+# once given the same one.
+_given: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on now, and never one this process was given before."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _given:
+            _given.add(port)
+            return port
 
 
 def free_range(count: int) -> int:

@@ -321,3 +321,10 @@ async def test_with_a_certificate_the_launcher_serves_https_with_http2(tmp_path:
         assert "<title>Persona Community</title>" in page.text
     finally:
         shut_down(process, out)
+
+
+def test_free_ports_are_never_given_twice() -> None:
+    """Ports are bound later by the processes they are for: a cluster of three nodes asks for
+    six before any is bound, and the kernel offers a released port again soon."""
+    ports = [free_port() for _ in range(1000)]
+    assert len(set(ports)) == len(ports)

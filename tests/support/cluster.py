@@ -79,6 +79,11 @@ cluster {{ name: persona-test, listen: 127.0.0.1:{node.cluster_port}, routes: [{
         try:
 
             async def answers() -> bool:
+                for node in self.nodes:
+                    # A node that could not start (its port taken) never holds a replica: say so now.
+                    if node.process is not None and node.process.poll() is not None:
+                        log = (node.folder / "server.log").read_text(errors="replace").strip()
+                        raise AssertionError(f"nats node {node.name} exited: {log.splitlines()[-1:]}")
                 with contextlib.suppress(nats.errors.Error, nats.js.errors.Error, TimeoutError):
                     js = nc.jetstream()
                     await js.add_stream(
