@@ -192,7 +192,8 @@ class RoomStreams:
                     self._published[room_id] = here
                 else:
                     self._published.pop(room_id, None)
-                users = sorted({k.split(".")[1] for k in await self._keys(f"{room_id}.>")})
+                own = {self._key(room_id, user_id) for user_id in here}
+                users = sorted({k.split(".")[1] for k in await self._keys(f"{room_id}.>", own)})
                 await self._events.flash(
                     [room_channel(room_id)], RoomPresence(room_id=room_id, user_ids=users)
                 )
@@ -201,13 +202,25 @@ class RoomStreams:
             if room_id not in self.followers and room_id not in self._published:
                 self._locks.pop(room_id, None)
 
-    async def _keys(self, pattern: str) -> list[str]:
+    async def _keys(self, pattern: str, own: set[str]) -> list[str]:
+        """The presence keys matching `pattern`, which include `own` (this gateway's, just put).
+
+        nats.py's watcher can signal "no more" before the keys already on their way to it (it
+        asks the server what is pending after subscribing): reading on until this gateway's own
+        keys, the newest, have come also brings every older one."""
         assert self._presence is not None
         watcher = await self._presence.watch(pattern, ignore_deletes=True, meta_only=True)
-        keys = []
+        keys: list[str] = []
+        missing = set(own)
         try:
-            while (entry := await watcher.updates(timeout=5.0)) is not None:  # type: ignore[no-untyped-call]
+            while True:
+                entry = await watcher.updates(timeout=5.0)  # type: ignore[no-untyped-call]
+                if entry is None:
+                    if not missing:
+                        break
+                    continue
                 keys.append(entry.key)
+                missing.discard(entry.key)
         finally:
             await watcher.stop()  # type: ignore[no-untyped-call]
         return keys
