@@ -119,10 +119,17 @@ async def test_a_reply_from_a_real_model_streams_token_by_token_through_the_gate
     # One event per token as the model produced it: many small deltas, in order, adding up to the reply.
     assert [c.data["index"] for c in chunks] == list(range(len(chunks))) and len(chunks) >= 5
     assert all(0 < len(c.data["delta"]) <= 40 for c in chunks)
-    text = "".join(c.data["delta"] for c in chunks)
-    assert text == done.data["text"] and text.strip()
-    assert abs(len(chunks) - done.data["usage"]["completion_tokens"]) <= 2
-    assert done.data["usage"]["prompt_tokens"] > 50  # the persona's prompt went to the model
+    streamed = "".join(c.data["delta"] for c in chunks)
+    text = done.data["text"]
+    assert text.strip() and streamed.startswith(text)
+    if streamed == text:
+        assert abs(len(chunks) - done.data["usage"]["completion_tokens"]) <= 2
+        assert done.data["usage"]["prompt_tokens"] > 50  # the persona's prompt went to the model
+    else:
+        # The small model went on in the user's voice (a paragraph addressing the captain, or
+        # the user acting): the worker closed the stream there, and the reply ends before that
+        # paragraph, whose first words had streamed (generation_worker.character.UserVoice).
+        assert streamed[len(text) :][:1].isspace(), streamed[len(text) :]
     stored = await chat.stored(turn["reply_message_id"], "done")
     assert stored["content"] == text
 
