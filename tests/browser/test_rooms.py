@@ -97,6 +97,14 @@ def test_three_people_and_two_personas_in_one_room(ui: Browsing) -> None:
     members_here(owner, 2)
     expect(ben.locator("#rooms a", has_text="Harbour night")).to_be_visible()
     assert ben.evaluate(NO_SIDEWAYS_SCROLL)
+    # The new-room form fits the phone: its fields one under another, each whole inside it.
+    form = ben.get_by_role("form", name="Create a room")
+    outer = form.bounding_box()
+    assert outer is not None
+    for name in ("Title", "Who answers"):
+        box = form.get_by_label(name, exact=True).bounding_box()
+        assert box is not None and outer["x"] <= box["x"], name
+        assert box["x"] + box["width"] <= outer["x"] + outer["width"], name
     # The owner removes Ann, whose page says so at once.
     owner.get_by_role("button", name="Remove Ann").click()
     owner.get_by_role("dialog").get_by_role("button", name="Remove").click()
