@@ -41,9 +41,9 @@ import httpx
 import nats
 
 from bench import loadgen
-from bench.procs import ClientProc, GatewayProc, ask, clients, gateway, percentile
+from bench.procs import GatewayProc, clients, gateway
 from bench.report import machine, write_section
-from bench.sse import Phase, best_rate, ensure_streams, open_all, phase, publish, specs, wait_delivered
+from bench.sse import Phase, best_rate, ensure_streams, open_all, phase, specs
 from bench.ssekit import BenchAuthenticator
 from chassis.logging import configure_logging
 from chassis.settings import Settings
@@ -278,30 +278,32 @@ class Row:
 
 @dataclass
 class ScaleOut:
-    """One rate on one process and on two, in alternated rounds (each list has one entry a round)."""
+    """One rate on one process and on two, in alternated rounds (a phase of each a round)."""
 
     rate: int
-    one_cpu_us: list[float]
-    two_cpu_us: list[float]
-    one_p99_ms: list[float]
-    two_p99_ms: list[float]
-    missing: int
-    duplicates: int
+    one: list[Phase]
+    two: list[Phase]
 
     @property
     def change(self) -> float:
         """The median, over the rounds, of two processes' CPU per delivery against one's."""
-        return (
-            statistics.median(two / one for one, two in zip(self.one_cpu_us, self.two_cpu_us, strict=True))
-            - 1
-        )
+        pairs = zip(self.one, self.two, strict=True)
+        return statistics.median(b.cpu_us_per_delivery / a.cpu_us_per_delivery for a, b in pairs) - 1
 
     @property
     def one_kept_up(self) -> bool:
         """One process delivered at this rate with p99 ≤ 50 ms. Past that it falls behind and writes
         several queued events per connection at a time, cheaper per delivery but seconds late: not
         a load to compare two processes with."""
-        return statistics.median(self.one_p99_ms) <= 50
+        return _p99(self.one) <= 50
+
+    @property
+    def missing(self) -> int:
+        return sum(p.missing for p in self.one + self.two)
+
+    @property
+    def duplicates(self) -> int:
+        return sum(p.duplicates for p in self.one + self.two)
 
 
 def wrk(url: str, headers: dict[str, str], seconds: int = WRK_SECONDS) -> tuple[float, float, int]:
@@ -381,7 +383,7 @@ def sse_run(
             time.sleep(2.0)
             kib = (gw.rss() - base) / n / KIB
             phases = [
-                phase(gw, procs, nats_url, users, rate, fan=n // USERS, seconds=PHASE_SECONDS)
+                phase([gw], procs, nats_url, users, rate, fan=n // USERS, seconds=PHASE_SECONDS)
                 for rate in rates
             ]
     return Sse(kib, seconds, phases)
@@ -409,41 +411,16 @@ def scale_out(
         open_all(two_procs, n)
         out = []
         for rate in rates:
-            runs = [
-                (
-                    _delivered(nats_url, [one], one_procs, one_users, rate, fan),
-                    _delivered(nats_url, [a, b], two_procs, two_users, rate, fan),
+            ones, twos = [], []
+            for _ in range(SCALE_ROUNDS):
+                ones.append(
+                    phase([one], one_procs, nats_url, one_users, rate, fan=fan, seconds=PHASE_SECONDS)
                 )
-                for _ in range(SCALE_ROUNDS)
-            ]
-            out.append(
-                ScaleOut(
-                    rate,
-                    [r[0][0] for r in runs],
-                    [r[1][0] for r in runs],
-                    [r[0][1] for r in runs],
-                    [r[1][1] for r in runs],
-                    sum(r[0][2] + r[1][2] for r in runs),
-                    sum(r[0][3] + r[1][3] for r in runs),
+                twos.append(
+                    phase([a, b], two_procs, nats_url, two_users, rate, fan=fan, seconds=PHASE_SECONDS)
                 )
-            )
+            out.append(ScaleOut(rate, ones, twos))
     return out
-
-
-def _delivered(
-    nats_url: str, gws: list[GatewayProc], procs: list[ClientProc], users: list[str], rate: int, fan: int
-) -> tuple[float, float, int, int]:
-    """`rate` deliveries/s for PHASE_SECONDS through `gws`: (their CPU µs per delivery, p99 ms,
-    events missing, events delivered twice)."""
-    ask(procs, "reset")
-    cpu = sum(gw.cpu_seconds() for gw in gws)
-    sent = asyncio.run(publish(nats_url, users, rate / fan, PHASE_SECONDS))
-    stats = wait_delivered(procs, sent * fan)
-    used = sum(gw.cpu_seconds() for gw in gws) - cpu
-    got = sum(s["frames"] for s in stats)
-    duplicates = sum(s["duplicates"] for s in stats)
-    p99 = percentile([v for s in stats for v in s["latencies_us"]], 99) / 1000
-    return used / got * 1e6 if got else float("nan"), p99, sent * fan - (got - duplicates), duplicates
 
 
 def own_cost(followers: int = 2_000, events: int = 300) -> float:
@@ -606,8 +583,8 @@ def report(rows: list[Row], scaled: list[ScaleOut], n: int, load: float, chosen:
             "| delivered twice |",
             "|---|---|---|---|---|---|---|",
             *(
-                f"| {s.rate:,} | {_each(s.one_cpu_us)} | {_each(s.two_cpu_us)} | {s.change:+.0%} "
-                f"| {statistics.median(s.one_p99_ms):.1f} / {statistics.median(s.two_p99_ms):.1f} "
+                f"| {s.rate:,} | {_each(s.one)} | {_each(s.two)} | {s.change:+.0%} "
+                f"| {_p99(s.one):.1f} / {_p99(s.two):.1f} "
                 f"| {s.missing:,} | {s.duplicates:,} |"
                 for s in scaled
             ),
@@ -669,8 +646,13 @@ def describe(name: str, config: tuple[str, dict[str, str]]) -> str:
     return f"**{server}, as `{name}` runs it** ({settings})"
 
 
-def _each(values: list[float]) -> str:
-    return ", ".join(f"{v:.1f}" for v in values)
+def _p99(phases: list[Phase]) -> float:
+    """The median over rounds of each round's p99 (ms)."""
+    return statistics.median(p.p99 for p in phases)
+
+
+def _each(phases: list[Phase]) -> str:
+    return ", ".join(f"{p.cpu_us_per_delivery:.1f}" for p in phases)
 
 
 def _rate(p: Phase | None) -> str:

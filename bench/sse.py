@@ -67,6 +67,7 @@ class Phase:
     machine_busy: float
     started: float
     ended: float
+    duplicates: int = 0  # frames a client got twice (counted in the frames, not in `missing`)
 
 
 async def publish(nats_url: str, users: list[str], rate: float, seconds: float) -> int:
@@ -145,7 +146,7 @@ def wait_delivered(procs: list[ClientProc], expected: int, timeout: float = 30.0
 
 
 def phase(
-    gw: GatewayProc,
+    servers: list[GatewayProc],
     procs: list[ClientProc],
     nats_url: str,
     users: list[str],
@@ -154,26 +155,28 @@ def phase(
     fan: int = 0,
     seconds: float = PHASE_SECONDS,
 ) -> Phase:
-    """`target` deliveries/s to `fan` clients per user (CONNECTIONS spread over `users` unless given)."""
+    """`target` deliveries/s to `fan` clients per user (CONNECTIONS spread over `users` unless given),
+    through `servers` (their CPU together)."""
     fan = fan or CONNECTIONS // len(users)
     ask(procs, "reset")
-    cpu = gw.cpu_seconds()
+    cpu = sum(s.cpu_seconds() for s in servers)
     clients_cpu = _cpu(procs)
     psutil.cpu_percent(interval=None)
     started = time.monotonic()
     sent = asyncio.run(publish(nats_url, users, target / fan, seconds))
     stats = wait_delivered(procs, sent * fan)
     seconds = time.monotonic() - started
-    cpu_used = gw.cpu_seconds() - cpu
+    cpu_used = sum(s.cpu_seconds() for s in servers) - cpu
     machine_busy = psutil.cpu_percent(interval=None) / 100
     clients_used = _cpu(procs) - clients_cpu
     got = sum(s["frames"] for s in stats)
+    duplicates = sum(s["duplicates"] for s in stats)
     latencies = [v for s in stats for v in s["latencies_us"]]
     baseline = [v for s in stats for v in s["baseline_latencies_us"]]
     return Phase(
         target=target,
         delivered_per_s=got / seconds,
-        missing=sent * fan - got,
+        missing=sent * fan - (got - duplicates),
         p50=percentile(latencies, 50) / 1000,
         p99=percentile(latencies, 99) / 1000,
         nats_p50=percentile(baseline, 50) / 1000,
@@ -184,6 +187,7 @@ def phase(
         machine_busy=machine_busy,
         started=started,
         ended=time.monotonic(),
+        duplicates=duplicates,
     )
 
 
@@ -215,7 +219,7 @@ def fanout(nats_url: str, folder: str) -> tuple[float, float, list[Phase], list[
     profile_path = os.path.join(folder, "gateway.prof")
     with streams_open(nats_url, "gateway", users, PROFILE_PATH=profile_path) as (gw, procs, base):
         idle_kib = (gw.rss() - base) / CONNECTIONS / KIB
-        phases = [phase(gw, procs, nats_url, users, rate) for rate in DELIVERY_RATES]
+        phases = [phase([gw], procs, nats_url, users, rate) for rate in DELIVERY_RATES]
         busy_kib = (gw.rss() - base) / CONNECTIONS / KIB
         ask(procs, "reset")
         os.kill(gw.proc.pid, signal.SIGUSR1)
@@ -240,7 +244,7 @@ def floor(nats_url: str) -> tuple[float, list[Phase]]:
     asyncio.run(ensure_streams(nats_url))  # the gateway creates them; RawServer does not
     with streams_open(nats_url, "raw", users) as (raw, procs, base):
         kib = (raw.rss() - base) / CONNECTIONS / KIB
-        phases = [phase(raw, procs, nats_url, users, rate) for rate in DELIVERY_RATES]
+        phases = [phase([raw], procs, nats_url, users, rate) for rate in DELIVERY_RATES]
     return kib, phases
 
 
