@@ -203,24 +203,20 @@ class RoomStreams:
                 self._locks.pop(room_id, None)
 
     async def _keys(self, pattern: str, own: set[str]) -> list[str]:
-        """The presence keys matching `pattern`, which include `own` (this gateway's, just put).
+        """The presence keys matching `pattern`, which include `own` (this gateway's).
 
-        nats.py's watcher can signal "no more" before the keys already on their way to it (it
-        asks the server what is pending after subscribing): reading on until this gateway's own
-        keys, the newest, have come also brings every older one."""
+        nats.py's watcher can signal "no more" before keys already on their way to it (it asks the
+        server what is pending after subscribing), so it is read on until this gateway's own keys
+        have come too, and with them the keys sent before them."""
         assert self._presence is not None
         watcher = await self._presence.watch(pattern, ignore_deletes=True, meta_only=True)
         keys: list[str] = []
         missing = set(own)
         try:
-            while True:
-                entry = await watcher.updates(timeout=5.0)  # type: ignore[no-untyped-call]
-                if entry is None:
-                    if not missing:
-                        break
-                    continue
-                keys.append(entry.key)
-                missing.discard(entry.key)
+            while (entry := await watcher.updates(timeout=5.0)) is not None or missing:  # type: ignore[no-untyped-call]
+                if entry is not None:
+                    keys.append(entry.key)
+                    missing.discard(entry.key)
         finally:
             await watcher.stop()  # type: ignore[no-untyped-call]
         return keys
