@@ -102,9 +102,9 @@ def test_three_people_and_two_personas_in_one_room(ui: Browsing) -> None:
     outer = form.bounding_box()
     assert outer is not None
     for name in ("Title", "Who answers"):
-        box = form.get_by_label(name, exact=True).bounding_box()
-        assert box is not None and outer["x"] <= box["x"], name
-        assert box["x"] + box["width"] <= outer["x"] + outer["width"], name
+        inner = form.get_by_label(name, exact=True).bounding_box()
+        assert inner is not None and outer["x"] <= inner["x"], name
+        assert inner["x"] + inner["width"] <= outer["x"] + outer["width"], name
     # The owner removes Ann, whose page says so at once.
     owner.get_by_role("button", name="Remove Ann").click()
     owner.get_by_role("dialog").get_by_role("button", name="Remove").click()
